@@ -1,0 +1,419 @@
+/**
+ * The one schema for every stack's config (`Pulumi.<stack>.yaml`, namespace `dbt-platform`).
+ * `parseStackConfig` is pure: it takes the raw key/value map Pulumi hands the program and
+ * returns a fully defaulted, typed config or throws a ConfigError listing every problem,
+ * before any resource is registered.
+ */
+import { identifierProblem } from "../warehouse/postgres/identifiers";
+import { ConfigError, ConfigProblem, Node, ObjectNode } from "./reader";
+
+export const NAMESPACE = "dbt-platform";
+
+export const ENVIRONMENT_KINDS = ["development", "release"] as const;
+export const WAREHOUSE_KINDS = ["postgres", "redshift", "snowflake"] as const;
+export const CI_SYSTEMS = ["bitbucket", "github", "azure-devops"] as const;
+export const BOT_DUTIES = ["ci", "deploy", "scheduler"] as const;
+export const SSL_MODES = ["disable", "allow", "prefer", "require", "verify-ca", "verify-full"] as const;
+
+export type EnvironmentKind = (typeof ENVIRONMENT_KINDS)[number];
+export type WarehouseKind = (typeof WAREHOUSE_KINDS)[number];
+export type CiSystem = (typeof CI_SYSTEMS)[number];
+export type BotDuty = (typeof BOT_DUTIES)[number];
+export type SslMode = (typeof SSL_MODES)[number];
+
+/** Where this stack sits: development (dev work and PR CI) or a release stage. */
+export interface EnvironmentConfig {
+    /** development or release. */
+    kind: EnvironmentKind;
+    /** For a release stage: the stage whose artifacts it promotes (sandbox → staging → prod). */
+    promotesFrom?: string;
+}
+
+/** The dbt project the platform serves. */
+export interface DbtConfig {
+    /** Profile name in profiles.yml (the `profile:` of dbt_project.yml). */
+    profile: string;
+    /** dbt threads for every rendered target. */
+    threads: number;
+}
+
+/** How the program connects to Postgres as an administrator. */
+export interface PostgresConnection {
+    host: string;
+    port: number;
+    /** The database dbt builds into (created when `createDatabase` is true). */
+    database: string;
+    /** Administrative login used by the provider (password: secret `warehouseAdminPassword` or PGPASSWORD). */
+    username: string;
+    sslmode: SslMode;
+    /** False on managed services (RDS, Cloud SQL) whose admin is not a superuser. */
+    superuser: boolean;
+}
+
+/** A login role used by automation; its session role is masked to its group role. */
+export interface BotUser {
+    name: string;
+    /** Name of the group role it belongs to. */
+    role: string;
+    duty: BotDuty;
+}
+
+/** A person's login role with a private schema. */
+export interface Developer {
+    name: string;
+    schema: string;
+}
+
+/** Postgres warehouse access, after defaults. */
+export interface PostgresWarehouseConfig {
+    kind: "postgres";
+    connection: PostgresConnection;
+    createDatabase: boolean;
+    /** Group roles: `dev` (developers and CI) and `prod` (deploy and scheduler bots). */
+    roles: { dev: string; prod: string };
+    users: BotUser[];
+    /** ALTER ROLE bot SET ROLE group: objects made by any bot are owned by its group role. */
+    roleMasking: boolean;
+    schemas: {
+        /** Schema CI builds into when no pull-request schema is used. */
+        ci: string;
+        /** Production schemas, owned by the prod role and readable by the dev role. */
+        production: string[];
+        /** Prefix of per-pull-request schemas (`<prefix><number>`), created and dropped by CI. */
+        pullRequestPrefix: string;
+    };
+    developers: Developer[];
+    /** Revoke the default CONNECT/TEMP that PUBLIC has on the database. */
+    revokePublicConnect: boolean;
+}
+
+export type WarehouseConfig = PostgresWarehouseConfig;
+
+export interface CiConfig {
+    system: CiSystem;
+    /** Repository of the dbt project: `workspace/repo`, `owner/repo` or `organization/project/repo`. */
+    repository: string;
+    mainBranch: string;
+}
+
+export interface AwsConfig {
+    enabled: boolean;
+    region: string;
+}
+
+export interface FeatureToggles {
+    /** dbt docs on S3 + CloudFront (needs aws.enabled). */
+    docsSite: boolean;
+    /** Scheduled production runs with alerting. */
+    scheduledRuns: boolean;
+    /** dbt_project_evaluator gate in CI. */
+    projectEvaluator: boolean;
+}
+
+/** A stack's complete, validated configuration. */
+export interface StackConfig {
+    stack: string;
+    environment: EnvironmentConfig;
+    dbt: DbtConfig;
+    warehouse: WarehouseConfig;
+    ci: CiConfig;
+    aws: AwsConfig;
+    features: FeatureToggles;
+    /** Name of the secret config key holding the admin password, when set. */
+    adminPasswordKey?: string;
+}
+
+const TOP_LEVEL_KEYS = ["environment", "dbt", "warehouse", "ci", "aws", "features", "warehouseAdminPassword"] as const;
+const STAGE_NAME = /^[a-z][a-z0-9-]{0,39}$/;
+const DBT_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
+const HOST = /^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$|^\[[0-9A-Fa-f:.]+\]$/;
+const AWS_REGION = /^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$/;
+const BRANCH = /^(?!\/|.*\/\/|.*\.\.|.*\/$)[A-Za-z0-9._/-]{1,200}$/;
+const REPO_SEGMENT = "[A-Za-z0-9._-]{1,100}";
+const REPOSITORY: Record<CiSystem, { pattern: RegExp; shape: string }> = {
+    bitbucket: { pattern: new RegExp(`^${REPO_SEGMENT}/${REPO_SEGMENT}$`), shape: "workspace/repository" },
+    github: { pattern: new RegExp(`^${REPO_SEGMENT}/${REPO_SEGMENT}$`), shape: "owner/repository" },
+    "azure-devops": {
+        pattern: new RegExp(`^${REPO_SEGMENT}/[A-Za-z0-9._ -]{1,64}/${REPO_SEGMENT}$`),
+        shape: "organization/project/repository",
+    },
+};
+/** Room left for the pull-request number in a 63-byte schema name. */
+const MAX_PR_PREFIX = 50;
+
+function ident(what: "role" | "schema" | "database") {
+    return (n: Node): string | undefined => {
+        if (typeof n.value !== "string") return n.fail(`a ${what} name (string)`);
+        const problem = identifierProblem(n.value, what);
+        return problem ? n.fail(problem) : n.value;
+    };
+}
+
+/**
+ * Parses the raw config of one stack. `raw` maps full keys (`dbt-platform:warehouse`) to
+ * values; object values may be JSON strings, as Pulumi stores them.
+ */
+export function parseStackConfig(stack: string, raw: Record<string, unknown>, secretKeys: readonly string[] = []): StackConfig {
+    const problems: ConfigProblem[] = [];
+    const top: Record<string, unknown> = {};
+    for (const [fullKey, value] of Object.entries(raw)) {
+        const sep = fullKey.indexOf(":");
+        if (fullKey.slice(0, sep) !== NAMESPACE) continue; // other namespaces belong to providers
+        const key = fullKey.slice(sep + 1);
+        if (!(TOP_LEVEL_KEYS as readonly string[]).includes(key)) {
+            problems.push({ path: fullKey, value, expected: `no such key; known keys are ${TOP_LEVEL_KEYS.map((k) => `${NAMESPACE}:${k}`).join(", ")}` });
+            continue;
+        }
+        top[key] = decode(value);
+    }
+    const root = new ObjectNode(NAMESPACE, top, problems);
+    const at = (key: string) => new Node(`${NAMESPACE}:${key}`, top[key], problems);
+
+    const environment = readEnvironment(at("environment"));
+    const dbt = readDbt(at("dbt"));
+    const warehouse = readWarehouse(at("warehouse"));
+    const ci = readCi(at("ci"));
+    const aws = readAws(at("aws"), environment?.kind);
+    const features = readFeatures(at("features"), aws);
+    if (root.child("warehouseAdminPassword").present && typeof top.warehouseAdminPassword !== "string") {
+        problems.push({ path: `${NAMESPACE}:warehouseAdminPassword`, value: "[secret]", expected: "a secret string (pulumi config set --secret)" });
+    }
+
+    if (problems.length > 0 || !environment || !dbt || !warehouse || !ci || !aws || !features) {
+        // A secret's value never reaches an error message, whatever key it was set under.
+        const masked = problems.map((p) =>
+            secretKeys.some((k) => p.path === k || p.path.startsWith(`${k}.`) || p.path.startsWith(`${k}[`)) ? { ...p, value: "[secret]" } : p,
+        );
+        throw new ConfigError(stack, masked);
+    }
+    return {
+        stack,
+        environment,
+        dbt,
+        warehouse,
+        ci,
+        aws,
+        features,
+        adminPasswordKey: top.warehouseAdminPassword !== undefined ? `${NAMESPACE}:warehouseAdminPassword` : undefined,
+    };
+}
+
+/** Pulumi hands structured values over as JSON text. */
+function decode(value: unknown): unknown {
+    if (typeof value === "string" && /^\s*[[{]/.test(value)) {
+        try {
+            return JSON.parse(value);
+        } catch {
+            return value; // reported as a type problem by the reader
+        }
+    }
+    return value;
+}
+
+function readEnvironment(n: Node): EnvironmentConfig | undefined {
+    const o = n.present ? n.object(["kind", "promotesFrom"]) : n.fail("an object with kind (development or release)");
+    if (!o) return undefined;
+    const kind = o.required("kind").oneOf(ENVIRONMENT_KINDS);
+    const promotes = o.child("promotesFrom");
+    let promotesFrom: string | undefined;
+    if (promotes.present) {
+        if (kind === "development") promotes.fail("no promotesFrom on a development stack (only release stages promote)");
+        else promotesFrom = promotes.string(STAGE_NAME, "a stack name: lower-case letters, digits and dashes");
+    }
+    return kind ? { kind, promotesFrom } : undefined;
+}
+
+function readDbt(n: Node): DbtConfig | undefined {
+    const o = n.present ? n.object(["profile", "threads"]) : n.fail("an object with profile and threads");
+    if (!o) return undefined;
+    const profile = o.required("profile").string(DBT_NAME, "a dbt profile name: letters, digits and underscores");
+    const threads = o.optional("threads", 4, (t) => t.integer(1, 64));
+    return profile !== undefined && threads !== undefined ? { profile, threads } : undefined;
+}
+
+function readWarehouse(n: Node): WarehouseConfig | undefined {
+    if (!n.present) return n.fail("an object with kind: postgres and its connection");
+    const probe = n.object([
+        "kind", "connection", "createDatabase", "roles", "users", "roleMasking", "schemas", "developers", "revokePublicConnect",
+    ]);
+    if (!probe) return undefined;
+    const kindNode = probe.required("kind");
+    const kind = kindNode.oneOf(WAREHOUSE_KINDS);
+    if (kind === undefined) return undefined;
+    if (kind !== "postgres") {
+        return kindNode.fail(`postgres (${kind} support is planned, not yet available in this version)`);
+    }
+    return readPostgres(probe);
+}
+
+function readPostgres(o: ObjectNode): PostgresWarehouseConfig | undefined {
+    const conn = o.required("connection").object(["host", "port", "database", "username", "sslmode", "superuser"]);
+    const connection: Partial<PostgresConnection> = {};
+    if (conn) {
+        connection.host = conn.required("host").string(HOST, "a host name or IP address");
+        connection.port = conn.optional("port", 5432, (p) => p.integer(1, 65535));
+        connection.database = ident("database")(conn.required("database"));
+        connection.username = conn.optional("username", "postgres", (u) => u.string(/^[A-Za-z0-9_.@-]{1,63}$/, "a login name"));
+        connection.sslmode = conn.optional("sslmode", "require", (s) => s.oneOf(SSL_MODES));
+        connection.superuser = conn.optional("superuser", true, (s) => s.boolean());
+    }
+    const createDatabase = o.optional("createDatabase", false, (b) => b.boolean());
+    const roleMasking = o.optional("roleMasking", true, (b) => b.boolean());
+    const revokePublicConnect = o.optional("revokePublicConnect", true, (b) => b.boolean());
+
+    const rolesNode = o.child("roles");
+    let roles: { dev?: string; prod?: string } = { dev: "role_dev", prod: "role_prod" };
+    if (rolesNode.present) {
+        const r = rolesNode.object(["dev", "prod"]);
+        roles = r
+            ? { dev: r.optional("dev", "role_dev", ident("role")), prod: r.optional("prod", "role_prod", ident("role")) }
+            : {};
+        if (roles.dev && roles.dev === roles.prod) r?.child("prod").fail("a different role from roles.dev");
+    }
+    const declaredRoles = [roles.dev, roles.prod].filter((x): x is string => !!x);
+
+    const usersNode = o.required("users");
+    const users = usersNode.array((u) => {
+        const uo = u.object(["name", "role", "duty"]);
+        if (!uo) return undefined;
+        const name = ident("role")(uo.required("name"));
+        const roleNode = uo.required("role");
+        let role = ident("role")(roleNode);
+        if (role !== undefined && declaredRoles.length === 2 && !declaredRoles.includes(role)) {
+            role = roleNode.fail(`one of the declared group roles (${declaredRoles.join(", ")})`);
+        }
+        const duty = uo.required("duty").oneOf(BOT_DUTIES);
+        return name && role && duty ? { name, role, duty } : undefined;
+    }, "a list of {name, role, duty}");
+
+    const schemasNode = o.required("schemas").object(["ci", "production", "pullRequestPrefix"]);
+    let schemas: Partial<PostgresWarehouseConfig["schemas"]> = {};
+    if (schemasNode) {
+        schemas = {
+            ci: schemasNode.optional("ci", "dbt_ci", ident("schema")),
+            production: schemasNode.required("production").array(ident("schema"), "a non-empty list of schema names"),
+            pullRequestPrefix: schemasNode.optional("pullRequestPrefix", "dbt_pr_", (p) => {
+                const v = p.string(/^[a-z_][a-z0-9_]*$/, "a schema-name prefix: lower-case letters, digits, underscores");
+                if (v !== undefined && (v.length > MAX_PR_PREFIX || v.startsWith("pg_"))) {
+                    return p.fail(`at most ${MAX_PR_PREFIX} characters, not starting with pg_`);
+                }
+                return v;
+            }),
+        };
+        if (schemas.production && schemas.production.length === 0) {
+            schemasNode.child("production").fail("a non-empty list of schema names");
+        }
+    }
+
+    const developers = o.optional("developers", [] as Developer[], (d) =>
+        d.array((dev) => {
+            const dobj = dev.object(["name", "schema"]);
+            if (!dobj) return undefined;
+            const name = ident("role")(dobj.required("name"));
+            const schema = dobj.optional("schema", name ? `dbt_${name}` : undefined, ident("schema"));
+            return name && schema ? { name, schema } : undefined;
+        }, "a list of {name, schema}"),
+    );
+
+    // Cross-field rules, reported at the second occurrence so the first stays the reference.
+    if (users && developers && roles.dev && roles.prod) {
+        const logins = new Map<string, string>();
+        const claim = (name: string, path: string, value: unknown) => {
+            const first = logins.get(name);
+            if (first) o.child(path).fail(`a login name not already used (${name} is declared at ${first})`, value);
+            else logins.set(name, `${o.path}.${path}`);
+        };
+        declaredRoles.forEach((r) => logins.set(r, `${o.path}.roles`));
+        users.forEach((u, i) => claim(u.name, `users[${i}].name`, u.name));
+        developers.forEach((d, i) => claim(d.name, `developers[${i}].name`, d.name));
+        for (const duty of BOT_DUTIES) {
+            const holders = users.filter((u) => u.duty === duty);
+            if (holders.length > 1) {
+                usersNode.fail(`at most one user with duty ${duty} (found ${holders.map((h) => h.name).join(", ")})`, holders.map((h) => h.name));
+            }
+        }
+        if (!users.some((u) => u.duty === "deploy")) usersNode.fail("a user with duty deploy (the bot that builds production)");
+        for (const [i, u] of users.entries()) {
+            const want = u.duty === "ci" ? roles.dev : roles.prod;
+            if (u.role !== want) {
+                o.child(`users[${i}].role`).fail(`${want} for a ${u.duty} user (CI builds as the dev role; deploy and scheduler as the prod role)`, u.role);
+            }
+        }
+    }
+    if (schemas.ci && schemas.production && developers) {
+        const owners = new Map<string, string>();
+        const claim = (name: string, path: string) => {
+            const first = owners.get(name);
+            if (first) o.child(path).fail(`a schema not already declared (${name} is declared at ${first})`, name);
+            else owners.set(name, `${o.path}.${path}`);
+        };
+        claim(schemas.ci, "schemas.ci");
+        schemas.production.forEach((s, i) => claim(s, `schemas.production[${i}]`));
+        developers.forEach((d, i) => claim(d.schema, `developers[${i}].schema`));
+        if (schemas.pullRequestPrefix) {
+            for (const [name, path] of owners) {
+                if (new RegExp(`^${schemas.pullRequestPrefix}\\d+$`).test(name)) {
+                    o.child("schemas.pullRequestPrefix").fail(`a prefix that no declared schema matches (${name} at ${path} would be dropped by PR cleanup)`, schemas.pullRequestPrefix);
+                }
+            }
+        }
+    }
+
+    const c = connection;
+    if (
+        c.host === undefined || c.port === undefined || c.database === undefined || c.username === undefined ||
+        c.sslmode === undefined || c.superuser === undefined || createDatabase === undefined || roleMasking === undefined ||
+        revokePublicConnect === undefined || !roles.dev || !roles.prod || !users || !developers ||
+        !schemas.ci || !schemas.production || !schemas.pullRequestPrefix
+    ) {
+        return undefined;
+    }
+    return {
+        kind: "postgres",
+        connection: c as PostgresConnection,
+        createDatabase,
+        roles: { dev: roles.dev, prod: roles.prod },
+        users,
+        roleMasking,
+        schemas: { ci: schemas.ci, production: schemas.production, pullRequestPrefix: schemas.pullRequestPrefix },
+        developers,
+        revokePublicConnect,
+    };
+}
+
+function readCi(n: Node): CiConfig | undefined {
+    const o = n.present ? n.object(["system", "repository", "mainBranch"]) : n.fail("an object with system and repository");
+    if (!o) return undefined;
+    const system = o.required("system").oneOf(CI_SYSTEMS);
+    const repoNode = o.required("repository");
+    const repository = system
+        ? repoNode.string(REPOSITORY[system].pattern, `a ${system} repository as ${REPOSITORY[system].shape}`)
+        : undefined;
+    const mainBranch = o.optional("mainBranch", "main", (b) => b.string(BRANCH, "a git branch name"));
+    return system && repository && mainBranch ? { system, repository, mainBranch } : undefined;
+}
+
+function readAws(n: Node, kind: EnvironmentKind | undefined): AwsConfig | undefined {
+    // Cloud parts are off by default on development stacks, so `pulumi up --stack dev` needs no account.
+    const defaults: AwsConfig = { enabled: kind === "release", region: "eu-west-1" };
+    if (!n.present) return defaults;
+    const o = n.object(["enabled", "region"]);
+    if (!o) return undefined;
+    const enabled = o.optional("enabled", defaults.enabled, (b) => b.boolean());
+    const region = o.optional("region", defaults.region, (r) => r.string(AWS_REGION, "an AWS region such as eu-west-1"));
+    return enabled !== undefined && region !== undefined ? { enabled, region } : undefined;
+}
+
+function readFeatures(n: Node, aws: AwsConfig | undefined): FeatureToggles | undefined {
+    const defaults: FeatureToggles = { docsSite: false, scheduledRuns: false, projectEvaluator: false };
+    if (!n.present) return defaults;
+    const o = n.object(["docsSite", "scheduledRuns", "projectEvaluator"]);
+    if (!o) return undefined;
+    const docsSite = o.optional("docsSite", false, (b) => b.boolean());
+    const scheduledRuns = o.optional("scheduledRuns", false, (b) => b.boolean());
+    const projectEvaluator = o.optional("projectEvaluator", false, (b) => b.boolean());
+    if (docsSite && aws && !aws.enabled) o.child("docsSite").fail("false while aws.enabled is false (the docs site is S3 + CloudFront)");
+    return docsSite !== undefined && scheduledRuns !== undefined && projectEvaluator !== undefined
+        ? { docsSite, scheduledRuns, projectEvaluator }
+        : undefined;
+}

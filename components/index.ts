@@ -1,0 +1,4 @@
+/** dbt-platform: Pulumi components for running dbt Core in production. */
+export * from "./config";
+export * from "./platform";
+export * from "./warehouse";

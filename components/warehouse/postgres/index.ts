@@ -1,0 +1,3 @@
+export * from "./identifiers";
+export * from "./profiles";
+export * from "./warehouse";

@@ -1,0 +1,19 @@
+import * as pulumi from "@pulumi/pulumi";
+import { DbtPlatform, loadStackConfig } from "./components";
+
+// Validate everything first: a bad value stops the program before any resource is registered.
+const config = loadStackConfig();
+const secrets = new pulumi.Config("dbt-platform");
+
+const platform = new DbtPlatform(`dbt-${config.stack}`, {
+    config,
+    warehouseAdminPassword: secrets.getSecret("warehouseAdminPassword"),
+});
+
+export const environment = config.environment;
+export const ciSystem = config.ci.system;
+export const warehouseRoles = platform.warehouse.roles;
+export const dbtTargets = platform.warehouse.targets;
+export const developerTargets = platform.warehouse.developerTargets;
+export const profileEnvironment = platform.warehouse.profileEnvironment;
+export const profilesYaml = platform.warehouse.profilesYaml;
