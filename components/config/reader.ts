@@ -15,9 +15,10 @@ export interface ConfigProblem {
 
 /** Thrown when a stack's config is invalid; lists every problem found. */
 export class ConfigError extends Error {
-    constructor(public readonly stack: string, public readonly problems: ConfigProblem[]) {
+    // Named stackName, not stack: Error#stack carries the trace that `pulumi up` prints.
+    constructor(public readonly stackName: string, public readonly problems: ConfigProblem[]) {
         super(
-            `Invalid configuration for stack "${stack}" (${problems.length} problem${problems.length === 1 ? "" : "s"}):\n` +
+            `Invalid configuration for stack "${stackName}" (${problems.length} problem${problems.length === 1 ? "" : "s"}):\n` +
                 problems.map((p) => `  - ${p.path}: ${describe(p.value)}; expected ${p.expected}`).join("\n"),
         );
         this.name = "ConfigError";
@@ -41,6 +42,11 @@ export class Node {
 
     get present(): boolean {
         return this.value !== undefined && this.value !== null;
+    }
+
+    /** The same position holding a derived value (e.g. a default built from other fields). */
+    derived(value: unknown): Node {
+        return new Node(this.path, value, this.problems);
     }
 
     fail(expected: string, value: unknown = this.value): undefined {
@@ -93,15 +99,13 @@ export class Node {
         return this.value as T;
     }
 
-    /** Reads an array, mapping each present item; undefined items are dropped (their problems are recorded). */
-    array<T>(item: (n: Node, index: number) => T | undefined, expected = "a list"): T[] | undefined {
+    /**
+     * Reads an array, mapping each item. Items that fail keep their slot as undefined so that
+     * later cross-field checks still report the item's own index.
+     */
+    array<T>(item: (n: Node, index: number) => T | undefined, expected = "a list"): (T | undefined)[] | undefined {
         if (!Array.isArray(this.value)) return this.fail(expected);
-        const out: T[] = [];
-        this.value.forEach((v, i) => {
-            const parsed = item(new Node(`${this.path}[${i}]`, v, this.problems), i);
-            if (parsed !== undefined) out.push(parsed);
-        });
-        return out;
+        return this.value.map((v, i) => item(new Node(`${this.path}[${i}]`, v, this.problems), i));
     }
 }
 

@@ -125,6 +125,8 @@ export interface StackConfig {
 
 const TOP_LEVEL_KEYS = ["environment", "dbt", "warehouse", "ci", "aws", "features", "warehouseAdminPassword"] as const;
 const STAGE_NAME = /^[a-z][a-z0-9-]{0,39}$/;
+/** dbt target names the platform uses for bots; a release stage's target is its stack name. */
+const RESERVED_TARGETS = ["ci", "scheduler"];
 const DBT_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
 const HOST = /^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$|^\[[0-9A-Fa-f:.]+\]$/;
 const AWS_REGION = /^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$/;
@@ -164,12 +166,17 @@ export function parseStackConfig(stack: string, raw: Record<string, unknown>, se
             problems.push({ path: fullKey, value, expected: `no such key; known keys are ${TOP_LEVEL_KEYS.map((k) => `${NAMESPACE}:${k}`).join(", ")}` });
             continue;
         }
-        top[key] = decode(value);
+        // Pulumi passes structured values as JSON text, so a password that is a JSON object was
+        // almost surely set as an object; any other text (even "[1,2]") is kept as typed.
+        top[key] = key === "warehouseAdminPassword" ? decodeObjectOnly(value) : decode(value);
+    }
+    if (!STAGE_NAME.test(stack) || RESERVED_TARGETS.includes(stack)) {
+        problems.push({ path: "stack name", value: stack, expected: `lower-case letters, digits and dashes, not ${RESERVED_TARGETS.join(" or ")} (the stack name names the release target)` });
     }
     const root = new ObjectNode(NAMESPACE, top, problems);
     const at = (key: string) => new Node(`${NAMESPACE}:${key}`, top[key], problems);
 
-    const environment = readEnvironment(at("environment"));
+    const environment = readEnvironment(at("environment"), stack);
     const dbt = readDbt(at("dbt"));
     const warehouse = readWarehouse(at("warehouse"));
     const ci = readCi(at("ci"));
@@ -198,6 +205,11 @@ export function parseStackConfig(stack: string, raw: Record<string, unknown>, se
     };
 }
 
+function decodeObjectOnly(value: unknown): unknown {
+    const decoded = decode(value);
+    return decoded !== null && typeof decoded === "object" && !Array.isArray(decoded) ? decoded : value;
+}
+
 /** Pulumi hands structured values over as JSON text. */
 function decode(value: unknown): unknown {
     if (typeof value === "string" && /^\s*[[{]/.test(value)) {
@@ -210,7 +222,7 @@ function decode(value: unknown): unknown {
     return value;
 }
 
-function readEnvironment(n: Node): EnvironmentConfig | undefined {
+function readEnvironment(n: Node, stack: string): EnvironmentConfig | undefined {
     const o = n.present ? n.object(["kind", "promotesFrom"]) : n.fail("an object with kind (development or release)");
     if (!o) return undefined;
     const kind = o.required("kind").oneOf(ENVIRONMENT_KINDS);
@@ -218,7 +230,10 @@ function readEnvironment(n: Node): EnvironmentConfig | undefined {
     let promotesFrom: string | undefined;
     if (promotes.present) {
         if (kind === "development") promotes.fail("no promotesFrom on a development stack (only release stages promote)");
-        else promotesFrom = promotes.string(STAGE_NAME, "a stack name: lower-case letters, digits and dashes");
+        else {
+            promotesFrom = promotes.string(STAGE_NAME, "a stack name: lower-case letters, digits and dashes");
+            if (promotesFrom === stack) promotesFrom = promotes.fail(`another stage than this stack (${stack})`);
+        }
     }
     return kind ? { kind, promotesFrom } : undefined;
 }
@@ -287,73 +302,84 @@ function readPostgres(o: ObjectNode): PostgresWarehouseConfig | undefined {
     }, "a list of {name, role, duty}");
 
     const schemasNode = o.required("schemas").object(["ci", "production", "pullRequestPrefix"]);
-    let schemas: Partial<PostgresWarehouseConfig["schemas"]> = {};
+    let ci: string | undefined;
+    let production: (string | undefined)[] | undefined;
+    let pullRequestPrefix: string | undefined;
     if (schemasNode) {
-        schemas = {
-            ci: schemasNode.optional("ci", "dbt_ci", ident("schema")),
-            production: schemasNode.required("production").array(ident("schema"), "a non-empty list of schema names"),
-            pullRequestPrefix: schemasNode.optional("pullRequestPrefix", "dbt_pr_", (p) => {
-                const v = p.string(/^[a-z_][a-z0-9_]*$/, "a schema-name prefix: lower-case letters, digits, underscores");
-                if (v !== undefined && (v.length > MAX_PR_PREFIX || v.startsWith("pg_"))) {
-                    return p.fail(`at most ${MAX_PR_PREFIX} characters, not starting with pg_`);
-                }
-                return v;
-            }),
-        };
-        if (schemas.production && schemas.production.length === 0) {
-            schemasNode.child("production").fail("a non-empty list of schema names");
-        }
+        ci = schemasNode.optional("ci", "dbt_ci", ident("schema"));
+        const prodNode = schemasNode.required("production");
+        production = prodNode.array(ident("schema"), "a non-empty list of schema names");
+        if (production && production.length === 0) prodNode.fail("a non-empty list of schema names");
+        pullRequestPrefix = schemasNode.optional("pullRequestPrefix", "dbt_pr_", (p) => {
+            const v = p.string(/^[a-z_][a-z0-9_]*$/, "a schema-name prefix: lower-case letters, digits, underscores");
+            if (v !== undefined && (v.length > MAX_PR_PREFIX || v.startsWith("pg_"))) {
+                return p.fail(`at most ${MAX_PR_PREFIX} characters, not starting with pg_`);
+            }
+            return v;
+        });
     }
 
-    const developers = o.optional("developers", [] as Developer[], (d) =>
+    const developers = o.optional("developers", [] as (Developer | undefined)[], (d) =>
         d.array((dev) => {
             const dobj = dev.object(["name", "schema"]);
             if (!dobj) return undefined;
             const name = ident("role")(dobj.required("name"));
-            const schema = dobj.optional("schema", name ? `dbt_${name}` : undefined, ident("schema"));
+            const schemaNode = dobj.child("schema");
+            // The default dbt_<name> is checked like a declared name (it may exceed 63 bytes).
+            const schema = schemaNode.present
+                ? ident("schema")(schemaNode)
+                : name
+                  ? ident("schema")(schemaNode.derived(`dbt_${name}`))
+                  : undefined;
             return name && schema ? { name, schema } : undefined;
         }, "a list of {name, schema}"),
     );
 
-    // Cross-field rules, reported at the second occurrence so the first stays the reference.
-    if (users && developers && roles.dev && roles.prod) {
+    // Cross-field rules see only items that parsed, at their own index; the second occurrence
+    // of a name is reported so the first stays the reference.
+    const parsed = <T>(items: (T | undefined)[] | undefined) =>
+        (items ?? []).flatMap((v, index) => (v === undefined ? [] : [{ v, index }]));
+    if (roles.dev && roles.prod) {
         const logins = new Map<string, string>();
-        const claim = (name: string, path: string, value: unknown) => {
+        const claim = (name: string, path: string) => {
             const first = logins.get(name);
-            if (first) o.child(path).fail(`a login name not already used (${name} is declared at ${first})`, value);
+            if (first) o.child(path).fail(`a login name not already used (${name} is declared at ${first})`, name);
             else logins.set(name, `${o.path}.${path}`);
         };
         declaredRoles.forEach((r) => logins.set(r, `${o.path}.roles`));
-        users.forEach((u, i) => claim(u.name, `users[${i}].name`, u.name));
-        developers.forEach((d, i) => claim(d.name, `developers[${i}].name`, d.name));
+        parsed(users).forEach(({ v, index }) => claim(v.name, `users[${index}].name`));
+        parsed(developers).forEach(({ v, index }) => claim(v.name, `developers[${index}].name`));
         for (const duty of BOT_DUTIES) {
-            const holders = users.filter((u) => u.duty === duty);
+            const holders = parsed(users).filter(({ v }) => v.duty === duty);
             if (holders.length > 1) {
-                usersNode.fail(`at most one user with duty ${duty} (found ${holders.map((h) => h.name).join(", ")})`, holders.map((h) => h.name));
+                usersNode.fail(`at most one user with duty ${duty} (found ${holders.map(({ v }) => v.name).join(", ")})`, holders.map(({ v }) => v.name));
             }
         }
-        if (!users.some((u) => u.duty === "deploy")) usersNode.fail("a user with duty deploy (the bot that builds production)");
-        for (const [i, u] of users.entries()) {
+        // Only when every user parsed: a rejected entry may well be the deploy bot.
+        if (users && users.every((u) => u !== undefined) && !users.some((u) => u!.duty === "deploy")) {
+            usersNode.fail("a user with duty deploy (the bot that builds production)");
+        }
+        for (const { v: u, index } of parsed(users)) {
             const want = u.duty === "ci" ? roles.dev : roles.prod;
             if (u.role !== want) {
-                o.child(`users[${i}].role`).fail(`${want} for a ${u.duty} user (CI builds as the dev role; deploy and scheduler as the prod role)`, u.role);
+                o.child(`users[${index}].role`).fail(`${want} for a ${u.duty} user (CI builds as the dev role; deploy and scheduler as the prod role)`, u.role);
             }
         }
     }
-    if (schemas.ci && schemas.production && developers) {
+    {
         const owners = new Map<string, string>();
         const claim = (name: string, path: string) => {
             const first = owners.get(name);
             if (first) o.child(path).fail(`a schema not already declared (${name} is declared at ${first})`, name);
             else owners.set(name, `${o.path}.${path}`);
         };
-        claim(schemas.ci, "schemas.ci");
-        schemas.production.forEach((s, i) => claim(s, `schemas.production[${i}]`));
-        developers.forEach((d, i) => claim(d.schema, `developers[${i}].schema`));
-        if (schemas.pullRequestPrefix) {
+        if (ci) claim(ci, "schemas.ci");
+        parsed(production).forEach(({ v, index }) => claim(v, `schemas.production[${index}]`));
+        parsed(developers).forEach(({ v, index }) => claim(v.schema, `developers[${index}].schema`));
+        if (pullRequestPrefix) {
             for (const [name, path] of owners) {
-                if (new RegExp(`^${schemas.pullRequestPrefix}\\d+$`).test(name)) {
-                    o.child("schemas.pullRequestPrefix").fail(`a prefix that no declared schema matches (${name} at ${path} would be dropped by PR cleanup)`, schemas.pullRequestPrefix);
+                if (new RegExp(`^${pullRequestPrefix}\\d+$`).test(name)) {
+                    o.child("schemas.pullRequestPrefix").fail(`a prefix that no declared schema matches (${name} at ${path} would be dropped by PR cleanup)`, pullRequestPrefix);
                 }
             }
         }
@@ -364,7 +390,7 @@ function readPostgres(o: ObjectNode): PostgresWarehouseConfig | undefined {
         c.host === undefined || c.port === undefined || c.database === undefined || c.username === undefined ||
         c.sslmode === undefined || c.superuser === undefined || createDatabase === undefined || roleMasking === undefined ||
         revokePublicConnect === undefined || !roles.dev || !roles.prod || !users || !developers ||
-        !schemas.ci || !schemas.production || !schemas.pullRequestPrefix
+        !ci || !production || !pullRequestPrefix || [users, developers, production].some((a) => a.includes(undefined))
     ) {
         return undefined;
     }
@@ -373,10 +399,10 @@ function readPostgres(o: ObjectNode): PostgresWarehouseConfig | undefined {
         connection: c as PostgresConnection,
         createDatabase,
         roles: { dev: roles.dev, prod: roles.prod },
-        users,
+        users: users as BotUser[],
         roleMasking,
-        schemas: { ci: schemas.ci, production: schemas.production, pullRequestPrefix: schemas.pullRequestPrefix },
-        developers,
+        schemas: { ci, production: production as string[], pullRequestPrefix },
+        developers: developers as Developer[],
         revokePublicConnect,
     };
 }
@@ -387,7 +413,7 @@ function readCi(n: Node): CiConfig | undefined {
     const system = o.required("system").oneOf(CI_SYSTEMS);
     const repoNode = o.required("repository");
     const repository = system
-        ? repoNode.string(REPOSITORY[system].pattern, `a ${system} repository as ${REPOSITORY[system].shape}`)
+        ? repoNode.string(REPOSITORY[system].pattern, `${/^[aeiou]/.test(system) ? "an" : "a"} ${system} repository as ${REPOSITORY[system].shape}`)
         : undefined;
     const mainBranch = o.optional("mainBranch", "main", (b) => b.string(BRANCH, "a git branch name"));
     return system && repository && mainBranch ? { system, repository, mainBranch } : undefined;

@@ -110,8 +110,9 @@ export class PostgresWarehouse extends pulumi.ComponentResource {
     public readonly privilegeChain: pulumi.CustomResource[];
 
     constructor(name: string, args: PostgresWarehouseArgs, opts?: pulumi.ComponentResourceOptions) {
-        super("dbt-platform:warehouse:PostgresWarehouse", name, {}, opts);
+        // Validate before super(): a bad argument registers nothing, not even this component.
         const model = normalise(name, args);
+        super("dbt-platform:warehouse:PostgresWarehouse", name, {}, opts);
         this.roles = { dev: model.devRole, prod: model.prodRole };
 
         const provider =

@@ -1,0 +1,600 @@
+/**
+ * Stack config schema: the four checked-in stacks parse with the right defaults, every kind of
+ * bad value is rejected with the exact config path and a useful "expected" text, secrets never
+ * reach the error message, and a bad config stops the program before any resource exists.
+ */
+import assert from "assert";
+import * as fs from "fs";
+import * as path from "path";
+import * as util from "util";
+import * as pulumi from "@pulumi/pulumi";
+import { parse } from "yaml";
+import { ConfigError, ConfigProblem, parseStackConfig, StackConfig } from "../components/config";
+import { installMocks, Recorded, ROOT, runProgram, stackConfig, toPulumiConfig } from "./support/mocks";
+
+const NS = "dbt-platform";
+const ENV = `${NS}:environment`;
+const DBT = `${NS}:dbt`;
+const WH = `${NS}:warehouse`;
+const CI = `${NS}:ci`;
+const AWS = `${NS}:aws`;
+const FEATURES = `${NS}:features`;
+
+/** The dev stack's config map exactly as written in Pulumi.dev.yaml (objects, not JSON). */
+const DEV_YAML: Record<string, any> = parse(fs.readFileSync(path.join(ROOT, "Pulumi.dev.yaml"), "utf8")).config;
+
+/** A deep clone of the dev stack's config, changed by `mutate`, serialised as the Pulumi CLI does. */
+function devWith(mutate: (c: Record<string, any>) => void): Record<string, string> {
+    const c = structuredClone(DEV_YAML);
+    mutate(c);
+    return toPulumiConfig(c);
+}
+
+/** Parses `raw` expecting a ConfigError; returns it. */
+function rejects(raw: Record<string, unknown>, stack = "dev", secretKeys: string[] = []): ConfigError {
+    let caught: unknown;
+    try {
+        parseStackConfig(stack, raw, secretKeys);
+    } catch (e) {
+        caught = e;
+    }
+    assert.ok(caught !== undefined, "expected parseStackConfig to throw, but it accepted the config");
+    assert.ok(caught instanceof ConfigError, `expected a ConfigError, got ${String(caught)}`);
+    return caught;
+}
+
+function describeProblems(problems: readonly ConfigProblem[]): string {
+    return problems.map((p) => `${p.path}: ${p.expected}`).join("\n    ");
+}
+
+/** The one problem at exactly `at` whose expected text matches `expected`. */
+function problemAt(err: ConfigError, at: string, expected: RegExp): ConfigProblem {
+    const hit = err.problems.find((p) => p.path === at && expected.test(p.expected));
+    assert.ok(hit, `no problem at ${at} expecting ${expected}; problems were:\n    ${describeProblems(err.problems)}`);
+    return hit;
+}
+
+describe("stack config", () => {
+    describe("checked-in stacks parse", () => {
+        const parsed: Record<string, StackConfig> = {};
+        for (const stack of ["dev", "sandbox", "staging", "prod"]) {
+            it(`Pulumi.${stack}.yaml is valid`, () => {
+                parsed[stack] = parseStackConfig(stack, stackConfig(stack));
+                assert.strictEqual(parsed[stack].stack, stack);
+            });
+        }
+
+        it("dev: a development stack on the local Postgres, no cloud", () => {
+            const c = parseStackConfig("dev", stackConfig("dev"));
+            assert.deepStrictEqual(c.environment, { kind: "development", promotesFrom: undefined });
+            assert.deepStrictEqual(c.dbt, { profile: "acme_analytics", threads: 4 });
+            assert.deepStrictEqual(c.aws, { enabled: false, region: "eu-west-1" });
+            assert.deepStrictEqual(c.features, { docsSite: false, scheduledRuns: false, projectEvaluator: false });
+            assert.deepStrictEqual(c.ci, { system: "bitbucket", repository: "acme-data/analytics-dbt", mainBranch: "main" });
+            const wh = c.warehouse;
+            assert.strictEqual(wh.kind, "postgres");
+            assert.deepStrictEqual(wh.connection, {
+                host: "127.0.0.1",
+                port: 54329,
+                database: "analytics_dev",
+                username: "postgres",
+                sslmode: "disable",
+                superuser: true, // default
+            });
+            assert.strictEqual(wh.createDatabase, true);
+            assert.strictEqual(wh.roleMasking, true, "roleMasking defaults to true");
+            assert.strictEqual(wh.revokePublicConnect, true, "revokePublicConnect defaults to true");
+            assert.deepStrictEqual(wh.roles, { dev: "role_dev", prod: "role_prod" });
+            assert.deepStrictEqual(wh.users, [
+                { name: "dev_ci", role: "role_dev", duty: "ci" },
+                { name: "dbt_bitbucket", role: "role_prod", duty: "deploy" },
+                { name: "dbt_scheduler", role: "role_prod", duty: "scheduler" },
+            ]);
+            assert.deepStrictEqual(wh.schemas, { ci: "dbt_ci", production: ["analytics", "staging"], pullRequestPrefix: "dbt_pr_" });
+            assert.deepStrictEqual(wh.developers, [
+                { name: "anton", schema: "dbt_anton" }, // schema defaults to dbt_<name>
+                { name: "maria", schema: "dbt_maria" },
+            ]);
+            assert.strictEqual(c.adminPasswordKey, undefined);
+        });
+
+        it("sandbox: first release stage, promotes from nothing, defaults filled in", () => {
+            const c = parseStackConfig("sandbox", stackConfig("sandbox"));
+            assert.strictEqual(c.environment.kind, "release");
+            assert.strictEqual(c.environment.promotesFrom, undefined);
+            assert.deepStrictEqual(c.aws, { enabled: true, region: "eu-west-1" });
+            assert.deepStrictEqual(c.features, { docsSite: false, scheduledRuns: false, projectEvaluator: true });
+            assert.strictEqual(c.ci.mainBranch, "main", "mainBranch defaults to main");
+            const wh = c.warehouse;
+            assert.strictEqual(wh.createDatabase, false, "createDatabase defaults to false");
+            assert.strictEqual(wh.connection.superuser, false);
+            assert.strictEqual(wh.connection.sslmode, "verify-full");
+            assert.strictEqual(wh.schemas.pullRequestPrefix, "dbt_pr_", "pullRequestPrefix defaults to dbt_pr_");
+            assert.deepStrictEqual(wh.schemas.production, ["analytics", "staging", "marts"]);
+            assert.deepStrictEqual(wh.developers, [], "developers default to none");
+            assert.deepStrictEqual(wh.users.map((u) => u.duty), ["deploy", "scheduler"]);
+            assert.strictEqual(c.dbt.threads, 8);
+        });
+
+        it("staging: promotes from sandbox", () => {
+            const c = parseStackConfig("staging", stackConfig("staging"));
+            assert.deepStrictEqual(c.environment, { kind: "release", promotesFrom: "sandbox" });
+            assert.strictEqual(c.features.scheduledRuns, true);
+            assert.strictEqual(c.features.docsSite, false);
+            assert.strictEqual(c.warehouse.roleMasking, true);
+        });
+
+        it("prod: promotes from staging with ci, deploy and scheduler bots", () => {
+            const c = parseStackConfig("prod", stackConfig("prod"));
+            assert.deepStrictEqual(c.environment, { kind: "release", promotesFrom: "staging" });
+            assert.deepStrictEqual(c.warehouse.users, [
+                { name: "dev_ci", role: "role_dev", duty: "ci" },
+                { name: "dbt_bitbucket", role: "role_prod", duty: "deploy" },
+                { name: "dbt_cloud", role: "role_prod", duty: "scheduler" },
+            ]);
+            assert.deepStrictEqual(c.features, { docsSite: true, scheduledRuns: true, projectEvaluator: true });
+            assert.deepStrictEqual(c.aws, { enabled: true, region: "eu-west-1" });
+            assert.strictEqual(c.warehouse.connection.host, "warehouse-prod.acme.internal");
+            assert.strictEqual(c.warehouse.connection.superuser, false);
+            assert.deepStrictEqual(c.warehouse.developers.map((d) => d.schema), ["dbt_anton", "dbt_maria", "dbt_kwame"]);
+        });
+
+        it("accepts objects as plain values as well as JSON text", () => {
+            const c = parseStackConfig("dev", { ...DEV_YAML });
+            assert.strictEqual(c.warehouse.connection.port, 54329);
+        });
+
+        it("ignores other namespaces and records the secret admin password key", () => {
+            const raw = { ...stackConfig("dev"), "aws:region": "us-east-1", [`${NS}:warehouseAdminPassword`]: "s3cr3t" };
+            const c = parseStackConfig("dev", raw, [`${NS}:warehouseAdminPassword`]);
+            assert.strictEqual(c.adminPasswordKey, `${NS}:warehouseAdminPassword`);
+            assert.strictEqual(c.aws.region, "eu-west-1");
+        });
+    });
+
+    describe("rejects bad configs with the exact path", () => {
+        const HOSTILE = `x"; drop table y; --`;
+        const LOWER_IDENT = /a lower-case identifier: a letter or underscore/;
+        const cases: { name: string; mutate: (c: Record<string, any>) => void; path: string; expected: RegExp }[] = [
+            // environment
+            { name: "missing environment key", mutate: (c) => delete c[ENV], path: ENV, expected: /an object with kind \(development or release\)/ },
+            { name: "environment not an object", mutate: (c) => (c[ENV] = "development"), path: ENV, expected: /an object with keys kind, promotesFrom/ },
+            { name: "environment.kind production", mutate: (c) => (c[ENV].kind = "production"), path: `${ENV}.kind`, expected: /one of development, release/ },
+            { name: "environment.kind missing", mutate: (c) => delete c[ENV].kind, path: `${ENV}.kind`, expected: /this key is required/ },
+            {
+                name: "promotesFrom on a development stack",
+                mutate: (c) => (c[ENV].promotesFrom = "sandbox"),
+                path: `${ENV}.promotesFrom`,
+                expected: /no promotesFrom on a development stack/,
+            },
+            // dbt
+            { name: "missing dbt.profile", mutate: (c) => delete c[DBT].profile, path: `${DBT}.profile`, expected: /a value \(this key is required\)/ },
+            { name: "dbt.profile with a dash", mutate: (c) => (c[DBT].profile = "acme-analytics"), path: `${DBT}.profile`, expected: /a dbt profile name/ },
+            { name: "threads 0", mutate: (c) => (c[DBT].threads = 0), path: `${DBT}.threads`, expected: /an integer from 1 to 64/ },
+            { name: "threads 65", mutate: (c) => (c[DBT].threads = 65), path: `${DBT}.threads`, expected: /an integer from 1 to 64/ },
+            { name: 'threads "4" (a string)', mutate: (c) => (c[DBT].threads = "4"), path: `${DBT}.threads`, expected: /an integer from 1 to 64/ },
+            { name: "threads 2.5", mutate: (c) => (c[DBT].threads = 2.5), path: `${DBT}.threads`, expected: /an integer from 1 to 64/ },
+            // unknown keys
+            {
+                name: "unknown top-level key dbt-platform:warehose",
+                mutate: (c) => (c[`${NS}:warehose`] = { kind: "postgres" }),
+                path: `${NS}:warehose`,
+                expected: /no such key; known keys are .*dbt-platform:warehouse\b/,
+            },
+            {
+                name: "unknown nested key warehouse.connection.hots",
+                mutate: (c) => (c[WH].connection.hots = "db.example.com"),
+                path: `${WH}.connection.hots`,
+                expected: /no such key; known keys of dbt-platform:warehouse\.connection are host, port/,
+            },
+            { name: "unknown key in a user", mutate: (c) => (c[WH].users[1].password = "x"), path: `${WH}.users[1].password`, expected: /no such key; known keys of .*users\[1\] are name, role, duty/ },
+            // warehouse kind and connection
+            { name: "missing warehouse", mutate: (c) => delete c[WH], path: WH, expected: /an object with kind: postgres/ },
+            { name: "warehouse kind oracle", mutate: (c) => (c[WH].kind = "oracle"), path: `${WH}.kind`, expected: /one of postgres, redshift, snowflake/ },
+            { name: "warehouse kind redshift (not yet supported)", mutate: (c) => (c[WH].kind = "redshift"), path: `${WH}.kind`, expected: /^postgres \(redshift support is planned/ },
+            { name: "warehouse kind snowflake (not yet supported)", mutate: (c) => (c[WH].kind = "snowflake"), path: `${WH}.kind`, expected: /^postgres \(snowflake support is planned/ },
+            { name: 'port "5432" (a string)', mutate: (c) => (c[WH].connection.port = "5432"), path: `${WH}.connection.port`, expected: /an integer from 1 to 65535/ },
+            { name: "port 70000", mutate: (c) => (c[WH].connection.port = 70000), path: `${WH}.connection.port`, expected: /an integer from 1 to 65535/ },
+            { name: "port 0", mutate: (c) => (c[WH].connection.port = 0), path: `${WH}.connection.port`, expected: /an integer from 1 to 65535/ },
+            { name: "host with shell characters", mutate: (c) => (c[WH].connection.host = "db; rm -rf /"), path: `${WH}.connection.host`, expected: /a host name or IP address/ },
+            { name: "missing connection.host", mutate: (c) => delete c[WH].connection.host, path: `${WH}.connection.host`, expected: /this key is required/ },
+            { name: "sslmode on", mutate: (c) => (c[WH].connection.sslmode = "on"), path: `${WH}.connection.sslmode`, expected: /one of disable, allow, prefer, require, verify-ca, verify-full/ },
+            // identifiers
+            { name: "hostile user name", mutate: (c) => (c[WH].users[0].name = HOSTILE), path: `${WH}.users[0].name`, expected: LOWER_IDENT },
+            { name: "hostile production schema", mutate: (c) => (c[WH].schemas.production[1] = HOSTILE), path: `${WH}.schemas.production[1]`, expected: LOWER_IDENT },
+            { name: "hostile ci schema", mutate: (c) => (c[WH].schemas.ci = HOSTILE), path: `${WH}.schemas.ci`, expected: LOWER_IDENT },
+            { name: "hostile developer schema", mutate: (c) => (c[WH].developers[1].schema = HOSTILE), path: `${WH}.developers[1].schema`, expected: LOWER_IDENT },
+            { name: "hostile database name", mutate: (c) => (c[WH].connection.database = HOSTILE), path: `${WH}.connection.database`, expected: LOWER_IDENT },
+            { name: "database name as a number", mutate: (c) => (c[WH].connection.database = 42), path: `${WH}.connection.database`, expected: /a database name \(string\)/ },
+            { name: "upper-case developer name", mutate: (c) => (c[WH].developers[0].name = "Anton"), path: `${WH}.developers[0].name`, expected: LOWER_IDENT },
+            { name: "64-character schema name", mutate: (c) => (c[WH].schemas.ci = "s".repeat(64)), path: `${WH}.schemas.ci`, expected: /at most 63 characters/ },
+            { name: "64-character user name", mutate: (c) => (c[WH].users[2].name = "u".repeat(64)), path: `${WH}.users[2].name`, expected: /at most 63 characters/ },
+            { name: "pg_ prefixed role", mutate: (c) => (c[WH].roles.prod = "pg_prod"), path: `${WH}.roles.prod`, expected: /not starting with pg_/ },
+            { name: "pg_ prefixed schema", mutate: (c) => (c[WH].schemas.production[0] = "pg_analytics"), path: `${WH}.schemas.production[0]`, expected: /not starting with pg_/ },
+            { name: "reserved role name public", mutate: (c) => (c[WH].users[2].name = "public"), path: `${WH}.users[2].name`, expected: /other than the reserved "public"/ },
+            { name: "reserved role name current_user as dev role", mutate: (c) => (c[WH].roles.dev = "current_user"), path: `${WH}.roles.dev`, expected: /reserved "current_user"/ },
+            { name: "schema information_schema", mutate: (c) => (c[WH].schemas.production[0] = "information_schema"), path: `${WH}.schemas.production[0]`, expected: /other than information_schema/ },
+            // roles, users and duties
+            { name: "dev and prod roles the same", mutate: (c) => (c[WH].roles.prod = "role_dev"), path: `${WH}.roles.prod`, expected: /a different role from roles\.dev/ },
+            {
+                name: "duplicate user names",
+                mutate: (c) => (c[WH].users[2].name = "dbt_bitbucket"),
+                path: `${WH}.users[2].name`,
+                expected: /a login name not already used \(dbt_bitbucket is declared at dbt-platform:warehouse\.users\[1\]\.name\)/,
+            },
+            {
+                name: "user named like a group role",
+                mutate: (c) => (c[WH].users[1].name = "role_prod"),
+                path: `${WH}.users[1].name`,
+                expected: /not already used \(role_prod is declared at dbt-platform:warehouse\.roles\)/,
+            },
+            {
+                name: "developer with the same name as a user",
+                mutate: (c) => (c[WH].developers[1].name = "dev_ci"),
+                path: `${WH}.developers[1].name`,
+                expected: /not already used \(dev_ci is declared at dbt-platform:warehouse\.users\[0\]\.name\)/,
+            },
+            {
+                name: "two developers with the same name",
+                mutate: (c) => c[WH].developers.push({ name: "anton", schema: "dbt_anton2" }),
+                path: `${WH}.developers[2].name`,
+                expected: /not already used \(anton is declared at dbt-platform:warehouse\.developers\[0\]\.name\)/,
+            },
+            {
+                name: "user mapped to an undeclared role",
+                mutate: (c) => (c[WH].users[1].role = "role_admin"),
+                path: `${WH}.users[1].role`,
+                expected: /one of the declared group roles \(role_dev, role_prod\)/,
+            },
+            {
+                name: "ci user mapped to role_prod",
+                mutate: (c) => (c[WH].users[0].role = "role_prod"),
+                path: `${WH}.users[0].role`,
+                expected: /^role_dev for a ci user/,
+            },
+            {
+                name: "deploy user mapped to role_dev",
+                mutate: (c) => (c[WH].users[1].role = "role_dev"),
+                path: `${WH}.users[1].role`,
+                expected: /^role_prod for a deploy user/,
+            },
+            { name: "unknown duty", mutate: (c) => (c[WH].users[1].duty = "build"), path: `${WH}.users[1].duty`, expected: /one of ci, deploy, scheduler/ },
+            { name: "user without a role", mutate: (c) => delete c[WH].users[2].role, path: `${WH}.users[2].role`, expected: /this key is required/ },
+            {
+                name: "two users with duty deploy",
+                mutate: (c) => (c[WH].users[2].duty = "deploy"),
+                path: `${WH}.users`,
+                expected: /at most one user with duty deploy \(found dbt_bitbucket, dbt_scheduler\)/,
+            },
+            { name: "no deploy user", mutate: (c) => c[WH].users.splice(1, 1), path: `${WH}.users`, expected: /a user with duty deploy/ },
+            { name: "users not a list", mutate: (c) => (c[WH].users = { name: "dev_ci", role: "role_dev", duty: "ci" }), path: `${WH}.users`, expected: /a list of \{name, role, duty\}/ },
+            { name: "users missing", mutate: (c) => delete c[WH].users, path: `${WH}.users`, expected: /this key is required/ },
+            { name: "developers not a list", mutate: (c) => (c[WH].developers = "anton"), path: `${WH}.developers`, expected: /a list of \{name, schema\}/ },
+            // schemas
+            {
+                name: "ci schema also a production schema",
+                mutate: (c) => (c[WH].schemas.ci = "analytics"),
+                path: `${WH}.schemas.production[0]`,
+                expected: /a schema not already declared \(analytics is declared at dbt-platform:warehouse\.schemas\.ci\)/,
+            },
+            {
+                name: "developer schema equals a production schema",
+                mutate: (c) => (c[WH].developers[1].schema = "staging"),
+                path: `${WH}.developers[1].schema`,
+                expected: /a schema not already declared \(staging is declared at dbt-platform:warehouse\.schemas\.production\[1\]\)/,
+            },
+            {
+                name: "developer default schema equals the ci schema",
+                mutate: (c) => c[WH].developers.push({ name: "ci" }),
+                path: `${WH}.developers[2].schema`,
+                expected: /not already declared \(dbt_ci is declared at dbt-platform:warehouse\.schemas\.ci\)/,
+            },
+            { name: "empty production list", mutate: (c) => (c[WH].schemas.production = []), path: `${WH}.schemas.production`, expected: /a non-empty list of schema names/ },
+            { name: "production not a list", mutate: (c) => (c[WH].schemas.production = "analytics"), path: `${WH}.schemas.production`, expected: /a non-empty list of schema names/ },
+            {
+                name: "pullRequestPrefix matching a developer schema",
+                mutate: (c) => (c[WH].developers[1].schema = "dbt_pr_42"),
+                path: `${WH}.schemas.pullRequestPrefix`,
+                expected: /a prefix that no declared schema matches \(dbt_pr_42 at dbt-platform:warehouse\.developers\[1\]\.schema would be dropped/,
+            },
+            {
+                name: "pullRequestPrefix dbt_ matching a production schema",
+                mutate: (c) => {
+                    c[WH].schemas.pullRequestPrefix = "dbt_";
+                    c[WH].schemas.production = ["analytics", "dbt_2024"];
+                },
+                path: `${WH}.schemas.pullRequestPrefix`,
+                expected: /a prefix that no declared schema matches \(dbt_2024 at dbt-platform:warehouse\.schemas\.production\[1\]/,
+            },
+            {
+                name: "pullRequestPrefix too long (51 characters)",
+                mutate: (c) => (c[WH].schemas.pullRequestPrefix = "p".repeat(51)),
+                path: `${WH}.schemas.pullRequestPrefix`,
+                expected: /at most 50 characters/,
+            },
+            { name: "pullRequestPrefix starting pg_", mutate: (c) => (c[WH].schemas.pullRequestPrefix = "pg_pr_"), path: `${WH}.schemas.pullRequestPrefix`, expected: /not starting with pg_/ },
+            { name: "pullRequestPrefix with a dash", mutate: (c) => (c[WH].schemas.pullRequestPrefix = "dbt-pr-"), path: `${WH}.schemas.pullRequestPrefix`, expected: /a schema-name prefix/ },
+            // booleans
+            { name: 'roleMasking "yes"', mutate: (c) => (c[WH].roleMasking = "yes"), path: `${WH}.roleMasking`, expected: /^true or false$/ },
+            { name: 'createDatabase "true" (a string)', mutate: (c) => (c[WH].createDatabase = "true"), path: `${WH}.createDatabase`, expected: /^true or false$/ },
+            { name: "aws.enabled 1", mutate: (c) => (c[AWS].enabled = 1), path: `${AWS}.enabled`, expected: /^true or false$/ },
+            // ci
+            { name: "ci.system gitlab", mutate: (c) => (c[CI].system = "gitlab"), path: `${CI}.system`, expected: /one of bitbucket, github, azure-devops/ },
+            {
+                name: "azure-devops repository without a project",
+                mutate: (c) => (c[CI].system = "azure-devops"),
+                path: `${CI}.repository`,
+                expected: /an? azure-devops repository as organization\/project\/repository/,
+            },
+            {
+                name: "github repository with three segments",
+                mutate: (c) => {
+                    c[CI].system = "github";
+                    c[CI].repository = "acme/data/analytics-dbt";
+                },
+                path: `${CI}.repository`,
+                expected: /a github repository as owner\/repository/,
+            },
+            { name: "bitbucket repository URL", mutate: (c) => (c[CI].repository = "https://bitbucket.org/acme-data/analytics-dbt"), path: `${CI}.repository`, expected: /workspace\/repository/ },
+            { name: "mainBranch with ..", mutate: (c) => (c[CI].mainBranch = "main..x"), path: `${CI}.mainBranch`, expected: /a git branch name/ },
+            { name: "ci missing", mutate: (c) => delete c[CI], path: CI, expected: /an object with system and repository/ },
+            // aws and features
+            { name: "docsSite while aws is disabled", mutate: (c) => (c[FEATURES] = { docsSite: true }), path: `${FEATURES}.docsSite`, expected: /false while aws\.enabled is false/ },
+            { name: "bad aws region", mutate: (c) => (c[AWS].region = "europe-west"), path: `${AWS}.region`, expected: /an AWS region such as eu-west-1/ },
+            { name: "upper-case aws region", mutate: (c) => (c[AWS].region = "EU-WEST-1"), path: `${AWS}.region`, expected: /an AWS region/ },
+            { name: "unknown feature", mutate: (c) => (c[FEATURES] = { docs: true }), path: `${FEATURES}.docs`, expected: /no such key; known keys of dbt-platform:features are docsSite/ },
+            {
+                name: "admin password as an object",
+                mutate: (c) => (c[`${NS}:warehouseAdminPassword`] = { value: "x" }),
+                path: `${NS}:warehouseAdminPassword`,
+                expected: /a secret string/,
+            },
+        ];
+
+        it(`covers at least 24 distinct bad configs (${cases.length})`, () => {
+            assert.ok(cases.length >= 24);
+            assert.strictEqual(new Set(cases.map((c) => c.name)).size, cases.length, "case names are distinct");
+            const configs = cases.map((c) => JSON.stringify(devWith(c.mutate)));
+            assert.strictEqual(new Set(configs).size, cases.length, "every case is a different config");
+        });
+
+        for (const c of cases) {
+            it(`${c.name} -> ${c.path}`, () => {
+                const err = rejects(devWith(c.mutate), "dev");
+                assert.match(err.message, /^Invalid configuration for stack "dev" \(\d+ problems?\):\n/);
+                assert.strictEqual(err.name, "ConfigError");
+                const p = problemAt(err, c.path, c.expected);
+                // The message lists the problem on its own line.
+                assert.ok(
+                    err.message.split("\n").some((line) => line.startsWith(`  - ${p.path}: `) && line.endsWith(`; expected ${p.expected}`)),
+                    `message does not list ${p.path}:\n${err.message}`,
+                );
+            });
+        }
+
+        it("names the stack it was given", () => {
+            const err = rejects(devWith((c) => (c[DBT].threads = 0)), "feature-x");
+            assert.ok(err.message.startsWith(`Invalid configuration for stack "feature-x"`));
+        });
+
+        it("prints its message where Pulumi reports unhandled errors (util.inspect)", () => {
+            // The Node language host logs uncaught errors with util.inspect(err), which renders err.stack.
+            // BUG: ConfigError's constructor parameter property `stack` overwrites Error#stack with the
+            // stack name, so `pulumi up` shows "[dev] { problems: [...] }" and never the message.
+            const err = rejects(devWith((c) => (c[DBT].threads = 0)), "dev");
+            const shown = util.inspect(err);
+            assert.ok(shown.includes(`Invalid configuration for stack "dev"`), `util.inspect shows:\n${shown}`);
+            assert.ok(shown.includes("  - dbt-platform:dbt.threads: got 0; expected an integer from 1 to 64"), `util.inspect shows:\n${shown}`);
+        });
+
+        it("shows the offending value, or missing", () => {
+            const err = rejects(devWith((c) => {
+                c[DBT].threads = 65;
+                delete c[DBT].profile;
+            }));
+            assert.match(err.message, /  - dbt-platform:dbt\.threads: got 65; expected an integer from 1 to 64/);
+            assert.match(err.message, /  - dbt-platform:dbt\.profile: missing; expected a value \(this key is required\)/);
+            assert.strictEqual(problemAt(err, `${DBT}.threads`, /integer/).value, 65);
+        });
+
+        it("promotesFrom on a release stage must be a stack name", () => {
+            const raw = { ...stackConfig("staging"), [ENV]: JSON.stringify({ kind: "release", promotesFrom: "Sandbox Stage" }) };
+            const err = rejects(raw, "staging");
+            assert.ok(err.message.startsWith(`Invalid configuration for stack "staging"`));
+            problemAt(err, `${ENV}.promotesFrom`, /a stack name: lower-case letters, digits and dashes/);
+        });
+    });
+
+    describe("reports every problem at once", () => {
+        it("three independent mistakes give three problems in one error", () => {
+            const err = rejects(devWith((c) => {
+                c[DBT].threads = 0;
+                c[CI].system = "gitlab";
+                c[WH].users[0].name = "Dev_CI";
+            }));
+            assert.ok(err.problems.length >= 3, `expected >= 3 problems, got:\n    ${describeProblems(err.problems)}`);
+            problemAt(err, `${DBT}.threads`, /an integer from 1 to 64/);
+            problemAt(err, `${CI}.system`, /one of bitbucket, github, azure-devops/);
+            problemAt(err, `${WH}.users[0].name`, /a lower-case identifier/);
+            assert.match(err.message, new RegExp(`\\(${err.problems.length} problems\\)`));
+            for (const p of [`${DBT}.threads`, `${CI}.system`, `${WH}.users[0].name`]) {
+                assert.ok(err.message.includes(`\n  - ${p}: `), `message lists ${p}`);
+            }
+        });
+
+        it("mistakes in every section are all reported", () => {
+            const err = rejects(devWith((c) => {
+                c[ENV].kind = "prod";
+                c[DBT].threads = "8";
+                c[WH].connection.port = 99999;
+                c[WH].schemas.production = [];
+                c[CI].repository = "no-slash";
+                c[AWS].region = "mars-1";
+                c[`${NS}:warehose`] = {};
+            }));
+            const paths = err.problems.map((p) => p.path);
+            for (const want of [
+                `${ENV}.kind`,
+                `${DBT}.threads`,
+                `${WH}.connection.port`,
+                `${WH}.schemas.production`,
+                `${CI}.repository`,
+                `${AWS}.region`,
+                `${NS}:warehose`,
+            ]) {
+                assert.ok(paths.includes(want), `missing ${want} in ${paths.join(", ")}`);
+            }
+        });
+    });
+
+    describe("secrets", () => {
+        const SECRET = "hunter2-Sup3r-S3cret-Value";
+
+        it("a secret under an unknown key never appears in the message", () => {
+            const key = `${NS}:adminPassword`; // a typo of warehouseAdminPassword
+            const err = rejects({ ...stackConfig("dev"), [key]: SECRET }, "dev", [key]);
+            problemAt(err, key, /no such key/);
+            assert.ok(!err.message.includes(SECRET), `secret leaked:\n${err.message}`);
+            assert.ok(!err.message.includes("hunter2"), "not even a fragment of the secret leaks");
+            assert.ok(!JSON.stringify(err.problems).includes(SECRET), "problems carry no secret value");
+        });
+
+        it("a secret object under a known key with a bad nested value stays hidden", () => {
+            const raw = devWith((c) => (c[WH].connection.port = SECRET));
+            const err = rejects(raw, "dev", [WH]);
+            problemAt(err, `${WH}.connection.port`, /an integer/);
+            assert.ok(!err.message.includes(SECRET), `secret leaked:\n${err.message}`);
+        });
+
+        it("a non-string admin password is reported without its value", () => {
+            const key = `${NS}:warehouseAdminPassword`;
+            const err = rejects({ ...stackConfig("dev"), [key]: JSON.stringify({ pw: SECRET }) }, "dev", [key]);
+            problemAt(err, key, /a secret string/);
+            assert.ok(!err.message.includes(SECRET), `secret leaked:\n${err.message}`);
+        });
+
+        it("non-secret values are still shown (masking is targeted)", () => {
+            const key = `${NS}:adminPassword`;
+            const err = rejects({ ...stackConfig("dev"), [key]: "plain-value" }, "dev", []);
+            assert.ok(err.message.includes("plain-value"));
+        });
+    });
+
+    describe("the program fails before registering anything", () => {
+        /** Evaluates index.ts under mocks like runProgram, but keeps the record when the require throws. */
+        async function evaluate(stack: string, config: Record<string, string>, secretKeys: string[] = []): Promise<{ resources: Recorded[]; error: unknown }> {
+            const { resources, settle } = await installMocks(stack);
+            pulumi.runtime.setAllConfig(config, secretKeys);
+            const entry = require.resolve(path.join(ROOT, "index.ts"));
+            delete require.cache[entry];
+            let error: unknown;
+            try {
+                require(entry);
+            } catch (e) {
+                error = e;
+            }
+            await settle();
+            delete require.cache[entry];
+            return { resources, error };
+        }
+
+        it("the good dev config registers resources (so zero below means something)", async () => {
+            const { resources } = await runProgram("dev");
+            assert.ok(resources.length > 0);
+        });
+
+        it("runProgram rejects with a ConfigError for a bad config", async () => {
+            const bad = devWith((c) => (c[WH].users[0].name = `x"; drop table y; --`));
+            await assert.rejects(runProgram("dev", bad), (e: unknown) => {
+                assert.ok(e instanceof ConfigError, `expected ConfigError, got ${String(e)}`);
+                assert.ok(e.message.startsWith(`Invalid configuration for stack "dev"`));
+                problemAt(e, `${WH}.users[0].name`, /a lower-case identifier/);
+                return true;
+            });
+        });
+
+        it("a bad config throws ConfigError while loading index.ts and records zero resources", async () => {
+            const bad = devWith((c) => {
+                c[WH].kind = "redshift";
+                c[DBT].threads = 0;
+            });
+            const { resources, error } = await evaluate("dev", bad);
+            assert.ok(error instanceof ConfigError, `expected ConfigError, got ${String(error)}`);
+            assert.ok(error.message.startsWith(`Invalid configuration for stack "dev"`));
+            problemAt(error, `${WH}.kind`, /^postgres/);
+            assert.deepStrictEqual(resources.map((r) => `${r.type}::${r.name}`), []);
+        });
+
+        it("a cross-field mistake (two deploy users) also stops before any resource", async () => {
+            const { resources, error } = await evaluate("dev", devWith((c) => (c[WH].users[2].duty = "deploy")));
+            assert.ok(error instanceof ConfigError, `expected ConfigError, got ${String(error)}`);
+            assert.strictEqual(resources.length, 0);
+        });
+
+        it("secret config keys read through loadStackConfig stay out of the message", async () => {
+            const SECRET = "runtime-Secret-Value-42";
+            const key = `${NS}:adminPassword`;
+            const { resources, error } = await evaluate("dev", { ...stackConfig("dev"), [key]: SECRET }, [key]);
+            assert.ok(error instanceof ConfigError, `expected ConfigError, got ${String(error)}`);
+            problemAt(error, key, /no such key/);
+            assert.ok(!error.message.includes(SECRET), `secret leaked:\n${error.message}`);
+            assert.strictEqual(resources.length, 0);
+        });
+
+        it("a developer whose default schema would be too long is a ConfigError, not a half-registered program", async () => {
+            // BUG: the default schema dbt_<name> is not validated, so a 60-character developer name
+            // (valid as a role) yields a 64-character schema; the component rejects it only after
+            // DbtPlatform has been registered.
+            const { resources, error } = await evaluate("dev", devWith((c) => (c[WH].developers[0].name = "d".repeat(60))));
+            const registered = resources.map((r) => `${r.type}::${r.name}`);
+            assert.ok(
+                error instanceof ConfigError && registered.length === 0,
+                `expected a ConfigError and no resources; got ${String(error)}\n  registered before the throw: ${registered.join(", ") || "(none)"}`,
+            );
+        });
+    });
+
+    describe("validator edge cases (paths and derived values)", () => {
+        it("a developer's default schema dbt_<name> is checked like a declared one (64 characters)", () => {
+            // BUG: accepted today. Name is 60 characters (valid), default schema is 64 (too long).
+            const raw = devWith((c) => (c[WH].developers[0].name = "d".repeat(60)));
+            const err = rejects(raw);
+            const p = err.problems.find(
+                (x) => /^dbt-platform:warehouse\.developers\[0\]\.(schema|name)$/.test(x.path) && /at most 63 characters/.test(x.expected),
+            );
+            assert.ok(p, `no 63-character problem for developers[0]; problems:\n    ${describeProblems(err.problems)}`);
+        });
+
+        it("a cross-field problem names the user's own index after an earlier user was rejected", () => {
+            // BUG: users that fail validation are dropped before the cross-field rules run, which then
+            // number the survivors 0..n-1. Here users[0] is rejected, and the scheduler's wrong group
+            // role is reported at users[1].role instead of users[2].role.
+            const raw = devWith((c) => {
+                c[WH].users[0].role = "role_admin";
+                c[WH].users[2].role = "role_dev";
+            });
+            const err = rejects(raw);
+            problemAt(err, `${WH}.users[0].role`, /one of the declared group roles/);
+            problemAt(err, `${WH}.users[2].role`, /^role_prod for a scheduler user/);
+            assert.ok(
+                !err.problems.some((p) => p.path === `${WH}.users[1].role`),
+                `users[1] (dbt_bitbucket, role_prod, deploy) is valid but was blamed:\n    ${describeProblems(err.problems)}`,
+            );
+        });
+
+        it("a duplicate developer schema names the developer's own index after an earlier developer was rejected", () => {
+            // BUG: same re-numbering for developers: developers[1]'s schema clash is reported at developers[0].schema.
+            const raw = devWith((c) => {
+                c[WH].developers[0].name = "Anton";
+                c[WH].developers[1].schema = "analytics";
+            });
+            const err = rejects(raw);
+            problemAt(err, `${WH}.developers[0].name`, /a lower-case identifier/);
+            problemAt(err, `${WH}.developers[1].schema`, /a schema not already declared \(analytics is declared at dbt-platform:warehouse\.schemas\.production\[0\]\)/);
+            assert.ok(
+                !err.problems.some((p) => p.path === `${WH}.developers[0].schema`),
+                `developers[0] has no schema problem but was blamed:\n    ${describeProblems(err.problems)}`,
+            );
+        });
+    });
+});

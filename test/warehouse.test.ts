@@ -1,0 +1,288 @@
+/** Unit tests under Pulumi mocks: the recorded inputs of what PostgresWarehouse declares. */
+import assert from "assert";
+import * as pulumi from "@pulumi/pulumi";
+import { parse } from "yaml";
+import { PostgresWarehouse } from "../components";
+import { createSql, POSTGRES_TYPES, redactPasswords, renderScript } from "../components/warehouse/postgres/providerSql";
+import { find, installMocks, Recorded, resolve, runProgram, stackConfig } from "./support/mocks";
+
+const T = POSTGRES_TYPES;
+const STACKS = ["dev", "sandbox", "staging", "prod"] as const;
+
+/** All URNs `r` waits for, directly or transitively. */
+function ancestors(resources: Recorded[], r: Recorded): Set<string> {
+    const byUrn = new Map(resources.map((x) => [x.urn, x]));
+    const seen = new Set<string>();
+    const stack = [...r.dependencies];
+    while (stack.length) {
+        const u = stack.pop()!;
+        if (seen.has(u)) continue;
+        seen.add(u);
+        stack.push(...(byUrn.get(u)?.dependencies ?? []));
+    }
+    return seen;
+}
+
+describe("program under mocks", () => {
+    for (const stack of STACKS) {
+        it(`evaluates the ${stack} stack`, async () => {
+            const { resources, exports } = await runProgram(stack);
+            assert.ok(resources.length > 10, `${stack}: expected resources, got ${resources.length}`);
+            const platform = find(resources, "dbt-platform:index:DbtPlatform", `dbt-${stack}`);
+            const wh = find(resources, "dbt-platform:warehouse:PostgresWarehouse", `dbt-${stack}-warehouse`);
+            assert.strictEqual(wh.parent, platform.urn);
+            for (const r of resources.filter((x) => x.type.startsWith("postgresql:") || x.type.startsWith("random:"))) {
+                assert.strictEqual(r.parent, wh.urn, `${r.name} must be a child of the warehouse`);
+                assert.ok(r.name.startsWith(`dbt-${stack}-warehouse-`), `${r.name} must be named after its parent`);
+            }
+            const yaml = (await resolve(exports.profilesYaml)).value as string;
+            assert.ok(parse(yaml).acme_analytics.outputs, `${stack}: profiles.yml must parse`);
+        });
+    }
+});
+
+describe("PostgresWarehouse (dev stack)", () => {
+    let resources: Recorded[];
+    let exports: Record<string, pulumi.Output<any>>;
+    before(async () => {
+        ({ resources, exports } = await runProgram("dev"));
+    });
+    const r = (type: string, suffix: string) => find(resources, type, `dbt-dev-warehouse-${suffix}`);
+
+    it("creates the group roles without login", () => {
+        assert.deepStrictEqual(r(T.role, "role-dev").inputs, { name: "role_dev", login: false, inherit: true });
+        assert.deepStrictEqual(r(T.role, "role-prod").inputs, { name: "role_prod", login: false, inherit: true });
+    });
+
+    it("creates bot logins in their group role with role masking", () => {
+        const expected: Record<string, string> = { dev_ci: "role_dev", dbt_bitbucket: "role_prod", dbt_scheduler: "role_prod" };
+        for (const [user, group] of Object.entries(expected)) {
+            const { inputs } = r(T.role, `user-${user}`);
+            assert.strictEqual(inputs.name, user);
+            assert.strictEqual(inputs.login, true);
+            assert.deepStrictEqual(inputs.roles, [group]);
+            assert.strictEqual(inputs.assumeRole, group, `${user} must be masked to ${group}`);
+            assert.match(inputs.password, /^[A-Za-z0-9]{40}$/);
+        }
+    });
+
+    it("generates one secret password per login with random.RandomPassword", () => {
+        const passwords = resources.filter((x) => x.type === "random:index/randomPassword:RandomPassword");
+        assert.deepStrictEqual(passwords.map((p) => p.name).sort(), [
+            "dbt-dev-warehouse-developer-anton-password",
+            "dbt-dev-warehouse-developer-maria-password",
+            "dbt-dev-warehouse-user-dbt_bitbucket-password",
+            "dbt-dev-warehouse-user-dbt_scheduler-password",
+            "dbt-dev-warehouse-user-dev_ci-password",
+        ]);
+        passwords.forEach((p) => assert.deepStrictEqual(p.inputs, { length: 40, special: false }));
+        const all = resources.filter((x) => x.type === T.role && x.inputs.login).map((x) => x.inputs.password);
+        assert.strictEqual(new Set(all).size, all.length, "passwords must differ");
+    });
+
+    it("creates developers unmasked, each owning a private schema", () => {
+        for (const [dev, schema] of [["anton", "dbt_anton"], ["maria", "dbt_maria"]]) {
+            const role = r(T.role, `developer-${dev}`).inputs;
+            assert.deepStrictEqual(role.roles, ["role_dev"]);
+            assert.strictEqual(role.assumeRole, undefined);
+            assert.deepStrictEqual(r(T.schema, `schema-${schema}`).inputs, {
+                name: schema, database: "analytics_dev", owner: dev, ifNotExists: true, dropCascade: false,
+            });
+        }
+    });
+
+    it("creates the CI schema owned by role_dev and production schemas owned by role_prod", () => {
+        assert.strictEqual(r(T.schema, "schema-dbt_ci").inputs.owner, "role_dev");
+        for (const s of ["analytics", "staging"]) assert.strictEqual(r(T.schema, `schema-${s}`).inputs.owner, "role_prod");
+    });
+
+    it("grants CONNECT and CREATE on the database to both group roles and revokes PUBLIC", () => {
+        for (const g of ["dev", "prod"]) {
+            assert.deepStrictEqual(r(T.grant, `grant-${g}-database`).inputs, {
+                database: "analytics_dev", role: `role_${g}`, objectType: "database", privileges: ["CONNECT", "CREATE"],
+            });
+        }
+        assert.deepStrictEqual(r(T.grant, "grant-public-database").inputs, { database: "analytics_dev", role: "public", objectType: "database", privileges: [] });
+    });
+
+    it("gives the dev role read-only access to production, now and for later objects", () => {
+        for (const s of ["analytics", "staging"]) {
+            assert.deepStrictEqual(r(T.grant, `grant-dev-usage-${s}`).inputs.privileges, ["USAGE"]);
+            assert.deepStrictEqual(r(T.grant, `grant-dev-select-${s}`).inputs, {
+                database: "analytics_dev", role: "role_dev", schema: s, objectType: "table", privileges: ["SELECT"],
+            });
+            assert.deepStrictEqual(r(T.defaultPrivileges, `defaults-dev-select-${s}`).inputs, {
+                database: "analytics_dev", owner: "role_prod", role: "role_dev", schema: s, objectType: "table", privileges: ["SELECT"],
+            });
+        }
+        const prodGrants = resources.filter((x) => (x.type === T.grant || x.type === T.defaultPrivileges) && x.inputs.role === "role_dev");
+        for (const g of prodGrants) {
+            assert.ok(g.inputs.privileges.every((p: string) => ["USAGE", "SELECT", "CONNECT", "CREATE"].includes(p)), `${g.name}: ${g.inputs.privileges}`);
+            if (g.inputs.schema) assert.ok(!g.inputs.privileges.includes("CREATE"), `${g.name} must not allow CREATE in production`);
+        }
+    });
+
+    it("declares one Grant per (role, database, schema, object type)", () => {
+        const keys = resources
+            .filter((x) => x.type === T.grant || x.type === T.defaultPrivileges)
+            .map((x) => `${x.type}|${x.inputs.role}|${x.inputs.database}|${x.inputs.schema ?? ""}|${x.inputs.objectType}`);
+        assert.strictEqual(new Set(keys).size, keys.length);
+    });
+
+    it("never lets two privilege changes on the same role or object run concurrently", () => {
+        const privileged = resources.filter((x) => x.type === T.grant || x.type === T.defaultPrivileges);
+        assert.ok(privileged.length >= 8);
+        const target = (x: Recorded) => `${x.inputs.database}|${x.inputs.objectType === "database" ? "" : x.inputs.schema}`;
+        let pairs = 0;
+        for (const a of privileged) {
+            for (const b of privileged) {
+                if (a === b || a.urn > b.urn) continue;
+                if (a.inputs.role !== b.inputs.role && target(a) !== target(b)) continue;
+                pairs++;
+                const ordered = ancestors(resources, a).has(b.urn) || ancestors(resources, b).has(a.urn);
+                assert.ok(ordered, `${a.name} and ${b.name} touch the same role or object but may run concurrently`);
+            }
+        }
+        assert.ok(pairs > 10, `expected many related pairs, checked ${pairs}`);
+    });
+
+    it("orders every grant after the roles and schemas it names", () => {
+        for (const g of resources.filter((x) => x.type === T.grant || x.type === T.defaultPrivileges)) {
+            const deps = ancestors(resources, g);
+            const names = resources.filter((x) => deps.has(x.urn));
+            if (g.inputs.role !== "public") assert.ok(names.some((x) => x.type === T.role && x.inputs.name === g.inputs.role), `${g.name} before its role`);
+            if (g.inputs.schema) assert.ok(names.some((x) => x.type === T.schema && x.inputs.name === g.inputs.schema), `${g.name} before its schema`);
+            assert.ok(names.some((x) => x.type === T.database), `${g.name} before the database`);
+        }
+    });
+
+    it("exports connection settings per target with passwords as secrets", async () => {
+        const targets = await resolve(exports.dbtTargets);
+        assert.strictEqual(targets.secret, true);
+        assert.deepStrictEqual(Object.keys(targets.value).sort(), ["ci", "prod", "scheduler"]);
+        const roles = Object.fromEntries(resources.filter((x) => x.type === T.role && x.inputs.login).map((x) => [x.inputs.name, x.inputs.password]));
+        const expect = { ci: ["dev_ci", "dbt_ci"], prod: ["dbt_bitbucket", "analytics"], scheduler: ["dbt_scheduler", "analytics"] } as const;
+        for (const [t, [user, schema]] of Object.entries(expect)) {
+            assert.deepStrictEqual(targets.value[t], {
+                host: "127.0.0.1", port: 54329, user, password: roles[user], dbname: "analytics_dev", schema,
+            });
+        }
+        const devs = await resolve(exports.developerTargets);
+        assert.strictEqual(devs.secret, true);
+        assert.deepStrictEqual(Object.keys(devs.value).sort(), ["anton", "maria"]);
+        assert.strictEqual(devs.value.maria.schema, "dbt_maria");
+        const env = await resolve(exports.profileEnvironment);
+        assert.strictEqual(env.secret, true);
+        assert.strictEqual(env.value.DBT_CI_PASSWORD, roles.dev_ci);
+        assert.strictEqual(env.value.DBT_PROD_SCHEMA, "analytics");
+    });
+
+    it("renders profiles.yml with env_var() references only", async () => {
+        const { value: yaml, secret } = await resolve(exports.profilesYaml);
+        assert.strictEqual(secret, false, "profiles.yml carries no secret and need not be one");
+        const doc = parse(yaml as string);
+        const profile = doc.acme_analytics;
+        assert.strictEqual(profile.target, "ci");
+        assert.deepStrictEqual(Object.keys(profile.outputs), ["ci", "prod", "scheduler"]);
+        for (const [t, out] of Object.entries<any>(profile.outputs)) {
+            const T_ = t.toUpperCase();
+            assert.strictEqual(out.type, "postgres");
+            assert.strictEqual(out.user, `{{ env_var('DBT_${T_}_USER') }}`);
+            assert.strictEqual(out.password, `{{ env_var('DBT_${T_}_PASSWORD') }}`);
+            assert.strictEqual(out.port, `{{ env_var('DBT_${T_}_PORT') | int }}`);
+            assert.strictEqual(out.threads, 4);
+        }
+        const env = (await resolve(exports.profileEnvironment)).value as Record<string, string>;
+        for (const value of Object.values(env)) {
+            if (value.length >= 20) assert.ok(!(yaml as string).includes(value), "no credential value may appear in profiles.yml");
+        }
+        // Every variable the profile reads is exported, and none is left over.
+        const referenced = [...(yaml as string).matchAll(/env_var\('([A-Z0-9_]+)'\)/g)].map((m) => m[1]).sort();
+        assert.deepStrictEqual([...new Set(referenced)], Object.keys(env).sort());
+    });
+});
+
+describe("PostgresWarehouse (other stacks and options)", () => {
+    it("names the deploy target after the release stage and leaves out CI when none is declared", async () => {
+        const { resources, exports } = await runProgram("staging");
+        const targets = (await resolve(exports.dbtTargets)).value as Record<string, any>;
+        assert.deepStrictEqual(Object.keys(targets).sort(), ["scheduler", "staging"]);
+        assert.strictEqual(parse((await resolve(exports.profilesYaml)).value as string).acme_analytics.target, "staging");
+        assert.ok(!resources.some((x) => x.type === T.schema && x.inputs.name === "dbt_ci"), "no CI schema without a CI user");
+        assert.ok(!resources.some((x) => x.type === T.database), "release stages use an existing database");
+        const provider = find(resources, "pulumi:providers:postgresql", "dbt-staging-warehouse-provider");
+        assert.strictEqual(provider.inputs.sslmode, "verify-full");
+        assert.strictEqual(provider.inputs.superuser, "false");
+    });
+
+    it("passes a secret admin password to the provider", async () => {
+        const config = { ...stackConfig("prod"), "dbt-platform:warehouseAdminPassword": "s3cret-admin-pw" };
+        const { resources } = await runProgram("prod", config, ["dbt-platform:warehouseAdminPassword"]);
+        assert.strictEqual(find(resources, "pulumi:providers:postgresql", "dbt-prod-warehouse-provider").inputs.password, "s3cret-admin-pw");
+    });
+
+    it("leaves assumeRole off every login when role masking is switched off", async () => {
+        const { resources, settle } = await installMocks("dev");
+        new PostgresWarehouse("nomask", {
+            connection: { host: "db", port: 5432, username: "admin" },
+            database: "analytics",
+            users: [{ name: "ci_bot", duty: "ci" }, { name: "deploy_bot", duty: "deploy" }],
+            roleMasking: false,
+            productionSchemas: ["analytics"],
+            profile: "p",
+        });
+        await settle();
+        const logins = resources.filter((x) => x.type === T.role && x.inputs.login);
+        assert.strictEqual(logins.length, 2);
+        logins.forEach((l) => assert.strictEqual(l.inputs.assumeRole, undefined));
+    });
+
+    it("rejects unsafe names before registering any child", async () => {
+        const { resources, settle } = await installMocks("dev");
+        assert.throws(
+            () =>
+                new PostgresWarehouse("bad", {
+                    connection: { host: "db", port: 5432, username: "admin" },
+                    database: "analytics",
+                    users: [{ name: 'x"; drop table y; --', duty: "deploy" }, { name: "a", duty: "deploy" }],
+                    productionSchemas: ["Analytics"],
+                    profile: "p",
+                }),
+            (e: Error) =>
+                /users\[0\]\.name = "x\\"; drop table y; --": expected a lower-case identifier/.test(e.message) &&
+                /productionSchemas\[0\]/.test(e.message) &&
+                /at most one deploy user, found 2/.test(e.message),
+        );
+        await settle();
+        assert.deepStrictEqual(resources.filter((x) => x.name.startsWith("bad-")), []);
+    });
+});
+
+describe("provider SQL translation", () => {
+    it("quotes identifiers and literals, and masks the login's session role", () => {
+        const step = createSql(T.role, "r", { name: 'we"ird', login: true, password: "it's", roles: ["role_prod"], assumeRole: "role_prod" });
+        assert.deepStrictEqual(step.statements.map((s) => s.text), [
+            `CREATE ROLE "we""ird" WITH ENCRYPTED PASSWORD 'it''s' VALID UNTIL 'infinity' CONNECTION LIMIT -1 NOSUPERUSER NOCREATEDB NOCREATEROLE INHERIT LOGIN`,
+            `GRANT "role_prod" TO "we""ird"`,
+            `ALTER ROLE "we""ird" SET ROLE "role_prod"`,
+        ]);
+    });
+
+    it("revokes then grants, on ALL TABLES when no objects are named", () => {
+        const step = createSql(T.grant, "g", { database: "db", role: "role_dev", schema: "analytics", objectType: "table", privileges: ["SELECT"] });
+        assert.strictEqual(step.database, "db");
+        assert.deepStrictEqual(step.statements.slice(1).map((s) => s.text), [
+            `REVOKE ALL PRIVILEGES ON ALL TABLES IN SCHEMA "analytics" FROM "role_dev"`,
+            `GRANT SELECT ON ALL TABLES IN SCHEMA "analytics" TO "role_dev"`,
+        ]);
+        const pub = createSql(T.grant, "p", { database: "db", role: "public", objectType: "database", privileges: [] });
+        assert.deepStrictEqual(pub.statements.map((s) => s.text), [`REVOKE ALL PRIVILEGES ON DATABASE "db" FROM PUBLIC`]);
+    });
+
+    it("renders a reviewable script with passwords redacted", () => {
+        const script = renderScript([createSql(T.role, "r", { name: "u", login: true, password: "hunter2" })]);
+        assert.ok(!script.includes("hunter2"));
+        assert.match(script, /PASSWORD '\[secret\]'/);
+        assert.strictEqual(redactPasswords("PASSWORD 'a''b' LOGIN"), "PASSWORD '[secret]' LOGIN");
+    });
+});
