@@ -10,7 +10,7 @@ import * as util from "util";
 import * as pulumi from "@pulumi/pulumi";
 import { parse } from "yaml";
 import { ConfigError, ConfigProblem, parseStackConfig, StackConfig } from "../components/config";
-import { installMocks, Recorded, ROOT, runProgram, stackConfig, toPulumiConfig } from "./support/mocks";
+import { installMocks, Recorded, ROOT, runProgram, stackConfig, toPulumiConfig } from "../scripts/offline";
 
 const NS = "dbt-platform";
 const ENV = `${NS}:environment`;

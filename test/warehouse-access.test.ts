@@ -8,7 +8,7 @@ import * as fs from "fs";
 import { Client, DatabaseError } from "pg";
 import { parse } from "yaml";
 import { applyRecorded } from "./support/apply";
-import { resolve, ROOT, runProgram, toPulumiConfig } from "./support/mocks";
+import { resolve, ROOT, runProgram, toPulumiConfig } from "../scripts/offline";
 import { startPostgres, TestServer } from "./support/postgres";
 
 type Expect = "ok" | "denied";

@@ -1,10 +1,13 @@
 /** Unit tests under Pulumi mocks: the recorded inputs of what PostgresWarehouse declares. */
 import assert from "assert";
+import * as fs from "fs";
+import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import { parse } from "yaml";
 import { PostgresWarehouse } from "../components";
 import { createSql, POSTGRES_TYPES, redactPasswords, renderScript } from "../components/warehouse/postgres/providerSql";
-import { find, installMocks, Recorded, resolve, runProgram, stackConfig } from "./support/mocks";
+import { sqlPlan } from "../scripts/sql-plan";
+import { find, installMocks, Recorded, resolve, ROOT, runProgram, stackConfig } from "../scripts/offline";
 
 const T = POSTGRES_TYPES;
 const STACKS = ["dev", "sandbox", "staging", "prod"] as const;
@@ -284,5 +287,27 @@ describe("provider SQL translation", () => {
         assert.ok(!script.includes("hunter2"));
         assert.match(script, /PASSWORD '\[secret\]'/);
         assert.strictEqual(redactPasswords("PASSWORD 'a''b' LOGIN"), "PASSWORD '[secret]' LOGIN");
+    });
+});
+
+describe("SQL plans in sql/", () => {
+    for (const stack of STACKS) {
+        it(`sql/${stack}.sql is what the program declares now`, async () => {
+            const current = fs.readFileSync(path.join(ROOT, "sql", `${stack}.sql`), "utf8");
+            assert.strictEqual(await sqlPlan(stack), current, `run: npm run sql -- --stack ${stack} --write`);
+        });
+    }
+
+    it("orders the plan so every statement follows what it depends on and hides passwords", async () => {
+        const plan = fs.readFileSync(path.join(ROOT, "sql", "dev.sql"), "utf8");
+        const at = (s: string) => {
+            const i = plan.indexOf(s);
+            assert.ok(i >= 0, `plan lacks ${s}`);
+            return i;
+        };
+        assert.ok(at(`CREATE ROLE "role_prod"`) < at(`GRANT "role_prod" TO "dbt_bitbucket"`));
+        assert.ok(at(`CREATE SCHEMA IF NOT EXISTS "analytics"`) < at(`GRANT SELECT ON ALL TABLES IN SCHEMA "analytics"`));
+        assert.ok(at(`CREATE DATABASE "analytics_dev"`) < at(`CREATE SCHEMA IF NOT EXISTS "dbt_ci"`));
+        assert.ok(!/PASSWORD '(?!\[secret\])/.test(plan), "passwords must be redacted");
     });
 });

@@ -5,7 +5,7 @@
  */
 import { Client } from "pg";
 import { createSql, isTranslated, SqlStep } from "../../components/warehouse/postgres/providerSql";
-import { Recorded } from "./mocks";
+import { Recorded } from "../../scripts/offline";
 import { TestServer } from "./postgres";
 
 export interface ApplyResult {

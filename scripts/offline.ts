@@ -1,5 +1,5 @@
 /**
- * Runs Pulumi code under the mock runtime and records every registered resource with its
+ * Evaluates the program offline: Pulumi code under the mock runtime and records every registered resource with its
  * resolved inputs and its real dependency list (dependsOn plus implicit output dependencies),
  * as the engine would receive them.
  */
@@ -9,7 +9,7 @@ import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import { parse } from "yaml";
 
-export const ROOT = path.resolve(__dirname, "..", "..");
+export const ROOT = path.resolve(__dirname, "..");
 
 /** One registered resource as the engine would see it. */
 export interface Recorded {
