@@ -68,7 +68,7 @@ describe("stack config", () => {
             const c = parseStackConfig("dev", stackConfig("dev"));
             assert.deepStrictEqual(c.environment, { kind: "development", promotesFrom: undefined });
             assert.deepStrictEqual(c.dbt, { profile: "acme_analytics", threads: 4 });
-            assert.deepStrictEqual(c.aws, { enabled: false, region: "eu-west-1" });
+            assert.deepStrictEqual(c.aws, { enabled: false, region: "eu-west-1", artifacts: { retentionDays: 90 }, docs: { access: "public", allowedCidrs: [] } });
             assert.deepStrictEqual(c.features, { docsSite: false, scheduledRuns: false, projectEvaluator: false });
             assert.deepStrictEqual(c.ci, { system: "bitbucket", repository: "acme-data/analytics-dbt", mainBranch: "main" });
             const wh = c.warehouse;
@@ -102,7 +102,17 @@ describe("stack config", () => {
             const c = parseStackConfig("sandbox", stackConfig("sandbox"));
             assert.strictEqual(c.environment.kind, "release");
             assert.strictEqual(c.environment.promotesFrom, undefined);
-            assert.deepStrictEqual(c.aws, { enabled: true, region: "eu-west-1" });
+            assert.deepStrictEqual(c.aws, {
+                enabled: true,
+                region: "eu-west-1",
+                artifacts: { retentionDays: 90 },
+                docs: { access: "public", allowedCidrs: [] },
+                bitbucket: {
+                    workspaceUuid: "{3c5f1a2e-8d4b-4f6a-9c1e-2b7d5e8f0a13}",
+                    repositoryUuid: "{9e2d7c41-5b3a-4e8f-a6d2-1c4b8f7e3a95}",
+                    deploymentEnvironmentUuid: "{a1b2c3d4-0001-4f6a-9c1e-2b7d5e8f0a13}",
+                },
+            });
             assert.deepStrictEqual(c.features, { docsSite: false, scheduledRuns: false, projectEvaluator: true });
             assert.strictEqual(c.ci.mainBranch, "main", "mainBranch defaults to main");
             const wh = c.warehouse;
@@ -133,7 +143,13 @@ describe("stack config", () => {
                 { name: "dbt_cloud", role: "role_prod", duty: "scheduler" },
             ]);
             assert.deepStrictEqual(c.features, { docsSite: true, scheduledRuns: true, projectEvaluator: true });
-            assert.deepStrictEqual(c.aws, { enabled: true, region: "eu-west-1" });
+            assert.deepStrictEqual(c.aws.docs, {
+                domain: "dbt-docs.acme.example",
+                hostedZoneId: "Z0ACME1234567890",
+                access: "ip-allowlist",
+                allowedCidrs: ["203.0.113.0/24", "198.51.100.17/32"],
+            });
+            assert.strictEqual(c.aws.enabled, true);
             assert.strictEqual(c.warehouse.connection.host, "warehouse-prod.acme.internal");
             assert.strictEqual(c.warehouse.connection.superuser, false);
             assert.deepStrictEqual(c.warehouse.developers.map((d) => d.schema), ["dbt_anton", "dbt_maria", "dbt_kwame"]);
@@ -341,6 +357,17 @@ describe("stack config", () => {
             // aws and features
             { name: "docsSite while aws is disabled", mutate: (c) => (c[FEATURES] = { docsSite: true }), path: `${FEATURES}.docsSite`, expected: /false while aws\.enabled is false/ },
             { name: "bad aws region", mutate: (c) => (c[AWS].region = "europe-west"), path: `${AWS}.region`, expected: /an AWS region such as eu-west-1/ },
+            { name: "aws retentionDays 0", mutate: (c) => (c[AWS].artifacts = { retentionDays: 0 }), path: `${AWS}.artifacts.retentionDays`, expected: /an integer from 1 to 3650/ },
+            { name: "aws bucket name with upper case", mutate: (c) => (c[AWS].artifacts = { bucketName: "Acme_Artifacts" }), path: `${AWS}.artifacts.bucketName`, expected: /an S3 bucket name/ },
+            { name: "aws kms key not an ARN", mutate: (c) => (c[AWS].artifacts = { kmsKeyArn: "my-key" }), path: `${AWS}.artifacts.kmsKeyArn`, expected: /a KMS key or alias ARN/ },
+            { name: "docs domain without hosted zone", mutate: (c) => (c[AWS].docs = { domain: "docs.acme.example" }), path: `${AWS}.docs.hostedZoneId`, expected: /Route 53 zone of docs\.domain/ },
+            { name: "docs ip-allowlist without CIDRs", mutate: (c) => (c[AWS].docs = { access: "ip-allowlist" }), path: `${AWS}.docs.allowedCidrs`, expected: /at least one CIDR/ },
+            { name: "docs bad CIDR", mutate: (c) => (c[AWS].docs = { access: "ip-allowlist", allowedCidrs: ["10.0.0.0/8", "300.1.1.1/24"] }), path: `${AWS}.docs.allowedCidrs[1]`, expected: /an IPv4 CIDR/ },
+            { name: "docs access mode unknown", mutate: (c) => (c[AWS].docs = { access: "vpn" }), path: `${AWS}.docs.access`, expected: /one of public, basic-auth, ip-allowlist/ },
+            { name: "aws on with bitbucket but no OIDC uuids", mutate: (c) => (c[AWS].enabled = true), path: `${AWS}.bitbucket`, expected: /workspaceUuid and repositoryUuid/ },
+            { name: "bitbucket repository uuid malformed", mutate: (c) => (c[AWS].bitbucket = { workspaceUuid: "{3c5f1a2e-8d4b-4f6a-9c1e-2b7d5e8f0a13}", repositoryUuid: "repo-1" }), path: `${AWS}.bitbucket.repositoryUuid`, expected: /a UUID/ },
+            { name: "aws on with azure-devops but no federation details", mutate: (c) => { c[CI] = { system: "azure-devops", repository: "acme/analytics/dbt" }; c[AWS].enabled = true; }, path: `${AWS}.azureDevops`, expected: /organizationId and serviceConnection/ },
+            { name: "OIDC provider ARN malformed", mutate: (c) => (c[AWS].oidcProviderArn = "arn:aws:iam::123:oidc-provider/x"), path: `${AWS}.oidcProviderArn`, expected: /an IAM OIDC provider ARN/ },
             { name: "upper-case aws region", mutate: (c) => (c[AWS].region = "EU-WEST-1"), path: `${AWS}.region`, expected: /an AWS region/ },
             { name: "unknown feature", mutate: (c) => (c[FEATURES] = { docs: true }), path: `${FEATURES}.docs`, expected: /no such key; known keys of dbt-platform:features are docsSite/ },
             {

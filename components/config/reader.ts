@@ -70,6 +70,11 @@ export class Node {
         return new ObjectNode(this.path, record, this.problems);
     }
 
+    /** Like object(), but an absent value reads as an empty object (all defaults). */
+    objectOrEmpty(known: readonly string[]): ObjectNode | undefined {
+        return this.present ? this.object(known) : new ObjectNode(this.path, {}, this.problems);
+    }
+
     string(pattern?: RegExp, expected?: string): string | undefined {
         if (typeof this.value !== "string" || this.value.length === 0) {
             return this.fail(expected ?? "a non-empty string");

@@ -96,9 +96,37 @@ export interface CiConfig {
     mainBranch: string;
 }
 
+export const DOCS_ACCESS_MODES = ["public", "basic-auth", "ip-allowlist"] as const;
+export type DocsAccessMode = (typeof DOCS_ACCESS_MODES)[number];
+
+/** AWS side: dbt state bucket, docs site, CI roles and credential secrets. */
 export interface AwsConfig {
     enabled: boolean;
     region: string;
+    artifacts: {
+        /** Explicit bucket name; auto-named when absent. */
+        bucketName?: string;
+        /** Days to keep manifest history and noncurrent versions. */
+        retentionDays: number;
+        /** SSE-KMS key; AES256 when absent. */
+        kmsKeyArn?: string;
+    };
+    docs: {
+        /** Custom domain (ACM certificate in us-east-1, DNS-validated in hostedZoneId). */
+        domain?: string;
+        hostedZoneId?: string;
+        /** Who may read the docs: everyone, a basic-auth login, or an IP allow-list. */
+        access: DocsAccessMode;
+        allowedCidrs: string[];
+    };
+    /** Reuse an account's existing OIDC identity provider instead of creating one. */
+    oidcProviderArn?: string;
+    /** GitHub Actions: the environment deploy jobs run in. */
+    github?: { deployEnvironment?: string };
+    /** Bitbucket Pipelines OIDC: workspace and repository UUIDs (Repository settings > OpenID Connect). */
+    bitbucket?: { workspaceUuid: string; repositoryUuid: string; deploymentEnvironmentUuid?: string };
+    /** Azure DevOps workload identity federation. */
+    azureDevops?: { organizationId: string; serviceConnection: string; deployServiceConnection?: string };
 }
 
 export interface FeatureToggles {
@@ -180,7 +208,7 @@ export function parseStackConfig(stack: string, raw: Record<string, unknown>, se
     const dbt = readDbt(at("dbt"));
     const warehouse = readWarehouse(at("warehouse"));
     const ci = readCi(at("ci"));
-    const aws = readAws(at("aws"), environment?.kind);
+    const aws = readAws(at("aws"), environment?.kind, ci?.system);
     const features = readFeatures(at("features"), aws);
     if (root.child("warehouseAdminPassword").present && typeof top.warehouseAdminPassword !== "string") {
         problems.push({ path: `${NAMESPACE}:warehouseAdminPassword`, value: "[secret]", expected: "a secret string (pulumi config set --secret)" });
@@ -419,15 +447,82 @@ function readCi(n: Node): CiConfig | undefined {
     return system && repository && mainBranch ? { system, repository, mainBranch } : undefined;
 }
 
-function readAws(n: Node, kind: EnvironmentKind | undefined): AwsConfig | undefined {
+const UUID = /^\{?[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\}?$/;
+const BUCKET_NAME = /^(?!xn--)(?!.*\.\.)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
+const KMS_ARN = /^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:(key|alias)\/[A-Za-z0-9/_-]+$/;
+const OIDC_ARN = /^arn:aws[a-z-]*:iam::\d{12}:oidc-provider\/.+$/;
+const DOMAIN = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/;
+const HOSTED_ZONE = /^Z[A-Z0-9]{1,31}$/;
+const CIDR = /^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}\/(3[0-2]|[12]?\d)$/;
+const SERVICE_CONNECTION = /^[A-Za-z0-9._ -]{1,128}$/;
+
+function readAws(n: Node, kind: EnvironmentKind | undefined, ci: CiSystem | undefined): AwsConfig | undefined {
     // Cloud parts are off by default on development stacks, so `pulumi up --stack dev` needs no account.
-    const defaults: AwsConfig = { enabled: kind === "release", region: "eu-west-1" };
-    if (!n.present) return defaults;
-    const o = n.object(["enabled", "region"]);
+    const enabledDefault = kind === "release";
+    const o = n.objectOrEmpty(["enabled", "region", "artifacts", "docs", "oidcProviderArn", "github", "bitbucket", "azureDevops"]);
     if (!o) return undefined;
-    const enabled = o.optional("enabled", defaults.enabled, (b) => b.boolean());
-    const region = o.optional("region", defaults.region, (r) => r.string(AWS_REGION, "an AWS region such as eu-west-1"));
-    return enabled !== undefined && region !== undefined ? { enabled, region } : undefined;
+    const enabled = o.optional("enabled", enabledDefault, (b) => b.boolean());
+    const region = o.optional("region", "eu-west-1", (r) => r.string(AWS_REGION, "an AWS region such as eu-west-1"));
+
+    const art = o.optional("artifacts", undefined as ObjectNode | undefined, (a) => a.object(["bucketName", "retentionDays", "kmsKeyArn"]));
+    const artifacts = {
+        bucketName: art?.optional("bucketName", undefined, (b) => b.string(BUCKET_NAME, "an S3 bucket name (3-63 lower-case letters, digits, dots, dashes)")),
+        retentionDays: art ? art.optional("retentionDays", 90, (d) => d.integer(1, 3650)) : 90,
+        kmsKeyArn: art?.optional("kmsKeyArn", undefined, (k) => k.string(KMS_ARN, "a KMS key or alias ARN")),
+    };
+
+    const docsNode = o.optional("docs", undefined as ObjectNode | undefined, (d) => d.object(["domain", "hostedZoneId", "access", "allowedCidrs"]));
+    const domain = docsNode?.optional("domain", undefined, (d) => d.string(DOMAIN, "a lower-case DNS name such as docs.example.com"));
+    const hostedZoneId = docsNode?.optional("hostedZoneId", undefined, (z) => z.string(HOSTED_ZONE, "a Route 53 hosted zone id (Z…)"));
+    if (domain && !hostedZoneId && docsNode) docsNode.child("hostedZoneId").fail("the Route 53 zone of docs.domain (its certificate is DNS-validated there)");
+    const access = docsNode ? docsNode.optional("access", "public" as DocsAccessMode, (a) => a.oneOf(DOCS_ACCESS_MODES)) : "public";
+    const allowedCidrs = docsNode ? docsNode.optional("allowedCidrs", [] as (string | undefined)[], (c) => c.array((x) => x.string(CIDR, "an IPv4 CIDR such as 203.0.113.0/24"))) : [];
+    if (access === "ip-allowlist" && allowedCidrs && allowedCidrs.length === 0 && docsNode) {
+        docsNode.child("allowedCidrs").fail("at least one CIDR when docs.access is ip-allowlist");
+    }
+
+    const oidcProviderArn = o.optional("oidcProviderArn", undefined, (a) => a.string(OIDC_ARN, "an IAM OIDC provider ARN"));
+    const gh = o.optional("github", undefined as ObjectNode | undefined, (g) => g.object(["deployEnvironment"]));
+    const github = gh ? { deployEnvironment: gh.optional("deployEnvironment", undefined, (e) => e.string(/^[A-Za-z0-9._-]{1,255}$/, "a GitHub environment name")) } : undefined;
+    const bb = o.optional("bitbucket", undefined as ObjectNode | undefined, (b) => b.object(["workspaceUuid", "repositoryUuid", "deploymentEnvironmentUuid"]));
+    const uuid = (x: Node) => x.string(UUID, "a UUID, with or without braces");
+    const bitbucket = bb
+        ? {
+              workspaceUuid: uuid(bb.required("workspaceUuid")),
+              repositoryUuid: uuid(bb.required("repositoryUuid")),
+              deploymentEnvironmentUuid: bb.optional("deploymentEnvironmentUuid", undefined, uuid),
+          }
+        : undefined;
+    const az = o.optional("azureDevops", undefined as ObjectNode | undefined, (a) => a.object(["organizationId", "serviceConnection", "deployServiceConnection"]));
+    const azureDevops = az
+        ? {
+              organizationId: uuid(az.required("organizationId")),
+              serviceConnection: az.required("serviceConnection").string(SERVICE_CONNECTION, "a service connection name"),
+              deployServiceConnection: az.optional("deployServiceConnection", undefined, (x) => x.string(SERVICE_CONNECTION, "a service connection name")),
+          }
+        : undefined;
+    // The CI system's OIDC identity must be described when AWS roles are built for it.
+    if (enabled && ci === "bitbucket" && !bb) o.child("bitbucket").fail("workspaceUuid and repositoryUuid (aws.enabled with ci.system bitbucket needs them for OIDC trust)");
+    if (enabled && ci === "azure-devops" && !az) o.child("azureDevops").fail("organizationId and serviceConnection (aws.enabled with ci.system azure-devops needs them for OIDC trust)");
+
+    if (
+        enabled === undefined || region === undefined || artifacts.retentionDays === undefined || access === undefined || !allowedCidrs ||
+        allowedCidrs.includes(undefined) || (bitbucket && (!bitbucket.workspaceUuid || !bitbucket.repositoryUuid)) ||
+        (azureDevops && (!azureDevops.organizationId || !azureDevops.serviceConnection))
+    ) {
+        return undefined;
+    }
+    const strip = <T extends object>(x: T): T => Object.fromEntries(Object.entries(x).filter(([, v]) => v !== undefined)) as T;
+    return strip({
+        enabled,
+        region,
+        artifacts: strip(artifacts) as AwsConfig["artifacts"],
+        docs: strip({ domain, hostedZoneId, access, allowedCidrs: allowedCidrs as string[] }),
+        oidcProviderArn,
+        github: github && strip(github),
+        bitbucket: bitbucket && (strip(bitbucket) as AwsConfig["bitbucket"]),
+        azureDevops: azureDevops && (strip(azureDevops) as AwsConfig["azureDevops"]),
+    });
 }
 
 function readFeatures(n: Node, aws: AwsConfig | undefined): FeatureToggles | undefined {
