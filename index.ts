@@ -17,3 +17,11 @@ export const dbtTargets = platform.warehouse.targets;
 export const developerTargets = platform.warehouse.developerTargets;
 export const profileEnvironment = platform.warehouse.profileEnvironment;
 export const profilesYaml = platform.warehouse.profilesYaml;
+
+// AWS side (aws.enabled): where CI finds state, docs, roles and credentials.
+export const artifactsBucket = platform.artifacts?.bucketName;
+export const latestManifestKey = platform.artifacts?.latestManifestKey;
+export const docsUrl = platform.artifacts?.docsSite?.url;
+export const docsDistributionId = platform.artifacts?.docsSite?.distributionId;
+export const ciRoleArns = platform.ciIdentity?.roleArns;
+export const credentialSecretNames = platform.credentials?.secretNames;

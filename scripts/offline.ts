@@ -24,8 +24,15 @@ export interface Recorded {
     state: Record<string, any>;
 }
 
-/** Outputs of resources whose real providers compute values the program reads. */
-function mockState(type: string, inputs: Record<string, any>): Record<string, any> {
+const ACCOUNT = "123456789012";
+const REGION = "eu-west-1";
+
+/**
+ * Outputs that real providers compute and the program reads (ARNs, generated names, domain
+ * names), filled in with plausible, deterministic values so offline evaluation is complete.
+ */
+function mockState(type: string, name: string, inputs: Record<string, any>): Record<string, any> {
+    const hash = crypto.createHash("sha256").update(`${type}/${name}`).digest("hex");
     switch (type) {
         case "random:index/randomPassword:RandomPassword": {
             const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
@@ -33,8 +40,34 @@ function mockState(type: string, inputs: Record<string, any>): Record<string, an
             const result = Array.from(bytes, (b) => alphabet[b % alphabet.length]).join("");
             return { ...inputs, result, bcryptHash: "mock" };
         }
+        case "aws:s3/bucket:Bucket": {
+            const bucket = inputs.bucket ?? `${name}-${hash.slice(0, 7)}`;
+            return { ...inputs, bucket, arn: `arn:aws:s3:::${bucket}`, bucketRegionalDomainName: `${bucket}.s3.${REGION}.amazonaws.com` };
+        }
+        case "aws:iam/role:Role":
+            return { ...inputs, name: inputs.name ?? name, arn: `arn:aws:iam::${ACCOUNT}:role/${inputs.name ?? name}` };
+        case "aws:iam/openIdConnectProvider:OpenIdConnectProvider":
+            return { ...inputs, arn: `arn:aws:iam::${ACCOUNT}:oidc-provider/${String(inputs.url).replace(/^https:\/\//, "")}` };
+        case "aws:secretsmanager/secret:Secret":
+            return { ...inputs, arn: `arn:aws:secretsmanager:${REGION}:${ACCOUNT}:secret:${inputs.name ?? name}-${hash.slice(0, 6)}` };
+        case "aws:cloudfront/distribution:Distribution": {
+            const id = `E${hash.slice(0, 13).toUpperCase()}`;
+            return { ...inputs, arn: `arn:aws:cloudfront::${ACCOUNT}:distribution/${id}`, domainName: `d${hash.slice(0, 13)}.cloudfront.net`, hostedZoneId: "Z2FDTNDATAQYW2" };
+        }
+        case "aws:acm/certificate:Certificate":
+            return {
+                ...inputs,
+                arn: `arn:aws:acm:us-east-1:${ACCOUNT}:certificate/${hash.slice(0, 8)}`,
+                domainValidationOptions: [
+                    { domainName: inputs.domainName, resourceRecordName: `_${hash.slice(0, 8)}.${inputs.domainName}.`, resourceRecordType: "CNAME", resourceRecordValue: `_${hash.slice(8, 16)}.acm-validations.aws.` },
+                ],
+            };
+        case "aws:acm/certificateValidation:CertificateValidation":
+            return { ...inputs };
+        case "aws:route53/record:Record":
+            return { ...inputs, fqdn: inputs.name };
         default:
-            return inputs;
+            return type.startsWith("aws:") ? { ...inputs, arn: `arn:aws:${type.split(":")[1].split("/")[0]}:${REGION}:${ACCOUNT}:${name}` } : inputs;
     }
 }
 
@@ -45,8 +78,8 @@ export async function installMocks(stack: string): Promise<{ resources: Recorded
     await pulumi.runtime.setMocks(
         {
             newResource: (args) => {
-                const state = mockState(args.type, args.inputs);
-                return { id: `${args.name}-id`, state };
+                const state = mockState(args.type, args.name, args.inputs);
+                return { id: state.bucket ?? `${args.name}-id`, state };
             },
             call: (args) => args.inputs,
         },
@@ -70,7 +103,7 @@ export async function installMocks(stack: string): Promise<{ resources: Recorded
                     inputs: unwrapSecrets(pulumi.runtime.deserializeProperties(req.getObject())),
                     dependencies: req.getDependenciesList(),
                     parent: req.getParent(),
-                    state: {},
+                    state: unwrapSecrets(pulumi.runtime.deserializeProperties(resp.getObject())),
                 };
                 resources.push(record);
                 byUrn.set(urn, record);

@@ -6,6 +6,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { parse } from "yaml";
 import { PostgresWarehouse } from "../components";
 import { createSql, POSTGRES_TYPES, redactPasswords, renderScript } from "../components/warehouse/postgres/providerSql";
+import { PROGRAM_SECRET_OUTPUTS } from "../policy/policies";
 import { sqlPlan } from "../scripts/sql-plan";
 import { find, installMocks, Recorded, resolve, ROOT, runProgram, stackConfig } from "../scripts/offline";
 
@@ -40,6 +41,10 @@ describe("program under mocks", () => {
             }
             const yaml = (await resolve(exports.profilesYaml)).value as string;
             assert.ok(parse(yaml).acme_analytics.outputs, `${stack}: profiles.yml must parse`);
+            // The policy pack exempts these outputs because the SDK hides secretness from it: prove it here.
+            for (const key of PROGRAM_SECRET_OUTPUTS) {
+                assert.strictEqual((await resolve(exports[key])).secret, true, `${stack}: output ${key} must be a secret`);
+            }
         });
     }
 });

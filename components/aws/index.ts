@@ -1,0 +1,4 @@
+export * from "./artifactStore";
+export * from "./ciIdentity";
+export * from "./docsSite";
+export * from "./warehouseCredentials";

@@ -1,0 +1,613 @@
+/**
+ * CrossGuard policy pack (policy/policies.ts): every policy passes a compliant case and reports
+ * the non-compliant ones, called directly with arguments shaped like @pulumi/policy's
+ * (ResourceValidationArgs / StackValidationArgs with PolicyResource entries). Preview cases wrap
+ * props in the SDK's own unknown-checking proxy, which throws on reading an unknown, exactly as a
+ * real `pulumi preview --policy-pack` does. policy/index.ts is never imported (it starts a server).
+ */
+import assert from "assert";
+import { PolicyResource, PolicyResourceOptions, ResourceValidationArgs, Secret, StackValidationArgs, StackValidationPolicy } from "@pulumi/policy";
+import {
+    artifactsBucketVersionedEncrypted,
+    cloudfrontHttpsOnly,
+    noPlaintextSecretsInOutputs,
+    noPublicBuckets,
+    noWildcardIam,
+    policies,
+} from "../policy/policies";
+
+// @pulumi/policy's internal proxy (its typings are stripped): used to reproduce preview behaviour.
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const { unknownCheckingProxy } = require("@pulumi/policy/proxy") as { unknownCheckingProxy: <T>(o: T) => T };
+
+/** The engine's unknown-string sentinel, as deserialised props carry it. */
+const UNKNOWN_STRING = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
+const UNKNOWN_BOOL = "1c4a061d-8072-4f0a-a4cb-0ff528b18fe7";
+
+const T = {
+    bucket: "aws:s3/bucket:Bucket",
+    pab: "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock",
+    acl: "aws:s3/bucketAcl:BucketAcl",
+    bucketPolicy: "aws:s3/bucketPolicy:BucketPolicy",
+    versioning: "aws:s3/bucketVersioning:BucketVersioning",
+    sse: "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
+    distribution: "aws:cloudfront/distribution:Distribution",
+    role: "aws:iam/role:Role",
+    rolePolicy: "aws:iam/rolePolicy:RolePolicy",
+    iamPolicy: "aws:iam/policy:Policy",
+    secretVersion: "aws:secretsmanager/secretVersion:SecretVersion",
+    stack: "pulumi:pulumi:Stack",
+};
+
+interface Violation {
+    message: string;
+    urn?: string;
+}
+
+class NotApplicable extends Error {}
+
+function options(extra: Partial<PolicyResourceOptions> = {}): PolicyResourceOptions {
+    return {
+        protect: false,
+        ignoreChanges: [],
+        aliases: [],
+        customTimeouts: { createSeconds: 0, updateSeconds: 0, deleteSeconds: 0 },
+        additionalSecretOutputs: [],
+        ...extra,
+    };
+}
+
+/** Mirrors @pulumi/policy's isTypeOf: compares the class's __pulumiType with the type token. */
+function isTypeOf(type: string, cls: unknown): boolean {
+    return (cls as { __pulumiType?: string }).__pulumiType === type;
+}
+
+const urnOf = (type: string, name: string) => `urn:pulumi:dev::dbt-platform::${type}::${name}`;
+
+interface ResOpts {
+    opts?: Partial<PolicyResourceOptions>;
+    propertyDependencies?: Record<string, PolicyResource[]>;
+    /** Wrap props in the SDK's unknown-checking proxy (preview behaviour). */
+    preview?: boolean;
+}
+
+function res(type: string, name: string, props: Record<string, any>, o: ResOpts = {}): PolicyResource {
+    const p = o.preview ? unknownCheckingProxy(props) : props;
+    return {
+        type,
+        name,
+        urn: urnOf(type, name),
+        props: p,
+        opts: options(o.opts),
+        dependencies: [],
+        propertyDependencies: o.propertyDependencies ?? {},
+        isType: ((cls: unknown) => isTypeOf(type, cls)) as PolicyResource["isType"],
+        asType: ((cls: unknown) => (isTypeOf(type, cls) ? p : undefined)) as PolicyResource["asType"],
+    };
+}
+
+function runStack(policy: StackValidationPolicy, resources: PolicyResource[], config: object = {}): Violation[] {
+    const out: Violation[] = [];
+    const args: StackValidationArgs = {
+        resources,
+        stackTags: new Map(),
+        getConfig: <C extends object>() => config as C,
+        notApplicable: (reason?: string): never => {
+            throw new NotApplicable(reason);
+        },
+    };
+    const r = policy.validateStack(args, (message, urn) => out.push({ message, urn }));
+    assert.ok(!(r instanceof Promise), "validateStack is synchronous");
+    return out;
+}
+
+function runResource(
+    policy: { validateResource: (a: ResourceValidationArgs, r: (m: string, u?: string) => void) => void | Promise<void> },
+    type: string,
+    props: Record<string, any>,
+    o: ResOpts = {},
+): Violation[] {
+    const out: Violation[] = [];
+    const p = o.preview ? unknownCheckingProxy(props) : props;
+    const args: ResourceValidationArgs = {
+        type,
+        props: p,
+        urn: urnOf(type, "subject"),
+        name: "subject",
+        opts: options(o.opts),
+        stackTags: new Map(),
+        isType: ((cls: unknown) => isTypeOf(type, cls)) as ResourceValidationArgs["isType"],
+        asType: ((cls: unknown) => (isTypeOf(type, cls) ? p : undefined)) as ResourceValidationArgs["asType"],
+        getConfig: <C extends object>() => ({}) as C,
+        notApplicable: (reason?: string): never => {
+            throw new NotApplicable(reason);
+        },
+    };
+    const r = policy.validateResource(args, (message, urn) => out.push({ message, urn }));
+    assert.ok(!(r instanceof Promise), "validateResource is synchronous");
+    return out;
+}
+
+function none(vs: Violation[]): void {
+    assert.deepStrictEqual(vs.map((v) => v.message), []);
+}
+
+/** Exactly `n` violations, each matching `re`. */
+function some(vs: Violation[], re: RegExp, n = 1): Violation[] {
+    assert.strictEqual(vs.length, n, `expected ${n} violation(s) matching ${re}, got:\n  ${vs.map((v) => v.message).join("\n  ")}`);
+    for (const v of vs) assert.match(v.message, re);
+    return vs;
+}
+
+const doc = (...Statement: object[]) => JSON.stringify({ Version: "2012-10-17", Statement });
+
+// ---------------------------------------------------------------------------------------------
+// Fixtures: a compliant artifacts bucket with all of its sub-resources
+// ---------------------------------------------------------------------------------------------
+
+const BUCKET_NAME = "dbt-dev-artifacts-1a2b3c";
+
+function bucket(name = "artifacts", bucketName = BUCKET_NAME, extra: Record<string, any> = {}, o: ResOpts = {}): PolicyResource {
+    return res(T.bucket, name, { bucket: bucketName, id: bucketName, arn: `arn:aws:s3:::${bucketName}`, ...extra }, o);
+}
+
+function pab(bucketRef: string, flags: Partial<Record<string, unknown>> = {}, o: ResOpts = {}, name = "artifacts-pab"): PolicyResource {
+    return res(
+        T.pab,
+        name,
+        { bucket: bucketRef, blockPublicAcls: true, blockPublicPolicy: true, ignorePublicAcls: true, restrictPublicBuckets: true, ...flags },
+        o,
+    );
+}
+
+function versioning(bucketRef: string, status: string = "Enabled", o: ResOpts = {}, name = "artifacts-versioning"): PolicyResource {
+    return res(T.versioning, name, { bucket: bucketRef, versioningConfiguration: { status } }, o);
+}
+
+function sse(bucketRef: string, rules: object[] = [{ applyServerSideEncryptionByDefault: { sseAlgorithm: "aws:kms" } }], o: ResOpts = {}, name = "artifacts-sse"): PolicyResource {
+    return res(T.sse, name, { bucket: bucketRef, rules }, o);
+}
+
+function compliantBucketSet(name = "artifacts", bucketName = BUCKET_NAME): PolicyResource[] {
+    return [
+        bucket(name, bucketName),
+        pab(bucketName, {}, {}, `${name}-pab`),
+        versioning(bucketName, "Enabled", {}, `${name}-versioning`),
+        sse(bucketName, undefined, {}, `${name}-sse`),
+    ];
+}
+
+// ---------------------------------------------------------------------------------------------
+
+describe("policy pack", () => {
+    it("exports five uniquely named, described, mandatory policies", () => {
+        assert.deepStrictEqual(policies.map((p) => p.name), [
+            "no-public-buckets",
+            "no-wildcard-iam",
+            "artifacts-bucket-versioned-encrypted",
+            "cloudfront-https-only",
+            "no-plaintext-secrets-in-outputs",
+        ]);
+        for (const p of policies) {
+            assert.strictEqual(p.enforcementLevel, "mandatory", p.name);
+            assert.ok(p.description.length > 40, `${p.name} has a real description`);
+        }
+        assert.deepStrictEqual(
+            [noPublicBuckets, noWildcardIam, artifactsBucketVersionedEncrypted, cloudfrontHttpsOnly, noPlaintextSecretsInOutputs],
+            policies,
+        );
+    });
+
+    describe("no-public-buckets", () => {
+        const run = (rs: PolicyResource[]) => runStack(noPublicBuckets, rs);
+
+        it("passes a bucket with a full public access block and a bucket policy naming principals", () => {
+            const policy = res(T.bucketPolicy, "artifacts-policy", {
+                bucket: BUCKET_NAME,
+                policy: doc(
+                    {
+                        Sid: "CiReadWrite",
+                        Effect: "Allow",
+                        Principal: { AWS: "arn:aws:iam::123456789012:role/dbt-ci" },
+                        Action: ["s3:GetObject", "s3:PutObject"],
+                        Resource: `arn:aws:s3:::${BUCKET_NAME}/*`,
+                    },
+                    {
+                        Sid: "DocsViaCloudFront",
+                        Effect: "Allow",
+                        Principal: { Service: "cloudfront.amazonaws.com" },
+                        Action: "s3:GetObject",
+                        Resource: `arn:aws:s3:::${BUCKET_NAME}/*`,
+                        Condition: { StringEquals: { "AWS:SourceArn": "arn:aws:cloudfront::123456789012:distribution/E1" } },
+                    },
+                    // A Deny on "*" is the usual TLS-only guard, not public access.
+                    { Sid: "TlsOnly", Effect: "Deny", Principal: "*", Action: "s3:*", Resource: "*", Condition: { Bool: { "aws:SecureTransport": "false" } } },
+                ),
+            });
+            none(run([...compliantBucketSet(), policy]));
+        });
+
+        it("matches the public access block by the bucket id as well as its name", () => {
+            none(run([bucket("b", "name-x", { id: "id-x" }), pab("id-x")]));
+        });
+
+        it("reports a bucket without a public access block", () => {
+            const [v] = some(run([bucket()]), /has no aws\.s3\.BucketPublicAccessBlock/);
+            assert.strictEqual(v.urn, urnOf(T.bucket, "artifacts"));
+        });
+
+        it("reports a public access block that leaves a flag off", () => {
+            some(run([bucket(), pab(BUCKET_NAME, { restrictPublicBuckets: false, ignorePublicAcls: undefined })]), /ignorePublicAcls, restrictPublicBuckets not true/);
+        });
+
+        it("reports the bucket whose block belongs to another bucket", () => {
+            const vs = run([...compliantBucketSet("a", "bucket-a"), bucket("b", "bucket-b")]);
+            const [v] = some(vs, /bucket b \(bucket-b\) has no aws\.s3\.BucketPublicAccessBlock/);
+            assert.strictEqual(v.urn, urnOf(T.bucket, "b"));
+        });
+
+        for (const acl of ["public-read", "public-read-write", "authenticated-read"]) {
+            it(`reports canned ACL ${acl} on a bucket and on a BucketAcl`, () => {
+                some(run([bucket("artifacts", BUCKET_NAME, { acl }), pab(BUCKET_NAME)]), new RegExp(`canned ACL "${acl}"`));
+                some(run([...compliantBucketSet(), res(T.acl, "artifacts-acl", { bucket: BUCKET_NAME, acl })]), new RegExp(`bucket ACL artifacts-acl sets canned ACL "${acl}"`));
+            });
+        }
+
+        it("accepts a private ACL", () => {
+            none(run([bucket("artifacts", BUCKET_NAME, { acl: "private" }), pab(BUCKET_NAME), res(T.acl, "acl", { bucket: BUCKET_NAME, acl: "private" })]));
+        });
+
+        const principals: [string, unknown][] = [
+            ['"*"', "*"],
+            ['{AWS: "*"}', { AWS: "*" }],
+            ['{AWS: [role, "*"]}', { AWS: ["arn:aws:iam::123456789012:role/x", "*"] }],
+        ];
+        for (const [label, Principal] of principals) {
+            it(`reports a bucket policy that Allows Principal ${label}`, () => {
+                const p = res(T.bucketPolicy, "public", {
+                    bucket: BUCKET_NAME,
+                    policy: doc({ Sid: "Public", Effect: "Allow", Principal, Action: "s3:GetObject", Resource: `arn:aws:s3:::${BUCKET_NAME}/*` }),
+                });
+                const [v] = some(run([...compliantBucketSet(), p]), /bucket policy public statement "Public" allows Principal "\*"/);
+                assert.strictEqual(v.urn, urnOf(T.bucketPolicy, "public"));
+            });
+        }
+
+        it("reports a public Allow even with a SourceArn condition", () => {
+            const p = res(T.bucketPolicy, "p", {
+                bucket: BUCKET_NAME,
+                policy: doc({ Effect: "Allow", Principal: "*", Action: "s3:GetObject", Resource: "x", Condition: { ArnLike: { "aws:SourceArn": "arn:x" } } }),
+            });
+            some(run([...compliantBucketSet(), p]), /statement #1 allows Principal/);
+        });
+
+        it("reports an unparsable bucket policy", () => {
+            some(run([...compliantBucketSet(), res(T.bucketPolicy, "p", { bucket: BUCKET_NAME, policy: "{not json" })]), /is not valid JSON.*cannot be checked/);
+        });
+
+        it("checks a bucket's inline policy too", () => {
+            const inline = doc({ Effect: "Allow", Principal: { AWS: "*" }, Action: "s3:GetObject", Resource: "*" });
+            some(run([bucket("artifacts", BUCKET_NAME, { policy: inline }), pab(BUCKET_NAME)]), /inline policy statement #1 allows Principal/);
+            none(run([bucket("artifacts", BUCKET_NAME, { policy: "" }), pab(BUCKET_NAME)]));
+        });
+
+        describe("during preview", () => {
+            it("matches a block whose bucket is unknown through propertyDependencies", () => {
+                const b = bucket("artifacts", BUCKET_NAME, { id: UNKNOWN_STRING }, { preview: true });
+                none(run([b, pab(UNKNOWN_STRING, {}, { preview: true, propertyDependencies: { bucket: [b] } })]));
+            });
+
+            it("still reports a flag that is known to be off", () => {
+                const b = bucket("artifacts", BUCKET_NAME, { id: UNKNOWN_STRING }, { preview: true });
+                some(run([b, pab(UNKNOWN_STRING, { blockPublicPolicy: false }, { preview: true, propertyDependencies: { bucket: [b] } })]), /blockPublicPolicy not true/);
+            });
+
+            it("skips (does not report) what it cannot decide", () => {
+                const b = bucket("artifacts", BUCKET_NAME, { id: UNKNOWN_STRING }, { preview: true });
+                // Unknown bucket reference, no dependency information: can't tell which bucket.
+                none(run([b, pab(UNKNOWN_STRING, {}, { preview: true })]));
+                // Known match, unknown flag.
+                none(run([b, pab(BUCKET_NAME, { blockPublicAcls: UNKNOWN_BOOL }, { preview: true })]));
+                // Unknown policy text.
+                none(run([b, pab(BUCKET_NAME), res(T.bucketPolicy, "p", { bucket: BUCKET_NAME, policy: UNKNOWN_STRING }, { preview: true })]));
+            });
+
+            it("treats raw unknown sentinels (props without the proxy) the same way", () => {
+                const b = bucket("artifacts", BUCKET_NAME, { id: UNKNOWN_STRING });
+                none(run([b, pab(UNKNOWN_STRING)]));
+                none(run([b, pab(BUCKET_NAME, { blockPublicAcls: UNKNOWN_BOOL })]));
+                none(run([b, pab(BUCKET_NAME), res(T.bucketPolicy, "p", { bucket: BUCKET_NAME, policy: UNKNOWN_STRING })]));
+            });
+
+            it("reports a block that depends on another bucket", () => {
+                const a = bucket("a", "bucket-a", { id: UNKNOWN_STRING }, { preview: true });
+                const b = bucket("b", "bucket-b", { id: UNKNOWN_STRING }, { preview: true });
+                some(run([a, b, pab(UNKNOWN_STRING, {}, { preview: true, propertyDependencies: { bucket: [a] } })]), /bucket b \(bucket-b\) has no/);
+            });
+        });
+    });
+
+    describe("no-wildcard-iam", () => {
+        const run = (type: string, props: Record<string, any>, o?: ResOpts) => runResource(noWildcardIam, type, props, o);
+        const scoped = {
+            Sid: "Artifacts",
+            Effect: "Allow",
+            Action: ["s3:GetObject", "s3:PutObject", "s3:ListBucket"],
+            Resource: [`arn:aws:s3:::${BUCKET_NAME}`, `arn:aws:s3:::${BUCKET_NAME}/*`],
+        };
+
+        it("passes scoped actions and resources on RolePolicy, Policy and Role inline policies", () => {
+            none(run(T.rolePolicy, { role: "dbt-ci", policy: doc(scoped) }));
+            none(run(T.iamPolicy, { policy: doc(scoped, { Effect: "Allow", Action: "s3:Get*", Resource: "arn:aws:s3:::x/*" }) }));
+            none(run(T.role, { assumeRolePolicy: doc({ Effect: "Allow", Principal: { Federated: "arn:oidc" }, Action: "sts:AssumeRoleWithWebIdentity" }), inlinePolicies: [{ name: "artifacts", policy: doc(scoped) }] }));
+        });
+
+        it('reports Action "*"', () => {
+            some(run(T.rolePolicy, { policy: doc({ Effect: "Allow", Action: "*", Resource: "arn:aws:s3:::x" }) }), /statement #1 allows wildcard action "\*"/);
+        });
+
+        it("reports one wildcard inside an Action array", () => {
+            some(run(T.rolePolicy, { policy: doc({ Sid: "Mixed", Effect: "Allow", Action: ["s3:GetObject", "s3:*"], Resource: "arn:aws:s3:::x/*" }) }), /statement "Mixed" allows wildcard action "s3:\*"/);
+        });
+
+        it('reports Resource "*" and a Resource array containing "*"', () => {
+            some(run(T.rolePolicy, { policy: doc({ Effect: "Allow", Action: "s3:GetObject", Resource: "*" }) }), /allows Resource "\*"/);
+            some(run(T.iamPolicy, { policy: doc({ Effect: "Allow", Action: "s3:GetObject", Resource: ["arn:aws:s3:::x/*", "*"] }) }), /allows Resource "\*"/);
+        });
+
+        it("reports action and resource wildcards of one statement separately", () => {
+            some(run(T.rolePolicy, { policy: doc({ Effect: "Allow", Action: "*", Resource: "*" }) }), /allows (wildcard action|Resource)/, 2);
+        });
+
+        it("allows wildcards in Deny statements", () => {
+            none(run(T.rolePolicy, { policy: doc(scoped, { Effect: "Deny", Action: "*", Resource: "*", Condition: { Bool: { "aws:SecureTransport": "false" } } }) }));
+            none(run(T.rolePolicy, { policy: doc(scoped, { Effect: "Deny", NotAction: "s3:*", Resource: ["*"] }) }));
+        });
+
+        it("accepts a single Statement object", () => {
+            some(run(T.rolePolicy, { policy: JSON.stringify({ Version: "2012-10-17", Statement: { Effect: "Allow", Action: "iam:*", Resource: "arn:x" } }) }), /"iam:\*"/);
+        });
+
+        it("accepts the SDK's object form of a policy document", () => {
+            some(run(T.iamPolicy, { policy: { Version: "2012-10-17", Statement: [{ Effect: "Allow", Action: ["sts:*"], Resource: "arn:x" }] } }), /"sts:\*"/);
+        });
+
+        it("reports unparsable policy JSON", () => {
+            some(run(T.rolePolicy, { policy: '{"Statement": [' }), /policy is not valid JSON.*cannot be checked/);
+            some(run(T.iamPolicy, { policy: '"just a string"' }), /is not a JSON object/);
+            some(run(T.iamPolicy, { policy: "{}" }), /has no Statement/);
+        });
+
+        it("names the offending Role inline policy and ignores empty inline entries", () => {
+            const vs = run(T.role, {
+                assumeRolePolicy: doc({ Effect: "Allow", Principal: { Service: "ec2.amazonaws.com" }, Action: "sts:AssumeRole" }),
+                inlinePolicies: [{}, { name: "ok", policy: doc(scoped) }, { name: "admin", policy: doc({ Effect: "Allow", Action: "s3:*", Resource: "*" }) }],
+            });
+            some(vs, /^inline policy "admin": statement #1 allows (wildcard action "s3:\*"|Resource "\*")/, 2);
+        });
+
+        it("is not applicable to other resource types", () => {
+            assert.throws(() => run(T.bucket, { bucket: "x" }), NotApplicable);
+        });
+
+        it("skips a policy whose JSON is not known yet (preview)", () => {
+            none(run(T.rolePolicy, { role: UNKNOWN_STRING, policy: UNKNOWN_STRING }, { preview: true }));
+            none(run(T.role, { inlinePolicies: [{ name: "x", policy: UNKNOWN_STRING }] }, { preview: true }));
+            some(run(T.rolePolicy, { role: UNKNOWN_STRING, policy: doc({ Effect: "Allow", Action: "*", Resource: "arn:x" }) }, { preview: true }), /"\*"/);
+        });
+    });
+
+    describe("artifacts-bucket-versioned-encrypted", () => {
+        const run = (rs: PolicyResource[]) => runStack(artifactsBucketVersionedEncrypted, rs);
+
+        it("passes a versioned bucket with AES256, aws:kms or aws:kms:dsse default encryption", () => {
+            for (const sseAlgorithm of ["AES256", "aws:kms", "aws:kms:dsse"]) {
+                none(run([bucket(), versioning(BUCKET_NAME), sse(BUCKET_NAME, [{ bucketKeyEnabled: true, applyServerSideEncryptionByDefault: { sseAlgorithm } }])]));
+            }
+        });
+
+        it("passes when any rule sets an accepted algorithm and when matched by id", () => {
+            none(run([bucket("b", "n", { id: "i" }), versioning("i"), sse("n", [{ bucketKeyEnabled: true }, { applyServerSideEncryptionByDefault: { sseAlgorithm: "AES256" } }])]));
+        });
+
+        it("reports versioning Suspended", () => {
+            const [v] = some(run([bucket(), versioning(BUCKET_NAME, "Suspended"), sse(BUCKET_NAME)]), /is not versioned: artifacts-versioning: versioningConfiguration\.status is "Suspended"/);
+            assert.strictEqual(v.urn, urnOf(T.bucket, "artifacts"));
+        });
+
+        it("reports missing versioning", () => {
+            some(run([bucket(), sse(BUCKET_NAME)]), /has no aws\.s3\.BucketVersioning/);
+        });
+
+        it("reports missing server-side encryption", () => {
+            some(run([bucket(), versioning(BUCKET_NAME)]), /has no aws\.s3\.BucketServerSideEncryptionConfiguration/);
+        });
+
+        it("reports encryption without an accepted default algorithm", () => {
+            some(run([bucket(), versioning(BUCKET_NAME), sse(BUCKET_NAME, [{ bucketKeyEnabled: true }])]), /no accepted default encryption/);
+            some(run([bucket(), versioning(BUCKET_NAME), sse(BUCKET_NAME, [{ applyServerSideEncryptionByDefault: { sseAlgorithm: "none" } }])]), /found "none"/);
+        });
+
+        it("reports both problems of a bare bucket, and only the non-compliant one of two buckets", () => {
+            some(run([bucket()]), /has no aws\.s3\.(BucketVersioning|BucketServerSideEncryptionConfiguration)/, 2);
+            const vs = run([...compliantBucketSet("a", "bucket-a"), bucket("b", "bucket-b"), versioning("bucket-b", "Suspended", {}, "b-versioning"), sse("bucket-b", undefined, {}, "b-sse")]);
+            const [v] = some(vs, /bucket b \(bucket-b\) is not versioned/);
+            assert.strictEqual(v.urn, urnOf(T.bucket, "b"));
+        });
+
+        it("does not let another bucket's configuration count", () => {
+            some(run([bucket("a", "bucket-a"), versioning("bucket-b"), sse("bucket-b")]), /bucket a \(bucket-a\) has no/, 2);
+        });
+
+        describe("during preview", () => {
+            it("matches through propertyDependencies when the bucket reference is unknown", () => {
+                const b = bucket("artifacts", BUCKET_NAME, { id: UNKNOWN_STRING }, { preview: true });
+                const deps = { preview: true, propertyDependencies: { bucket: [b] } };
+                none(run([b, versioning(UNKNOWN_STRING, "Enabled", deps), sse(UNKNOWN_STRING, undefined, deps)]));
+                some(run([b, versioning(UNKNOWN_STRING, "Suspended", deps), sse(UNKNOWN_STRING, undefined, deps)]), /"Suspended"/);
+            });
+
+            it("skips unknown references and unknown settings instead of reporting", () => {
+                const b = bucket("artifacts", BUCKET_NAME, { id: UNKNOWN_STRING }, { preview: true });
+                none(run([b, versioning(UNKNOWN_STRING, "Enabled", { preview: true }), sse(UNKNOWN_STRING, undefined, { preview: true })]));
+                none(run([b, versioning(BUCKET_NAME, UNKNOWN_STRING, { preview: true }), sse(BUCKET_NAME, [{ applyServerSideEncryptionByDefault: { sseAlgorithm: UNKNOWN_STRING } }], { preview: true })]));
+            });
+        });
+    });
+
+    describe("cloudfront-https-only", () => {
+        const run = (props: Record<string, any>, o?: ResOpts) => runResource(cloudfrontHttpsOnly, T.distribution, props, o);
+        const distribution = (over: Record<string, any> = {}) => ({
+            enabled: true,
+            origins: [{ domainName: `${BUCKET_NAME}.s3.eu-west-1.amazonaws.com`, originId: "docs" }],
+            defaultCacheBehavior: { targetOriginId: "docs", viewerProtocolPolicy: "redirect-to-https", allowedMethods: ["GET", "HEAD"], cachedMethods: ["GET", "HEAD"] },
+            orderedCacheBehaviors: [{ pathPattern: "/assets/*", targetOriginId: "docs", viewerProtocolPolicy: "https-only" }],
+            restrictions: { geoRestriction: { restrictionType: "none" } },
+            viewerCertificate: { acmCertificateArn: "arn:aws:acm:us-east-1:123456789012:certificate/abc", sslSupportMethod: "sni-only", minimumProtocolVersion: "TLSv1.2_2021" },
+            ...over,
+        });
+
+        it("passes HTTPS-only behaviours with an ACM certificate on TLSv1.2_2021 or newer", () => {
+            for (const minimumProtocolVersion of ["TLSv1.2_2021", "TLSv1.2_2025", "TLSv1.3_2025"]) {
+                none(run(distribution({ viewerCertificate: { acmCertificateArn: "arn:aws:acm:us-east-1:1:certificate/x", sslSupportMethod: "sni-only", minimumProtocolVersion } })));
+            }
+        });
+
+        it("passes the default CloudFront certificate without a minimum protocol version", () => {
+            none(run(distribution({ viewerCertificate: { cloudfrontDefaultCertificate: true }, orderedCacheBehaviors: undefined })));
+        });
+
+        it("reports an ordered behaviour that allows plain HTTP", () => {
+            const vs = run(distribution({ orderedCacheBehaviors: [{ pathPattern: "/a/*", viewerProtocolPolicy: "https-only" }, { pathPattern: "/legacy/*", viewerProtocolPolicy: "allow-all" }] }));
+            some(vs, /orderedCacheBehaviors\[1\] \(\/legacy\/\*\) has viewerProtocolPolicy "allow-all"/);
+        });
+
+        it("reports a default behaviour that allows plain HTTP", () => {
+            some(run(distribution({ defaultCacheBehavior: { targetOriginId: "docs", viewerProtocolPolicy: "allow-all" } })), /^defaultCacheBehavior has viewerProtocolPolicy "allow-all"/);
+        });
+
+        for (const minimumProtocolVersion of ["TLSv1.2_2019", "TLSv1.2_2018", "TLSv1.1_2016", "TLSv1", "SSLv3"]) {
+            it(`reports minimumProtocolVersion ${minimumProtocolVersion} with a custom certificate`, () => {
+                some(run(distribution({ viewerCertificate: { acmCertificateArn: "arn:x", sslSupportMethod: "sni-only", minimumProtocolVersion } })), /minimumProtocolVersion is ".*"; use "TLSv1\.2_2021" or newer/);
+            });
+        }
+
+        it("reports a custom certificate (ACM or IAM) without minimumProtocolVersion", () => {
+            some(run(distribution({ viewerCertificate: { acmCertificateArn: "arn:x", sslSupportMethod: "sni-only" } })), /unset \(CloudFront defaults to TLSv1\)/);
+            some(run(distribution({ viewerCertificate: { iamCertificateId: "ASCA123", sslSupportMethod: "sni-only", minimumProtocolVersion: "TLSv1.2_2019" } })), /"TLSv1\.2_2019"/);
+        });
+
+        it("is not applicable to other resource types", () => {
+            assert.throws(() => runResource(cloudfrontHttpsOnly, T.bucket, {}), NotApplicable);
+        });
+
+        it("during preview: an unknown certificate ARN still counts as a custom certificate", () => {
+            some(run(distribution({ viewerCertificate: { acmCertificateArn: UNKNOWN_STRING, sslSupportMethod: "sni-only", minimumProtocolVersion: "TLSv1.2_2019" } }), { preview: true }), /"TLSv1\.2_2019"/);
+            none(run(distribution({ viewerCertificate: { acmCertificateArn: UNKNOWN_STRING, sslSupportMethod: "sni-only", minimumProtocolVersion: "TLSv1.2_2021" } }), { preview: true }));
+            none(run(distribution({ orderedCacheBehaviors: UNKNOWN_STRING, viewerCertificate: { acmCertificateArn: "arn:x", minimumProtocolVersion: UNKNOWN_STRING } }), { preview: true }));
+        });
+    });
+
+    describe("no-plaintext-secrets-in-outputs", () => {
+        const stack = (outputs: Record<string, any>, o?: ResOpts) => res(T.stack, "dbt-platform-dev", outputs, o);
+        const run = (rs: PolicyResource[], config: object = {}) => runStack(noPlaintextSecretsInOutputs, rs, config);
+
+        it("reports a plain-text dbPassword output without echoing the value", () => {
+            const [v] = some(run([stack({ environment: "dev", dbPassword: "hunter2-plain" })]), /stack output dbPassword looks like a credential but is not a secret/);
+            assert.strictEqual(v.urn, urnOf(T.stack, "dbt-platform-dev"));
+            assert.ok(!v.message.includes("hunter2"), "the value must not appear in the message");
+        });
+
+        it("passes the same output marked secret", () => {
+            none(run([stack({ environment: "dev", dbPassword: new Secret("hunter2") })]));
+        });
+
+        it("passes a still-serialised secret", () => {
+            none(run([stack({ dbPassword: { "4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270", value: "hunter2" } })]));
+        });
+
+        it("reports a plain private_key nested in an object output", () => {
+            some(run([stack({ ci: { deployKey: { private_key: "-----BEGIN OPENSSH PRIVATE KEY-----", public_key: "ssh-ed25519 AAA" } } })]), /stack output ci\.deployKey\.private_key looks like/);
+            some(run([stack({ ci: { privateKey: "k" } })]), /ci\.privateKey/);
+        });
+
+        it("reports every plain value under a sensitive key, including array elements", () => {
+            some(run([stack({ apiTokens: ["a", "b"], credentials: { password: "p", user: "u" } })]), /stack output (apiTokens\[[01]\]|credentials\.password) looks like/, 3);
+        });
+
+        it("passes secret subtrees, shaped like today's dbtTargets and profileEnvironment", () => {
+            none(
+                run([
+                    stack({
+                        dbtTargets: new Secret({ ci: { host: "h", port: 5432, user: "dev_ci", password: "p", dbname: "analytics", schema: "dbt_ci" } }),
+                        profileEnvironment: new Secret({ DBT_CI_PASSWORD: "p", DBT_CI_HOST: "h" }),
+                        developerTargets: { alice: { user: "alice", password: new Secret("p") } },
+                        profilesYaml: "password: \"{{ env_var('DBT_CI_PASSWORD') }}\"",
+                    }),
+                ]),
+            );
+        });
+
+        it("ignores references to secrets, non-sensitive keys, booleans and empty values", () => {
+            none(
+                run([
+                    stack({
+                        ciCredentialsSecretArn: "arn:aws:secretsmanager:eu-west-1:1:secret:x",
+                        docsBasicAuthSecretName: "dbt/docs/basic-auth",
+                        secret_id: "x",
+                        tokens: { arn: "arn:x", name: "n" },
+                        rotateToken: true,
+                        dbPassword: "",
+                        warehouseRoles: ["role_dev", "role_prod"],
+                    }),
+                ]),
+            );
+        });
+
+        it("passes the AWS-side exports of index.ts (names and ARNs of secrets, not values)", () => {
+            none(
+                run([
+                    stack({
+                        artifactsBucket: BUCKET_NAME,
+                        latestManifestKey: "artifacts/latest/manifest.json",
+                        docsUrl: "https://dbt-docs.acme.example",
+                        docsDistributionId: "E2ABC",
+                        ciRoleArns: { ci: "arn:aws:iam::1:role/ci", deploy: "arn:aws:iam::1:role/deploy" },
+                        credentialSecretNames: { ci: "dbt/dev/ci", deploy: "dbt/dev/deploy" },
+                    }),
+                ]),
+            );
+        });
+
+        it("honours allowedOutputPaths from the policy config", () => {
+            const outputs = { dbtTargets: { ci: { password: "p" } }, dbPassword: "x" };
+            some(run([stack(outputs)], { allowedOutputPaths: ["dbtTargets"] }), /stack output dbPassword/);
+            none(run([stack(outputs)], { allowedOutputPaths: ["dbtTargets.ci.password", "dbPassword"] }));
+        });
+
+        it("skips outputs that are not known yet (preview)", () => {
+            none(run([stack({ dbPassword: UNKNOWN_STRING, nested: { token: UNKNOWN_STRING } }, { preview: true })]));
+            some(run([stack({ dbPassword: UNKNOWN_STRING, token: "t" }, { preview: true })]), /stack output token/);
+        });
+
+        it("checks only the root stack resource's props for outputs", () => {
+            none(run([res("dbt-platform:index:DbtPlatform", "dbt-dev", { password: "p" }), stack({})]));
+        });
+
+        describe("SecretVersion", () => {
+            const version = (secretString: unknown, additionalSecretOutputs: string[] = []) =>
+                res(T.secretVersion, "ci-credentials-v1", { secretId: "arn:x", secretString }, { opts: { additionalSecretOutputs } });
+
+            it("reports a secretString that is not marked secret", () => {
+                const [v] = some(run([version('{"password":"p"}')]), /secret version ci-credentials-v1: secretString is not marked secret/);
+                assert.strictEqual(v.urn, urnOf(T.secretVersion, "ci-credentials-v1"));
+            });
+
+            it("passes a secret secretString, or one listed in additionalSecretOutputs (as @pulumi/aws always does)", () => {
+                none(run([version(new Secret('{"password":"p"}'))]));
+                none(run([version('{"password":"p"}', ["secretBinary", "secretString", "secretStringWo"])]));
+                none(run([version(undefined)]));
+            });
+        });
+    });
+});
