@@ -14,60 +14,87 @@ export const ROOT = path.resolve(__dirname, "..");
 /** One registered resource as the engine would see it. */
 export interface Recorded {
     urn: string;
+    /** The id the (mock) provider assigned. */
+    id: string;
     type: string;
     name: string;
     custom: boolean;
+    /** Inputs as sent, with secrets unwrapped. */
     inputs: Record<string, any>;
+    /** Top-level input keys that reached the engine as secrets (the runtime lifts nested secrets to the top-level key). */
+    secretInputs: string[];
     /** URNs this resource waits for (explicit dependsOn and implicit output dependencies). */
     dependencies: string[];
     parent: string;
+    /** Provider reference `<provider urn>::<provider id>`; "" for the default provider. */
+    provider: string;
+    /** Mock provider outputs, with secrets unwrapped. */
     state: Record<string, any>;
+    /** Outputs a component registered with registerOutputs, with secrets unwrapped ({} until then). */
+    outputs: Record<string, any>;
+    /** Top-level output keys that were registered as secrets. */
+    secretOutputs: string[];
 }
 
 const ACCOUNT = "123456789012";
 const REGION = "eu-west-1";
 
 /**
- * Outputs that real providers compute and the program reads (ARNs, generated names, domain
+ * Outputs that real providers compute and the program reads (ids, ARNs, generated names, domain
  * names), filled in with plausible, deterministic values so offline evaluation is complete.
  */
-function mockState(type: string, name: string, inputs: Record<string, any>): Record<string, any> {
+function mockResource(type: string, name: string, inputs: Record<string, any>): { id: string; state: Record<string, any> } {
     const hash = crypto.createHash("sha256").update(`${type}/${name}`).digest("hex");
+    const id = `${name}-id`;
     switch (type) {
         case "random:index/randomPassword:RandomPassword": {
             const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
             const bytes = crypto.randomBytes(inputs.length);
             const result = Array.from(bytes, (b) => alphabet[b % alphabet.length]).join("");
-            return { ...inputs, result, bcryptHash: "mock" };
+            return { id, state: { ...inputs, result, bcryptHash: "mock" } };
         }
         case "aws:s3/bucket:Bucket": {
+            // A bucket's id is its name.
             const bucket = inputs.bucket ?? `${name}-${hash.slice(0, 7)}`;
-            return { ...inputs, bucket, arn: `arn:aws:s3:::${bucket}`, bucketRegionalDomainName: `${bucket}.s3.${REGION}.amazonaws.com` };
+            return { id: bucket, state: { ...inputs, bucket, arn: `arn:aws:s3:::${bucket}`, bucketRegionalDomainName: `${bucket}.s3.${REGION}.amazonaws.com` } };
         }
         case "aws:iam/role:Role":
-            return { ...inputs, name: inputs.name ?? name, arn: `arn:aws:iam::${ACCOUNT}:role/${inputs.name ?? name}` };
+            return { id, state: { ...inputs, name: inputs.name ?? name, arn: `arn:aws:iam::${ACCOUNT}:role/${inputs.name ?? name}` } };
         case "aws:iam/openIdConnectProvider:OpenIdConnectProvider":
-            return { ...inputs, arn: `arn:aws:iam::${ACCOUNT}:oidc-provider/${String(inputs.url).replace(/^https:\/\//, "")}` };
+            return { id, state: { ...inputs, arn: `arn:aws:iam::${ACCOUNT}:oidc-provider/${String(inputs.url).replace(/^https:\/\//, "")}` } };
         case "aws:secretsmanager/secret:Secret":
-            return { ...inputs, arn: `arn:aws:secretsmanager:${REGION}:${ACCOUNT}:secret:${inputs.name ?? name}-${hash.slice(0, 6)}` };
+            return { id, state: { ...inputs, arn: `arn:aws:secretsmanager:${REGION}:${ACCOUNT}:secret:${inputs.name ?? name}-${hash.slice(0, 6)}` } };
         case "aws:cloudfront/distribution:Distribution": {
-            const id = `E${hash.slice(0, 13).toUpperCase()}`;
-            return { ...inputs, arn: `arn:aws:cloudfront::${ACCOUNT}:distribution/${id}`, domainName: `d${hash.slice(0, 13)}.cloudfront.net`, hostedZoneId: "Z2FDTNDATAQYW2" };
+            // A distribution's id is the E… identifier that ends its ARN.
+            const distributionId = `E${hash.slice(0, 13).toUpperCase()}`;
+            return {
+                id: distributionId,
+                state: {
+                    ...inputs,
+                    arn: `arn:aws:cloudfront::${ACCOUNT}:distribution/${distributionId}`,
+                    domainName: `d${hash.slice(0, 13)}.cloudfront.net`,
+                    hostedZoneId: "Z2FDTNDATAQYW2",
+                },
+            };
         }
         case "aws:acm/certificate:Certificate":
             return {
-                ...inputs,
-                arn: `arn:aws:acm:us-east-1:${ACCOUNT}:certificate/${hash.slice(0, 8)}`,
-                domainValidationOptions: [
-                    { domainName: inputs.domainName, resourceRecordName: `_${hash.slice(0, 8)}.${inputs.domainName}.`, resourceRecordType: "CNAME", resourceRecordValue: `_${hash.slice(8, 16)}.acm-validations.aws.` },
-                ],
+                id,
+                state: {
+                    ...inputs,
+                    arn: `arn:aws:acm:us-east-1:${ACCOUNT}:certificate/${hash.slice(0, 8)}`,
+                    domainValidationOptions: [
+                        { domainName: inputs.domainName, resourceRecordName: `_${hash.slice(0, 8)}.${inputs.domainName}.`, resourceRecordType: "CNAME", resourceRecordValue: `_${hash.slice(8, 16)}.acm-validations.aws.` },
+                    ],
+                },
             };
         case "aws:acm/certificateValidation:CertificateValidation":
-            return { ...inputs };
+            return { id, state: { ...inputs } };
         case "aws:route53/record:Record":
-            return { ...inputs, fqdn: inputs.name };
+            // Route 53 reports the FQDN without the trailing dot a record name may carry.
+            return { id, state: { ...inputs, fqdn: String(inputs.name).replace(/\.$/, "") } };
         default:
-            return type.startsWith("aws:") ? { ...inputs, arn: `arn:aws:${type.split(":")[1].split("/")[0]}:${REGION}:${ACCOUNT}:${name}` } : inputs;
+            return { id, state: type.startsWith("aws:") ? { ...inputs, arn: `arn:aws:${type.split(":")[1].split("/")[0]}:${REGION}:${ACCOUNT}:${name}` } : inputs };
     }
 }
 
@@ -77,10 +104,7 @@ export async function installMocks(stack: string): Promise<{ resources: Recorded
     const byUrn = new Map<string, Recorded>();
     await pulumi.runtime.setMocks(
         {
-            newResource: (args) => {
-                const state = mockState(args.type, args.name, args.inputs);
-                return { id: state.bucket ?? `${args.name}-id`, state };
-            },
+            newResource: (args) => mockResource(args.type, args.name, args.inputs),
             call: (args) => args.inputs,
         },
         "dbt-platform",
@@ -88,25 +112,45 @@ export async function installMocks(stack: string): Promise<{ resources: Recorded
         false,
     );
     const monitor = pulumi.runtime.getMonitor() as any;
-    const original = monitor.registerResource.bind(monitor);
+    const register = monitor.registerResource.bind(monitor);
+    const registerOutputs = monitor.registerResourceOutputs.bind(monitor);
     let inflight = 0;
     monitor.registerResource = (req: any, callback: (err: any, resp: any) => void) => {
         inflight++;
-        original(req, (err: any, resp: any) => {
+        register(req, (err: any, resp: any) => {
             if (!err) {
                 const urn: string = resp.getUrn();
+                const inputs = splitSecrets(pulumi.runtime.deserializeProperties(req.getObject()));
                 const record: Recorded = {
                     urn,
+                    id: resp.getId(),
                     type: req.getType(),
                     name: req.getName(),
                     custom: req.getCustom(),
-                    inputs: unwrapSecrets(pulumi.runtime.deserializeProperties(req.getObject())),
+                    inputs: inputs.values,
+                    secretInputs: inputs.secret,
                     dependencies: req.getDependenciesList(),
                     parent: req.getParent(),
+                    provider: req.getProvider(),
                     state: unwrapSecrets(pulumi.runtime.deserializeProperties(resp.getObject())),
+                    outputs: {},
+                    secretOutputs: [],
                 };
                 resources.push(record);
                 byUrn.set(urn, record);
+            }
+            inflight--;
+            callback(err, resp);
+        });
+    };
+    monitor.registerResourceOutputs = (req: any, callback: (err: any, resp: any) => void) => {
+        inflight++;
+        registerOutputs(req, (err: any, resp: any) => {
+            const record = byUrn.get(req.getUrn());
+            if (!err && record) {
+                const outputs = splitSecrets(pulumi.runtime.deserializeProperties(req.getOutputs()));
+                record.outputs = outputs.values;
+                record.secretOutputs = outputs.secret;
             }
             inflight--;
             callback(err, resp);
@@ -123,14 +167,34 @@ export async function installMocks(stack: string): Promise<{ resources: Recorded
     return { resources, settle };
 }
 
+const SIG_KEY = "4dabf18193072939515e22adb298388d";
+const SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270";
+const isSecretWrapper = (v: any) => !!v && typeof v === "object" && v[SIG_KEY] === SECRET_SIG;
+
 /** Secrets arrive as signed wrappers; tests inspect the plain values. */
 function unwrapSecrets(v: any): any {
-    const SIG = "4dabf18193072939515e22adb298388d";
     if (Array.isArray(v)) return v.map(unwrapSecrets);
-    if (v && typeof v === "object") {
-        if (v[SIG] === "1b47061264138c4ac30d75fd1eb44270") return unwrapSecrets(v.value);
-        return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, unwrapSecrets(x)]));
-    }
+    if (isSecretWrapper(v)) return unwrapSecrets(v.value);
+    if (v && typeof v === "object") return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, unwrapSecrets(x)]));
+    return v;
+}
+
+/** Deserialized properties as plain values plus the top-level keys that were secret on the wire. */
+function splitSecrets(props: Record<string, any>): { values: Record<string, any>; secret: string[] } {
+    return { values: unwrapSecrets(props), secret: Object.keys(props).filter((k) => isSecretWrapper(props[k])) };
+}
+
+/** Every string in `values` outside the `secret` keys: what the engine would store and show in plain text. */
+export function plainStrings(values: Record<string, any>, secret: string[]): string[] {
+    const strings = (v: any): string[] =>
+        typeof v === "string" ? [v] : Array.isArray(v) ? v.flatMap(strings) : v && typeof v === "object" ? Object.values(v).flatMap(strings) : [];
+    return Object.entries(values).flatMap(([k, v]) => (secret.includes(k) ? [] : strings(v)));
+}
+
+/** A provider-computed attribute from a recorded resource's mock state; throws if the mock left it unset. */
+export function computed(r: Recorded, key: string): any {
+    const v = r.state[key];
+    if (v === undefined || v === null || v === "") throw new Error(`${r.type} ${r.name}: the mock state has no ${key}`);
     return v;
 }
 

@@ -4,7 +4,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { CiIdentity, CiIdentityArgs, leastPrivilegeProblems } from "../components/aws/ciIdentity";
 import { envAlias, WarehouseCredentials } from "../components/aws/warehouseCredentials";
 import { envVarName, TARGET_FIELDS } from "../components/warehouse/postgres/profiles";
-import { resolve } from "../scripts/offline";
+import { computed, find, installMocks, plainStrings, Recorded, resolve } from "../scripts/offline";
 
 const T = {
     role: "aws:iam/role:Role",
@@ -27,94 +27,17 @@ const REPO_UUID = "7c9e6679-7425-40de-944b-e07fc1f90ae7";
 const ENV_UUID = "a3bb189e-8bf9-3888-9912-ace4e6543002";
 const ADO_ORG_ID = "61c028b9-510c-4f84-bfb2-f48d33b6b542";
 
-/** A registration as the engine sees it; `raw` keeps secret wrappers, `inputs` has them unwrapped. */
-interface Reg {
-    urn: string;
-    type: string;
-    name: string;
-    parent: string;
-    raw: Record<string, any>;
-    inputs: Record<string, any>;
-}
-
-const SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270";
-const SIG_KEY = "4dabf18193072939515e22adb298388d";
-const isSecretValue = (v: any) => !!v && typeof v === "object" && v[SIG_KEY] === SECRET_SIG;
-function unwrap(v: any): any {
-    if (Array.isArray(v)) return v.map(unwrap);
-    if (isSecretValue(v)) return unwrap(v.value);
-    if (v && typeof v === "object") return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, unwrap(x)]));
-    return v;
-}
-/** Every string in `v` that is not inside a secret. */
-function plainStrings(v: any): string[] {
-    if (isSecretValue(v)) return [];
-    if (typeof v === "string") return [v];
-    if (Array.isArray(v)) return v.flatMap(plainStrings);
-    if (v && typeof v === "object") return Object.values(v).flatMap(plainStrings);
-    return [];
-}
-
-/** Provider-computed attributes the components read (offline.ts echoes inputs, so `arn` would be undefined). */
-function mockState(type: string, name: string, inputs: Record<string, any>): Record<string, any> {
-    switch (type) {
-        case T.role:
-            return { ...inputs, name: `${name}-1a2b3c4`, arn: `arn:aws:iam::${ACCOUNT}:role/${name}-1a2b3c4` };
-        case T.oidc:
-            return { ...inputs, arn: `arn:aws:iam::${ACCOUNT}:oidc-provider/${String(inputs.url).replace(/^https:\/\//, "")}` };
-        case T.secret:
-            return { ...inputs, arn: `arn:aws:secretsmanager:eu-west-1:${ACCOUNT}:secret:${inputs.name}-AbCdEf` };
-        default:
-            return inputs;
-    }
-}
-
-/** Fresh mocks for the dev stack; records registrations like scripts/offline.ts, plus the raw (secret-wrapped) inputs. */
-async function mocks(): Promise<{ regs: Reg[]; settle: () => Promise<void> }> {
-    const regs: Reg[] = [];
-    await pulumi.runtime.setMocks(
-        {
-            newResource: (a) => ({ id: `${a.name}-id`, state: mockState(a.type, a.name, a.inputs) }),
-            call: (a) => a.inputs,
-        },
-        "dbt-platform",
-        "dev",
-        false,
-    );
-    const monitor = pulumi.runtime.getMonitor() as any;
-    const original = monitor.registerResource.bind(monitor);
-    let inflight = 0;
-    monitor.registerResource = (req: any, callback: (err: any, resp: any) => void) => {
-        inflight++;
-        original(req, (err: any, resp: any) => {
-            if (!err) {
-                const raw = pulumi.runtime.deserializeProperties(req.getObject());
-                regs.push({ urn: resp.getUrn(), type: req.getType(), name: req.getName(), parent: req.getParent(), raw, inputs: unwrap(raw) });
-            }
-            inflight--;
-            callback(err, resp);
-        });
-    };
-    const settle = async () => {
-        let quiet = 0;
-        while (quiet < 5) {
-            await new Promise((r) => setTimeout(r, 5));
-            quiet = inflight === 0 ? quiet + 1 : 0;
-        }
-    };
-    return { regs, settle };
-}
-
-function one(regs: Reg[], type: string, name: string): Reg {
-    const hits = regs.filter((r) => r.type === type && r.name === name);
-    assert.strictEqual(hits.length, 1, `expected one ${type} named ${name}, have: ${regs.filter((r) => r.type === type).map((r) => r.name).join(", ")}`);
-    return hits[0];
-}
-const trustOf = (regs: Reg[], role: string) => JSON.parse(one(regs, T.role, role).inputs.assumeRolePolicy);
-const policyOf = (regs: Reg[], role: string) => JSON.parse(one(regs, T.rolePolicy, `${role}-policy`).inputs.policy);
+const trustOf = (regs: Recorded[], role: string) => JSON.parse(find(regs, T.role, role).inputs.assumeRolePolicy);
+const policyOf = (regs: Recorded[], role: string) => JSON.parse(find(regs, T.rolePolicy, `${role}-policy`).inputs.policy);
 
 const base = { artifactsBucketArn: BUCKET, credentialSecretArns: { ci: SECRETS.ci, deploy: SECRETS.deploy } };
 const github: CiIdentityArgs = { system: "github", github: { repository: "acme/dbt-transform" }, ...base };
+
+/** Fresh mocks for the dev stack (scripts/offline.ts); `regs` is the live record of registrations. */
+async function mocks() {
+    const { resources: regs, settle } = await installMocks("dev");
+    return { regs, settle };
+}
 
 async function build(name: string, args: CiIdentityArgs) {
     const { regs, settle } = await mocks();
@@ -144,7 +67,7 @@ function webTrust(providerArn: string, prefix: string, aud: string, sub: string,
 describe("CiIdentity trust policies", () => {
     it("GitHub: creates the OIDC provider and trusts PRs and the main branch of one repository", async () => {
         const { regs, ci } = await build("gh", github);
-        const provider = one(regs, T.oidc, "gh-oidc");
+        const provider = find(regs, T.oidc, "gh-oidc");
         assert.deepStrictEqual(provider.inputs, { url: "https://token.actions.githubusercontent.com", clientIdLists: ["sts.amazonaws.com"] });
         const providerArn = `arn:aws:iam::${ACCOUNT}:oidc-provider/token.actions.githubusercontent.com`;
         assert.strictEqual((await resolve(ci.oidcProviderArn)).value, providerArn);
@@ -193,7 +116,7 @@ describe("CiIdentity trust policies", () => {
             ...base,
         });
         const url = "https://api.bitbucket.org/2.0/workspaces/acme/pipelines-config/identity/oidc";
-        assert.deepStrictEqual(one(regs, T.oidc, "bb-oidc").inputs, { url, clientIdLists: [`ari:cloud:bitbucket::workspace/${WS_UUID}`] });
+        assert.deepStrictEqual(find(regs, T.oidc, "bb-oidc").inputs, { url, clientIdLists: [`ari:cloud:bitbucket::workspace/${WS_UUID}`] });
         const p = url.slice("https://".length);
         assert.deepStrictEqual(trustOf(regs, "bb-deploy"),
             webTrust(`arn:aws:iam::${ACCOUNT}:oidc-provider/${p}`, p, `ari:cloud:bitbucket::workspace/${WS_UUID}`, `{${REPO_UUID}}*`, true));
@@ -206,7 +129,7 @@ describe("CiIdentity trust policies", () => {
             ...base,
         });
         const url = `https://vstoken.dev.azure.com/${ADO_ORG_ID}`;
-        assert.deepStrictEqual(one(regs, T.oidc, "ado-oidc").inputs, { url, clientIdLists: ["api://AzureADTokenExchange"] });
+        assert.deepStrictEqual(find(regs, T.oidc, "ado-oidc").inputs, { url, clientIdLists: ["api://AzureADTokenExchange"] });
         const p = `vstoken.dev.azure.com/${ADO_ORG_ID}`;
         const arn = `arn:aws:iam::${ACCOUNT}:oidc-provider/${p}`;
         assert.deepStrictEqual(trustOf(regs, "ado-pull-request"), webTrust(arn, p, "api://AzureADTokenExchange", "sc://acme/Data Platform/aws-dbt-ci", false));
@@ -270,7 +193,7 @@ describe("CiIdentity permissions", () => {
                 kmsStatement(["kms:Decrypt"]),
             ],
         });
-        assert.strictEqual((await resolve(ci.roleArns.scheduler!)).value, `arn:aws:iam::${ACCOUNT}:role/gh-scheduler-1a2b3c4`);
+        assert.strictEqual((await resolve(ci.roleArns.scheduler!)).value, computed(find(regs, T.role, "gh-scheduler"), "arn"));
 
         const without = await build("gh", github);
         assert.deepStrictEqual(without.regs.filter((r) => r.type === T.role).map((r) => r.name).sort(), ["gh-deploy", "gh-pull-request"]);
@@ -289,16 +212,16 @@ describe("CiIdentity permissions", () => {
         const deploy = policyOf(regs, "gh-deploy");
         assert.deepStrictEqual(deploy.Statement[0].Resource, [`${BUCKET}/dbt/artifacts/*`, `${BUCKET}/site/*`]);
         assert.deepStrictEqual(deploy.Statement[1].Condition, { StringLike: { "s3:prefix": ["dbt/artifacts/*", "site/*"] } });
-        for (const role of ["gh-pull-request", "gh-deploy"]) assert.strictEqual(one(regs, T.role, role).inputs.maxSessionDuration, 7200);
+        for (const role of ["gh-pull-request", "gh-deploy"]) assert.strictEqual(find(regs, T.role, role).inputs.maxSessionDuration, 7200);
         const defaults = await build("gh", github);
-        for (const role of ["gh-pull-request", "gh-deploy"]) assert.strictEqual(one(defaults.regs, T.role, role).inputs.maxSessionDuration, 3600);
-        assert.strictEqual((await resolve(ci.roleArns.pullRequest)).value, `arn:aws:iam::${ACCOUNT}:role/gh-pull-request-1a2b3c4`);
-        assert.strictEqual((await resolve(ci.roleArns.deploy)).value, `arn:aws:iam::${ACCOUNT}:role/gh-deploy-1a2b3c4`);
+        for (const role of ["gh-pull-request", "gh-deploy"]) assert.strictEqual(find(defaults.regs, T.role, role).inputs.maxSessionDuration, 3600);
+        assert.strictEqual((await resolve(ci.roleArns.pullRequest)).value, computed(find(regs, T.role, "gh-pull-request"), "arn"));
+        assert.strictEqual((await resolve(ci.roleArns.deploy)).value, computed(find(regs, T.role, "gh-deploy"), "arn"));
     });
 
     it("attaches each inline policy to its own role; every child is parented and named after the component", async () => {
         const { regs } = await build("gh", full);
-        const component = one(regs, T.ciIdentity, "gh");
+        const component = find(regs, T.ciIdentity, "gh");
         const children = regs.filter((r) => r.type.startsWith("aws:"));
         assert.strictEqual(children.length, 7, children.map((c) => c.name).join(", ")); // provider + 3 roles + 3 policies
         for (const c of children) {
@@ -306,7 +229,7 @@ describe("CiIdentity permissions", () => {
             assert.ok(c.name.startsWith("gh-"), c.name);
         }
         for (const duty of ["pull-request", "deploy", "scheduler"]) {
-            assert.strictEqual(one(regs, T.rolePolicy, `gh-${duty}-policy`).inputs.role, `gh-${duty}-id`);
+            assert.strictEqual(find(regs, T.rolePolicy, `gh-${duty}-policy`).inputs.role, `gh-${duty}-id`);
         }
     });
 
@@ -437,12 +360,12 @@ describe("WarehouseCredentials", () => {
         const { regs, settle } = await mocks();
         const creds = new WarehouseCredentials("creds", { namePrefix: "dbt/dev", targets: pulumi.secret(CONNECTIONS), targetNames: ["ci", "prod"], recoveryWindowInDays: 7 });
         await settle();
-        const component = one(regs, T.credentials, "creds");
+        const component = find(regs, T.credentials, "creds");
         assert.deepStrictEqual(regs.filter((r) => r.type === T.secret).map((r) => r.name).sort(), ["creds-ci", "creds-prod"]);
         assert.deepStrictEqual(regs.filter((r) => r.type === T.secretVersion).map((r) => r.name).sort(), ["creds-ci-version", "creds-prod-version"]);
         for (const t of ["ci", "prod"] as const) {
-            const secret = one(regs, T.secret, `creds-${t}`);
-            const version = one(regs, T.secretVersion, `creds-${t}-version`);
+            const secret = find(regs, T.secret, `creds-${t}`);
+            const version = find(regs, T.secretVersion, `creds-${t}-version`);
             assert.strictEqual(secret.parent, component.urn);
             assert.strictEqual(version.parent, component.urn);
             assert.strictEqual(secret.inputs.name, `dbt/dev/${t}`);
@@ -451,7 +374,7 @@ describe("WarehouseCredentials", () => {
             assert.deepStrictEqual(JSON.parse(version.inputs.secretString), CONNECTIONS[t]);
             assert.deepStrictEqual(Object.keys(JSON.parse(version.inputs.secretString)), [...TARGET_FIELDS]);
             assert.strictEqual((await resolve(creds.secretNames[t])).value, `dbt/dev/${t}`);
-            assert.strictEqual((await resolve(creds.secretArns[t])).value, `arn:aws:secretsmanager:eu-west-1:${ACCOUNT}:secret:dbt/dev/${t}-AbCdEf`);
+            assert.strictEqual((await resolve(creds.secretArns[t])).value, computed(secret, "arn"));
         }
         assert.deepStrictEqual(Object.keys(creds.secretArns).sort(), ["ci", "prod"]);
         assert.strictEqual((await resolve(creds.actionSecretIds)).value, "DBT_CI, dbt/dev/ci\nDBT_PROD, dbt/dev/prod");
@@ -462,8 +385,8 @@ describe("WarehouseCredentials", () => {
         const creds = new WarehouseCredentials("creds", { namePrefix: "dbt/dev", targets: CONNECTIONS, targetNames: ["ci", "prod", "scheduler"] });
         await settle();
         for (const t of ["ci", "prod", "scheduler"] as const) {
-            const version = one(regs, T.secretVersion, `creds-${t}-version`);
-            assert.ok(isSecretValue(version.raw.secretString), `${t}: secretString must reach the engine as a secret`);
+            const version = find(regs, T.secretVersion, `creds-${t}-version`);
+            assert.ok(version.secretInputs.includes("secretString"), `${t}: secretString must reach the engine as a secret`);
             assert.ok(version.inputs.secretString.includes(CONNECTIONS[t].password));
             const out = await resolve(creds.versions[t].secretString);
             assert.strictEqual(out.secret, true, `${t}: the secretString output must be secret`);
@@ -472,7 +395,7 @@ describe("WarehouseCredentials", () => {
         const passwords = Object.values(CONNECTIONS).map((c) => c.password);
         assert.ok(regs.length >= 7);
         for (const r of regs) {
-            for (const s of plainStrings(r.raw)) {
+            for (const s of plainStrings(r.inputs, r.secretInputs)) {
                 for (const pw of passwords) assert.ok(!s.includes(pw), `${r.type} ${r.name} has a password in a plain input`);
             }
         }
@@ -482,7 +405,7 @@ describe("WarehouseCredentials", () => {
         const { regs, settle } = await mocks();
         new WarehouseCredentials("creds", { namePrefix: "dbt/prod", targets: CONNECTIONS, targetNames: ["prod"], kmsKeyId: KMS });
         await settle();
-        const secret = one(regs, T.secret, "creds-prod").inputs;
+        const secret = find(regs, T.secret, "creds-prod").inputs;
         assert.strictEqual(secret.kmsKeyId, KMS);
         assert.strictEqual(secret.recoveryWindowInDays, undefined);
         assert.strictEqual(secret.name, "dbt/prod/prod");
