@@ -23,5 +23,9 @@ export const artifactsBucket = platform.artifacts?.bucketName;
 export const latestManifestKey = platform.artifacts?.latestManifestKey;
 export const docsUrl = platform.artifacts?.docsSite?.url;
 export const docsDistributionId = platform.artifacts?.docsSite?.distributionId;
+/** basic-auth docs access: the login to hand out (the password is a secret). */
+export const docsBasicAuth = platform.artifacts?.docsSite?.basicAuthPassword
+    ? pulumi.secret({ username: platform.artifacts.docsSite.basicAuthUsername, password: platform.artifacts.docsSite.basicAuthPassword })
+    : undefined;
 export const ciRoleArns = platform.ciIdentity?.roleArns;
 export const credentialSecretNames = platform.credentials?.secretNames;

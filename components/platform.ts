@@ -1,8 +1,8 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
-import { ArtifactStore, CiIdentity, WarehouseCredentials } from "./aws";
+import { ArtifactStore, ArtifactStoreArgs, CiIdentity, CiIdentityArgs, WarehouseCredentials, WarehouseCredentialsArgs } from "./aws";
 import { StackConfig } from "./config";
-import { PostgresWarehouse } from "./warehouse";
+import { PostgresTargetConnection, PostgresWarehouse, PostgresWarehouseArgs } from "./warehouse";
 
 /** Arguments of DbtPlatform: a validated stack config. */
 export interface DbtPlatformArgs {
@@ -10,6 +10,15 @@ export interface DbtPlatformArgs {
     config: StackConfig;
     /** Admin password for the warehouse, when the stack sets one (a secret). */
     warehouseAdminPassword?: pulumi.Input<string>;
+}
+
+/** Values that flow from one child into the next; placeholders while validating. */
+interface Wiring {
+    targets: pulumi.Input<Record<string, PostgresTargetConnection>>;
+    targetNames: Partial<Record<"ci" | "deploy" | "scheduler", string>>;
+    bucketArn: pulumi.Input<string>;
+    distributionArn?: pulumi.Input<string>;
+    secretArns: Record<string, pulumi.Input<string>>;
 }
 
 /** The whole platform for one stack: composes every capability the config turns on. */
@@ -24,110 +33,133 @@ export class DbtPlatform extends pulumi.ComponentResource {
     public readonly ciIdentity?: CiIdentity;
 
     constructor(name: string, args: DbtPlatformArgs, opts?: pulumi.ComponentResourceOptions) {
-        super("dbt-platform:index:DbtPlatform", name, {}, opts);
         const { config } = args;
-        const wh = config.warehouse;
-        const byDuty = (duty: string) => wh.users.find((u) => u.duty === duty);
-        this.warehouse = new PostgresWarehouse(
-            `${name}-warehouse`,
-            {
-                connection: {
-                    host: wh.connection.host,
-                    port: wh.connection.port,
-                    username: wh.connection.username,
-                    password: args.warehouseAdminPassword,
-                    sslmode: wh.connection.sslmode,
-                    superuser: wh.connection.superuser,
-                },
-                database: wh.connection.database,
-                createDatabase: wh.createDatabase,
-                devRole: wh.roles.dev,
-                prodRole: wh.roles.prod,
-                users: (["ci", "deploy", "scheduler"] as const).flatMap((duty) => {
-                    const u = byDuty(duty);
-                    return u ? [{ name: u.name, duty }] : [];
-                }),
-                roleMasking: wh.roleMasking,
-                ciSchema: wh.schemas.ci,
-                productionSchemas: wh.schemas.production,
-                developers: wh.developers,
-                revokePublicConnect: wh.revokePublicConnect,
-                dbtSslmode: wh.connection.sslmode,
-                profile: config.dbt.profile,
-                threads: config.dbt.threads,
-                deployTarget: config.environment.kind === "release" ? config.stack : "prod",
-            },
-            { parent: this },
-        );
+        // Every child checks its own arguments; run all those checks before registering anything,
+        // so a value that only a later child rejects cannot leave the earlier ones half-applied.
+        const whArgs = warehouseArgs(config, args.warehouseAdminPassword);
+        PostgresWarehouse.validate(`${name}-warehouse`, whArgs);
+        if (config.aws.enabled) {
+            const placeholder = pulumi.output("");
+            const wiring: Wiring = {
+                targets: pulumi.output({}),
+                targetNames: plannedTargets(whArgs),
+                bucketArn: placeholder,
+                distributionArn: config.features.docsSite ? placeholder : undefined,
+                secretArns: Object.fromEntries(Object.values(plannedTargets(whArgs)).map((t) => [t, placeholder])),
+            };
+            ArtifactStore.validate(`${name}-artifacts`, artifactArgs(config));
+            WarehouseCredentials.validate(`${name}-credentials`, credentialArgs(config, wiring));
+            CiIdentity.validate(`${name}-ci`, ciArgs(config, wiring));
+        }
+
+        super("dbt-platform:index:DbtPlatform", name, {}, opts);
+        this.warehouse = new PostgresWarehouse(`${name}-warehouse`, whArgs, { parent: this });
 
         if (config.aws.enabled) {
-            const a = config.aws;
-            // One explicit provider: the stack's region comes from our validated config, not aws:region.
-            const provider = new aws.Provider(`${name}-aws`, { region: a.region }, { parent: this });
+            // One explicit provider: the region comes from our validated config, not aws:region.
+            const provider = new aws.Provider(`${name}-aws`, { region: config.aws.region }, { parent: this });
             const awsOpts: pulumi.ComponentResourceOptions = { parent: this, providers: { aws: provider } };
-            const tags = { Project: "dbt-platform", Stack: config.stack, ManagedBy: "pulumi" };
-            this.artifacts = new ArtifactStore(
-                `${name}-artifacts`,
-                {
-                    bucketName: a.artifacts.bucketName,
-                    retentionDays: a.artifacts.retentionDays,
-                    kmsKeyArn: a.artifacts.kmsKeyArn,
-                    docs: config.features.docsSite
-                        ? {
-                              domain: a.docs.domain,
-                              hostedZoneId: a.docs.hostedZoneId,
-                              access: { mode: a.docs.access, allowedCidrs: a.docs.allowedCidrs },
-                          }
-                        : undefined,
-                    tags,
-                },
-                awsOpts,
-            );
-            const targets = this.warehouse.targetNames;
-            this.credentials = new WarehouseCredentials(
-                `${name}-credentials`,
-                {
-                    namePrefix: `dbt/${config.stack}`,
-                    targets: this.warehouse.targets,
-                    targetNames: Object.values(targets).filter((t): t is string => t !== undefined),
-                    kmsKeyId: a.artifacts.kmsKeyArn,
-                },
-                awsOpts,
-            );
-            const secret = (duty: "ci" | "deploy" | "scheduler") => {
-                const t = targets[duty];
-                return t ? this.credentials!.secretArns[t] : undefined;
+            this.artifacts = new ArtifactStore(`${name}-artifacts`, artifactArgs(config), awsOpts);
+            const partial: Omit<Wiring, "secretArns"> = {
+                targets: this.warehouse.targets,
+                targetNames: this.warehouse.targetNames,
+                bucketArn: this.artifacts.bucketArn,
+                distributionArn: this.artifacts.docsSite?.distributionArn,
             };
-            const [owner, second] = config.ci.repository.split("/");
-            this.ciIdentity = new CiIdentity(
-                `${name}-ci`,
-                {
-                    system: config.ci.system,
-                    github:
-                        config.ci.system === "github"
-                            ? { repository: config.ci.repository, mainBranch: config.ci.mainBranch, deployEnvironment: a.github?.deployEnvironment }
-                            : undefined,
-                    bitbucket: config.ci.system === "bitbucket" && a.bitbucket ? { workspace: owner, ...a.bitbucket } : undefined,
-                    azureDevops:
-                        config.ci.system === "azure-devops" && a.azureDevops
-                            ? { organization: owner, project: second, ...a.azureDevops }
-                            : undefined,
-                    oidcProviderArn: a.oidcProviderArn,
-                    artifactsBucketArn: this.artifacts.bucketArn,
-                    artifactsPrefix: this.artifacts.artifactsPrefix,
-                    docsPrefix: this.artifacts.docsPrefix,
-                    distributionArn: this.artifacts.docsSite?.distributionArn,
-                    credentialSecretArns: {
-                        ci: secret("ci"),
-                        deploy: secret("deploy"),
-                        // Scheduled runs (ECS tasks) get a role only when the stack schedules runs.
-                        scheduler: config.features.scheduledRuns ? secret("scheduler") : undefined,
-                    },
-                    kmsKeyArn: a.artifacts.kmsKeyArn,
-                },
-                awsOpts,
-            );
+            this.credentials = new WarehouseCredentials(`${name}-credentials`, credentialArgs(config, { ...partial, secretArns: {} }), awsOpts);
+            this.ciIdentity = new CiIdentity(`${name}-ci`, ciArgs(config, { ...partial, secretArns: this.credentials.secretArns }), awsOpts);
         }
         this.registerOutputs({ warehouse: this.warehouse, artifacts: this.artifacts, credentials: this.credentials, ciIdentity: this.ciIdentity });
     }
+}
+
+function warehouseArgs(config: StackConfig, adminPassword: pulumi.Input<string> | undefined): PostgresWarehouseArgs {
+    const wh = config.warehouse;
+    return {
+        connection: {
+            host: wh.connection.host,
+            port: wh.connection.port,
+            username: wh.connection.username,
+            password: adminPassword,
+            sslmode: wh.connection.sslmode,
+            superuser: wh.connection.superuser,
+        },
+        database: wh.connection.database,
+        createDatabase: wh.createDatabase,
+        devRole: wh.roles.dev,
+        prodRole: wh.roles.prod,
+        users: (["ci", "deploy", "scheduler"] as const).flatMap((duty) => {
+            const u = wh.users.find((x) => x.duty === duty);
+            return u ? [{ name: u.name, duty }] : [];
+        }),
+        roleMasking: wh.roleMasking,
+        ciSchema: wh.schemas.ci,
+        productionSchemas: wh.schemas.production,
+        developers: wh.developers,
+        revokePublicConnect: wh.revokePublicConnect,
+        dbtSslmode: wh.connection.sslmode,
+        profile: config.dbt.profile,
+        threads: config.dbt.threads,
+        deployTarget: config.environment.kind === "release" ? config.stack : "prod",
+    };
+}
+
+/** The dbt target per bot duty, as PostgresWarehouse will name them. */
+function plannedTargets(args: PostgresWarehouseArgs): Partial<Record<"ci" | "deploy" | "scheduler", string>> {
+    return Object.fromEntries(args.users.map((u) => [u.duty, u.duty === "deploy" ? args.deployTarget ?? "prod" : u.duty]));
+}
+
+function artifactArgs(config: StackConfig): ArtifactStoreArgs {
+    const a = config.aws;
+    return {
+        bucketName: a.artifacts.bucketName,
+        retentionDays: a.artifacts.retentionDays,
+        kmsKeyArn: a.artifacts.kmsKeyArn,
+        docs: config.features.docsSite
+            ? {
+                  domain: a.docs.domain,
+                  hostedZoneId: a.docs.hostedZoneId,
+                  // CIDRs belong to the allow-list mode only; the site rejects them elsewhere.
+                  access: a.docs.access === "ip-allowlist" ? { mode: a.docs.access, allowedCidrs: a.docs.allowedCidrs } : { mode: a.docs.access },
+              }
+            : undefined,
+        tags: { Project: "dbt-platform", Stack: config.stack, ManagedBy: "pulumi" },
+    };
+}
+
+function credentialArgs(config: StackConfig, w: Wiring): WarehouseCredentialsArgs {
+    return {
+        namePrefix: `dbt/${config.stack}`,
+        targets: w.targets,
+        targetNames: Object.values(w.targetNames).filter((t): t is string => t !== undefined),
+        kmsKeyId: config.aws.artifacts.kmsKeyArn,
+    };
+}
+
+function ciArgs(config: StackConfig, w: Wiring): CiIdentityArgs {
+    const a = config.aws;
+    const [owner, project] = config.ci.repository.split("/");
+    const secret = (duty: "ci" | "deploy" | "scheduler") => {
+        const t = w.targetNames[duty];
+        return t ? w.secretArns[t] : undefined;
+    };
+    return {
+        system: config.ci.system,
+        github:
+            config.ci.system === "github"
+                ? { repository: config.ci.repository, mainBranch: config.ci.mainBranch, deployEnvironment: a.github?.deployEnvironment }
+                : undefined,
+        bitbucket: config.ci.system === "bitbucket" && a.bitbucket ? { workspace: owner, ...a.bitbucket } : undefined,
+        azureDevops: config.ci.system === "azure-devops" && a.azureDevops ? { organization: owner, project, ...a.azureDevops } : undefined,
+        oidcProviderArn: a.oidcProviderArn,
+        artifactsBucketArn: w.bucketArn,
+        distributionArn: w.distributionArn,
+        credentialSecretArns: {
+            ci: secret("ci"),
+            deploy: secret("deploy"),
+            // Scheduled runs (ECS tasks) get a role only when the stack schedules runs.
+            scheduler: config.features.scheduledRuns ? secret("scheduler") : undefined,
+        },
+        kmsKeyArn: a.artifacts.kmsKeyArn,
+    };
 }

@@ -563,7 +563,7 @@ export function isReferenceKey(key: string): boolean {
 }
 
 /** Outputs of index.ts that hold credentials and are exported as secrets. */
-export const PROGRAM_SECRET_OUTPUTS = ["dbtTargets", "developerTargets", "profileEnvironment"] as const;
+export const PROGRAM_SECRET_OUTPUTS = ["dbtTargets", "developerTargets", "profileEnvironment", "docsBasicAuth"] as const;
 
 export interface NoPlaintextSecretsConfig {
     /**

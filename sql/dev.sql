@@ -6,6 +6,13 @@ CREATE DATABASE "analytics_dev";
 BEGIN;
 REVOKE ALL PRIVILEGES ON DATABASE "analytics_dev" FROM PUBLIC;
 COMMIT;
+\connect analytics_dev
+-- postgresql:index/grant:Grant dbt-dev-warehouse-grant-public-schema
+BEGIN;
+REVOKE ALL PRIVILEGES ON SCHEMA "public" FROM PUBLIC;
+GRANT USAGE ON SCHEMA "public" TO PUBLIC;
+COMMIT;
+\connect postgres
 -- postgresql:index/role:Role dbt-dev-warehouse-role-dev
 BEGIN;
 CREATE ROLE "role_dev" WITH VALID UNTIL 'infinity' CONNECTION LIMIT -1 NOSUPERUSER NOCREATEDB NOCREATEROLE INHERIT NOLOGIN;
@@ -92,6 +99,18 @@ BEGIN;
 SELECT pg_advisory_xact_lock(oid::bigint) FROM pg_catalog.pg_roles WHERE rolname = 'role_dev';
 ALTER DEFAULT PRIVILEGES FOR ROLE "role_prod" IN SCHEMA "staging" REVOKE ALL ON TABLES FROM "role_dev";
 ALTER DEFAULT PRIVILEGES FOR ROLE "role_prod" IN SCHEMA "staging" GRANT SELECT ON TABLES TO "role_dev";
+COMMIT;
+-- postgresql:index/defaultPrivileges:DefaultPrivileges dbt-dev-warehouse-defaults-dev-schemas
+BEGIN;
+SELECT pg_advisory_xact_lock(oid::bigint) FROM pg_catalog.pg_roles WHERE rolname = 'role_dev';
+ALTER DEFAULT PRIVILEGES FOR ROLE "role_prod" REVOKE ALL ON SCHEMAS FROM "role_dev";
+ALTER DEFAULT PRIVILEGES FOR ROLE "role_prod" GRANT USAGE ON SCHEMAS TO "role_dev";
+COMMIT;
+-- postgresql:index/defaultPrivileges:DefaultPrivileges dbt-dev-warehouse-defaults-dev-tables
+BEGIN;
+SELECT pg_advisory_xact_lock(oid::bigint) FROM pg_catalog.pg_roles WHERE rolname = 'role_dev';
+ALTER DEFAULT PRIVILEGES FOR ROLE "role_prod" REVOKE ALL ON TABLES FROM "role_dev";
+ALTER DEFAULT PRIVILEGES FOR ROLE "role_prod" GRANT SELECT ON TABLES TO "role_dev";
 COMMIT;
 \connect postgres
 -- postgresql:index/role:Role dbt-dev-warehouse-user-dbt_bitbucket

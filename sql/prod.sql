@@ -4,6 +4,13 @@
 BEGIN;
 REVOKE ALL PRIVILEGES ON DATABASE "analytics" FROM PUBLIC;
 COMMIT;
+\connect analytics
+-- postgresql:index/grant:Grant dbt-prod-warehouse-grant-public-schema
+BEGIN;
+REVOKE ALL PRIVILEGES ON SCHEMA "public" FROM PUBLIC;
+GRANT USAGE ON SCHEMA "public" TO PUBLIC;
+COMMIT;
+\connect postgres
 -- postgresql:index/role:Role dbt-prod-warehouse-role-dev
 BEGIN;
 CREATE ROLE "role_dev" WITH VALID UNTIL 'infinity' CONNECTION LIMIT -1 NOSUPERUSER NOCREATEDB NOCREATEROLE INHERIT NOLOGIN;
@@ -121,6 +128,18 @@ BEGIN;
 SELECT pg_advisory_xact_lock(oid::bigint) FROM pg_catalog.pg_roles WHERE rolname = 'role_dev';
 ALTER DEFAULT PRIVILEGES FOR ROLE "role_prod" IN SCHEMA "marts" REVOKE ALL ON TABLES FROM "role_dev";
 ALTER DEFAULT PRIVILEGES FOR ROLE "role_prod" IN SCHEMA "marts" GRANT SELECT ON TABLES TO "role_dev";
+COMMIT;
+-- postgresql:index/defaultPrivileges:DefaultPrivileges dbt-prod-warehouse-defaults-dev-schemas
+BEGIN;
+SELECT pg_advisory_xact_lock(oid::bigint) FROM pg_catalog.pg_roles WHERE rolname = 'role_dev';
+ALTER DEFAULT PRIVILEGES FOR ROLE "role_prod" REVOKE ALL ON SCHEMAS FROM "role_dev";
+ALTER DEFAULT PRIVILEGES FOR ROLE "role_prod" GRANT USAGE ON SCHEMAS TO "role_dev";
+COMMIT;
+-- postgresql:index/defaultPrivileges:DefaultPrivileges dbt-prod-warehouse-defaults-dev-tables
+BEGIN;
+SELECT pg_advisory_xact_lock(oid::bigint) FROM pg_catalog.pg_roles WHERE rolname = 'role_dev';
+ALTER DEFAULT PRIVILEGES FOR ROLE "role_prod" REVOKE ALL ON TABLES FROM "role_dev";
+ALTER DEFAULT PRIVILEGES FOR ROLE "role_prod" GRANT SELECT ON TABLES TO "role_dev";
 COMMIT;
 \connect postgres
 -- postgresql:index/role:Role dbt-prod-warehouse-user-dbt_bitbucket

@@ -359,7 +359,12 @@ describe("stack config", () => {
             { name: "bad aws region", mutate: (c) => (c[AWS].region = "europe-west"), path: `${AWS}.region`, expected: /an AWS region such as eu-west-1/ },
             { name: "aws retentionDays 0", mutate: (c) => (c[AWS].artifacts = { retentionDays: 0 }), path: `${AWS}.artifacts.retentionDays`, expected: /an integer from 1 to 3650/ },
             { name: "aws bucket name with upper case", mutate: (c) => (c[AWS].artifacts = { bucketName: "Acme_Artifacts" }), path: `${AWS}.artifacts.bucketName`, expected: /an S3 bucket name/ },
-            { name: "aws kms key not an ARN", mutate: (c) => (c[AWS].artifacts = { kmsKeyArn: "my-key" }), path: `${AWS}.artifacts.kmsKeyArn`, expected: /a KMS key or alias ARN/ },
+            { name: "aws kms key not an ARN", mutate: (c) => (c[AWS].artifacts = { kmsKeyArn: "my-key" }), path: `${AWS}.artifacts.kmsKeyArn`, expected: /a KMS key ARN/ },
+            { name: "aws kms alias ARN (IAM cannot name a key by alias)", mutate: (c) => (c[AWS].artifacts = { kmsKeyArn: "arn:aws:kms:eu-west-1:123456789012:alias/dbt" }), path: `${AWS}.artifacts.kmsKeyArn`, expected: /cannot name a key by alias/ },
+            { name: "docs CIDR with host bits", mutate: (c) => (c[AWS].docs = { access: "ip-allowlist", allowedCidrs: ["203.0.113.5/24"] }), path: `${AWS}.docs.allowedCidrs[0]`, expected: /without host bits/ },
+            { name: "docs CIDRs without ip-allowlist", mutate: (c) => (c[AWS].docs = { access: "basic-auth", allowedCidrs: ["203.0.113.0/24"] }), path: `${AWS}.docs.allowedCidrs`, expected: /no CIDRs unless docs\.access is ip-allowlist/ },
+            { name: "bitbucket uuid with one brace", mutate: (c) => (c[AWS].bitbucket = { workspaceUuid: "{3c5f1a2e-8d4b-4f6a-9c1e-2b7d5e8f0a13", repositoryUuid: "9e2d7c41-5b3a-4e8f-a6d2-1c4b8f7e3a95" }), path: `${AWS}.bitbucket.workspaceUuid`, expected: /a UUID/ },
+            { name: "bitbucket workspace in upper case", mutate: (c) => (c[CI].repository = "Acme-Data/analytics-dbt"), path: `${CI}.repository`, expected: /workspace ID in lower case/ },
             { name: "docs domain without hosted zone", mutate: (c) => (c[AWS].docs = { domain: "docs.acme.example" }), path: `${AWS}.docs.hostedZoneId`, expected: /Route 53 zone of docs\.domain/ },
             { name: "docs ip-allowlist without CIDRs", mutate: (c) => (c[AWS].docs = { access: "ip-allowlist" }), path: `${AWS}.docs.allowedCidrs`, expected: /at least one CIDR/ },
             { name: "docs bad CIDR", mutate: (c) => (c[AWS].docs = { access: "ip-allowlist", allowedCidrs: ["10.0.0.0/8", "300.1.1.1/24"] }), path: `${AWS}.docs.allowedCidrs[1]`, expected: /an IPv4 CIDR/ },
@@ -623,5 +628,17 @@ describe("stack config", () => {
                 `developers[0] has no schema problem but was blamed:\n    ${describeProblems(err.problems)}`,
             );
         });
+    });
+});
+
+describe("stack names", () => {
+    for (const bad of ["ci", "scheduler", "prod-europe", "Prod", "a".repeat(41)]) {
+        it(`rejects the stack name ${JSON.stringify(bad)}`, () => {
+            const err = rejects(stackConfig("prod"), bad);
+            problemAt(err, "stack name", /lower-case letters, digits and dashes, not ci or scheduler and not ending in a dash and six characters/);
+        });
+    }
+    it("accepts prod-eu and staging-2", () => {
+        for (const ok of ["prod-eu", "staging-2"]) assert.strictEqual(parseStackConfig(ok, stackConfig("prod")).stack, ok);
     });
 });

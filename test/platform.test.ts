@@ -26,6 +26,13 @@ describe("program: prod stack (AWS on, docs site, Bitbucket OIDC)", () => {
     it("uses one explicit AWS provider in the configured region for every AWS child", () => {
         const provider = r("pulumi:providers:aws", "dbt-prod-aws");
         assert.strictEqual(provider.inputs.region, "eu-west-1");
+        const usEast1 = r("pulumi:providers:aws", "dbt-prod-artifacts-docs-us-east-1");
+        assert.strictEqual(usEast1.inputs.region, "us-east-1");
+        const ref = (p: Recorded) => `${p.urn}::${p.id}`;
+        for (const x of resources.filter((y) => y.type.startsWith("aws:"))) {
+            const expected = x.type.startsWith("aws:acm/") ? ref(usEast1) : ref(provider);
+            assert.strictEqual(x.provider, expected, `${x.name} must use ${expected}`);
+        }
     });
 
     it("configures the artifacts bucket: versioned, encrypted, private, lifecycle on history only", () => {
@@ -68,7 +75,7 @@ describe("program: prod stack (AWS on, docs site, Bitbucket OIDC)", () => {
         assert.strictEqual(dist.viewerCertificate.minimumProtocolVersion, "TLSv1.2_2021");
         assert.strictEqual(dist.defaultCacheBehavior.functionAssociations[0].eventType, "viewer-request");
         const fn = r("aws:cloudfront/function:Function", "dbt-prod-artifacts-docs-ip-allowlist").inputs.code as string;
-        assert.ok(fn.includes("203.0.113.0") || fn.includes("203.0.113"), "allow-list comes from the stack config");
+        for (const net of ["203.0.113.0", "198.51.100.17"]) assert.ok(fn.includes(net), `allow-list has ${net} from the stack config`);
     });
 
     it("stores each bot target's credentials in Secrets Manager as a secret", async () => {
@@ -134,5 +141,43 @@ describe("program: release stages without a CI user", () => {
         assert.ok(JSON.stringify(pr).includes("repo:acme-data/analytics-dbt:pull_request"));
         const deploy = json(find(resources, "aws:iam/role:Role", "dbt-staging-ci-deploy"), "assumeRolePolicy");
         assert.ok(JSON.stringify(deploy).includes("repo:acme-data/analytics-dbt:ref:refs/heads/main"));
+    });
+});
+
+describe("program: docs access modes", () => {
+    const withDocs = (docs: Record<string, unknown>) => {
+        const config: Record<string, string> = { ...stackConfig("prod") };
+        const a = JSON.parse(config["dbt-platform:aws"]);
+        a.docs = docs;
+        config["dbt-platform:aws"] = JSON.stringify(a);
+        return config;
+    };
+
+    it("public: no viewer function, and the program warns rather than fails", async () => {
+        const { resources, exports } = await runProgram("prod", withDocs({ access: "public" }));
+        const dist = find(resources, "aws:cloudfront/distribution:Distribution", "dbt-prod-artifacts-docs-distribution").inputs;
+        assert.deepStrictEqual(dist.defaultCacheBehavior.functionAssociations ?? [], []);
+        assert.deepStrictEqual(resources.filter((x) => x.type === "aws:cloudfront/function:Function"), []);
+        assert.strictEqual(exports.docsBasicAuth, undefined);
+        assert.match(await value(exports.docsUrl), /^https:\/\/d[0-9a-f]+\.cloudfront\.net$/);
+    });
+
+    it("basic-auth: a generated password, exported only as a secret", async () => {
+        const { resources, exports } = await runProgram("prod", withDocs({ access: "basic-auth" }));
+        const fn = find(resources, "aws:cloudfront/function:Function", "dbt-prod-artifacts-docs-basic-auth");
+        assert.ok(fn.secretInputs.includes("code"), "the function code embeds the credential, so it is a secret");
+        const login = await resolve(exports.docsBasicAuth);
+        assert.strictEqual(login.secret, true);
+        const { username, password } = login.value as { username: string; password: string };
+        assert.match(password, /^.{20,}$/);
+        const header = `Basic ${Buffer.from(`${username}:${password}`).toString("base64")}`;
+        assert.ok((fn.inputs.code as string).includes(header));
+    });
+
+    it("ip-allowlist: the exact configured networks reach the viewer function", async () => {
+        const { resources } = await runProgram("prod", withDocs({ access: "ip-allowlist", allowedCidrs: ["192.0.2.0/24"] }));
+        const code = find(resources, "aws:cloudfront/function:Function", "dbt-prod-artifacts-docs-ip-allowlist").inputs.code as string;
+        assert.ok(code.includes("192.0.2.0"));
+        assert.ok(!code.includes("203.0.113.0"), "the stack file's networks were replaced");
     });
 });

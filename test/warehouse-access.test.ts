@@ -138,6 +138,8 @@ describe("PostgresWarehouse on a real Postgres @integration", function () {
             { who: "dbt_bitbucket", action: "create table in second production schema", sql: "CREATE TABLE staging.stg_customers AS SELECT 1 AS customer_id", expect: "ok" },
             { who: "dbt_bitbucket", action: "create a custom schema (CREATE on database)", sql: "CREATE SCHEMA analytics_extra; CREATE TABLE analytics_extra.t AS SELECT 1 AS x", expect: "ok" },
             { who: "postgres", action: "custom schema table is owned by role_prod", sql: ownerOf("analytics_extra", "t"), expect: "ok", check: ownerIs("role_prod") },
+            { who: "dev_ci", action: "read a custom schema built at run time (deferral)", sql: "SELECT x FROM analytics_extra.t", expect: "ok", check: (r) => assert.deepStrictEqual(r, [{ x: 1 }]) },
+            { who: "dev_ci", action: "create in a custom production schema", sql: "CREATE TABLE analytics_extra.ci (id int)", expect: "denied" },
             // CI: builds in its own schemas, reads production for deferral, changes nothing there.
             { who: "dev_ci", action: "read production table (deferral)", sql: "SELECT id FROM analytics.orders", expect: "ok", check: (r) => assert.deepStrictEqual(r, [{ id: 3 }]) },
             { who: "dev_ci", action: "read production view (deferral)", sql: "SELECT id FROM analytics.orders_v", expect: "ok" },

@@ -111,6 +111,7 @@ describe("PostgresWarehouse (dev stack)", () => {
             });
         }
         assert.deepStrictEqual(r(T.grant, "grant-public-database").inputs, { database: "analytics_dev", role: "public", objectType: "database", privileges: [] });
+        assert.deepStrictEqual(r(T.grant, "grant-public-schema").inputs, { database: "analytics_dev", role: "public", schema: "public", objectType: "schema", privileges: ["USAGE"] });
     });
 
     it("gives the dev role read-only access to production, now and for later objects", () => {
@@ -123,6 +124,13 @@ describe("PostgresWarehouse (dev stack)", () => {
                 database: "analytics_dev", owner: "role_prod", role: "role_dev", schema: s, objectType: "table", privileges: ["SELECT"],
             });
         }
+        // Custom schemas the prod bots create at run time, and their tables, stay readable too.
+        assert.deepStrictEqual(r(T.defaultPrivileges, "defaults-dev-schemas").inputs, {
+            database: "analytics_dev", owner: "role_prod", role: "role_dev", objectType: "schema", privileges: ["USAGE"],
+        });
+        assert.deepStrictEqual(r(T.defaultPrivileges, "defaults-dev-tables").inputs, {
+            database: "analytics_dev", owner: "role_prod", role: "role_dev", objectType: "table", privileges: ["SELECT"],
+        });
         const prodGrants = resources.filter((x) => (x.type === T.grant || x.type === T.defaultPrivileges) && x.inputs.role === "role_dev");
         for (const g of prodGrants) {
             assert.ok(g.inputs.privileges.every((p: string) => ["USAGE", "SELECT", "CONNECT", "CREATE"].includes(p)), `${g.name}: ${g.inputs.privileges}`);
@@ -159,7 +167,10 @@ describe("PostgresWarehouse (dev stack)", () => {
             const deps = ancestors(resources, g);
             const names = resources.filter((x) => deps.has(x.urn));
             if (g.inputs.role !== "public") assert.ok(names.some((x) => x.type === T.role && x.inputs.name === g.inputs.role), `${g.name} before its role`);
-            if (g.inputs.schema) assert.ok(names.some((x) => x.type === T.schema && x.inputs.name === g.inputs.schema), `${g.name} before its schema`);
+            // Schema public exists in every database; every other schema is declared and must come first.
+            if (g.inputs.schema && g.inputs.schema !== "public") {
+                assert.ok(names.some((x) => x.type === T.schema && x.inputs.name === g.inputs.schema), `${g.name} before its schema`);
+            }
             assert.ok(names.some((x) => x.type === T.database), `${g.name} before the database`);
         }
     });

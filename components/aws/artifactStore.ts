@@ -58,6 +58,11 @@ function normalise(name: string, args: ArtifactStoreArgs): { retentionDays: numb
  * versioned, encrypted, TLS-only, with history expiry; optionally the CloudFront docs site.
  */
 export class ArtifactStore extends pulumi.ComponentResource {
+    /** Throws the error the constructor would, without registering anything. */
+    public static validate(name: string, args: ArtifactStoreArgs): void {
+        normalise(name, args);
+    }
+
     /** The bucket. */
     public readonly bucket: aws.s3.Bucket;
     /** Its name. */

@@ -125,6 +125,11 @@ const WEB_IDENTITY = "sts:AssumeRoleWithWebIdentity";
 
 /** OIDC provider and per-duty roles (pull request, deploy, scheduler) for dbt CI/CD on AWS. */
 export class CiIdentity extends pulumi.ComponentResource {
+    /** Throws the error the constructor would, without registering anything. */
+    public static validate(name: string, args: CiIdentityArgs): void {
+        normalise(name, args);
+    }
+
     /** ARN of the OIDC provider the roles trust (given or created). */
     public readonly oidcProviderArn: pulumi.Output<string>;
     /** Token issuer URL of the CI system. */
@@ -394,6 +399,9 @@ function normalise(name: string, args: CiIdentityArgs): Model {
                 value: g.deployEnvironment !== undefined ? `${repo}:environment:${g.deployEnvironment}` : `${repo}:ref:refs/heads/${branch}`,
             },
         };
+        if (g.deployEnvironment === undefined) {
+            warnings.push(`github.deployEnvironment is not set: any job on ${branch}, pull_request_target runs included, can assume the deploy role; give each release stage its own environment`);
+        }
     } else if (blockKey === "bitbucket" && args.bitbucket) {
         const b = args.bitbucket;
         if (typeof b.workspace !== "string" || !/^[a-z0-9][a-z0-9_-]{0,61}$/.test(b.workspace)) {

@@ -37,6 +37,11 @@ export function envAlias(target: string): string {
 
 /** One Secrets Manager secret per dbt target holding `{host, port, user, password, dbname, schema}`. */
 export class WarehouseCredentials extends pulumi.ComponentResource {
+    /** Throws the error the constructor would, without registering anything. */
+    public static validate(name: string, args: WarehouseCredentialsArgs): void {
+        validate(name, args);
+    }
+
     /** Secret ARN per target. */
     public readonly secretArns: Record<string, pulumi.Output<string>>;
     /** Secret name per target (`<namePrefix>/<target>`). */

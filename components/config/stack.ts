@@ -160,11 +160,12 @@ const HOST = /^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]
 const AWS_REGION = /^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$/;
 const BRANCH = /^(?!\/|.*\/\/|.*\.\.|.*\/$)[A-Za-z0-9._/-]{1,200}$/;
 const REPO_SEGMENT = "[A-Za-z0-9._-]{1,100}";
+// Owners as each system allows them (and as the OIDC issuers and subjects spell them).
 const REPOSITORY: Record<CiSystem, { pattern: RegExp; shape: string }> = {
-    bitbucket: { pattern: new RegExp(`^${REPO_SEGMENT}/${REPO_SEGMENT}$`), shape: "workspace/repository" },
-    github: { pattern: new RegExp(`^${REPO_SEGMENT}/${REPO_SEGMENT}$`), shape: "owner/repository" },
+    bitbucket: { pattern: new RegExp(`^[a-z0-9][a-z0-9_-]{0,61}/${REPO_SEGMENT}$`), shape: "workspace/repository (workspace ID in lower case)" },
+    github: { pattern: new RegExp(`^[A-Za-z0-9][A-Za-z0-9-]{0,38}/${REPO_SEGMENT}$`), shape: "owner/repository" },
     "azure-devops": {
-        pattern: new RegExp(`^${REPO_SEGMENT}/[A-Za-z0-9._ -]{1,64}/${REPO_SEGMENT}$`),
+        pattern: new RegExp(`^[A-Za-z0-9](?:[A-Za-z0-9-]{0,48}[A-Za-z0-9])?/[A-Za-z0-9._ -]{1,64}/${REPO_SEGMENT}$`),
         shape: "organization/project/repository",
     },
 };
@@ -198,8 +199,9 @@ export function parseStackConfig(stack: string, raw: Record<string, unknown>, se
         // almost surely set as an object; any other text (even "[1,2]") is kept as typed.
         top[key] = key === "warehouseAdminPassword" ? decodeObjectOnly(value) : decode(value);
     }
-    if (!STAGE_NAME.test(stack) || RESERVED_TARGETS.includes(stack)) {
-        problems.push({ path: "stack name", value: stack, expected: `lower-case letters, digits and dashes, not ${RESERVED_TARGETS.join(" or ")} (the stack name names the release target)` });
+    // Secrets Manager treats a name ending in "-" plus six characters as an ARN suffix; the stack name ends secret names.
+    if (!STAGE_NAME.test(stack) || RESERVED_TARGETS.includes(stack) || /-[a-z0-9]{6}$/.test(stack)) {
+        problems.push({ path: "stack name", value: stack, expected: `at most 40 lower-case letters, digits and dashes, not ${RESERVED_TARGETS.join(" or ")} and not ending in a dash and six characters (the stack name names the release target and its secret)` });
     }
     const root = new ObjectNode(NAMESPACE, top, problems);
     const at = (key: string) => new Node(`${NAMESPACE}:${key}`, top[key], problems);
@@ -447,14 +449,20 @@ function readCi(n: Node): CiConfig | undefined {
     return system && repository && mainBranch ? { system, repository, mainBranch } : undefined;
 }
 
-const UUID = /^\{?[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\}?$/;
+const UUID = /^(\{[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\}|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})$/;
 const BUCKET_NAME = /^(?!xn--)(?!.*\.\.)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
-const KMS_ARN = /^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:(key|alias)\/[A-Za-z0-9/_-]+$/;
+const KMS_ARN = /^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/[A-Za-z0-9-]+$/;
 const OIDC_ARN = /^arn:aws[a-z-]*:iam::\d{12}:oidc-provider\/.+$/;
 const DOMAIN = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/;
 const HOSTED_ZONE = /^Z[A-Z0-9]{1,31}$/;
 const CIDR = /^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}\/(3[0-2]|[12]?\d)$/;
 const SERVICE_CONNECTION = /^[A-Za-z0-9._ -]{1,128}$/;
+
+function hostBitsSet(cidr: string): boolean {
+    const [ip, bits] = cidr.split("/");
+    const n = ip.split(".").reduce((acc, o) => acc * 256 + Number(o), 0);
+    return n % 2 ** (32 - Number(bits)) !== 0;
+}
 
 function readAws(n: Node, kind: EnvironmentKind | undefined, ci: CiSystem | undefined): AwsConfig | undefined {
     // Cloud parts are off by default on development stacks, so `pulumi up --stack dev` needs no account.
@@ -468,7 +476,7 @@ function readAws(n: Node, kind: EnvironmentKind | undefined, ci: CiSystem | unde
     const artifacts = {
         bucketName: art?.optional("bucketName", undefined, (b) => b.string(BUCKET_NAME, "an S3 bucket name (3-63 lower-case letters, digits, dots, dashes)")),
         retentionDays: art ? art.optional("retentionDays", 90, (d) => d.integer(1, 3650)) : 90,
-        kmsKeyArn: art?.optional("kmsKeyArn", undefined, (k) => k.string(KMS_ARN, "a KMS key or alias ARN")),
+        kmsKeyArn: art?.optional("kmsKeyArn", undefined, (k) => k.string(KMS_ARN, "a KMS key ARN (arn:aws:kms:<region>:<account>:key/<id>; IAM policies cannot name a key by alias)")),
     };
 
     const docsNode = o.optional("docs", undefined as ObjectNode | undefined, (d) => d.object(["domain", "hostedZoneId", "access", "allowedCidrs"]));
@@ -476,7 +484,13 @@ function readAws(n: Node, kind: EnvironmentKind | undefined, ci: CiSystem | unde
     const hostedZoneId = docsNode?.optional("hostedZoneId", undefined, (z) => z.string(HOSTED_ZONE, "a Route 53 hosted zone id (Z…)"));
     if (domain && !hostedZoneId && docsNode) docsNode.child("hostedZoneId").fail("the Route 53 zone of docs.domain (its certificate is DNS-validated there)");
     const access = docsNode ? docsNode.optional("access", "public" as DocsAccessMode, (a) => a.oneOf(DOCS_ACCESS_MODES)) : "public";
-    const allowedCidrs = docsNode ? docsNode.optional("allowedCidrs", [] as (string | undefined)[], (c) => c.array((x) => x.string(CIDR, "an IPv4 CIDR such as 203.0.113.0/24"))) : [];
+    const allowedCidrs = docsNode ? docsNode.optional("allowedCidrs", [] as (string | undefined)[], (c) => c.array((x) => {
+        const v = x.string(CIDR, "an IPv4 CIDR such as 203.0.113.0/24");
+        return v !== undefined && hostBitsSet(v) ? x.fail("a network address without host bits (e.g. 203.0.113.0/24, not 203.0.113.5/24)") : v;
+    })) : [];
+    if (access !== "ip-allowlist" && allowedCidrs && allowedCidrs.length > 0 && docsNode) {
+        docsNode.child("allowedCidrs").fail(`no CIDRs unless docs.access is ip-allowlist (access is ${access})`);
+    }
     if (access === "ip-allowlist" && allowedCidrs && allowedCidrs.length === 0 && docsNode) {
         docsNode.child("allowedCidrs").fail("at least one CIDR when docs.access is ip-allowlist");
     }

@@ -94,6 +94,11 @@ export interface PostgresTargetConnection {
 
 /** Role masking, group roles, bot and developer logins, schemas and grants for dbt on Postgres. */
 export class PostgresWarehouse extends pulumi.ComponentResource {
+    /** Throws the error the constructor would, without registering anything. */
+    public static validate(name: string, args: PostgresWarehouseArgs): void {
+        normalise(name, args);
+    }
+
     /** Group role names. */
     public readonly roles: { dev: string; prod: string };
     /** Connection settings per dbt target (ci, deploy target, scheduler); passwords are secrets. */
@@ -106,8 +111,6 @@ export class PostgresWarehouse extends pulumi.ComponentResource {
     public readonly profilesYaml: pulumi.Output<string>;
     /** dbt target name per bot duty. */
     public readonly targetNames: Partial<Record<PostgresBotDuty, string>>;
-    /** The privilege resources in the order they are applied (one at a time). */
-    public readonly privilegeChain: pulumi.CustomResource[];
 
     constructor(name: string, args: PostgresWarehouseArgs, opts?: pulumi.ComponentResourceOptions) {
         // Validate before super(): a bad argument registers nothing, not even this component.
@@ -193,6 +196,8 @@ export class PostgresWarehouse extends pulumi.ComponentResource {
         };
         if (model.revokePublicConnect) {
             grant("public-database", { database, role: "public", objectType: "database", privileges: [] }, []);
+            // Postgres before 15 lets PUBLIC create in schema public; keep only USAGE, as 15 does.
+            grant("public-schema", { database, role: "public", schema: "public", objectType: "schema", privileges: ["USAGE"] }, []);
         }
         for (const key of ["dev", "prod"] as const) {
             // CONNECT to log in; CREATE so dbt can create custom and per-pull-request schemas (seed step 1).
@@ -213,13 +218,20 @@ export class PostgresWarehouse extends pulumi.ComponentResource {
                 ),
             );
         });
-        this.privilegeChain = chain;
-
-        const dbtHost = args.dbtHost ?? args.connection?.host;
-        const dbtPort = args.dbtPort ?? args.connection?.port;
-        if (dbtHost === undefined || dbtPort === undefined) {
-            throw new Error(`PostgresWarehouse ${name}: dbtHost and dbtPort are required when a provider is passed instead of a connection`);
+        // dbt custom schemas (`+schema:`) are created at run time by the prod bots; with masking their
+        // owner is the prod role, so these database-wide defaults keep them readable for deferral too.
+        for (const [key, objectType, privileges] of [["schemas", "schema", ["USAGE"]], ["tables", "table", ["SELECT"]]] as const) {
+            chain.push(
+                new postgresql.DefaultPrivileges(
+                    `${name}-defaults-dev-${key}`,
+                    { database, owner: groups.prod.name, role: groups.dev.name, objectType, privileges: [...privileges] },
+                    after([groups.dev, groups.prod]),
+                ),
+            );
         }
+
+        const dbtHost = (args.dbtHost ?? args.connection?.host)!;
+        const dbtPort = (args.dbtPort ?? args.connection?.port)!;
         const connection = (user: string, password: pulumi.Output<string>, schemaName: string) =>
             pulumi.all([dbtHost, dbtPort, database, password]).apply(([host, port, dbname, pw]) => ({
                 host, port, user, password: pw, dbname, schema: schemaName,
@@ -341,6 +353,9 @@ function normalise(name: string, args: PostgresWarehouseArgs): Model {
         problems.push(`deployTarget = ${JSON.stringify(m.deployTarget)}: expected a target name other than ${targets.slice(1).join(", ")}`);
     }
     if (!args.provider && !args.connection) problems.push("connection: expected an admin connection or a provider");
+    if ((args.dbtHost ?? args.connection?.host) === undefined || (args.dbtPort ?? args.connection?.port) === undefined) {
+        problems.push("dbtHost, dbtPort: expected both when a provider is passed instead of a connection");
+    }
     if (problems.length > 0) {
         throw new Error(`PostgresWarehouse ${name}: invalid arguments:\n  - ${problems.join("\n  - ")}`);
     }
