@@ -2,7 +2,7 @@ import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { ArtifactStore, ArtifactStoreArgs, CiIdentity, CiIdentityArgs, WarehouseCredentials, WarehouseCredentialsArgs } from "./aws";
 import { StackConfig } from "./config";
-import { PostgresTargetConnection, PostgresWarehouse, PostgresWarehouseArgs } from "./warehouse";
+import { botTargetName, PostgresTargetConnection, PostgresWarehouse, PostgresWarehouseArgs } from "./warehouse";
 
 /** Arguments of DbtPlatform: a validated stack config. */
 export interface DbtPlatformArgs {
@@ -106,7 +106,7 @@ function warehouseArgs(config: StackConfig, adminPassword: pulumi.Input<string> 
 
 /** The dbt target per bot duty, as PostgresWarehouse will name them. */
 function plannedTargets(args: PostgresWarehouseArgs): Partial<Record<"ci" | "deploy" | "scheduler", string>> {
-    return Object.fromEntries(args.users.map((u) => [u.duty, u.duty === "deploy" ? args.deployTarget ?? "prod" : u.duty]));
+    return Object.fromEntries(args.users.map((u) => [u.duty, botTargetName(u.duty, args.deployTarget)]));
 }
 
 function artifactArgs(config: StackConfig): ArtifactStoreArgs {

@@ -64,6 +64,19 @@ function webTrust(providerArn: string, prefix: string, aud: string, sub: string,
     };
 }
 
+
+/** Runs `body` while collecting the program's unhandled rejections (how errors inside apply fail `pulumi up`). */
+async function withUnhandledRejections(body: (errors: string[]) => Promise<void>): Promise<void> {
+    const errors: string[] = [];
+    const listener = (e: any) => errors.push(String(e?.message ?? e));
+    process.on("unhandledRejection", listener);
+    try {
+        await body(errors);
+    } finally {
+        process.off("unhandledRejection", listener);
+    }
+}
+
 describe("CiIdentity trust policies", () => {
     it("GitHub: creates the OIDC provider and trusts PRs and the main branch of one repository", async () => {
         const { regs, ci } = await build("gh", github);
@@ -293,10 +306,7 @@ describe("CiIdentity permissions", () => {
     });
 
     it("fails the deployment when an output-valued ARN turns out to be a wildcard", async () => {
-        const errors: string[] = [];
-        const listener = (e: any) => errors.push(String(e?.message ?? e));
-        process.on("unhandledRejection", listener);
-        try {
+        await withUnhandledRejections(async (errors) => {
             const { regs, settle } = await mocks();
             // An output cannot be checked before super(); the policy JSON is checked once it resolves.
             new CiIdentity("gh", { ...github, credentialSecretArns: { ci: pulumi.output("*"), deploy: SECRETS.deploy } });
@@ -304,9 +314,7 @@ describe("CiIdentity permissions", () => {
             assert.ok(errors.some((e) => /CiIdentity gh: pull-request policy is not least-privilege:\n  - statement ReadCiCredentials: wildcard resource "\*"/.test(e)), errors.join("\n"));
             assert.ok(!regs.some((r) => r.name === "gh-pull-request-policy"), "the bad policy must not register");
             assert.ok(regs.some((r) => r.name === "gh-deploy-policy"));
-        } finally {
-            process.off("unhandledRejection", listener);
-        }
+        });
     });
 });
 
@@ -423,10 +431,7 @@ describe("WarehouseCredentials", () => {
 
     it("fails the deployment, without leaking values, when a declared target is missing", async () => {
         // The check runs inside apply, so it surfaces as the program's unhandled rejection, which fails `pulumi up`.
-        const errors: string[] = [];
-        const listener = (e: any) => errors.push(String(e?.message ?? e));
-        process.on("unhandledRejection", listener);
-        try {
+        await withUnhandledRejections(async (errors) => {
             const { regs, settle } = await mocks();
             new WarehouseCredentials("creds", { namePrefix: "dbt/dev", targets: { ci: CONNECTIONS.ci }, targetNames: ["ci", "prod"] });
             await settle();
@@ -437,9 +442,7 @@ describe("WarehouseCredentials", () => {
             }
             assert.ok(!regs.some((r) => r.name === "creds-prod-version"), "the version of a missing target must not register");
             assert.ok(regs.some((r) => r.name === "creds-ci-version"));
-        } finally {
-            process.off("unhandledRejection", listener);
-        }
+        });
     });
 
     const bad: [string, any, RegExp][] = [

@@ -4,6 +4,7 @@
  * returns a fully defaulted, typed config or throws a ConfigError listing every problem,
  * before any resource is registered.
  */
+import { cidrProblem } from "../aws/cidr";
 import { identifierProblem } from "../warehouse/postgres/identifiers";
 import { ConfigError, ConfigProblem, Node, ObjectNode } from "./reader";
 
@@ -458,12 +459,6 @@ const HOSTED_ZONE = /^Z[A-Z0-9]{1,31}$/;
 const CIDR = /^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}\/(3[0-2]|[12]?\d)$/;
 const SERVICE_CONNECTION = /^[A-Za-z0-9._ -]{1,128}$/;
 
-function hostBitsSet(cidr: string): boolean {
-    const [ip, bits] = cidr.split("/");
-    const n = ip.split(".").reduce((acc, o) => acc * 256 + Number(o), 0);
-    return n % 2 ** (32 - Number(bits)) !== 0;
-}
-
 function readAws(n: Node, kind: EnvironmentKind | undefined, ci: CiSystem | undefined): AwsConfig | undefined {
     // Cloud parts are off by default on development stacks, so `pulumi up --stack dev` needs no account.
     const enabledDefault = kind === "release";
@@ -486,7 +481,7 @@ function readAws(n: Node, kind: EnvironmentKind | undefined, ci: CiSystem | unde
     const access = docsNode ? docsNode.optional("access", "public" as DocsAccessMode, (a) => a.oneOf(DOCS_ACCESS_MODES)) : "public";
     const allowedCidrs = docsNode ? docsNode.optional("allowedCidrs", [] as (string | undefined)[], (c) => c.array((x) => {
         const v = x.string(CIDR, "an IPv4 CIDR such as 203.0.113.0/24");
-        return v !== undefined && hostBitsSet(v) ? x.fail("a network address without host bits (e.g. 203.0.113.0/24, not 203.0.113.5/24)") : v;
+        return v !== undefined && cidrProblem(v) !== undefined ? x.fail("a network address without host bits (e.g. 203.0.113.0/24, not 203.0.113.5/24)") : v;
     })) : [];
     if (access !== "ip-allowlist" && allowedCidrs && allowedCidrs.length > 0 && docsNode) {
         docsNode.child("allowedCidrs").fail(`no CIDRs unless docs.access is ip-allowlist (access is ${access})`);

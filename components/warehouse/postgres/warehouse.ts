@@ -7,6 +7,11 @@ import { envVarName, postgresProfiles, renderProfilesYaml, TARGET_FIELDS } from 
 /** What a bot login does; decides its group role, its schema and its dbt target. */
 export type PostgresBotDuty = "ci" | "deploy" | "scheduler";
 
+/** The dbt target a bot of `duty` uses: ci, scheduler, or the deploy target (default prod). */
+export function botTargetName(duty: PostgresBotDuty, deployTarget = "prod"): string {
+    return duty === "deploy" ? deployTarget : duty;
+}
+
 /** A login role used by automation. */
 export interface PostgresBotUserArgs {
     /** Login name (a lower-case Postgres identifier). */
@@ -240,7 +245,7 @@ export class PostgresWarehouse extends pulumi.ComponentResource {
         this.targetNames = {};
         const targetEntries: [string, pulumi.Output<PostgresTargetConnection>][] = [];
         for (const bot of bots) {
-            const targetName = bot.duty === "deploy" ? model.deployTarget : bot.duty;
+            const targetName = botTargetName(bot.duty, model.deployTarget);
             this.targetNames[bot.duty] = targetName;
             const schemaName = bot.duty === "ci" ? model.ciSchema : model.productionSchemas[0];
             targetEntries.push([targetName, connection(bot.name, bot.password, schemaName)]);
@@ -325,7 +330,7 @@ function normalise(name: string, args: PostgresWarehouseArgs): Model {
         dbtSslmode: args.dbtSslmode ?? "require",
         profile: args.profile,
         threads: args.threads ?? 4,
-        deployTarget: args.deployTarget ?? "prod",
+        deployTarget: botTargetName("deploy", args.deployTarget),
     };
     check(m.database, "database", "database");
     check(m.devRole, "role", "devRole");
