@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Creates .venv/ with the pinned dbt, moto and AWS CLI (test/dbt/requirements.txt).
+# Idempotent: skips pip when the stamp matches the requirements file's hash.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+REQUIREMENTS=test/dbt/requirements.txt
+VENV=.venv
+STAMP="$VENV/.requirements.sha256"
+PYTHON="${PYTHON:-python3}"
+
+want="$(sha256sum "$REQUIREMENTS" | cut -d' ' -f1)"
+if [[ -x "$VENV/bin/python" && -f "$STAMP" && "$(cat "$STAMP")" == "$want" ]]; then
+    exit 0
+fi
+
+if [[ ! -x "$VENV/bin/python" ]]; then
+    "$PYTHON" -m venv "$VENV"
+fi
+# Drop the stamp first so an interrupted install is redone next time.
+rm -f "$STAMP"
+"$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-input -r "$REQUIREMENTS"
+echo "$want" > "$STAMP"
+# No `dbt --version` here: it checks PyPI for a newer release.
+"$VENV/bin/python" -c 'import importlib.metadata as m; print("python env ready: .venv, dbt-core", m.version("dbt-core"), "dbt-postgres", m.version("dbt-postgres"))'
