@@ -29,3 +29,7 @@ export const docsBasicAuth = platform.artifacts?.docsSite?.basicAuthPassword
     : undefined;
 export const ciRoleArns = platform.ciIdentity?.roleArns;
 export const credentialSecretNames = platform.credentials?.secretNames;
+
+// Pipelines: the CI files for the dbt repository (`npm run render` writes them) and the settings they read.
+export const pipelineFiles = platform.pipelineFiles;
+export const pipelineVariables = platform.pipelineVariables;

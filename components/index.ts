@@ -3,3 +3,4 @@ export * from "./aws";
 export * from "./config";
 export * from "./platform";
 export * from "./warehouse";
+export * from "./pipelines";

@@ -2,6 +2,7 @@ import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { ArtifactStore, ArtifactStoreArgs, CiIdentity, CiIdentityArgs, WarehouseCredentials, WarehouseCredentialsArgs } from "./aws";
 import { StackConfig } from "./config";
+import { PipelineContext, renderPipelineFiles, SettingVariable } from "./pipelines";
 import { botTargetName, PostgresTargetConnection, PostgresWarehouse, PostgresWarehouseArgs } from "./warehouse";
 
 /** Arguments of DbtPlatform: a validated stack config. */
@@ -31,6 +32,10 @@ export class DbtPlatform extends pulumi.ComponentResource {
     public readonly credentials?: WarehouseCredentials;
     /** OIDC trust and least-privilege roles for the CI system (aws.enabled only). */
     public readonly ciIdentity?: CiIdentity;
+    /** Rendered pipeline files for the stack's CI system, keyed by path in the dbt repository. */
+    public readonly pipelineFiles: pulumi.Output<Record<string, string>>;
+    /** Settings variables each pipeline job reads (what CiSettings must create). */
+    public readonly pipelineVariables: pulumi.Output<Record<string, SettingVariable[]>>;
 
     constructor(name: string, args: DbtPlatformArgs, opts?: pulumi.ComponentResourceOptions) {
         const { config } = args;
@@ -69,7 +74,27 @@ export class DbtPlatform extends pulumi.ComponentResource {
             this.credentials = new WarehouseCredentials(`${name}-credentials`, credentialArgs(config, { ...partial, secretArns: {} }), awsOpts);
             this.ciIdentity = new CiIdentity(`${name}-ci`, ciArgs(config, { ...partial, secretArns: this.credentials.secretArns }), awsOpts);
         }
-        this.registerOutputs({ warehouse: this.warehouse, artifacts: this.artifacts, credentials: this.credentials, ciIdentity: this.ciIdentity });
+        const rendered = pulumi
+            .all([
+                this.warehouse.profilesYaml,
+                this.artifacts?.bucketName,
+                this.artifacts?.docsSite?.distributionId,
+                this.ciIdentity?.roleArns.pullRequest,
+                this.ciIdentity?.roleArns.deploy,
+            ])
+            .apply(([profilesYaml, bucket, distributionId, pullRequestRoleArn, deployRoleArn]) =>
+                renderPipelineFiles(pipelineContext(config, this.warehouse.targetNames, { bucket, distributionId, pullRequestRoleArn, deployRoleArn }), profilesYaml),
+            );
+        this.pipelineFiles = rendered.files;
+        this.pipelineVariables = rendered.apply((r) => Object.fromEntries(r.model.jobs.map((j) => [j.id, j.variables])));
+        this.registerOutputs({
+            warehouse: this.warehouse,
+            artifacts: this.artifacts,
+            credentials: this.credentials,
+            ciIdentity: this.ciIdentity,
+            pipelineFiles: this.pipelineFiles,
+            pipelineVariables: this.pipelineVariables,
+        });
     }
 }
 
@@ -161,5 +186,49 @@ function ciArgs(config: StackConfig, w: Wiring): CiIdentityArgs {
             scheduler: config.features.scheduledRuns ? secret("scheduler") : undefined,
         },
         kmsKeyArn: a.artifacts.kmsKeyArn,
+    };
+}
+
+/** The deploy job's environment: it must be the one the deploy role's OIDC trust names. */
+function deploymentEnvironment(config: StackConfig): string | undefined {
+    const stage = config.environment.kind === "release" ? config.stack : "production";
+    switch (config.ci.system) {
+        case "github":
+            // A job with `environment:` presents an environment subject, not a ref: match the trust exactly.
+            return config.aws.enabled ? config.aws.github?.deployEnvironment : stage;
+        default:
+            return stage;
+    }
+}
+
+/** Plain pipeline inputs from the config and the resolved AWS outputs. */
+export function pipelineContext(
+    config: StackConfig,
+    targetNames: Partial<Record<"ci" | "deploy" | "scheduler", string>>,
+    aws: { bucket?: string; distributionId?: string; pullRequestRoleArn?: string; deployRoleArn?: string },
+): PipelineContext {
+    const a = config.aws;
+    return {
+        stack: config.stack,
+        system: config.ci.system,
+        repository: config.ci.repository,
+        mainBranch: config.ci.mainBranch,
+        dbt: { profile: config.dbt.profile, version: config.dbt.version, adapterVersion: config.dbt.adapterVersion, pythonVersion: config.dbt.pythonVersion },
+        targets: { ci: targetNames.ci, deploy: targetNames.deploy ?? botTargetName("deploy", config.environment.kind === "release" ? config.stack : "prod") },
+        pullRequestSchemaPrefix: config.warehouse.schemas.pullRequestPrefix,
+        environment: config.environment,
+        aws: a.enabled
+            ? {
+                  region: a.region,
+                  bucket: aws.bucket ?? "",
+                  distributionId: aws.distributionId,
+                  pullRequestRoleArn: aws.pullRequestRoleArn,
+                  deployRoleArn: aws.deployRoleArn ?? "",
+                  azureServiceConnection: a.azureDevops?.serviceConnection,
+                  azureDeployServiceConnection: a.azureDevops?.deployServiceConnection,
+              }
+            : undefined,
+        projectEvaluator: config.features.projectEvaluator,
+        deploymentEnvironment: deploymentEnvironment(config),
     };
 }

@@ -11,6 +11,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { parse } from "yaml";
 import { ConfigError, ConfigProblem, parseStackConfig, StackConfig } from "../components/config";
 import { installMocks, Recorded, ROOT, runProgram, stackConfig, toPulumiConfig } from "../scripts/offline";
+import { DBT_CORE_VERSION, DBT_POSTGRES_VERSION, PYTHON_VERSION } from "../components/pipelines/versions";
 
 const NS = "dbt-platform";
 const ENV = `${NS}:environment`;
@@ -67,7 +68,14 @@ describe("stack config", () => {
         it("dev: a development stack on the local Postgres, no cloud", () => {
             const c = parseStackConfig("dev", stackConfig("dev"));
             assert.deepStrictEqual(c.environment, { kind: "development", promotesFrom: undefined });
-            assert.deepStrictEqual(c.dbt, { profile: "acme_analytics", threads: 4 });
+            // Tool versions default to the ones the end-to-end tests install.
+            assert.deepStrictEqual(c.dbt, {
+                profile: "acme_analytics",
+                threads: 4,
+                version: DBT_CORE_VERSION,
+                adapterVersion: DBT_POSTGRES_VERSION,
+                pythonVersion: PYTHON_VERSION,
+            });
             assert.deepStrictEqual(c.aws, { enabled: false, region: "eu-west-1", artifacts: { retentionDays: 90 }, docs: { access: "public", allowedCidrs: [] } });
             assert.deepStrictEqual(c.features, { docsSite: false, scheduledRuns: false, projectEvaluator: false });
             assert.deepStrictEqual(c.ci, { system: "bitbucket", repository: "acme-data/analytics-dbt", mainBranch: "main" });
@@ -190,6 +198,10 @@ describe("stack config", () => {
             { name: "threads 65", mutate: (c) => (c[DBT].threads = 65), path: `${DBT}.threads`, expected: /an integer from 1 to 64/ },
             { name: 'threads "4" (a string)', mutate: (c) => (c[DBT].threads = "4"), path: `${DBT}.threads`, expected: /an integer from 1 to 64/ },
             { name: "threads 2.5", mutate: (c) => (c[DBT].threads = 2.5), path: `${DBT}.threads`, expected: /an integer from 1 to 64/ },
+            { name: "dbt version range", mutate: (c) => (c[DBT].version = ">=1.10"), path: `${DBT}.version`, expected: /an exact version/ },
+            { name: "dbt version with a shell word", mutate: (c) => (c[DBT].version = "1.10.0; rm -rf /"), path: `${DBT}.version`, expected: /an exact version/ },
+            { name: "adapter version 1.9", mutate: (c) => (c[DBT].adapterVersion = "1.9"), path: `${DBT}.adapterVersion`, expected: /an exact version/ },
+            { name: "python version 3", mutate: (c) => (c[DBT].pythonVersion = "3"), path: `${DBT}.pythonVersion`, expected: /a Python minor version/ },
             // unknown keys
             {
                 name: "unknown top-level key dbt-platform:warehose",

@@ -7,6 +7,7 @@
 import { cidrProblem } from "../aws/cidr";
 import { identifierProblem } from "../warehouse/postgres/identifiers";
 import { ConfigError, ConfigProblem, Node, ObjectNode } from "./reader";
+import { DBT_CORE_VERSION, DBT_POSTGRES_VERSION, PYTHON_VERSION } from "../pipelines/versions";
 
 export const NAMESPACE = "dbt-platform";
 
@@ -36,6 +37,12 @@ export interface DbtConfig {
     profile: string;
     /** dbt threads for every rendered target. */
     threads: number;
+    /** dbt-core version the pipelines install (pinned). */
+    version: string;
+    /** Adapter (dbt-postgres) version the pipelines install (pinned). */
+    adapterVersion: string;
+    /** Python version of the CI image or runner. */
+    pythonVersion: string;
 }
 
 /** How the program connects to Postgres as an administrator. */
@@ -270,11 +277,18 @@ function readEnvironment(n: Node, stack: string): EnvironmentConfig | undefined 
 }
 
 function readDbt(n: Node): DbtConfig | undefined {
-    const o = n.present ? n.object(["profile", "threads"]) : n.fail("an object with profile and threads");
+    const o = n.present ? n.object(["profile", "threads", "version", "adapterVersion", "pythonVersion"]) : n.fail("an object with profile and threads");
     if (!o) return undefined;
     const profile = o.required("profile").string(DBT_NAME, "a dbt profile name: letters, digits and underscores");
     const threads = o.optional("threads", 4, (t) => t.integer(1, 64));
-    return profile !== undefined && threads !== undefined ? { profile, threads } : undefined;
+    // Exact versions only: CI must install what was tested, and the value lands in a shell line.
+    const pin = (key: string, fallback: string) => o.optional(key, fallback, (v) => v.string(/^\d+\.\d+\.\d+$/, "an exact version such as 1.10.2"));
+    const version = pin("version", DBT_CORE_VERSION);
+    const adapterVersion = pin("adapterVersion", DBT_POSTGRES_VERSION);
+    const pythonVersion = o.optional("pythonVersion", PYTHON_VERSION, (v) => v.string(/^3\.\d{1,2}$/, "a Python minor version such as 3.11"));
+    return profile !== undefined && threads !== undefined && version && adapterVersion && pythonVersion
+        ? { profile, threads, version, adapterVersion, pythonVersion }
+        : undefined;
 }
 
 function readWarehouse(n: Node): WarehouseConfig | undefined {

@@ -1,0 +1,118 @@
+/**
+ * Azure Pipelines: one `azure-pipelines.yml` with a pull-request stage and a deploy stage that
+ * runs as a deployment job in an environment (approvals and the exclusive lock live there).
+ *
+ * Seed 003 keeps profiles.yml as a secure file; so do we: the job downloads it and points
+ * DBT_PROFILES_DIR at it. Secret variables of a variable group are not exported to scripts by
+ * Azure, so every settings variable is mapped explicitly in `env`.
+ */
+import { stringify } from "yaml";
+import { header } from "./github";
+import { ContextVariable, Job, PipelineModel } from "./model";
+
+const CONTEXT: Record<ContextVariable, string> = {
+    PR_NUMBER: "$(System.PullRequest.PullRequestId)",
+    RUN_ID: "$(Build.BuildId)",
+    SOURCE_BRANCH: "$(Build.SourceBranch)",
+};
+
+/** Names of the Azure DevOps objects the pipeline references (CiSettings creates them). */
+export function azureNames(stack: string): { variableGroup: (job: Job["id"]) => string; profilesSecureFile: string; pipeline: string } {
+    return {
+        variableGroup: (job) => `dbt-${stack}-${job}`,
+        profilesSecureFile: `dbt-${stack}-profiles.yml`,
+        pipeline: `dbt-${stack}`,
+    };
+}
+
+const PROFILES_STEP_NAME = "profiles";
+
+function steps(model: PipelineModel, job: Job): Record<string, unknown>[] {
+    const ctx = model.context;
+    const names = azureNames(ctx.stack);
+    const env: Record<string, string> = {};
+    for (const c of job.context) env[c] = CONTEXT[c];
+    if (job.fullRefreshInput) env.FULL_REFRESH = "${{ parameters.fullRefresh }}";
+    for (const v of job.variables) env[v.name] = `$(${v.name})`;
+    // profiles.yml comes from the secure file, so DBT_PROFILES_DIR points at its folder.
+    env.DBT_PROFILES_DIR = "$(Agent.TempDirectory)/dbt-profiles";
+    const out: Record<string, unknown>[] = [
+        { checkout: "self" },
+        { task: "UsePythonVersion@0", displayName: "Use Python", inputs: { versionSpec: ctx.dbt.pythonVersion } },
+        { task: "DownloadSecureFile@1", name: PROFILES_STEP_NAME, displayName: "Download profiles.yml", inputs: { secureFile: names.profilesSecureFile } },
+        {
+            bash: [
+                "set -eu",
+                'mkdir -p "$(Agent.TempDirectory)/dbt-profiles"',
+                `cp "$(${PROFILES_STEP_NAME}.secureFilePath)" "$(Agent.TempDirectory)/dbt-profiles/profiles.yml"`,
+            ].join("\n"),
+            displayName: "Install profiles.yml",
+        },
+    ];
+    for (const s of job.steps) {
+        const common: Record<string, unknown> = { displayName: s.name };
+        if (s.when === "always") common.condition = "always()";
+        if (s.continueOnError) common.continueOnError = true;
+        const script = s.lines.join("\n");
+        if (s.aws && ctx.aws) {
+            out.push({
+                task: "AWSShellScript@1",
+                ...common,
+                inputs: {
+                    awsCredentials: job.id === "deploy" ? (ctx.aws.azureDeployServiceConnection ?? ctx.aws.azureServiceConnection) : ctx.aws.azureServiceConnection,
+                    regionName: ctx.aws.region,
+                    scriptType: "inline",
+                    inlineScript: script,
+                },
+                env,
+            });
+        } else {
+            out.push({ bash: script, ...common, env });
+        }
+    }
+    return out;
+}
+
+/** Renders azure-pipelines.yml. */
+export function renderAzure(model: PipelineModel): Record<string, string> {
+    const ctx = model.context;
+    const names = azureNames(ctx.stack);
+    const stages: Record<string, unknown>[] = [];
+    const pr = model.jobs.find((j) => j.id === "pull-request");
+    const deploy = model.jobs.find((j) => j.id === "deploy")!;
+    if (pr) {
+        stages.push({
+            stage: "slim_ci",
+            displayName: pr.name,
+            condition: "eq(variables['Build.Reason'], 'PullRequest')",
+            jobs: [{ job: "slim_ci", displayName: pr.name, timeoutInMinutes: 120, variables: [{ group: names.variableGroup(pr.id) }], steps: steps(model, pr) }],
+        });
+    }
+    const deployJob: Record<string, unknown> = {
+        deployment: "deploy",
+        displayName: deploy.name,
+        timeoutInMinutes: 120,
+        environment: deploy.deploymentEnvironment ?? ctx.stack,
+        variables: [{ group: names.variableGroup(deploy.id) }],
+        strategy: { runOnce: { deploy: { steps: steps(model, deploy) } } },
+    };
+    stages.push({
+        stage: "deploy",
+        displayName: deploy.name,
+        dependsOn: [],
+        // Deploys run only for the main branch, never for a pull request; a promoted stage also waits for its environment's approval.
+        condition: `and(ne(variables['Build.Reason'], 'PullRequest'), eq(variables['Build.SourceBranch'], 'refs/heads/${ctx.mainBranch}'))`,
+        // With the environment's exclusive lock check, a newer deploy waits instead of overlapping.
+        lockBehavior: "sequential",
+        jobs: [deployJob],
+    });
+    const doc: Record<string, unknown> = {};
+    if (deploy.fullRefreshInput) {
+        doc.parameters = [{ name: "fullRefresh", displayName: "Rebuild incremental models from scratch (--full-refresh)", type: "boolean", default: false }];
+    }
+    doc.trigger = deploy.trigger.kind === "push" ? { batch: true, branches: { include: [ctx.mainBranch] } } : "none";
+    doc.pr = pr ? { autoCancel: true, branches: { include: [ctx.mainBranch] } } : "none";
+    doc.pool = { vmImage: "ubuntu-latest" };
+    doc.stages = stages;
+    return { "azure-pipelines.yml": header(ctx.stack) + stringify(doc, { lineWidth: 0, aliasDuplicateObjects: false }) };
+}

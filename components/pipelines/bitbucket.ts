@@ -1,0 +1,77 @@
+/**
+ * Bitbucket Pipelines: one `bitbucket-pipelines.yml` with the pull-request pipeline, the main
+ * branch deploy (or a custom, manually run release pipeline for a promoted stage).
+ *
+ * Bitbucket runs a step's `script` items in one shell, but `after-script` in its own: every item
+ * carries the model's preamble, so each derives its own schema and context.
+ */
+import { stringify } from "yaml";
+import { header } from "./github";
+import { ContextVariable, Job, PipelineModel, shq, Step } from "./model";
+
+const CONTEXT: Record<ContextVariable, string> = {
+    PR_NUMBER: "$BITBUCKET_PR_ID",
+    RUN_ID: "$BITBUCKET_BUILD_NUMBER",
+    SOURCE_BRANCH: "$BITBUCKET_BRANCH",
+};
+
+/** The file that assumes the AWS role from the step's OIDC token (read by the AWS CLI). */
+const TOKEN_FILE = "$BITBUCKET_CLONE_DIR/.aws-web-identity-token";
+
+function contextLines(job: Job, region: string | undefined): string[] {
+    const lines = job.context.map((c) => `export ${c}="${CONTEXT[c]}"`);
+    for (const [k, v] of Object.entries(job.env)) lines.push(`export ${k}=${shq(v)}`);
+    if (job.awsRoleArn && region) {
+        // The AWS CLI assumes AWS_ROLE_ARN with the web identity token on its own.
+        lines.push(
+            `export AWS_DEFAULT_REGION=${shq(region)}`,
+            `export AWS_ROLE_ARN=${shq(job.awsRoleArn)}`,
+            `export AWS_WEB_IDENTITY_TOKEN_FILE="${TOKEN_FILE}"`,
+            `printf '%s' "$BITBUCKET_STEP_OIDC_TOKEN" > "$AWS_WEB_IDENTITY_TOKEN_FILE"`,
+        );
+    }
+    return lines;
+}
+
+function scriptItem(step: Step): string {
+    const body = step.lines.join("\n");
+    if (!step.continueOnError) return `# ${step.name}\n${body}`;
+    // A non-blocking step runs in a subshell so its failure cannot end the script.
+    return `# ${step.name} (not blocking)\nif ! (\n${body}\n); then echo "warning: step '${step.name}' failed (not blocking)"; fi`;
+}
+
+function stepDocument(model: PipelineModel, job: Job): Record<string, unknown> {
+    const region = model.context.aws?.region;
+    const context = contextLines(job, region).join("\n");
+    const main = job.steps.filter((s) => s.when === "success");
+    const always = job.steps.filter((s) => s.when === "always");
+    const step: Record<string, unknown> = { name: job.name };
+    if (job.deploymentEnvironment) step.deployment = job.deploymentEnvironment;
+    if (job.awsRoleArn) step.oidc = true;
+    step["max-time"] = 120;
+    step.caches = ["pip"];
+    step.script = [`# Context from Bitbucket and the stack\n${context}`, ...main.map(scriptItem)];
+    if (always.length > 0) step["after-script"] = [`# Context from Bitbucket and the stack\n${context}`, ...always.map(scriptItem)];
+    return { step };
+}
+
+/** Renders bitbucket-pipelines.yml. */
+export function renderBitbucket(model: PipelineModel): Record<string, string> {
+    const ctx = model.context;
+    const pipelines: Record<string, unknown> = {};
+    for (const job of model.jobs) {
+        const step = stepDocument(model, job);
+        if (job.trigger.kind === "pull-request") {
+            pipelines["pull-requests"] = { "**": [step] };
+        } else if (job.trigger.kind === "push") {
+            pipelines.branches = { [job.trigger.branch]: [step] };
+        } else {
+            const variables = job.fullRefreshInput
+                ? [{ variables: [{ name: "FULL_REFRESH", default: "false", "allowed-values": ["false", "true"] }] }]
+                : [];
+            pipelines.custom = { [`release-${ctx.stack}`]: [...variables, step] };
+        }
+    }
+    const doc = { image: `python:${ctx.dbt.pythonVersion}`, pipelines };
+    return { "bitbucket-pipelines.yml": header(ctx.stack) + stringify(doc, { lineWidth: 0, aliasDuplicateObjects: false }) };
+}

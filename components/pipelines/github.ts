@@ -1,0 +1,109 @@
+/**
+ * GitHub Actions: `.github/workflows/ci.yml` (pull requests) and `deploy.yml` (main / release).
+ */
+import { stringify } from "yaml";
+import { ContextVariable, Job, PipelineModel, SettingVariable } from "./model";
+
+const CONTEXT: Record<ContextVariable, string> = {
+    PR_NUMBER: "${{ github.event.pull_request.number }}",
+    RUN_ID: "${{ github.run_id }}-${{ github.run_attempt }}",
+    SOURCE_BRANCH: "${{ github.ref_name }}",
+};
+
+/** Actions pinned by major version, as GitHub recommends for first-party and AWS actions. */
+export const GITHUB_ACTIONS = {
+    checkout: "actions/checkout@v4",
+    setupPython: "actions/setup-python@v5",
+    awsCredentials: "aws-actions/configure-aws-credentials@v4",
+} as const;
+
+/** How a settings variable is referenced: passwords are secrets, the rest plain variables. */
+export function githubReference(v: SettingVariable): string {
+    return v.secret ? `\${{ secrets.${v.name} }}` : `\${{ vars.${v.name} }}`;
+}
+
+interface GithubStep {
+    name: string;
+    uses?: string;
+    with?: Record<string, string | boolean>;
+    run?: string;
+    if?: string;
+    "continue-on-error"?: boolean;
+}
+
+function jobDocument(model: PipelineModel, job: Job): Record<string, unknown> {
+    const ctx = model.context;
+    const env: Record<string, string> = { ...job.env };
+    for (const c of job.context) env[c] = CONTEXT[c];
+    if (job.fullRefreshInput) env.FULL_REFRESH = "${{ inputs.full_refresh && 'true' || 'false' }}";
+    for (const v of job.variables) env[v.name] = githubReference(v);
+    const steps: GithubStep[] = [
+        { name: "Checkout", uses: GITHUB_ACTIONS.checkout },
+        { name: "Set up Python", uses: GITHUB_ACTIONS.setupPython, with: { "python-version": ctx.dbt.pythonVersion, cache: "pip" } },
+    ];
+    if (job.awsRoleArn && ctx.aws) {
+        steps.push({
+            name: "Configure AWS credentials (OIDC)",
+            uses: GITHUB_ACTIONS.awsCredentials,
+            with: { "role-to-assume": job.awsRoleArn, "aws-region": ctx.aws.region },
+        });
+    }
+    for (const s of job.steps) {
+        const step: GithubStep = { name: s.name, run: s.lines.join("\n") };
+        if (s.when === "always") step.if = "always()";
+        if (s.continueOnError) step["continue-on-error"] = true;
+        steps.push(step);
+    }
+    const doc: Record<string, unknown> = {
+        name: job.name,
+        "runs-on": "ubuntu-latest",
+        "timeout-minutes": 120,
+    };
+    if (job.deploymentEnvironment) doc.environment = job.deploymentEnvironment;
+    doc.env = env;
+    doc.defaults = { run: { shell: "bash" } };
+    doc.steps = steps;
+    return doc;
+}
+
+function permissions(job: Job): Record<string, string> {
+    // id-token only when a role is assumed: least privilege for the GITHUB_TOKEN.
+    return job.awsRoleArn ? { contents: "read", "id-token": "write" } : { contents: "read" };
+}
+
+function concurrencyGroup(job: Job): string {
+    return job.concurrency.group.replace("$PR_NUMBER", CONTEXT.PR_NUMBER);
+}
+
+/** Renders ci.yml and deploy.yml (paths relative to the repository root). */
+export function renderGithub(model: PipelineModel): Record<string, string> {
+    const files: Record<string, string> = {};
+    const ctx = model.context;
+    for (const job of model.jobs) {
+        let on: Record<string, unknown>;
+        if (job.trigger.kind === "pull-request") on = { pull_request: { branches: [ctx.mainBranch] } };
+        else if (job.trigger.kind === "push") on = { push: { branches: [job.trigger.branch] }, workflow_dispatch: {} };
+        else {
+            on = {
+                workflow_dispatch: {
+                    inputs: { full_refresh: { description: "Rebuild incremental models from scratch (--full-refresh)", type: "boolean", default: false } },
+                },
+            };
+        }
+        const jobs: Record<string, unknown> = { [job.id === "pull-request" ? "slim-ci" : "deploy"]: jobDocument(model, job) };
+        const doc = {
+            name: `${job.name} (${ctx.stack})`,
+            on,
+            permissions: permissions(job),
+            concurrency: { group: concurrencyGroup(job), "cancel-in-progress": job.concurrency.cancelInProgress },
+            jobs,
+        };
+        const file = job.id === "pull-request" ? ".github/workflows/ci.yml" : ".github/workflows/deploy.yml";
+        files[file] = header(ctx.stack) + stringify(doc, { lineWidth: 0, aliasDuplicateObjects: false });
+    }
+    return files;
+}
+
+export function header(stack: string): string {
+    return `# Rendered by dbt-platform from stack ${stack}; do not edit by hand (npm run render -- --stack ${stack}).\n`;
+}

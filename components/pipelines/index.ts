@@ -1,0 +1,38 @@
+/**
+ * Pipeline definitions: one model, three renderers. `renderPipelineFiles` returns every file a
+ * dbt repository needs, keyed by path relative to its root.
+ */
+import type { CiSystem } from "../config/stack";
+import { renderAzure } from "./azure";
+import { renderBitbucket } from "./bitbucket";
+import { renderGithub } from "./github";
+import { dropSchemaMacro } from "./macros";
+import { DROP_SCHEMA_MACRO, PipelineContext, PipelineModel, pipelineModel, PROFILES_DIR } from "./model";
+
+export * from "./model";
+export { azureNames } from "./azure";
+export { GITHUB_ACTIONS, githubReference } from "./github";
+export { dropSchemaMacro } from "./macros";
+export * from "./versions";
+
+const RENDERERS: Record<CiSystem, (m: PipelineModel) => Record<string, string>> = {
+    bitbucket: renderBitbucket,
+    github: renderGithub,
+    "azure-devops": renderAzure,
+};
+
+/** The rendered files of a stack and the model they came from. */
+export interface RenderedPipelines {
+    model: PipelineModel;
+    /** Path (relative to the dbt repository root) → content. */
+    files: Record<string, string>;
+}
+
+/** Renders the CI files for `ctx.system`, the cleanup macro and (outside Azure, which uses a secure file) profiles.yml. */
+export function renderPipelineFiles(ctx: PipelineContext, profilesYaml: string): RenderedPipelines {
+    const model = pipelineModel(ctx);
+    const files: Record<string, string> = { ...RENDERERS[ctx.system](model) };
+    if (model.jobs.some((j) => j.id === "pull-request")) files[`macros/${DROP_SCHEMA_MACRO}.sql`] = dropSchemaMacro(ctx.pullRequestSchemaPrefix);
+    if (ctx.system !== "azure-devops") files[`${PROFILES_DIR}/profiles.yml`] = profilesYaml;
+    return { model, files };
+}

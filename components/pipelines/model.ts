@@ -1,0 +1,317 @@
+/**
+ * One CI-system-neutral model of the dbt pipelines (seeds 000, 002, 003): slim CI on pull requests,
+ * CD on the main branch (or a gated release for a promoted stage), with every name, bucket, role
+ * and schema taken from the stack. Renderers turn it into Bitbucket, GitHub or Azure files.
+ *
+ * Shell lines only ever reference environment variables for secrets; the renderers decide where
+ * those variables come from (secured variables, secrets, variable groups) and provide the
+ * per-system context variables listed in CONTEXT_VARIABLES.
+ */
+import { HISTORY_PREFIX, LATEST_MANIFEST_KEY, DOCS_PREFIX } from "../aws/artifactStore";
+import type { CiSystem } from "../config/stack";
+import { envVarName, TARGET_FIELDS, TargetField } from "../warehouse/postgres/profiles";
+import { AWSCLI_VERSION } from "./versions";
+
+/** Where the rendered profiles.yml lives in the dbt repository (DBT_PROFILES_DIR). */
+export const PROFILES_DIR = ".ci";
+/** Where CI keeps the production manifest it defers to. */
+export const STATE_DIR = ".state";
+/** The macro the cleanup step runs; rendered into macros/ of the dbt repository. */
+export const DROP_SCHEMA_MACRO = "dbt_platform_drop_pr_schema";
+
+/** Variables each renderer must set from the CI system's own context before any step runs. */
+export const CONTEXT_VARIABLES = {
+    /** Pull-request number (CI job only). */
+    PR_NUMBER: "pull-request number",
+    /** Unique id of this run, for the manifest history key. */
+    RUN_ID: "run id",
+    /** Branch the run was built from (release guard). */
+    SOURCE_BRANCH: "source branch name",
+} as const;
+export type ContextVariable = keyof typeof CONTEXT_VARIABLES;
+
+/** Plain (resolved) inputs of the pipeline model; all values come from the stack. */
+export interface PipelineContext {
+    /** Stack name (dev, sandbox, staging, prod). */
+    stack: string;
+    /** CI system the files are for. */
+    system: CiSystem;
+    /** `workspace/repo`, `owner/repo` or `organization/project/repo`. */
+    repository: string;
+    /** Branch whose commits deploy. */
+    mainBranch: string;
+    dbt: { profile: string; version: string; adapterVersion: string; pythonVersion: string };
+    /** dbt target names: the CI bot's (absent when the stack has no CI user) and the deploy bot's. */
+    targets: { ci?: string; deploy: string };
+    /** Schema prefix of per-PR schemas (dbt_pr_ → dbt_pr_42). */
+    pullRequestSchemaPrefix: string;
+    /** development: deploy on every push to main; release: a stage, gated when it promotes from another. */
+    environment: { kind: "development" | "release"; promotesFrom?: string };
+    /** AWS wiring (aws.enabled): bucket, docs distribution and CI roles. */
+    aws?: {
+        region: string;
+        bucket: string;
+        distributionId?: string;
+        pullRequestRoleArn?: string;
+        deployRoleArn: string;
+        /** Azure DevOps service connections (AWS Toolkit, workload identity federation). */
+        azureServiceConnection?: string;
+        azureDeployServiceConnection?: string;
+    };
+    /** Run the dbt_project_evaluator package as a CI gate. */
+    projectEvaluator: boolean;
+    /**
+     * Deployment environment of the deploy job (GitHub environment, Bitbucket deployment, Azure
+     * environment); it must match the deploy role's OIDC trust, so the platform decides it.
+     */
+    deploymentEnvironment?: string;
+}
+
+/** A variable a job reads from the CI system's settings (created by CiSettings). */
+export interface SettingVariable {
+    name: string;
+    /** Stored as a secured variable / secret. */
+    secret: boolean;
+}
+
+/** One step: shell lines run in order with `set -e` semantics by every CI system we render. */
+export interface Step {
+    id: string;
+    name: string;
+    lines: string[];
+    /** success: only when all previous steps passed; always: also after a failure (cleanup). */
+    when: "success" | "always";
+    /** A failure is reported but does not fail the job (e.g. source freshness). */
+    continueOnError?: boolean;
+    /** The step calls AWS and needs the job's role. */
+    aws?: boolean;
+}
+
+/** A job: one trigger, one dbt target, one set of settings variables. */
+export interface Job {
+    id: "pull-request" | "deploy";
+    name: string;
+    trigger: { kind: "pull-request" } | { kind: "push"; branch: string } | { kind: "manual"; branch: string };
+    /** dbt target the job builds with. */
+    target: string;
+    /** Variables from the CI system's settings this job reads. */
+    variables: SettingVariable[];
+    /** Context variables the renderer must provide. */
+    context: ContextVariable[];
+    /** Plain environment, identical on every system. */
+    env: Record<string, string>;
+    /** AWS role the job assumes (the PR role or the deploy role). */
+    awsRoleArn?: string;
+    /** Deployment environment (Bitbucket deployment, GitHub environment, Azure environment). */
+    deploymentEnvironment?: string;
+    /** Runs of the same group: cancel the older one (PRs) or queue (deploys never overlap). */
+    concurrency: { group: string; cancelInProgress: boolean };
+    /** A manual release may rebuild incremental models from scratch. */
+    fullRefreshInput?: boolean;
+    steps: Step[];
+}
+
+/** The model for one stack. */
+export interface PipelineModel {
+    context: PipelineContext;
+    jobs: Job[];
+}
+
+/** Quotes a value for POSIX sh when it is not a plain word. */
+export function shq(value: string): string {
+    return /^[A-Za-z0-9_./:=@%+-]+$/.test(value) ? value : `'${value.replace(/'/g, `'"'"'`)}'`;
+}
+
+function targetVariables(target: string, fields: readonly TargetField[]): SettingVariable[] {
+    return fields.map((f) => ({ name: envVarName(target, f), secret: f === "password" }));
+}
+
+/** Problems with a context, each naming the field; empty when the model can be built. */
+export function contextProblems(ctx: PipelineContext): string[] {
+    const problems: string[] = [];
+    if (!/^[a-z][a-z0-9_]{0,40}$/.test(ctx.pullRequestSchemaPrefix)) {
+        problems.push(`pullRequestSchemaPrefix = ${JSON.stringify(ctx.pullRequestSchemaPrefix)}: expected lower-case letters, digits and _ (a schema name prefix)`);
+    }
+    if (ctx.aws) {
+        if (!ctx.aws.bucket) problems.push("aws.bucket: expected the artifacts bucket name");
+        if (!ctx.aws.deployRoleArn) problems.push("aws.deployRoleArn: expected the deploy role ARN");
+        if (ctx.targets.ci && !ctx.aws.pullRequestRoleArn) problems.push("aws.pullRequestRoleArn: expected the pull-request role ARN (the CI job reads the manifest)");
+        if (ctx.system === "azure-devops" && !ctx.aws.azureServiceConnection) problems.push("aws.azureServiceConnection: expected the AWS service connection name");
+    }
+    return problems;
+}
+
+function installStep(ctx: PipelineContext): Step {
+    const pkgs = [`dbt-core==${ctx.dbt.version}`, `dbt-postgres==${ctx.dbt.adapterVersion}`];
+    if (ctx.aws) pkgs.push(`awscli==${AWSCLI_VERSION}`);
+    return {
+        id: "install",
+        name: "Install dbt",
+        lines: [`python -m pip install --quiet ${pkgs.map(shq).join(" ")}`, "dbt --version", "dbt deps"],
+        when: "success",
+    };
+}
+
+function pullRequestJob(ctx: PipelineContext, ci: string): Job {
+    const schemaVar = envVarName(ci, "schema");
+    const state = STATE_DIR;
+    const steps: Step[] = [
+        installStep(ctx),
+    ];
+    if (ctx.aws) {
+        steps.push({
+            id: "fetch-manifest",
+            name: "Fetch the production manifest (deferral)",
+            lines: [
+                `mkdir -p ${state}`,
+                `aws s3 cp ${shq(`s3://${ctx.aws.bucket}/${LATEST_MANIFEST_KEY}`)} ${state}/manifest.json || echo "No production manifest yet: this run builds everything"`,
+            ],
+            when: "success",
+            aws: true,
+        });
+    }
+    steps.push(
+        {
+            id: "freshness",
+            name: "Source freshness (warning only)",
+            lines: [`dbt source freshness --target ${ci} || echo "warning: stale or failing sources (not blocking)"`],
+            when: "success",
+            continueOnError: true,
+        },
+        {
+            id: "build",
+            name: "Slim CI: build modified models and their descendants",
+            lines: [
+                `if [ -f ${state}/manifest.json ]; then`,
+                `  dbt build --target ${ci} --select state:modified+ --defer --state ${state} --fail-fast`,
+                "else",
+                `  dbt build --target ${ci} --fail-fast`,
+                "fi",
+            ],
+            when: "success",
+        },
+    );
+    if (ctx.projectEvaluator) {
+        steps.push({
+            id: "project-evaluator",
+            name: "dbt_project_evaluator gate",
+            lines: [`dbt build --target ${ci} --select package:dbt_project_evaluator`],
+            when: "success",
+        });
+    }
+    steps.push({
+        id: "cleanup",
+        name: "Drop the pull request's schema",
+        lines: [`dbt run-operation ${DROP_SCHEMA_MACRO} --target ${ci} --args "{schema_name: $${schemaVar}}"`],
+        when: "always",
+        continueOnError: true,
+    });
+    // The PR schema is computed, so the schema variable is not a setting.
+    const fields = TARGET_FIELDS.filter((f) => f !== "schema");
+    return {
+        id: "pull-request",
+        name: "dbt slim CI",
+        trigger: { kind: "pull-request" },
+        target: ci,
+        variables: targetVariables(ci, fields),
+        context: ["PR_NUMBER"],
+        env: { DBT_PROFILES_DIR: PROFILES_DIR },
+        awsRoleArn: ctx.aws?.pullRequestRoleArn,
+        concurrency: { group: `dbt-ci-${ctx.stack}-pr-$PR_NUMBER`, cancelInProgress: true },
+        // Each step may run in a fresh shell (GitHub, Azure) or after-script (Bitbucket): derive the schema in each.
+        steps: withPreamble(steps, [
+            `case "$PR_NUMBER" in ''|*[!0-9]*) echo "PR_NUMBER must be the pull request number, got '$PR_NUMBER'" >&2; exit 1;; esac`,
+            `export ${schemaVar}=${shq(ctx.pullRequestSchemaPrefix)}"$PR_NUMBER"`,
+        ]),
+    };
+}
+
+function deployJob(ctx: PipelineContext): Job {
+    const target = ctx.targets.deploy;
+    const gated = ctx.environment.kind === "release" && ctx.environment.promotesFrom !== undefined;
+    const steps: Step[] = [];
+    if (gated) {
+        steps.push({
+            id: "guard",
+            name: `Release only from ${ctx.mainBranch}`,
+            // Seed 003: releases are allowed only from artifacts built on the main branch.
+            lines: [
+                `if [ "\${SOURCE_BRANCH#refs/heads/}" != ${shq(ctx.mainBranch)} ]; then echo "Releases to ${ctx.stack} are only allowed from ${ctx.mainBranch} (this run: $SOURCE_BRANCH)" >&2; exit 1; fi`,
+            ],
+            when: "success",
+        });
+    }
+    steps.push(installStep(ctx), {
+        id: "build",
+        name: `Build ${ctx.stack} (target ${target})`,
+        lines: [
+            'FULL_REFRESH_FLAG=""',
+            'if [ "${FULL_REFRESH:-false}" = "true" ]; then FULL_REFRESH_FLAG="--full-refresh"; fi',
+            `dbt build --target ${target} --fail-fast $FULL_REFRESH_FLAG`,
+        ],
+        when: "success",
+    });
+    if (ctx.aws) {
+        const bucket = ctx.aws.bucket;
+        steps.push({
+            id: "publish-manifest",
+            name: "Publish the manifest (history, then latest)",
+            // History first: `latest` only ever points at a run whose history copy exists.
+            lines: [
+                `aws s3 cp target/manifest.json ${shq(`s3://${bucket}/${HISTORY_PREFIX}`)}"$RUN_ID"/manifest.json`,
+                `aws s3 cp target/run_results.json ${shq(`s3://${bucket}/${HISTORY_PREFIX}`)}"$RUN_ID"/run_results.json`,
+                `aws s3 cp target/manifest.json ${shq(`s3://${bucket}/${LATEST_MANIFEST_KEY}`)}`,
+            ],
+            when: "success",
+            aws: true,
+        });
+        if (ctx.aws.distributionId) {
+            steps.push({
+                id: "docs",
+                name: "Generate and publish dbt docs",
+                lines: [
+                    `dbt docs generate --target ${target}`,
+                    `aws s3 sync target/ ${shq(`s3://${bucket}/${DOCS_PREFIX}`)} --delete --exclude '*' --include index.html --include catalog.json --include manifest.json --include run_results.json`,
+                    `aws cloudfront create-invalidation --distribution-id ${shq(ctx.aws.distributionId)} --paths '/*'`,
+                ],
+                when: "success",
+                aws: true,
+            });
+        }
+    }
+    const context: ContextVariable[] = gated ? ["SOURCE_BRANCH", "RUN_ID"] : ["RUN_ID"];
+    return {
+        id: "deploy",
+        name: gated ? `dbt release to ${ctx.stack}` : `dbt deploy ${ctx.stack}`,
+        trigger: gated ? { kind: "manual", branch: ctx.mainBranch } : { kind: "push", branch: ctx.mainBranch },
+        target,
+        variables: targetVariables(target, TARGET_FIELDS),
+        context,
+        env: { DBT_PROFILES_DIR: PROFILES_DIR },
+        awsRoleArn: ctx.aws?.deployRoleArn,
+        deploymentEnvironment: ctx.deploymentEnvironment,
+        concurrency: { group: `dbt-deploy-${ctx.stack}`, cancelInProgress: false },
+        fullRefreshInput: gated,
+        steps: withPreamble(steps, []),
+    };
+}
+
+/** Every step fails on its first failing line, whatever shell the CI system starts, and derives its own environment. */
+function withPreamble(steps: Step[], preamble: string[]): Step[] {
+    return steps.map((s) => ({ ...s, lines: ["set -eu", ...preamble, ...s.lines] }));
+}
+
+/** Builds the pipeline model of a stack; throws naming every bad field. */
+export function pipelineModel(ctx: PipelineContext): PipelineModel {
+    const problems = contextProblems(ctx);
+    if (problems.length > 0) throw new Error(`pipelines for stack ${ctx.stack}: invalid context:\n  - ${problems.join("\n  - ")}`);
+    const jobs: Job[] = [];
+    if (ctx.targets.ci) jobs.push(pullRequestJob(ctx, ctx.targets.ci));
+    jobs.push(deployJob(ctx));
+    return { context: ctx, jobs };
+}
+
+/** Every settings variable the model reads, per job. */
+export function settingVariables(model: PipelineModel): Record<Job["id"], SettingVariable[]> {
+    return Object.fromEntries(model.jobs.map((j) => [j.id, j.variables])) as Record<Job["id"], SettingVariable[]>;
+}

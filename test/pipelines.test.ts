@@ -1,0 +1,277 @@
+/**
+ * Pipeline definitions: every stack rendered for every CI system, validated with the publishers'
+ * schemas (and GitHub's own parser), wired to the recorded infrastructure, secret-free, and with
+ * the settings variables they read matching what the model declares, in both directions.
+ */
+import assert from "assert";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { execFileSync } from "child_process";
+import { parse } from "yaml";
+import { CI_SYSTEMS, CiSystem } from "../components/config/stack";
+import {
+    contextProblems,
+    DBT_CORE_VERSION,
+    DBT_POSTGRES_VERSION,
+    dropSchemaMacro,
+    Job,
+    PipelineContext,
+    pipelineModel,
+    SettingVariable,
+} from "../components/pipelines";
+import { withCiSystem } from "../scripts/render";
+import { Recorded, resolve, ROOT, runProgram, stackConfig } from "../scripts/offline";
+import { azureSchemaErrors, bitbucketSchemaErrors, githubParserErrors, githubSchemaErrors } from "./support/pipelineSchemas";
+
+const STACKS = ["dev", "sandbox", "staging", "prod"] as const;
+
+interface Rendered {
+    files: Record<string, string>;
+    variables: Record<Job["id"], SettingVariable[]>;
+    resources: Recorded[];
+    exports: Record<string, any>;
+    passwords: string[];
+}
+
+const cache = new Map<string, Rendered>();
+
+async function render(stack: string, system: CiSystem): Promise<Rendered> {
+    const key = `${stack}/${system}`;
+    let r = cache.get(key);
+    if (!r) {
+        const { resources, exports } = await runProgram(stack, withCiSystem(stackConfig(stack), system).config);
+        const targets = (await resolve(exports.dbtTargets)).value as Record<string, { password: string }>;
+        const developers = (await resolve(exports.developerTargets)).value as Record<string, { password: string }>;
+        r = {
+            files: (await resolve(exports.pipelineFiles)).value,
+            variables: (await resolve(exports.pipelineVariables)).value,
+            resources,
+            exports,
+            passwords: [...Object.values(targets), ...Object.values(developers)].map((t) => t.password),
+        };
+        cache.set(key, r);
+    }
+    return r;
+}
+
+/** env_var() names profiles.yml reads for one target. */
+function profileVariables(profilesYaml: string, target: string): string[] {
+    const doc = parse(profilesYaml);
+    const outputs = (Object.values(doc)[0] as any).outputs[target] ?? {};
+    return Object.values(outputs)
+        .filter((v): v is string => typeof v === "string")
+        .flatMap((v) => [...v.matchAll(/env_var\('([A-Z0-9_]+)'\)/g)].map((m) => m[1]))
+        .sort();
+}
+
+const names = (vs: SettingVariable[]) => vs.map((v) => v.name).sort();
+
+describe("pipelines", function () {
+    this.timeout(300_000);
+
+    for (const stack of STACKS) {
+        for (const system of CI_SYSTEMS) {
+            describe(`${stack} on ${system}`, () => {
+                it("renders files that the publisher's schema accepts", async () => {
+                    const { files } = await render(stack, system);
+                    const ciFiles = Object.keys(files).filter((f) => f.endsWith(".yml") && !f.endsWith("profiles.yml"));
+                    assert.ok(ciFiles.length > 0, "no CI file rendered");
+                    for (const f of ciFiles) {
+                        const errors =
+                            system === "bitbucket" ? bitbucketSchemaErrors(files[f]) : system === "azure-devops" ? azureSchemaErrors(files[f]) : githubSchemaErrors(files[f]);
+                        assert.deepStrictEqual(errors, [], `${f} fails its schema`);
+                        if (system === "github") assert.deepStrictEqual(await githubParserErrors(f, files[f]), [], `${f} fails GitHub's parser`);
+                    }
+                });
+
+                it("contains no secret value, only references", async () => {
+                    const { files, passwords } = await render(stack, system);
+                    assert.ok(passwords.length >= 2);
+                    for (const [f, text] of Object.entries(files)) {
+                        for (const p of passwords) assert.ok(!text.includes(p), `${f} contains a password`);
+                    }
+                });
+
+                it("reads exactly the settings variables the model declares, per job", async () => {
+                    const { files, variables, exports } = await render(stack, system);
+                    const profiles = (await resolve(exports.profilesYaml)).value as string;
+                    const ciTarget = "ci";
+                    const deployTarget = stack === "dev" ? "prod" : stack;
+                    // profiles.yml side: the variables are its env_var() names, less the PR schema the job derives.
+                    const hasCi = profileVariables(profiles, ciTarget).length > 0;
+                    if (hasCi) {
+                        const ciNeeds = profileVariables(profiles, ciTarget).filter((n) => n !== "DBT_CI_SCHEMA");
+                        assert.deepStrictEqual(names(variables["pull-request"]), ciNeeds);
+                    } else {
+                        assert.strictEqual(variables["pull-request"], undefined, "a stack without a CI user renders a PR job");
+                    }
+                    assert.deepStrictEqual(names(variables.deploy), profileVariables(profiles, deployTarget));
+                    // CI file side: what each file pulls from the CI system's settings.
+                    if (system === "github") {
+                        for (const [job, file] of [["pull-request", "ci.yml"], ["deploy", "deploy.yml"]] as const) {
+                            const text = files[`.github/workflows/${file}`];
+                            if (!variables[job]) {
+                                assert.strictEqual(text, undefined);
+                                continue;
+                            }
+                            const refs = [...text.matchAll(/\$\{\{\s*(secrets|vars)\.([A-Z0-9_]+)\s*\}\}/g)].map((m) => ({ name: m[2], secret: m[1] === "secrets" }));
+                            assert.deepStrictEqual(refs.sort((a, b) => a.name.localeCompare(b.name)), [...variables[job]].sort((a, b) => a.name.localeCompare(b.name)));
+                        }
+                    } else if (system === "azure-devops") {
+                        const doc = parse(files["azure-pipelines.yml"]);
+                        for (const stage of doc.stages) {
+                            const job = stage.stage === "slim_ci" ? "pull-request" : "deploy";
+                            const j = stage.jobs[0];
+                            const steps = j.steps ?? j.strategy.runOnce.deploy.steps;
+                            const mapped = new Set<string>();
+                            for (const s of steps) for (const v of Object.values(s.env ?? {})) for (const m of String(v).matchAll(/\$\(([A-Za-z0-9_]+)\)/g)) mapped.add(m[1]);
+                            assert.deepStrictEqual([...mapped].sort(), names(variables[job]), `${stage.stage} maps other variables`);
+                        }
+                    } else {
+                        // Bitbucket exports repository/deployment variables itself: nothing in the file may shadow them.
+                        for (const v of [...(variables["pull-request"] ?? []), ...variables.deploy]) {
+                            assert.ok(!files["bitbucket-pipelines.yml"].includes(`export ${v.name}=`), `${v.name} is overwritten in the file`);
+                        }
+                    }
+                });
+
+                it("is wired to the recorded bucket, distribution and roles", async () => {
+                    const { files, resources, exports } = await render(stack, system);
+                    const all = Object.values(files).join("\n");
+                    const aws = stack !== "dev";
+                    const bucket = resources.find((r) => r.type === "aws:s3/bucket:Bucket" || r.type === "aws:s3/bucketV2:BucketV2");
+                    if (!aws) {
+                        assert.strictEqual(bucket, undefined);
+                        assert.ok(!all.includes("aws s3"), "a stack without AWS calls AWS");
+                        return;
+                    }
+                    assert.ok(bucket, "no bucket recorded");
+                    const bucketName = bucket.state.bucket ?? bucket.state.id;
+                    assert.ok(all.includes(`s3://${bucketName}/artifacts/latest/manifest.json`), "latest manifest not wired");
+                    const deployRole = (await resolve(exports.ciRoleArns.deploy)).value as string;
+                    const prRole = (await resolve(exports.ciRoleArns.pullRequest)).value as string;
+                    if (system !== "azure-devops") {
+                        assert.ok(all.includes(deployRole), "deploy role not wired");
+                        // Only a stack with a CI user has a PR job that reads the manifest.
+                        if (files[".github/workflows/ci.yml"] || all.includes("pull-requests:")) assert.ok(all.includes(prRole), "PR role not wired");
+                    } else {
+                        assert.ok(!all.includes("arn:aws:iam"), "Azure assumes roles through its service connection, not an ARN in the file");
+                    }
+                    const distribution = resources.find((r) => r.type === "aws:cloudfront/distribution:Distribution");
+                    if (stack === "prod") {
+                        assert.ok(distribution);
+                        assert.ok(all.includes(`--distribution-id ${distribution.id}`), "distribution id not wired");
+                    } else {
+                        assert.ok(!all.includes("create-invalidation"));
+                    }
+                });
+
+                it("writes profiles.yml (or leaves it to the secure file) and the cleanup macro", async () => {
+                    const { files, exports } = await render(stack, system);
+                    const profiles = (await resolve(exports.profilesYaml)).value as string;
+                    if (system === "azure-devops") assert.strictEqual(files[".ci/profiles.yml"], undefined);
+                    else assert.strictEqual(files[".ci/profiles.yml"], profiles);
+                    const macro = files["macros/dbt_platform_drop_pr_schema.sql"];
+                    if (stack === "sandbox" || stack === "staging") assert.strictEqual(macro, undefined, "no PR job, no cleanup macro");
+                    else assert.strictEqual(macro, dropSchemaMacro("dbt_pr_"));
+                });
+            });
+        }
+    }
+
+    describe("the model", () => {
+        const base = (): PipelineContext => ({
+            stack: "staging",
+            system: "github",
+            repository: "acme/analytics",
+            mainBranch: "main",
+            dbt: { profile: "acme", version: DBT_CORE_VERSION, adapterVersion: DBT_POSTGRES_VERSION, pythonVersion: "3.11" },
+            targets: { ci: "ci", deploy: "staging" },
+            pullRequestSchemaPrefix: "dbt_pr_",
+            environment: { kind: "release", promotesFrom: "sandbox" },
+            aws: { region: "eu-west-1", bucket: "b", pullRequestRoleArn: "arn:pr", deployRoleArn: "arn:deploy" },
+            projectEvaluator: true,
+        });
+
+        it("CI: slim build with deferral, full build without a manifest, cleanup always", () => {
+            const pr = pipelineModel(base()).jobs.find((j) => j.id === "pull-request")!;
+            const text = pr.steps.map((s) => s.lines.join("\n")).join("\n");
+            assert.match(text, /dbt build --target ci --select state:modified\+ --defer --state \.state --fail-fast/);
+            assert.match(text, /else\n {2}dbt build --target ci --fail-fast\nfi/);
+            assert.match(text, /dbt build --target ci --select package:dbt_project_evaluator/);
+            const freshness = pr.steps.find((s) => s.id === "freshness")!;
+            assert.strictEqual(freshness.continueOnError, true);
+            const cleanup = pr.steps[pr.steps.length - 1];
+            assert.strictEqual(cleanup.id, "cleanup");
+            assert.strictEqual(cleanup.when, "always");
+            assert.ok(pr.steps.every((s) => s.lines.includes('export DBT_CI_SCHEMA=dbt_pr_"$PR_NUMBER"')), "a step does not derive the PR schema");
+            assert.deepStrictEqual(pr.concurrency, { group: "dbt-ci-staging-pr-$PR_NUMBER", cancelInProgress: true });
+        });
+
+        it("a promoted stage is a manual release from main with a guard and optional full refresh", () => {
+            const deploy = pipelineModel(base()).jobs.find((j) => j.id === "deploy")!;
+            assert.deepStrictEqual(deploy.trigger, { kind: "manual", branch: "main" });
+            assert.strictEqual(deploy.steps[0].id, "guard");
+            assert.strictEqual(deploy.fullRefreshInput, true);
+            assert.deepStrictEqual(deploy.concurrency, { group: "dbt-deploy-staging", cancelInProgress: false });
+            const ids = deploy.steps.map((s) => s.id);
+            assert.deepStrictEqual(ids, ["guard", "install", "build", "publish-manifest"]);
+        });
+
+        it("the first stage and development deploy on every push to main", () => {
+            const ctx = base();
+            ctx.environment = { kind: "release" };
+            assert.deepStrictEqual(pipelineModel(ctx).jobs.find((j) => j.id === "deploy")!.trigger, { kind: "push", branch: "main" });
+            ctx.environment = { kind: "development" };
+            assert.deepStrictEqual(pipelineModel(ctx).jobs.find((j) => j.id === "deploy")!.trigger, { kind: "push", branch: "main" });
+        });
+
+        it("publishes history before latest, then docs and the invalidation", () => {
+            const ctx = base();
+            ctx.aws!.distributionId = "E123";
+            const deploy = pipelineModel(ctx).jobs.find((j) => j.id === "deploy")!;
+            const lines = deploy.steps.flatMap((s) => s.lines);
+            const history = lines.findIndex((l) => l.includes("artifacts/history/"));
+            const latest = lines.findIndex((l) => l.includes("artifacts/latest/manifest.json"));
+            assert.ok(history >= 0 && latest > history);
+            assert.ok(lines.some((l) => l === "aws cloudfront create-invalidation --distribution-id E123 --paths '/*'"));
+        });
+
+        it("rejects a bad context naming each field", () => {
+            const ctx = base();
+            ctx.pullRequestSchemaPrefix = "PR-";
+            ctx.aws = { region: "eu-west-1", bucket: "", deployRoleArn: "" };
+            assert.deepStrictEqual(contextProblems(ctx).map((p) => p.split(" ")[0]), [
+                "pullRequestSchemaPrefix",
+                "aws.bucket:",
+                "aws.deployRoleArn:",
+                "aws.pullRequestRoleArn:",
+            ]);
+            assert.throws(() => pipelineModel(ctx), /pipelines for stack staging: invalid context/);
+            assert.throws(() => dropSchemaMacro("x; drop"), /not a schema name prefix/);
+        });
+    });
+
+    describe("npm run render", () => {
+        it("--ci reshapes the repository and labels stand-ins", () => {
+            const { config, standIns } = withCiSystem(stackConfig("prod"), "azure-devops");
+            assert.strictEqual(JSON.parse(config["dbt-platform:ci"]).repository, "acme-data/analytics-dbt/analytics-dbt");
+            assert.deepStrictEqual(standIns, ["aws.azureDevops.organizationId", "aws.azureDevops.serviceConnection"]);
+        });
+
+        it("writes the files into a checkout", () => {
+            const out = fs.mkdtempSync(path.join(os.tmpdir(), "dbt-render-"));
+            try {
+                const log = execFileSync(path.join(ROOT, "node_modules/.bin/tsx"), ["scripts/render.ts", "--stack", "dev", "--ci", "github", "--out", out], { cwd: ROOT, encoding: "utf8" });
+                assert.match(log, /stack dev, CI system github: 4 files/);
+                for (const f of [".github/workflows/ci.yml", ".github/workflows/deploy.yml", ".ci/profiles.yml", "macros/dbt_platform_drop_pr_schema.sql"]) {
+                    assert.ok(fs.existsSync(path.join(out, f)), `${f} not written`);
+                }
+                assert.throws(() => execFileSync(path.join(ROOT, "node_modules/.bin/tsx"), ["scripts/render.ts", "--stack", "dev", "--ci", "jenkins"], { cwd: ROOT, stdio: "pipe" }), /--ci jenkins: expected one of/);
+            } finally {
+                fs.rmSync(out, { recursive: true, force: true });
+            }
+        });
+    });
+});
