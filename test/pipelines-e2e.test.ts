@@ -1,0 +1,248 @@
+/**
+ * @integration The rendered pipelines, executed. The program (under mocks) declares the warehouse
+ * access model, which is applied to a real Postgres; moto_server is the S3 bucket. Then the very
+ * shell lines of the rendered bitbucket-pipelines.yml and GitHub workflows run with the
+ * environment each CI system would provide (its context variables, the settings variables the
+ * model declares, AWS reached through the role the file names), against the 37-model fixture.
+ */
+import assert from "assert";
+import { spawnSync } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { parse } from "yaml";
+import { renderPipelineFiles, SettingVariable } from "../components/pipelines";
+import { parseStackConfig } from "../components/config";
+import { pipelineContext } from "../components/platform";
+import { applyRecorded } from "./support/apply";
+import { allModels, changeOneModel, copyFixture, descendants, modelsBuilt } from "./support/dbtProject";
+import { MotoServer, startMoto } from "./support/moto";
+import { startPostgres, TestServer } from "./support/postgres";
+import { ensurePythonEnv, pythonEnv } from "./support/python";
+import { resolve, ROOT, runProgram, toPulumiConfig } from "../scripts/offline";
+
+const BUCKET = "acme-dbt-e2e";
+const DATABASE = "analytics_e2e";
+const CHANGED = "int_customer_sessions";
+
+interface RunResult {
+    code: number;
+    output: string;
+}
+
+function bash(script: string, cwd: string, env: NodeJS.ProcessEnv): RunResult {
+    // GitHub's and Bitbucket's bash: errexit and pipefail on top of our own `set -eu`.
+    const r = spawnSync("bash", ["--noprofile", "--norc", "-eo", "pipefail", "-c", script], { cwd, env, encoding: "utf8", maxBuffer: 64 * 1024 * 1024 });
+    return { code: r.status ?? 1, output: `${r.stdout}${r.stderr}` };
+}
+
+/** A dbt repository checkout: the fixture plus the rendered files. */
+function checkout(files: Record<string, string>, change: boolean): string {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "dbt-e2e-repo-"));
+    copyFixture(dir);
+    for (const [rel, text] of Object.entries(files)) {
+        fs.mkdirSync(path.dirname(path.join(dir, rel)), { recursive: true });
+        fs.writeFileSync(path.join(dir, rel), text);
+    }
+    if (change) changeOneModel(dir, CHANGED);
+    return dir;
+}
+
+describe("pipelines end to end with real dbt @integration", function () {
+    this.timeout(900_000);
+    let server: TestServer;
+    let moto: MotoServer;
+    let settings: Record<string, string>;
+    let bitbucket: Record<string, string>;
+    let github: Record<string, string>;
+    let jobVariables: Record<string, SettingVariable[]>;
+    const dirs: string[] = [];
+    const ciFiles = (files: Record<string, string>, change: boolean) => {
+        const d = checkout(files, change);
+        dirs.push(d);
+        return d;
+    };
+
+    /** What a CI system puts in a job's environment: only the variables the model declares for it. */
+    function jobEnv(job: "pull-request" | "deploy", extra: Record<string, string>): NodeJS.ProcessEnv {
+        const vars: Record<string, string> = {};
+        for (const v of jobVariables[job]) {
+            assert.ok(settings[v.name] !== undefined, `no value for ${v.name}`);
+            vars[v.name] = settings[v.name];
+        }
+        // No static AWS keys: the file's own lines must assume the role (moto's STS accepts the token).
+        return pythonEnv({ ...vars, AWS_ENDPOINT_URL: moto.endpoint, DBT_LOG_PATH: fs.mkdtempSync(path.join(os.tmpdir(), "dbt-e2e-logs-")), ...extra });
+    }
+
+    /** Runs one Bitbucket step as Bitbucket does: script items in one shell, after-script in another. */
+    function runBitbucketStep(step: any, dir: string, env: NodeJS.ProcessEnv, between?: () => void): { script: RunResult; after?: RunResult } {
+        const base = { ...env, BITBUCKET_CLONE_DIR: dir, BITBUCKET_STEP_OIDC_TOKEN: "eyJhbGciOiJub25lIn0.eyJzdWIiOiJlMmUifQ." };
+        const script = bash(step.script.join("\n"), dir, base);
+        between?.();
+        const after = step["after-script"] ? bash(step["after-script"].join("\n"), dir, { ...base, BITBUCKET_EXIT_CODE: String(script.code) }) : undefined;
+        return { script, after };
+    }
+
+    /** Runs a GitHub job's `run` steps, each in its own shell, evaluating the job env's expressions. */
+    function runGithubJob(job: any, dir: string, context: Record<string, string>, between?: () => void): { code: number; output: string } {
+        const expr = (v: string) =>
+            String(v).replace(/\$\{\{\s*(.+?)\s*\}\}/g, (_, e: string) => {
+                const m = /^(secrets|vars)\.([A-Z0-9_]+)$/.exec(e);
+                if (m) {
+                    const value = settings[m[2]];
+                    assert.ok(value !== undefined, `workflow reads ${e}, which has no value`);
+                    return value;
+                }
+                if (e in context) return context[e];
+                throw new Error(`unsupported expression in the workflow: ${e}`);
+            });
+        const env: NodeJS.ProcessEnv = { ...pythonEnv({ AWS_ENDPOINT_URL: moto.endpoint, DBT_LOG_PATH: fs.mkdtempSync(path.join(os.tmpdir(), "dbt-e2e-logs-")) }) };
+        for (const [k, v] of Object.entries(job.env ?? {})) env[k] = expr(String(v));
+        let failed = false;
+        let output = "";
+        for (const step of job.steps) {
+            if (step.uses) {
+                // actions/checkout, setup-python: the checkout and the venv. configure-aws-credentials: assume the role it names.
+                if (String(step.uses).startsWith("aws-actions/configure-aws-credentials")) {
+                    const token = path.join(dir, ".gh-oidc-token");
+                    fs.writeFileSync(token, "eyJhbGciOiJub25lIn0.eyJzdWIiOiJnaCJ9.");
+                    Object.assign(env, { AWS_ROLE_ARN: step.with["role-to-assume"], AWS_WEB_IDENTITY_TOKEN_FILE: token, AWS_DEFAULT_REGION: step.with["aws-region"] });
+                }
+                continue;
+            }
+            if (failed && step.if !== "always()") continue;
+            if (step.name.startsWith("Drop")) between?.();
+            const r = bash(step.run, dir, env);
+            output += r.output;
+            if (r.code !== 0 && !step["continue-on-error"]) failed = true;
+        }
+        return { code: failed ? 1 : 0, output };
+    }
+
+    async function schemaExists(schema: string): Promise<boolean> {
+        const rows = await server.admin(DATABASE, "select 1 from information_schema.schemata where schema_name = $1", [schema]);
+        return rows.length > 0;
+    }
+
+    async function relationsIn(schema: string): Promise<string[]> {
+        const rows = await server.admin<{ table_name: string }>(DATABASE, "select table_name from information_schema.tables where table_schema = $1 order by 1", [schema]);
+        return rows.map((r) => r.table_name);
+    }
+
+    before(async function () {
+        ensurePythonEnv();
+        [server, moto] = await Promise.all([startPostgres(), startMoto()]);
+        await moto.createBucket(BUCKET);
+
+        // The prod stack, pointed at the test servers; docs are off (no CloudFront here) and the
+        // fixture has no dbt_project_evaluator package.
+        const doc = parse(fs.readFileSync(`${ROOT}/Pulumi.prod.yaml`, "utf8")).config;
+        const wh = doc["dbt-platform:warehouse"];
+        wh.connection = { host: server.host, port: server.port, database: DATABASE, username: server.adminUser, sslmode: "disable" };
+        wh.createDatabase = true;
+        doc["dbt-platform:aws"].artifacts.bucketName = BUCKET;
+        doc["dbt-platform:features"] = { docsSite: false, scheduledRuns: false, projectEvaluator: false };
+        const config = toPulumiConfig(doc);
+        const { resources, exports } = await runProgram("prod", config);
+        await applyRecorded(server, resources);
+
+        settings = (await resolve(exports.profileEnvironment)).value as Record<string, string>;
+        jobVariables = (await resolve(exports.pipelineVariables)).value as Record<string, SettingVariable[]>;
+        bitbucket = (await resolve(exports.pipelineFiles)).value as Record<string, string>;
+        // GitHub's files come from the same platform function with the same outputs (one warehouse, one set of passwords).
+        const ghConfig = parseStackConfig("prod", { ...config, "dbt-platform:ci": JSON.stringify({ system: "github", repository: "acme-data/analytics-dbt" }) });
+        const roles = { pullRequestRoleArn: (await resolve(exports.ciRoleArns.pullRequest)).value, deployRoleArn: (await resolve(exports.ciRoleArns.deploy)).value };
+        const profiles = (await resolve(exports.profilesYaml)).value as string;
+        github = renderPipelineFiles(pipelineContext(ghConfig, { ci: "ci", deploy: "prod", scheduler: "scheduler" }, { bucket: BUCKET, ...roles }), profiles).files;
+    });
+
+    after(async () => {
+        for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
+        await Promise.all([moto?.stop(), server?.stop()]);
+    });
+
+    it("Bitbucket PR before any deploy: no manifest, so a full build in the PR schema, then cleanup", async () => {
+        const step = parse(bitbucket["bitbucket-pipelines.yml"]).pipelines["pull-requests"]["**"][0].step;
+        const dir = ciFiles(bitbucket, false);
+        let built: string[] = [];
+        const { script, after } = runBitbucketStep(step, dir, jobEnv("pull-request", { BITBUCKET_PR_ID: "1" }), () => {
+            built = modelsBuilt(path.join(dir, "target/run_results.json"));
+        });
+        const left = await relationsIn("dbt_pr_1");
+        assert.strictEqual(script.code, 0, script.output.slice(-3000));
+        assert.match(script.output, /No production manifest yet/);
+        assert.strictEqual(built.length, allModels(path.join(dir, "target/manifest.json")).length);
+        assert.strictEqual(after!.code, 0, after!.output.slice(-3000));
+        assert.deepStrictEqual(left, [], "cleanup left relations behind");
+        assert.strictEqual(await schemaExists("dbt_pr_1"), false, "cleanup did not drop dbt_pr_1");
+    });
+
+    it("Bitbucket release refuses a commit that is not on main", () => {
+        const step = parse(bitbucket["bitbucket-pipelines.yml"]).pipelines.custom["release-prod"].find((x: any) => x.step).step;
+        const dir = ciFiles(bitbucket, false);
+        const { script } = runBitbucketStep(step, dir, jobEnv("deploy", { BITBUCKET_BRANCH: "feature/x", BITBUCKET_BUILD_NUMBER: "40" }));
+        assert.notStrictEqual(script.code, 0);
+        assert.match(script.output, /Releases to prod are only allowed from main \(this run: feature\/x\)/);
+        assert.ok(!fs.existsSync(path.join(dir, "target")), "dbt ran despite the guard");
+    });
+
+    it("Bitbucket release from main: production built by the deploy bot, manifest published", async () => {
+        const step = parse(bitbucket["bitbucket-pipelines.yml"]).pipelines.custom["release-prod"].find((x: any) => x.step).step;
+        const dir = ciFiles(bitbucket, false);
+        const { script } = runBitbucketStep(step, dir, jobEnv("deploy", { BITBUCKET_BRANCH: "main", BITBUCKET_BUILD_NUMBER: "41" }));
+        assert.strictEqual(script.code, 0, script.output.slice(-3000));
+        const models = allModels(path.join(dir, "target/manifest.json"));
+        assert.strictEqual(modelsBuilt(path.join(dir, "target/run_results.json")).length, models.length);
+        // Role masking: whatever bot builds production, the objects belong to the prod group role.
+        const owners = await server.admin<{ owner: string }>(DATABASE, "select distinct pg_get_userbyid(c.relowner) as owner from pg_class c join pg_namespace n on n.oid = c.relnamespace where n.nspname = 'analytics' and c.relkind in ('r','v')");
+        assert.deepStrictEqual(owners.map((o) => o.owner), ["role_prod"]);
+        const latest = await moto.getObject(BUCKET, "artifacts/latest/manifest.json");
+        assert.ok(latest, "latest manifest not in the bucket");
+        assert.deepStrictEqual(JSON.parse(latest.toString()).nodes, JSON.parse(fs.readFileSync(path.join(dir, "target/manifest.json"), "utf8")).nodes);
+        assert.deepStrictEqual(await moto.listKeys(BUCKET, "artifacts/history/41/"), ["artifacts/history/41/manifest.json", "artifacts/history/41/run_results.json"]);
+    });
+
+    it("Bitbucket PR changing one model: slim CI builds exactly it and its descendants, deferring the rest", async () => {
+        const step = parse(bitbucket["bitbucket-pipelines.yml"]).pipelines["pull-requests"]["**"][0].step;
+        const dir = ciFiles(bitbucket, true);
+        let built: string[] = [];
+        const { script, after } = runBitbucketStep(step, dir, jobEnv("pull-request", { BITBUCKET_PR_ID: "7" }), () => {
+            built = modelsBuilt(path.join(dir, "target/run_results.json"));
+        });
+        assert.strictEqual(script.code, 0, script.output.slice(-3000));
+        const manifest = path.join(dir, "target/manifest.json");
+        const minimal = descendants(manifest, CHANGED);
+        const total = allModels(manifest).length;
+        console.log(`      slim ci: built ${built.length} of ${total} models (minimal ${minimal.length})`);
+        assert.deepStrictEqual(built, minimal);
+        assert.ok(minimal.length < total / 2);
+        // Cleanup ran in after-script and dropped exactly this PR's schema.
+        assert.strictEqual(after!.code, 0, after!.output.slice(-3000));
+        assert.strictEqual(await schemaExists("dbt_pr_7"), false);
+        assert.ok((await relationsIn("analytics")).length >= total, "production was touched");
+    });
+
+    it("GitHub deploy.yml and ci.yml: the same release and slim CI through the workflow files", async () => {
+        const deploy = parse(github[".github/workflows/deploy.yml"]).jobs.deploy;
+        const ghContext = { "github.run_id": "9001", "github.run_attempt": "1", "github.ref_name": "main", "inputs.full_refresh && 'true' || 'false'": "false" };
+        const deployDir = ciFiles(github, false);
+        const d = runGithubJob(deploy, deployDir, ghContext);
+        assert.strictEqual(d.code, 0, d.output.slice(-3000));
+        assert.deepStrictEqual(await moto.listKeys(BUCKET, "artifacts/history/9001-1/"), ["artifacts/history/9001-1/manifest.json", "artifacts/history/9001-1/run_results.json"]);
+
+        const ci = parse(github[".github/workflows/ci.yml"]).jobs["slim-ci"];
+        const dir = ciFiles(github, true);
+        let built: string[] = [];
+        const r = runGithubJob(ci, dir, { ...ghContext, "github.event.pull_request.number": "8" }, () => {
+            built = modelsBuilt(path.join(dir, "target/run_results.json"));
+        });
+        const relations = await relationsIn("dbt_pr_8");
+        assert.strictEqual(r.code, 0, r.output.slice(-3000));
+        const manifest = path.join(dir, "target/manifest.json");
+        const minimal = descendants(manifest, CHANGED);
+        console.log(`      slim ci (github): built ${built.length} of ${allModels(manifest).length} models (minimal ${minimal.length})`);
+        assert.deepStrictEqual(built, minimal);
+        assert.deepStrictEqual(relations, [], "the cleanup step did not run or did not drop the PR schema");
+        assert.strictEqual(await schemaExists("dbt_pr_8"), false);
+    });
+});
