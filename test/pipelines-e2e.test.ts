@@ -151,7 +151,8 @@ describe("pipelines end to end with real dbt @integration", function () {
         bitbucket = (await resolve(exports.pipelineFiles)).value as Record<string, string>;
         // GitHub's files come from the same platform function with the same outputs (one warehouse, one set of passwords).
         const ghConfig = parseStackConfig("prod", { ...config, "dbt-platform:ci": JSON.stringify({ system: "github", repository: "acme-data/analytics-dbt" }) });
-        const roles = { pullRequestRoleArn: (await resolve(exports.ciRoleArns.pullRequest)).value, deployRoleArn: (await resolve(exports.ciRoleArns.deploy)).value };
+        const arns = exports.ciRoleArns as unknown as Record<"pullRequest" | "deploy", import("@pulumi/pulumi").Output<string>>;
+        const roles = { pullRequestRoleArn: (await resolve(arns.pullRequest)).value, deployRoleArn: (await resolve(arns.deploy)).value };
         const profiles = (await resolve(exports.profilesYaml)).value as string;
         github = renderPipelineFiles(pipelineContext(ghConfig, { ci: "ci", deploy: "prod", scheduler: "scheduler" }, { bucket: BUCKET, ...roles }), profiles).files;
     });
