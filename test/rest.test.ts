@@ -1,0 +1,224 @@
+/**
+ * RestClient (components/ci/rest.ts) against a tiny scripted local HTTP server: request shape,
+ * Retry-After in seconds and as an HTTP date, the maxDelayMs cap, 5xx backoff, dropped connections,
+ * timeouts, accepted statuses, and error messages that name the resource but never a credential
+ * or a request body.
+ */
+import assert from "assert";
+import * as http from "http";
+import { RestClient, RestClientOptions, retryAfterMs } from "../components/ci/rest";
+import type { RestError } from "../components/ci/rest";
+import { freePort } from "./support/postgres";
+
+const TOKEN = "rest-test-token-6b1e";
+const RESOURCE = "repository variable DB_CI_HOST in acme/dbt";
+
+/** What the server does with the next request: answer, drop the connection, or never answer. */
+type Step = { status: number; headers?: Record<string, string>; body?: unknown } | "drop" | "hang";
+
+interface Seen {
+    method: string;
+    url: string;
+    headers: http.IncomingHttpHeaders;
+    body: string;
+}
+
+describe("RestClient", () => {
+    let server: http.Server;
+    let base: string;
+    let script: Step[] = [];
+    let seen: Seen[] = [];
+
+    before(async () => {
+        const port = await freePort();
+        server = http.createServer(async (req, res) => {
+            const chunks: Buffer[] = [];
+            for await (const c of req) chunks.push(c as Buffer);
+            seen.push({ method: req.method ?? "", url: req.url ?? "", headers: req.headers, body: Buffer.concat(chunks).toString("utf8") });
+            const step = script.shift() ?? { status: 200, body: { ok: true } };
+            if (step === "drop") return void req.socket.destroy();
+            if (step === "hang") return;
+            const payload = step.body === undefined ? "" : typeof step.body === "string" ? step.body : JSON.stringify(step.body);
+            res.writeHead(step.status, { ...(payload ? { "Content-Type": "application/json" } : {}), ...step.headers });
+            res.end(payload);
+        });
+        await new Promise<void>((resolve) => server.listen(port, "127.0.0.1", () => resolve()));
+        base = `http://127.0.0.1:${port}`;
+    });
+    after(async () => {
+        server.closeAllConnections();
+        await new Promise<void>((resolve) => server.close(() => resolve()));
+    });
+    beforeEach(() => {
+        script = [];
+        seen = [];
+    });
+
+    /** A client whose waits are recorded instead of slept. */
+    function client(opts: Partial<RestClientOptions> = {}) {
+        const sleeps: number[] = [];
+        const c = new RestClient({
+            service: "Bitbucket",
+            baseUrl: `${base}/2.0/`,
+            authorization: () => `Bearer ${TOKEN}`,
+            authHint: "Set BITBUCKET_TOKEN.",
+            sleep: async (ms) => void sleeps.push(ms),
+            ...opts,
+        });
+        return { c, sleeps };
+    }
+
+    async function failure(p: Promise<unknown>): Promise<RestError> {
+        try {
+            await p;
+        } catch (e) {
+            // By name, not instanceof: the type may become a factory-made Error (closure serialisation).
+            assert.strictEqual((e as Error).name, "RestError", `expected a RestError, got ${e}`);
+            return e as RestError;
+        }
+        throw new Error("expected a rejection");
+    }
+
+    it("retryAfterMs reads seconds and HTTP dates, and nothing else", () => {
+        assert.strictEqual(retryAfterMs("5"), 5000);
+        assert.strictEqual(retryAfterMs("1.5"), 1500);
+        assert.strictEqual(retryAfterMs(" 3 "), 3000);
+        const now = Date.parse("Wed, 21 Oct 2026 07:28:00 GMT");
+        assert.strictEqual(retryAfterMs("Wed, 21 Oct 2026 07:28:30 GMT", now), 30_000);
+        assert.strictEqual(retryAfterMs("Wed, 21 Oct 2026 07:27:00 GMT", now), 0, "a past date: retry now");
+        assert.strictEqual(retryAfterMs("soon"), undefined);
+        assert.strictEqual(retryAfterMs(""), undefined);
+        assert.strictEqual(retryAfterMs(null), undefined);
+    });
+
+    it("sends JSON with Accept, Content-Type, Authorization and the query; relative paths join the base, absolute URLs are used as given", async () => {
+        const { c } = client();
+        script = [{ status: 201, body: { uuid: "{1}" } }, { status: 200, body: { values: [] } }, { status: 204 }];
+        const created = await c.request({ method: "POST", path: "/repositories/acme/dbt/pipelines_config/variables/", query: { a: "1", skip: undefined, n: 2 }, json: { key: "K" }, resource: RESOURCE });
+        assert.deepStrictEqual([created.status, created.body], [201, { uuid: "{1}" }]);
+        assert.strictEqual(seen[0].method, "POST");
+        assert.strictEqual(seen[0].url, "/2.0/repositories/acme/dbt/pipelines_config/variables/?a=1&n=2");
+        assert.strictEqual(seen[0].headers.accept, "application/json");
+        assert.strictEqual(seen[0].headers["content-type"], "application/json");
+        assert.strictEqual(seen[0].headers.authorization, `Bearer ${TOKEN}`);
+        assert.strictEqual(seen[0].body, '{"key":"K"}');
+
+        await c.request({ method: "GET", path: `${base}/2.0/repositories/acme/dbt/environments/?page=2`, resource: RESOURCE });
+        assert.strictEqual(seen[1].url, "/2.0/repositories/acme/dbt/environments/?page=2");
+        assert.strictEqual(seen[1].headers["content-type"], undefined, "no body, no content type");
+
+        const empty = await c.request({ method: "DELETE", path: "x", resource: RESOURCE });
+        assert.deepStrictEqual([empty.status, empty.body], [204, undefined]);
+    });
+
+    it("429 with Retry-After in seconds waits exactly that long", async () => {
+        const { c, sleeps } = client();
+        script = [{ status: 429, headers: { "Retry-After": "3" } }, { status: 200, body: {} }];
+        assert.strictEqual((await c.request({ method: "GET", path: "x", resource: RESOURCE })).status, 200);
+        assert.deepStrictEqual(sleeps, [3000]);
+    });
+
+    it("429 with Retry-After as an HTTP date waits until that time", async () => {
+        const { c, sleeps } = client();
+        script = [{ status: 429, headers: { "Retry-After": new Date(Date.now() + 20_000).toUTCString() } }, { status: 200, body: {} }];
+        await c.request({ method: "GET", path: "x", resource: RESOURCE });
+        assert.strictEqual(sleeps.length, 1);
+        // HTTP dates have whole seconds: between 19 and 20 s, less the time the request took.
+        assert.ok(sleeps[0] >= 18_000 && sleeps[0] <= 20_000, `waited ${sleeps[0]} ms`);
+    });
+
+    it("every wait, Retry-After included, is capped at maxDelayMs", async () => {
+        const { c, sleeps } = client({ maxDelayMs: 5000 });
+        script = [{ status: 503, headers: { "Retry-After": "120" } }, { status: 429, headers: { "Retry-After": new Date(Date.now() + 3_600_000).toUTCString() } }, { status: 200, body: {} }];
+        await c.request({ method: "GET", path: "x", resource: RESOURCE });
+        assert.deepStrictEqual(sleeps, [5000, 5000]);
+    });
+
+    it("5xx without Retry-After backs off exponentially from baseDelayMs with jitter, capped at maxDelayMs", async () => {
+        const { c, sleeps } = client({ baseDelayMs: 100, maxDelayMs: 300, maxAttempts: 6 });
+        script = [{ status: 500 }, { status: 502 }, { status: 503 }, { status: 504 }, { status: 200, body: {} }];
+        await c.request({ method: "PUT", path: "x", json: {}, resource: RESOURCE });
+        assert.strictEqual(sleeps.length, 4);
+        const within = (ms: number, lo: number, hi: number) => assert.ok(ms >= lo && ms <= hi, `${ms} not in [${lo}, ${hi}] (all: ${sleeps})`);
+        within(sleeps[0], 50, 100);
+        within(sleeps[1], 100, 200);
+        within(sleeps[2], 200, 300);
+        assert.strictEqual(sleeps[3], 300);
+        assert.strictEqual(seen.length, 5);
+    });
+
+    it("gives up after maxAttempts of 5xx with an error naming the service, path and resource", async () => {
+        const { c, sleeps } = client({ maxAttempts: 3 });
+        script = [0, 1, 2].map(() => ({ status: 500, body: { type: "error", error: { message: "Something broke" } } }));
+        const e = await failure(c.request({ method: "POST", path: "repositories/acme/dbt/pipelines_config/variables/", json: {}, resource: RESOURCE }));
+        assert.strictEqual(e.status, 500);
+        assert.strictEqual(e.resource, RESOURCE);
+        assert.strictEqual(e.message, `Bitbucket POST /2.0/repositories/acme/dbt/pipelines_config/variables/ (${RESOURCE}): HTTP 500. Something broke`);
+        assert.deepStrictEqual([seen.length, sleeps.length], [3, 2]);
+    });
+
+    it("a dropped connection is retried; dropped every time, it gives up with the network error", async () => {
+        const { c, sleeps } = client();
+        script = ["drop", { status: 201, body: { uuid: "{1}" } }];
+        assert.strictEqual((await c.request({ method: "POST", path: "x", json: {}, resource: RESOURCE })).status, 201);
+        assert.deepStrictEqual([seen.length, sleeps.length], [2, 1]);
+
+        const twice = client({ maxAttempts: 2 });
+        script = ["drop", "drop"];
+        const e = await failure(twice.c.request({ method: "POST", path: "x", json: {}, resource: RESOURCE }));
+        assert.strictEqual(e.status, undefined);
+        assert.match(e.message, new RegExp(`^Bitbucket POST /2.0/x \\(${RESOURCE}\\): gave up after 2 attempts \\(last: network error: `));
+        assert.strictEqual(twice.sleeps.length, 1, "no wait after the last attempt");
+    });
+
+    it("a request that never answers times out and is retried like a dropped one", async () => {
+        const { c } = client({ timeoutMs: 100, maxAttempts: 2 });
+        script = ["hang", "hang"];
+        const e = await failure(c.request({ method: "GET", path: "x", resource: RESOURCE }));
+        assert.match(e.message, /gave up after 2 attempts \(last: network error: /);
+        assert.strictEqual(seen.length, 2);
+    });
+
+    it("accept: listed statuses come back as responses; others throw at once (4xx is not retried)", async () => {
+        const { c, sleeps } = client();
+        script = [{ status: 404, body: { error: { message: "No such variable" } } }, { status: 409, body: { error: { message: "exists" } } }];
+        const missing = await c.request({ method: "GET", path: "x", resource: RESOURCE, accept: [404] });
+        assert.deepStrictEqual([missing.status, missing.body], [404, { error: { message: "No such variable" } }]);
+        assert.strictEqual((await c.request({ method: "POST", path: "x", json: {}, resource: RESOURCE, accept: [404, 409] })).status, 409);
+
+        script = [{ status: 404, body: { type: "error", error: { message: "No such variable" } } }, { status: 409, body: {} }];
+        const e = await failure(c.request({ method: "GET", path: "x", resource: RESOURCE }));
+        assert.strictEqual(e.status, 404);
+        assert.strictEqual(e.message, `Bitbucket GET /2.0/x (${RESOURCE}): ${RESOURCE} was not found (404), or the credentials cannot see it. No such variable`);
+        assert.strictEqual((await failure(c.request({ method: "POST", path: "x", json: {}, resource: RESOURCE, accept: [404] }))).status, 409);
+        assert.deepStrictEqual(sleeps, []);
+    });
+
+    it("401 and 403 messages carry the hint; no error message contains the Authorization value or the request body", async () => {
+        const { c } = client({ maxAttempts: 2 });
+        const secretBody = { key: "DB_CI_PWD", value: "body-secret-4411" };
+        script = [{ status: 401, body: { type: "error", error: { message: "Access token expired or invalid." } } }];
+        const e401 = await failure(c.request({ method: "PUT", path: "x", json: secretBody, resource: RESOURCE }));
+        assert.strictEqual(e401.message, `Bitbucket PUT /2.0/x (${RESOURCE}): Bitbucket rejected the credentials (401 Unauthorized). Set BITBUCKET_TOKEN. Access token expired or invalid.`);
+        script = [{ status: 403, body: { type: "error", error: { message: "Your credentials lack one or more required privilege scopes." } } }];
+        const e403 = await failure(c.request({ method: "PUT", path: "x", json: secretBody, resource: RESOURCE }));
+        assert.match(e403.message, new RegExp(`the credentials lack permission for ${RESOURCE} \\(403 Forbidden\\)\\. Set BITBUCKET_TOKEN\\.`));
+        script = [{ status: 400, body: "plain text problem" }];
+        const e400 = await failure(c.request({ method: "POST", path: "x", json: secretBody, resource: RESOURCE }));
+        assert.match(e400.message, /HTTP 400\. plain text problem$/);
+        script = ["drop", "drop"];
+        const eNet = await failure(c.request({ method: "POST", path: "x", json: secretBody, resource: RESOURCE }));
+        for (const e of [e401, e403, e400, eNet]) {
+            assert.ok(!e.message.includes(TOKEN) && !e.message.includes("Bearer"), e.message);
+            assert.ok(!e.message.includes("body-secret-4411"), e.message);
+        }
+        assert.ok(seen.every((s) => s.headers.authorization === `Bearer ${TOKEN}`), "the token was sent, just never echoed");
+    });
+
+    it("long API messages are shortened", async () => {
+        const { c } = client({ maxAttempts: 1 });
+        script = [{ status: 500, body: { error: { message: "x".repeat(1000) } } }];
+        const e = await failure(c.request({ method: "GET", path: "x", resource: RESOURCE }));
+        assert.ok(e.message.endsWith("…") && e.message.length < 450, `${e.message.length} chars`);
+    });
+});
