@@ -60,20 +60,33 @@ export interface RestResponse<T = any> {
 }
 
 /** A failed request; the message names the service, the resource and what to do. */
-export class RestError extends Error {
-    constructor(
-        message: string,
-        /** HTTP status, or undefined for a network failure. */
-        public readonly status: number | undefined,
-        /** The resource named in the request. */
-        public readonly resource: string,
-    ) {
-        super(message);
-        this.name = "RestError";
-    }
+export interface RestError extends Error {
+    name: "RestError";
+    /** HTTP status, or undefined for a network failure. */
+    status: number | undefined;
+    /** The resource named in the request. */
+    resource: string;
 }
 
-const RETRYABLE_STATUS = new Set([429, 500, 502, 503, 504]);
+/**
+ * Makes a RestError. A factory over a plain Error, not a subclass: Pulumi serialises dynamic
+ * providers' code, and a serialised `class extends Error` loses its message; so would a
+ * module-level Set its contents, hence the plain array below.
+ */
+export function restError(message: string, status: number | undefined, resource: string): RestError {
+    const err = new Error(message) as RestError;
+    err.name = "RestError";
+    err.status = status;
+    err.resource = resource;
+    return err;
+}
+
+/** True for errors made by restError (by name: instanceof does not survive serialisation). */
+export function isRestError(err: unknown): err is RestError {
+    return err instanceof Error && err.name === "RestError";
+}
+
+const RETRYABLE_STATUS = [429, 500, 502, 503, 504];
 
 /** Parses Retry-After (seconds or an HTTP date) into ms; undefined when absent or unreadable. */
 export function retryAfterMs(value: string | null, now = Date.now()): number | undefined {
@@ -130,15 +143,15 @@ export class RestClient {
             }
             const body = await readBody(res);
             if (res.ok || req.accept?.includes(res.status)) return { status: res.status, headers: res.headers, body: body as T };
-            if (RETRYABLE_STATUS.has(res.status) && attempt < maxAttempts) {
+            if (RETRYABLE_STATUS.includes(res.status) && attempt < maxAttempts) {
                 lastProblem = `HTTP ${res.status}`;
                 const hinted = retryAfterMs(res.headers.get("retry-after"));
                 await this.opts.sleep(Math.min(hinted ?? this.backoff(attempt), this.opts.maxDelayMs));
                 continue;
             }
-            throw new RestError(this.describe(what, res.status, body, req.resource), res.status, req.resource);
+            throw restError(this.describe(what, res.status, body, req.resource), res.status, req.resource);
         }
-        throw new RestError(`${what}: gave up after ${maxAttempts} attempts (last: ${lastProblem})`, undefined, req.resource);
+        throw restError(`${what}: gave up after ${maxAttempts} attempts (last: ${lastProblem})`, undefined, req.resource);
     }
 
     private headers(req: RestRequest): Record<string, string> {
