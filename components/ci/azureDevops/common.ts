@@ -8,7 +8,7 @@
  * config, test hooks) lives on globalThis, which the closure serialiser references by name.
  */
 import * as crypto from "crypto";
-import { RestClient, RestClientOptions, RestError, RestRequest, RestResponse, retryAfterMs } from "../rest";
+import { RestClient, RestClientOptions, isRestError, restError, RestRequest, RestResponse, retryAfterMs } from "../rest";
 
 /** Pulumi module of every Azure DevOps dynamic resource: type tokens are pulumi-nodejs:dynamic/azuredevops:<Type>. */
 export const MODULE = "azuredevops";
@@ -123,7 +123,7 @@ export class AzureDevops {
         const res = await this.client.request<T>({ ...rest, query: { ...rest.query, "api-version": apiVersion } });
         const type = res.headers.get("content-type") ?? "";
         if (res.status >= 200 && res.status < 300 && (typeof res.body === "string" || /text\/html/i.test(type))) {
-            throw new RestError(
+            throw restError(
                 `Azure DevOps ${req.method} ${req.path} (${req.resource}): got a sign-in page instead of JSON (HTTP ${res.status}); ` +
                     `Azure DevOps answers a missing, expired or revoked token this way. ${this.authHint()}`,
                 res.status,
@@ -224,7 +224,7 @@ export async function createWithoutDuplicates<T>(
         try {
             res = await once.call<T>({ ...req, accept: [...(req.accept ?? []), 429, 500, 502, 503, 504] });
         } catch (err) {
-            if (!(err instanceof RestError) || err.status !== undefined) throw err;
+            if (!isRestError(err) || err.status !== undefined) throw err;
             // The connection dropped: the object may exist now.
             last = err.message;
             const found = await find();
@@ -246,7 +246,7 @@ export async function createWithoutDuplicates<T>(
         }
         return res.body;
     }
-    throw new RestError(
+    throw restError(
         `Azure DevOps ${req.method} ${req.path} (${req.resource}): gave up after ${attempts} attempts (last: ${last})`,
         undefined,
         req.resource,
