@@ -2,6 +2,8 @@ import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { ArtifactStore, ArtifactStoreArgs, CiIdentity, CiIdentityArgs, WarehouseCredentials, WarehouseCredentialsArgs } from "./aws";
 import { StackConfig } from "./config";
+import { AzureDevopsCiSettings, BitbucketCiSettings, jobSettings } from "./ci/settings";
+import { githubCiJobs, GithubCiSettings, GithubCiSettingsArgs } from "./ci/github";
 import { PipelineContext, renderPipelineFiles, SettingVariable } from "./pipelines";
 import { botTargetName, PostgresTargetConnection, PostgresWarehouse, PostgresWarehouseArgs } from "./warehouse";
 
@@ -36,6 +38,8 @@ export class DbtPlatform extends pulumi.ComponentResource {
     public readonly pipelineFiles: pulumi.Output<Record<string, string>>;
     /** Settings variables each pipeline job reads (what CiSettings must create). */
     public readonly pipelineVariables: pulumi.Output<Record<string, SettingVariable[]>>;
+    /** The CI system's settings (ci.manageSettings): variables, environments, pipeline, files. */
+    public readonly ciSettings?: BitbucketCiSettings | GithubCiSettings | AzureDevopsCiSettings;
 
     constructor(name: string, args: DbtPlatformArgs, opts?: pulumi.ComponentResourceOptions) {
         const { config } = args;
@@ -56,6 +60,9 @@ export class DbtPlatform extends pulumi.ComponentResource {
             WarehouseCredentials.validate(`${name}-credentials`, credentialArgs(config, wiring));
             CiIdentity.validate(`${name}-ci`, ciArgs(config, wiring));
         }
+
+        const settingsArgs = config.ci.manageSettings ? plannedSettings(config, plannedTargets(whArgs)) : undefined;
+        if (settingsArgs && config.ci.system === "github") GithubCiSettings.validate(`${name}-ci-settings`, githubSettingsArgs(config, settingsArgs, pulumi.output({}), pulumi.output({})));
 
         super("dbt-platform:index:DbtPlatform", name, {}, opts);
         this.warehouse = new PostgresWarehouse(`${name}-warehouse`, whArgs, { parent: this });
@@ -87,6 +94,7 @@ export class DbtPlatform extends pulumi.ComponentResource {
             );
         this.pipelineFiles = rendered.files;
         this.pipelineVariables = rendered.apply((r) => Object.fromEntries(r.model.jobs.map((j) => [j.id, j.variables])));
+        if (settingsArgs) this.ciSettings = this.settings(name, config, settingsArgs, rendered.files);
         this.registerOutputs({
             warehouse: this.warehouse,
             artifacts: this.artifacts,
@@ -94,7 +102,38 @@ export class DbtPlatform extends pulumi.ComponentResource {
             ciIdentity: this.ciIdentity,
             pipelineFiles: this.pipelineFiles,
             pipelineVariables: this.pipelineVariables,
+            ciSettings: this.ciSettings,
         });
+    }
+
+    /** The CI system's settings. Which resources exist follows from plain config (the planned model); values flow in. */
+    private settings(name: string, config: StackConfig, planned: ReturnType<typeof renderPipelineFiles>, files: pulumi.Output<Record<string, string>>) {
+        const values = this.warehouse.profileEnvironment;
+        const opts = { parent: this };
+        const [owner, ...rest] = config.ci.repository.split("/");
+        switch (config.ci.system) {
+            case "bitbucket":
+                return new BitbucketCiSettings(`${name}-ci-settings`, { workspace: owner, repoSlug: rest[0], jobs: jobSettings(planned.model.jobs), values }, opts);
+            case "github":
+                return new GithubCiSettings(`${name}-ci-settings`, githubSettingsArgs(config, planned, files, values), opts);
+            case "azure-devops":
+                return new AzureDevopsCiSettings(
+                    `${name}-ci-settings`,
+                    {
+                        organization: owner,
+                        project: rest[0],
+                        stack: config.stack,
+                        jobs: jobSettings(planned.model.jobs),
+                        values,
+                        profilesYaml: this.warehouse.profilesYaml,
+                        repositoryId: config.ci.azureRepositoryId!,
+                        repositoryName: rest[1],
+                        defaultBranch: config.ci.mainBranch,
+                        approverIds: config.ci.approvers,
+                    },
+                    opts,
+                );
+        }
     }
 }
 
@@ -230,5 +269,28 @@ export function pipelineContext(
             : undefined,
         projectEvaluator: config.features.projectEvaluator,
         deploymentEnvironment: deploymentEnvironment(config),
+    };
+}
+
+/** Jobs, variable names and file paths do not depend on AWS outputs: plan them with stand-ins. */
+function plannedSettings(config: StackConfig, targetNames: Partial<Record<"ci" | "deploy" | "scheduler", string>>) {
+    const standIn = "planned";
+    return renderPipelineFiles(pipelineContext(config, targetNames, { bucket: standIn, distributionId: standIn, pullRequestRoleArn: standIn, deployRoleArn: standIn }), "");
+}
+
+function githubSettingsArgs(
+    config: StackConfig,
+    planned: ReturnType<typeof renderPipelineFiles>,
+    files: pulumi.Input<Record<string, string>>,
+    values: pulumi.Input<Record<string, string>>,
+): GithubCiSettingsArgs {
+    return {
+        repository: config.ci.repository,
+        mainBranch: config.ci.mainBranch,
+        filePaths: Object.keys(planned.files),
+        files,
+        jobs: githubCiJobs(planned.model),
+        values,
+        reviewers: config.ci.approvers.length ? { users: config.ci.approvers.map(Number) } : undefined,
     };
 }

@@ -102,6 +102,12 @@ export interface CiConfig {
     /** Repository of the dbt project: `workspace/repo`, `owner/repo` or `organization/project/repo`. */
     repository: string;
     mainBranch: string;
+    /** Create the CI system's settings (variables, environments, pipeline) from the stack. */
+    manageSettings: boolean;
+    /** Deploy approvers: GitHub user ids (digits) or Azure DevOps identity GUIDs. */
+    approvers: string[];
+    /** Azure Repos repository GUID (Azure DevOps with manageSettings). */
+    azureRepositoryId?: string;
 }
 
 export const DOCS_ACCESS_MODES = ["public", "basic-auth", "ip-allowlist"] as const;
@@ -453,7 +459,9 @@ function readPostgres(o: ObjectNode): PostgresWarehouseConfig | undefined {
 }
 
 function readCi(n: Node): CiConfig | undefined {
-    const o = n.present ? n.object(["system", "repository", "mainBranch"]) : n.fail("an object with system and repository");
+    const o = n.present
+        ? n.object(["system", "repository", "mainBranch", "manageSettings", "approvers", "azureRepositoryId"])
+        : n.fail("an object with system and repository");
     if (!o) return undefined;
     const system = o.required("system").oneOf(CI_SYSTEMS);
     const repoNode = o.required("repository");
@@ -461,9 +469,24 @@ function readCi(n: Node): CiConfig | undefined {
         ? repoNode.string(REPOSITORY[system].pattern, `${/^[aeiou]/.test(system) ? "an" : "a"} ${system} repository as ${REPOSITORY[system].shape}`)
         : undefined;
     const mainBranch = o.optional("mainBranch", "main", (b) => b.string(BRANCH, "a git branch name"));
-    return system && repository && mainBranch ? { system, repository, mainBranch } : undefined;
+    const manageSettings = o.optional("manageSettings", false, (b) => b.boolean());
+    const approverShape = system === "azure-devops" ? { re: GUID, what: "an Azure DevOps identity GUID" } : { re: /^\d{1,12}$/, what: "a GitHub user id (digits)" };
+    const approvers = o.optional("approvers", [] as (string | undefined)[], (a) =>
+        a.array((x) => (system === "bitbucket" ? x.fail("no approvers on Bitbucket (deployment permissions are set in Bitbucket)") : x.string(approverShape.re, approverShape.what))),
+    );
+    let azureRepositoryId: string | undefined;
+    const repoId = o.child("azureRepositoryId");
+    if (repoId.present) {
+        azureRepositoryId = system === "azure-devops" ? repoId.string(GUID, "an Azure Repos repository GUID") : repoId.fail("only for ci.system azure-devops");
+    } else if (system === "azure-devops" && manageSettings) {
+        repoId.fail("the Azure Repos repository GUID (required with manageSettings on Azure DevOps)");
+    }
+    return system && repository && mainBranch && manageSettings !== undefined && approvers
+        ? { system, repository, mainBranch, manageSettings, approvers: approvers.filter((x): x is string => x !== undefined), azureRepositoryId }
+        : undefined;
 }
 
+const GUID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
 const UUID = /^(\{[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\}|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})$/;
 const BUCKET_NAME = /^(?!xn--)(?!.*\.\.)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
 const KMS_ARN = /^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/[A-Za-z0-9-]+$/;
