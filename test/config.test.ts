@@ -78,7 +78,7 @@ describe("stack config", () => {
             });
             assert.deepStrictEqual(c.aws, { enabled: false, region: "eu-west-1", artifacts: { retentionDays: 90 }, docs: { access: "public", allowedCidrs: [] } });
             assert.deepStrictEqual(c.features, { docsSite: false, scheduledRuns: false, projectEvaluator: false });
-            assert.deepStrictEqual(c.ci, { system: "bitbucket", repository: "acme-data/analytics-dbt", mainBranch: "main" });
+            assert.deepStrictEqual(c.ci, { system: "bitbucket", repository: "acme-data/analytics-dbt", mainBranch: "main", manageSettings: false, approvers: [], azureRepositoryId: undefined });
             const wh = c.warehouse;
             assert.strictEqual(wh.kind, "postgres");
             assert.deepStrictEqual(wh.connection, {
