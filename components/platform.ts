@@ -4,7 +4,7 @@ import { ArtifactStore, ArtifactStoreArgs, CiIdentity, CiIdentityArgs, Warehouse
 import { StackConfig } from "./config";
 import { AzureDevopsCiSettings, BitbucketCiSettings, jobSettings } from "./ci/settings";
 import { githubCiJobs, GithubCiSettings, GithubCiSettingsArgs } from "./ci/github";
-import { PipelineContext, renderPipelineFiles, SettingVariable } from "./pipelines";
+import { Job, PipelineContext, renderPipelineFiles, SettingVariable, settingVariables } from "./pipelines";
 import { botTargetName, PostgresTargetConnection, PostgresWarehouse, PostgresWarehouseArgs } from "./warehouse";
 
 /** Arguments of DbtPlatform: a validated stack config. */
@@ -37,7 +37,7 @@ export class DbtPlatform extends pulumi.ComponentResource {
     /** Rendered pipeline files for the stack's CI system, keyed by path in the dbt repository. */
     public readonly pipelineFiles: pulumi.Output<Record<string, string>>;
     /** Settings variables each pipeline job reads (what CiSettings must create). */
-    public readonly pipelineVariables: pulumi.Output<Record<string, SettingVariable[]>>;
+    public readonly pipelineVariables: pulumi.Output<Partial<Record<Job["id"], SettingVariable[]>>>;
     /** The CI system's settings (ci.manageSettings): variables, environments, pipeline, files. */
     public readonly ciSettings?: BitbucketCiSettings | GithubCiSettings | AzureDevopsCiSettings;
 
@@ -93,7 +93,7 @@ export class DbtPlatform extends pulumi.ComponentResource {
                 renderPipelineFiles(pipelineContext(config, this.warehouse.targetNames, { bucket, distributionId, pullRequestRoleArn, deployRoleArn }), profilesYaml),
             );
         this.pipelineFiles = rendered.files;
-        this.pipelineVariables = rendered.apply((r) => Object.fromEntries(r.model.jobs.map((j) => [j.id, j.variables])));
+        this.pipelineVariables = rendered.apply((r) => settingVariables(r.model));
         if (settingsArgs) this.ciSettings = this.settings(name, config, settingsArgs, rendered.files);
         this.registerOutputs({
             warehouse: this.warehouse,

@@ -5,6 +5,7 @@ import { CiIdentity, CiIdentityArgs, leastPrivilegeProblems } from "../component
 import { envAlias, WarehouseCredentials } from "../components/aws/warehouseCredentials";
 import { envVarName, TARGET_FIELDS } from "../components/warehouse/postgres/profiles";
 import { computed, find, installMocks, plainStrings, Recorded, resolve } from "../scripts/offline";
+import { withUnhandledRejections } from "./support/rejections";
 
 const T = {
     role: "aws:iam/role:Role",
@@ -65,17 +66,6 @@ function webTrust(providerArn: string, prefix: string, aud: string, sub: string,
 }
 
 
-/** Runs `body` while collecting the program's unhandled rejections (how errors inside apply fail `pulumi up`). */
-async function withUnhandledRejections(body: (errors: string[]) => Promise<void>): Promise<void> {
-    const errors: string[] = [];
-    const listener = (e: any) => errors.push(String(e?.message ?? e));
-    process.on("unhandledRejection", listener);
-    try {
-        await body(errors);
-    } finally {
-        process.off("unhandledRejection", listener);
-    }
-}
 
 describe("CiIdentity trust policies", () => {
     it("GitHub: creates the OIDC provider and trusts PRs and the main branch of one repository", async () => {

@@ -14,6 +14,7 @@ import { pipelineContext } from "../components/platform";
 import { envVarName, postgresProfiles, renderProfilesYaml, TARGET_FIELDS } from "../components/warehouse/postgres/profiles";
 import { withCiSystem } from "../scripts/render";
 import { find, installMocks, plainStrings, Recorded, resolve, runProgram, stackConfig } from "../scripts/offline";
+import { withUnhandledRejections } from "./support/rejections";
 
 const T = {
     component: "dbt-platform:ci:GithubCiSettings",
@@ -164,17 +165,6 @@ function assertSecretsStaySecret(regs: Recorded[], c: { passwords: string[]; val
     }
 }
 
-/** Runs `body` while collecting the program's unhandled rejections (how errors inside apply fail `pulumi up`). */
-async function withUnhandledRejections(body: (errors: string[]) => Promise<void>): Promise<void> {
-    const errors: string[] = [];
-    const listener = (e: any) => errors.push(String(e?.message ?? e));
-    process.on("unhandledRejection", listener);
-    try {
-        await body(errors);
-    } finally {
-        process.off("unhandledRejection", listener);
-    }
-}
 
 describe("GithubCiSettings", () => {
     describe("settings match what the rendered workflows read", () => {

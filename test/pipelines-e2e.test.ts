@@ -119,6 +119,12 @@ describe("pipelines end to end with real dbt @integration", function () {
         return { code: failed ? 1 : 0, output };
     }
 
+    /** The PR step or the release step of the rendered bitbucket-pipelines.yml. */
+    function bitbucketStep(which: "pull-request" | "release"): any {
+        const pipelines = parse(bitbucket["bitbucket-pipelines.yml"]).pipelines;
+        return which === "pull-request" ? pipelines["pull-requests"]["**"][0].step : pipelines.custom["release-prod"].find((x: any) => x.step).step;
+    }
+
     async function schemaExists(schema: string): Promise<boolean> {
         const rows = await server.admin(DATABASE, "select 1 from information_schema.schemata where schema_name = $1", [schema]);
         return rows.length > 0;
@@ -163,7 +169,7 @@ describe("pipelines end to end with real dbt @integration", function () {
     });
 
     it("Bitbucket PR before any deploy: no manifest, so a full build in the PR schema, then cleanup", async () => {
-        const step = parse(bitbucket["bitbucket-pipelines.yml"]).pipelines["pull-requests"]["**"][0].step;
+        const step = bitbucketStep("pull-request");
         const dir = ciFiles(bitbucket, false);
         let built: string[] = [];
         const { script, after } = runBitbucketStep(step, dir, jobEnv("pull-request", { BITBUCKET_PR_ID: "1" }), () => {
@@ -179,7 +185,7 @@ describe("pipelines end to end with real dbt @integration", function () {
     });
 
     it("Bitbucket release refuses a commit that is not on main", () => {
-        const step = parse(bitbucket["bitbucket-pipelines.yml"]).pipelines.custom["release-prod"].find((x: any) => x.step).step;
+        const step = bitbucketStep("release");
         const dir = ciFiles(bitbucket, false);
         const { script } = runBitbucketStep(step, dir, jobEnv("deploy", { BITBUCKET_BRANCH: "feature/x", BITBUCKET_BUILD_NUMBER: "40" }));
         assert.notStrictEqual(script.code, 0);
@@ -188,7 +194,7 @@ describe("pipelines end to end with real dbt @integration", function () {
     });
 
     it("Bitbucket release from main: production built by the deploy bot, manifest published", async () => {
-        const step = parse(bitbucket["bitbucket-pipelines.yml"]).pipelines.custom["release-prod"].find((x: any) => x.step).step;
+        const step = bitbucketStep("release");
         const dir = ciFiles(bitbucket, false);
         const { script } = runBitbucketStep(step, dir, jobEnv("deploy", { BITBUCKET_BRANCH: "main", BITBUCKET_BUILD_NUMBER: "41" }));
         assert.strictEqual(script.code, 0, script.output.slice(-3000));
@@ -204,7 +210,7 @@ describe("pipelines end to end with real dbt @integration", function () {
     });
 
     it("Bitbucket PR changing one model: slim CI builds exactly it and its descendants, deferring the rest", async () => {
-        const step = parse(bitbucket["bitbucket-pipelines.yml"]).pipelines["pull-requests"]["**"][0].step;
+        const step = bitbucketStep("pull-request");
         const dir = ciFiles(bitbucket, true);
         let built: string[] = [];
         const { script, after } = runBitbucketStep(step, dir, jobEnv("pull-request", { BITBUCKET_PR_ID: "7" }), () => {

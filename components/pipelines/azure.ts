@@ -6,9 +6,7 @@
  * DBT_PROFILES_DIR at it. Secret variables of a variable group are not exported to scripts by
  * Azure, so every settings variable is mapped explicitly in `env`.
  */
-import { stringify } from "yaml";
-import { header } from "./github";
-import { ContextVariable, Job, PipelineModel } from "./model";
+import { ContextVariable, Job, PipelineModel, renderCiYaml } from "./model";
 
 const CONTEXT: Record<ContextVariable, string> = {
     PR_NUMBER: "$(System.PullRequest.PullRequestId)",
@@ -114,5 +112,5 @@ export function renderAzure(model: PipelineModel): Record<string, string> {
     doc.pr = pr ? { autoCancel: true, branches: { include: [ctx.mainBranch] } } : "none";
     doc.pool = { vmImage: "ubuntu-latest" };
     doc.stages = stages;
-    return { "azure-pipelines.yml": header(ctx.stack) + stringify(doc, { lineWidth: 0, aliasDuplicateObjects: false }) };
+    return { "azure-pipelines.yml": renderCiYaml(ctx.stack, doc) };
 }

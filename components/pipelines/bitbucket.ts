@@ -5,9 +5,7 @@
  * Bitbucket runs a step's `script` items in one shell, but `after-script` in its own: every item
  * carries the model's preamble, so each derives its own schema and context.
  */
-import { stringify } from "yaml";
-import { header } from "./github";
-import { ContextVariable, Job, PipelineModel, shq, Step } from "./model";
+import { ContextVariable, Job, PipelineModel, renderCiYaml, shq, Step } from "./model";
 
 const CONTEXT: Record<ContextVariable, string> = {
     PR_NUMBER: "$BITBUCKET_PR_ID",
@@ -73,5 +71,5 @@ export function renderBitbucket(model: PipelineModel): Record<string, string> {
         }
     }
     const doc = { image: `python:${ctx.dbt.pythonVersion}`, pipelines };
-    return { "bitbucket-pipelines.yml": header(ctx.stack) + stringify(doc, { lineWidth: 0, aliasDuplicateObjects: false }) };
+    return { "bitbucket-pipelines.yml": renderCiYaml(ctx.stack, doc) };
 }

@@ -1,8 +1,7 @@
 /**
  * GitHub Actions: `.github/workflows/ci.yml` (pull requests) and `deploy.yml` (main / release).
  */
-import { stringify } from "yaml";
-import { ContextVariable, Job, PipelineModel, SettingVariable } from "./model";
+import { ContextVariable, Job, PipelineModel, renderCiYaml, SettingVariable } from "./model";
 
 const CONTEXT: Record<ContextVariable, string> = {
     PR_NUMBER: "${{ github.event.pull_request.number }}",
@@ -99,11 +98,7 @@ export function renderGithub(model: PipelineModel): Record<string, string> {
             jobs,
         };
         const file = job.id === "pull-request" ? ".github/workflows/ci.yml" : ".github/workflows/deploy.yml";
-        files[file] = header(ctx.stack) + stringify(doc, { lineWidth: 0, aliasDuplicateObjects: false });
+        files[file] = renderCiYaml(ctx.stack, doc);
     }
     return files;
-}
-
-export function header(stack: string): string {
-    return `# Rendered by dbt-platform from stack ${stack}; do not edit by hand (npm run render -- --stack ${stack}).\n`;
 }

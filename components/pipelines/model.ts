@@ -7,6 +7,7 @@
  * those variables come from (secured variables, secrets, variable groups) and provide the
  * per-system context variables listed in CONTEXT_VARIABLES.
  */
+import { stringify } from "yaml";
 import { HISTORY_PREFIX, LATEST_MANIFEST_KEY, DOCS_PREFIX } from "../aws/artifactStore";
 import type { CiSystem } from "../config/stack";
 import { envVarName, TARGET_FIELDS, TargetField } from "../warehouse/postgres/profiles";
@@ -115,6 +116,12 @@ export interface Job {
 export interface PipelineModel {
     context: PipelineContext;
     jobs: Job[];
+}
+
+/** A rendered CI file: the do-not-edit header, then the document (no YAML anchors: CI parsers differ on them). */
+export function renderCiYaml(stack: string, doc: unknown): string {
+    const header = `# Rendered by dbt-platform from stack ${stack}; do not edit by hand (npm run render -- --stack ${stack}).\n`;
+    return header + stringify(doc, { lineWidth: 0, aliasDuplicateObjects: false });
 }
 
 /** Quotes a value for POSIX sh when it is not a plain word. */
@@ -312,6 +319,7 @@ export function pipelineModel(ctx: PipelineContext): PipelineModel {
 }
 
 /** Every settings variable the model reads, per job. */
-export function settingVariables(model: PipelineModel): Record<Job["id"], SettingVariable[]> {
-    return Object.fromEntries(model.jobs.map((j) => [j.id, j.variables])) as Record<Job["id"], SettingVariable[]>;
+export function settingVariables(model: PipelineModel): Partial<Record<Job["id"], SettingVariable[]>> {
+    // Partial: a stack without a CI user has no pull-request job.
+    return Object.fromEntries(model.jobs.map((j) => [j.id, j.variables]));
 }

@@ -7,6 +7,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { stringify } from "yaml";
 import { pythonEnv, VENV_BIN } from "./python";
+import type { PostgresTargetConnection } from "../../components/warehouse/postgres/warehouse";
 
 export const FIXTURE_DIR = path.resolve(__dirname, "..", "fixtures", "dbt-project");
 /** The fixture's `profile:`; the generated bench projects use the same. */
@@ -99,15 +100,8 @@ export function modelsBuilt(runResultsPath: string): string[] {
     return [...new Set(rr.results.filter((r) => r.unique_id.startsWith("model.") && r.status === "success").map((r) => r.unique_id))].sort();
 }
 
-export interface PostgresTarget {
-    host: string;
-    port: number;
-    user: string;
-    password: string;
-    dbname: string;
-    schema: string;
-    threads?: number;
-}
+/** A target's connection as the platform describes it, plus dbt threads. */
+export type PostgresTarget = PostgresTargetConnection & { threads?: number };
 
 /** Writes `<dir>/profiles.yml` with one postgres output per target; the first is the default. */
 export function writeProfiles(dir: string, targets: Record<string, PostgresTarget>, profile = PROFILE_NAME): string {
