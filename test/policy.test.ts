@@ -6,15 +6,24 @@
  * real `pulumi preview --policy-pack` does. policy/index.ts is never imported (it starts a server).
  */
 import assert from "assert";
-import { PolicyResource, PolicyResourceOptions, ResourceValidationArgs, Secret, StackValidationArgs, StackValidationPolicy } from "@pulumi/policy";
+import * as path from "path";
+import * as pulumi from "@pulumi/pulumi";
+import { PolicyResource, PolicyResourceOptions, ResourceValidationArgs, ResourceValidationPolicy, Secret, StackValidationArgs, StackValidationPolicy } from "@pulumi/policy";
 import {
     artifactsBucketVersionedEncrypted,
     cloudfrontHttpsOnly,
     noPlaintextSecretsInOutputs,
     noPublicBuckets,
+    noPlaintextSecretsInResources,
+    noUnvettedManagedPolicies,
     noWildcardIam,
     policies,
+    trustPoliciesConstrained,
 } from "../policy/policies";
+
+import { CI_SYSTEMS } from "../components/config/stack";
+import { installMocks, Recorded, resolve, ROOT, stackConfig } from "../scripts/offline";
+import { withCiSystem } from "../scripts/render";
 
 // @pulumi/policy's internal proxy (its typings are stripped): used to reproduce preview behaviour.
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -180,20 +189,32 @@ function compliantBucketSet(name = "artifacts", bucketName = BUCKET_NAME): Polic
 // ---------------------------------------------------------------------------------------------
 
 describe("policy pack", () => {
-    it("exports five uniquely named, described, mandatory policies", () => {
+    it("exports eight uniquely named, described, mandatory policies", () => {
         assert.deepStrictEqual(policies.map((p) => p.name), [
             "no-public-buckets",
             "no-wildcard-iam",
             "artifacts-bucket-versioned-encrypted",
             "cloudfront-https-only",
             "no-plaintext-secrets-in-outputs",
+            "trust-policies-constrained",
+            "no-unvetted-managed-policies",
+            "no-plaintext-secrets-in-resources",
         ]);
         for (const p of policies) {
             assert.strictEqual(p.enforcementLevel, "mandatory", p.name);
             assert.ok(p.description.length > 40, `${p.name} has a real description`);
         }
         assert.deepStrictEqual(
-            [noPublicBuckets, noWildcardIam, artifactsBucketVersionedEncrypted, cloudfrontHttpsOnly, noPlaintextSecretsInOutputs],
+            [
+                noPublicBuckets,
+                noWildcardIam,
+                artifactsBucketVersionedEncrypted,
+                cloudfrontHttpsOnly,
+                noPlaintextSecretsInOutputs,
+                trustPoliciesConstrained,
+                noUnvettedManagedPolicies,
+                noPlaintextSecretsInResources,
+            ],
             policies,
         );
     });
@@ -333,12 +354,14 @@ describe("policy pack", () => {
             Sid: "Artifacts",
             Effect: "Allow",
             Action: ["s3:GetObject", "s3:PutObject", "s3:ListBucket"],
-            Resource: [`arn:aws:s3:::${BUCKET_NAME}`, `arn:aws:s3:::${BUCKET_NAME}/*`],
+            Resource: [`arn:aws:s3:::${BUCKET_NAME}`, `arn:aws:s3:::${BUCKET_NAME}/artifacts/*`, `arn:aws:s3:::${BUCKET_NAME}/artifacts/history/*`],
         };
 
-        it("passes scoped actions and resources on RolePolicy, Policy and Role inline policies", () => {
+        it("passes scoped actions and resources on RolePolicy, UserPolicy, GroupPolicy, Policy and Role inline policies", () => {
             none(run(T.rolePolicy, { role: "dbt-ci", policy: doc(scoped) }));
-            none(run(T.iamPolicy, { policy: doc(scoped, { Effect: "Allow", Action: "s3:Get*", Resource: "arn:aws:s3:::x/*" }) }));
+            none(run("aws:iam/userPolicy:UserPolicy", { user: "bot", policy: doc(scoped) }));
+            none(run("aws:iam/groupPolicy:GroupPolicy", { group: "devs", policy: doc(scoped) }));
+            none(run(T.iamPolicy, { policy: doc(scoped, { Effect: "Allow", Action: "s3:GetObject", Resource: "arn:aws:s3:::x/docs/*" }) }));
             none(run(T.role, { assumeRolePolicy: doc({ Effect: "Allow", Principal: { Federated: "arn:oidc" }, Action: "sts:AssumeRoleWithWebIdentity" }), inlinePolicies: [{ name: "artifacts", policy: doc(scoped) }] }));
         });
 
@@ -347,12 +370,12 @@ describe("policy pack", () => {
         });
 
         it("reports one wildcard inside an Action array", () => {
-            some(run(T.rolePolicy, { policy: doc({ Sid: "Mixed", Effect: "Allow", Action: ["s3:GetObject", "s3:*"], Resource: "arn:aws:s3:::x/*" }) }), /statement "Mixed" allows wildcard action "s3:\*"/);
+            some(run(T.rolePolicy, { policy: doc({ Sid: "Mixed", Effect: "Allow", Action: ["s3:GetObject", "s3:*"], Resource: "arn:aws:s3:::x/artifacts/*" }) }), /statement "Mixed" allows wildcard action "s3:\*"/);
         });
 
         it('reports Resource "*" and a Resource array containing "*"', () => {
             some(run(T.rolePolicy, { policy: doc({ Effect: "Allow", Action: "s3:GetObject", Resource: "*" }) }), /allows Resource "\*"/);
-            some(run(T.iamPolicy, { policy: doc({ Effect: "Allow", Action: "s3:GetObject", Resource: ["arn:aws:s3:::x/*", "*"] }) }), /allows Resource "\*"/);
+            some(run(T.iamPolicy, { policy: doc({ Effect: "Allow", Action: "s3:GetObject", Resource: ["arn:aws:s3:::x/artifacts/*", "*"] }) }), /allows Resource "\*"/);
         });
 
         it("reports action and resource wildcards of one statement separately", () => {
@@ -532,7 +555,8 @@ describe("policy pack", () => {
         });
 
         it("reports every plain value under a sensitive key, including array elements", () => {
-            some(run([stack({ apiTokens: ["a", "b"], credentials: { password: "p", user: "u" } })]), /stack output (apiTokens\[[01]\]|credentials\.password) looks like/, 3);
+            // `credentials` names a credential itself, so everything under it counts (user included).
+            some(run([stack({ apiTokens: ["a", "b"], credentials: { password: "p", user: "u" } })]), /stack output (apiTokens\[[01]\]|credentials\.(password|user)) looks like/, 4);
         });
 
         it("passes secret subtrees, shaped like today's dbtTargets and profileEnvironment", () => {
@@ -610,4 +634,528 @@ describe("policy pack", () => {
             });
         });
     });
+});
+
+// ---------------------------------------------------------------------------------------------
+// The whole pack at once: every resource policy on every resource, every stack policy on the set
+// ---------------------------------------------------------------------------------------------
+
+interface PackViolation extends Violation {
+    policy: string;
+}
+
+/** Each policy's config with the schema defaults filled in, as the CLI hands it to the pack. */
+function configWithDefaults(policy: ResourceValidationPolicy | StackValidationPolicy, over: object = {}): object {
+    const props = (policy.configSchema?.properties ?? {}) as Record<string, { default?: unknown }>;
+    const defaults = Object.fromEntries(Object.entries(props).filter(([, s]) => s.default !== undefined).map(([k, s]) => [k, s.default]));
+    return { ...defaults, ...over };
+}
+
+/**
+ * Runs the whole pack: resource policies see each resource's inputs (`inputs`, else its props),
+ * stack policies see every resource's outputs (props), exactly as `pulumi up --policy-pack` does.
+ */
+function runPack(resources: PolicyResource[], config: Record<string, object> = {}, inputs: Map<PolicyResource, Record<string, any>> = new Map()): PackViolation[] {
+    const out: PackViolation[] = [];
+    for (const policy of policies) {
+        const cfg = configWithDefaults(policy, config[policy.name] ?? {});
+        if ("validateStack" in policy && policy.validateStack) {
+            const args: StackValidationArgs = {
+                resources,
+                stackTags: new Map(),
+                getConfig: <C extends object>() => cfg as C,
+                notApplicable: (reason?: string): never => {
+                    throw new NotApplicable(reason);
+                },
+            };
+            try {
+                const r = policy.validateStack(args, (message, urn) => out.push({ policy: policy.name, message, urn }));
+                assert.ok(!(r instanceof Promise), "validateStack is synchronous");
+            } catch (e) {
+                if (!(e instanceof NotApplicable)) throw e;
+            }
+        }
+        if ("validateResource" in policy && policy.validateResource) {
+            const validations = Array.isArray(policy.validateResource) ? policy.validateResource : [policy.validateResource];
+            for (const r of resources) {
+                const props = inputs.get(r) ?? r.props;
+                const args: ResourceValidationArgs = {
+                    type: r.type,
+                    props,
+                    urn: r.urn,
+                    name: r.name,
+                    opts: r.opts,
+                    stackTags: new Map(),
+                    isType: ((cls: unknown) => isTypeOf(r.type, cls)) as ResourceValidationArgs["isType"],
+                    asType: ((cls: unknown) => (isTypeOf(r.type, cls) ? props : undefined)) as ResourceValidationArgs["asType"],
+                    getConfig: <C extends object>() => cfg as C,
+                    notApplicable: (reason?: string): never => {
+                        throw new NotApplicable(reason);
+                    },
+                };
+                for (const validate of validations) {
+                    try {
+                        const p = validate(args, (message, urn) => out.push({ policy: policy.name, message, urn: urn ?? r.urn }));
+                        assert.ok(!(p instanceof Promise), "validateResource is synchronous");
+                    } catch (e) {
+                        if (!(e instanceof NotApplicable)) throw e;
+                    }
+                }
+            }
+        }
+    }
+    return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Crafted bypasses (issue 11 #9): each is a compliant platform plus one hole
+// ---------------------------------------------------------------------------------------------
+
+const ACCOUNT = "123456789012";
+const GITHUB = "token.actions.githubusercontent.com";
+const BITBUCKET = "api.bitbucket.org/2.0/workspaces/acme/pipelines-config/identity/oidc";
+const AZURE = "vstoken.dev.azure.com/0f8fad5b-d9cb-469f-a165-70867728950e";
+const oidcArn = (issuer: string) => `arn:aws:iam::${ACCOUNT}:oidc-provider/${issuer}`;
+const managed = (name: string) => `arn:aws:iam::aws:policy/${name}`;
+
+/** A web-identity trust statement shaped like components/aws/ciIdentity.ts's. */
+function webIdentity(issuer: string, condition: Record<string, Record<string, unknown>>, extra: object = {}): object {
+    return { Sid: "CiOidc", Effect: "Allow", Principal: { Federated: oidcArn(issuer) }, Action: "sts:AssumeRoleWithWebIdentity", Condition: condition, ...extra };
+}
+
+const GITHUB_TRUST = webIdentity(GITHUB, { StringEquals: { [`${GITHUB}:aud`]: "sts.amazonaws.com", [`${GITHUB}:sub`]: "repo:acme-data/analytics-dbt:pull_request" } });
+const ARTIFACTS_RW = {
+    Sid: "WriteArtifactsAndDocs",
+    Effect: "Allow",
+    Action: ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+    Resource: [`arn:aws:s3:::${BUCKET_NAME}/artifacts/*`, `arn:aws:s3:::${BUCKET_NAME}/docs/*`],
+};
+
+/** What the platform declares on AWS, reduced to one of each kind, all compliant. */
+function platformBaseline(): PolicyResource[] {
+    const bucketArn = `arn:aws:s3:::${BUCKET_NAME}`;
+    return [
+        ...compliantBucketSet(),
+        res(T.bucketPolicy, "artifacts-policy", {
+            bucket: BUCKET_NAME,
+            policy: doc(
+                { Sid: "DenyInsecureTransport", Effect: "Deny", Principal: "*", Action: "s3:*", Resource: [bucketArn, `${bucketArn}/*`], Condition: { Bool: { "aws:SecureTransport": "false" } } },
+                {
+                    Sid: "AllowCloudFrontReadDocs",
+                    Effect: "Allow",
+                    Principal: { Service: "cloudfront.amazonaws.com" },
+                    Action: "s3:GetObject",
+                    Resource: `${bucketArn}/docs/*`,
+                    Condition: { StringEquals: { "AWS:SourceArn": `arn:aws:cloudfront::${ACCOUNT}:distribution/E1ABC` } },
+                },
+            ),
+        }),
+        res(T.role, "ci-pull-request", { assumeRolePolicy: doc(GITHUB_TRUST), maxSessionDuration: 3600 }),
+        res(T.rolePolicy, "ci-pull-request-policy", {
+            role: "ci-pull-request-id",
+            policy: doc(ARTIFACTS_RW, {
+                Sid: "ListPrefixes",
+                Effect: "Allow",
+                Action: ["s3:ListBucket"],
+                Resource: [bucketArn],
+                Condition: { StringLike: { "s3:prefix": ["artifacts/*", "docs/*"] } },
+            }),
+        }),
+        res(T.distribution, "docs-distribution", {
+            enabled: true,
+            origins: [{ originId: "dbt-docs-s3", domainName: `${BUCKET_NAME}.s3.eu-west-1.amazonaws.com`, originPath: "/docs", originAccessControlId: "oac-1" }],
+            defaultCacheBehavior: { targetOriginId: "dbt-docs-s3", viewerProtocolPolicy: "redirect-to-https", allowedMethods: ["GET", "HEAD"], cachedMethods: ["GET", "HEAD"] },
+            restrictions: { geoRestriction: { restrictionType: "none" } },
+            viewerCertificate: { cloudfrontDefaultCertificate: true },
+        }),
+        res(T.secretVersion, "credentials-ci-version", { secretId: "arn:x", secretString: '{"password":"p"}' }, { opts: { additionalSecretOutputs: ["secretString"] } }),
+        res(T.stack, "dbt-platform-prod", { environment: "prod", artifactsBucket: BUCKET_NAME, docsUrl: "https://dbt-docs.acme.example" }),
+    ];
+}
+
+/** The baseline with the stack outputs extended by `outputs`. */
+function withOutputs(outputs: Record<string, unknown>): PolicyResource[] {
+    return platformBaseline().map((r) => (r.type === T.stack ? res(T.stack, r.name, { ...r.props, ...outputs }) : r));
+}
+
+const role = (name: string, trust: object, extra: object = {}) => res(T.role, name, { assumeRolePolicy: doc(trust), ...extra });
+const rolePolicy = (name: string, ...statements: object[]) => res(T.rolePolicy, name, { role: "ci-pull-request-id", policy: doc(...statements) });
+const allow = (Action: unknown, Resource: unknown = `arn:aws:s3:::${BUCKET_NAME}/artifacts/*`, extra: object = {}) => ({ Effect: "Allow", Action, Resource, ...extra });
+const distributionWithOrigin = (customOriginConfig: object) =>
+    res(T.distribution, "api-distribution", {
+        enabled: true,
+        origins: [{ originId: "api", domainName: "api.acme.example", customOriginConfig: { httpPort: 80, httpsPort: 443, originSslProtocols: ["TLSv1.2"], ...customOriginConfig } }],
+        defaultCacheBehavior: { targetOriginId: "api", viewerProtocolPolicy: "https-only", allowedMethods: ["GET", "HEAD"], cachedMethods: ["GET", "HEAD"] },
+        restrictions: { geoRestriction: { restrictionType: "none" } },
+        viewerCertificate: { cloudfrontDefaultCertificate: true },
+    });
+const aclGrant = (uri: string, permission = "READ") => ({
+    bucket: BUCKET_NAME,
+    accessControlPolicy: { owner: { id: "owner-canonical-id" }, grants: [{ grantee: { type: "Group", uri }, permission }] },
+});
+const ALL_USERS = "http://acs.amazonaws.com/groups/global/AllUsers";
+const AUTHENTICATED_USERS = "http://acs.amazonaws.com/groups/global/AuthenticatedUsers";
+
+interface Bypass {
+    /** What the hole is. */
+    name: string;
+    /** The policy that must report it. */
+    policy: string;
+    resources: () => PolicyResource[];
+    config?: Record<string, object>;
+}
+
+const BYPASSES: Bypass[] = [
+    // --- public buckets
+    {
+        name: "bucket policy Allow with NotPrincipal (everyone but one role)",
+        policy: "no-public-buckets",
+        resources: () => [
+            ...platformBaseline(),
+            res(T.bucketPolicy, "artifacts-policy-2", {
+                bucket: BUCKET_NAME,
+                policy: doc({ Effect: "Allow", NotPrincipal: { AWS: `arn:aws:iam::${ACCOUNT}:role/x` }, Action: "s3:GetObject", Resource: `arn:aws:s3:::${BUCKET_NAME}/*` }),
+            }),
+        ],
+    },
+    {
+        name: "bucket policy Allow with NotAction to a named role",
+        policy: "no-public-buckets",
+        resources: () => [
+            ...platformBaseline(),
+            res(T.bucketPolicy, "artifacts-policy-2", {
+                bucket: BUCKET_NAME,
+                policy: doc({ Effect: "Allow", Principal: { AWS: `arn:aws:iam::${ACCOUNT}:role/x` }, NotAction: "s3:DeleteBucket", Resource: `arn:aws:s3:::${BUCKET_NAME}/*` }),
+            }),
+        ],
+    },
+    { name: "BucketAcl grant READ to AllUsers", policy: "no-public-buckets", resources: () => [...platformBaseline(), res(T.acl, "acl", aclGrant(ALL_USERS))] },
+    {
+        name: "BucketAclV2 grant FULL_CONTROL to AuthenticatedUsers",
+        policy: "no-public-buckets",
+        resources: () => [...platformBaseline(), res("aws:s3/bucketAclV2:BucketAclV2", "acl", aclGrant(AUTHENTICATED_USERS, "FULL_CONTROL"))],
+    },
+    {
+        name: "bucket grants to AllUsers (https URI)",
+        policy: "no-public-buckets",
+        resources: () => [
+            ...platformBaseline().filter((r) => r.type !== T.bucket),
+            bucket("artifacts", BUCKET_NAME, { grants: [{ type: "Group", uri: "https://acs.amazonaws.com/groups/global/AllUsers", permissions: ["READ"] }] }),
+        ],
+    },
+    {
+        name: "BucketV2 grants WRITE to AuthenticatedUsers",
+        policy: "no-public-buckets",
+        resources: () => [
+            ...platformBaseline(),
+            res("aws:s3/bucketV2:BucketV2", "logs", { bucket: "acme-logs", id: "acme-logs", grants: [{ type: "Group", uri: AUTHENTICATED_USERS, permissions: ["WRITE"] }] }),
+            pab("acme-logs", {}, {}, "logs-pab"),
+            versioning("acme-logs", "Enabled", {}, "logs-versioning"),
+            sse("acme-logs", undefined, {}, "logs-sse"),
+        ],
+    },
+    {
+        name: "a second, lax public access block on the same bucket",
+        policy: "no-public-buckets",
+        resources: () => [...platformBaseline(), pab(BUCKET_NAME, { blockPublicPolicy: false, restrictPublicBuckets: false }, {}, "artifacts-pab-2")],
+    },
+    {
+        name: "a second versioning resource (Suspended) on the same bucket",
+        policy: "artifacts-bucket-versioned-encrypted",
+        resources: () => [...platformBaseline(), versioning(BUCKET_NAME, "Suspended", {}, "artifacts-versioning-2")],
+    },
+    {
+        name: "a second encryption configuration without default encryption on the same bucket",
+        policy: "artifacts-bucket-versioned-encrypted",
+        resources: () => [...platformBaseline(), sse(BUCKET_NAME, [{ bucketKeyEnabled: true }], {}, "artifacts-sse-2")],
+    },
+    // --- identity policies
+    { name: "RolePolicy Allow NotAction", policy: "no-wildcard-iam", resources: () => [...platformBaseline(), rolePolicy("p", { Effect: "Allow", NotAction: "iam:*", Resource: `arn:aws:s3:::${BUCKET_NAME}` })] },
+    { name: "RolePolicy Allow NotResource", policy: "no-wildcard-iam", resources: () => [...platformBaseline(), rolePolicy("p", { Effect: "Allow", Action: "s3:GetObject", NotResource: `arn:aws:s3:::${BUCKET_NAME}/private/*` })] },
+    { name: 'Resource "arn:aws:s3:::*"', policy: "no-wildcard-iam", resources: () => [...platformBaseline(), rolePolicy("p", allow("s3:GetObject", "arn:aws:s3:::*"))] },
+    { name: 'Resource "arn:aws:s3:::*/artifacts/*" (any bucket)', policy: "no-wildcard-iam", resources: () => [...platformBaseline(), rolePolicy("p", allow("s3:GetObject", "arn:aws:s3:::*/artifacts/*"))] },
+    {
+        name: "Resource with a wildcard inside a secret ARN",
+        policy: "no-wildcard-iam",
+        resources: () => [...platformBaseline(), rolePolicy("p", allow("secretsmanager:GetSecretValue", `arn:aws:secretsmanager:eu-west-1:${ACCOUNT}:secret:*`))],
+    },
+    { name: 'partial wildcard action "s3:*Object"', policy: "no-wildcard-iam", resources: () => [...platformBaseline(), rolePolicy("p", allow("s3:*Object"))] },
+    { name: 'partial wildcard action "iam:Pass*"', policy: "no-wildcard-iam", resources: () => [...platformBaseline(), rolePolicy("p", allow(["s3:GetObject", "iam:Pass*"], `arn:aws:iam::${ACCOUNT}:role/x`))] },
+    { name: 'partial wildcard action "s3:Get*"', policy: "no-wildcard-iam", resources: () => [...platformBaseline(), res(T.iamPolicy, "p", { policy: doc(allow("s3:Get*")) })] },
+    { name: 'single-character wildcard action "iam:PassRol?"', policy: "no-wildcard-iam", resources: () => [...platformBaseline(), rolePolicy("p", allow("iam:PassRol?", `arn:aws:iam::${ACCOUNT}:role/x`))] },
+    { name: 'UserPolicy with Action "*"', policy: "no-wildcard-iam", resources: () => [...platformBaseline(), res("aws:iam/userPolicy:UserPolicy", "u", { user: "bot", policy: doc(allow("*", "*")) })] },
+    { name: 'GroupPolicy with Action "*"', policy: "no-wildcard-iam", resources: () => [...platformBaseline(), res("aws:iam/groupPolicy:GroupPolicy", "g", { group: "devs", policy: doc(allow("*", "*")) })] },
+    // --- managed policies
+    {
+        name: "RolePolicyAttachment of AdministratorAccess",
+        policy: "no-unvetted-managed-policies",
+        resources: () => [...platformBaseline(), res("aws:iam/rolePolicyAttachment:RolePolicyAttachment", "admin", { role: "ci-pull-request-id", policyArn: managed("AdministratorAccess") })],
+    },
+    {
+        name: "PolicyAttachment of PowerUserAccess",
+        policy: "no-unvetted-managed-policies",
+        resources: () => [...platformBaseline(), res("aws:iam/policyAttachment:PolicyAttachment", "power", { roles: ["ci-pull-request-id"], policyArn: managed("PowerUserAccess") })],
+    },
+    {
+        name: "Role managedPolicyArns with IAMFullAccess",
+        policy: "no-unvetted-managed-policies",
+        resources: () => [...platformBaseline(), role("deploy", GITHUB_TRUST, { managedPolicyArns: [managed("IAMFullAccess")] })],
+    },
+    {
+        name: "RolePolicyAttachmentsExclusive with AdministratorAccess",
+        policy: "no-unvetted-managed-policies",
+        resources: () => [...platformBaseline(), res("aws:iam/rolePolicyAttachmentsExclusive:RolePolicyAttachmentsExclusive", "x", { roleName: "ci-pull-request", policyArns: [managed("AdministratorAccess")] })],
+    },
+    {
+        name: "UserPolicyAttachment of ReadOnlyAccess (AWS-managed, not allow-listed)",
+        policy: "no-unvetted-managed-policies",
+        resources: () => [...platformBaseline(), res("aws:iam/userPolicyAttachment:UserPolicyAttachment", "ro", { user: "bot", policyArn: managed("ReadOnlyAccess") })],
+    },
+    {
+        name: "GroupPolicyAttachment of AdministratorAccess even when allow-listed",
+        policy: "no-unvetted-managed-policies",
+        resources: () => [...platformBaseline(), res("aws:iam/groupPolicyAttachment:GroupPolicyAttachment", "admins", { group: "devs", policyArn: managed("AdministratorAccess") })],
+        config: { "no-unvetted-managed-policies": { allowedPolicyArns: [managed("AdministratorAccess")] } },
+    },
+    {
+        name: "RolePolicyAttachment of a customer policy not declared in the stack",
+        policy: "no-unvetted-managed-policies",
+        resources: () => [...platformBaseline(), res("aws:iam/rolePolicyAttachment:RolePolicyAttachment", "ext", { role: "ci-pull-request-id", policyArn: `arn:aws:iam::${ACCOUNT}:policy/break-glass` })],
+    },
+    {
+        name: "RolePolicyAttachment of a declared customer policy that is too broad",
+        policy: "no-unvetted-managed-policies",
+        resources: () => [
+            ...platformBaseline(),
+            res(T.iamPolicy, "broad", { arn: `arn:aws:iam::${ACCOUNT}:policy/broad`, policy: doc(allow("iam:Pass*", `arn:aws:iam::${ACCOUNT}:role/x`)) }),
+            res("aws:iam/rolePolicyAttachment:RolePolicyAttachment", "broad", { role: "ci-pull-request-id", policyArn: `arn:aws:iam::${ACCOUNT}:policy/broad` }),
+        ],
+    },
+    // --- trust policies
+    { name: 'trust policy Principal "*"', policy: "trust-policies-constrained", resources: () => [...platformBaseline(), role("x", { Effect: "Allow", Principal: "*", Action: "sts:AssumeRole" })] },
+    { name: 'trust policy Principal {AWS: "*"}', policy: "trust-policies-constrained", resources: () => [...platformBaseline(), role("x", { Effect: "Allow", Principal: { AWS: "*" }, Action: "sts:AssumeRole" })] },
+    {
+        name: "trust policy Allow with NotPrincipal",
+        policy: "trust-policies-constrained",
+        resources: () => [...platformBaseline(), role("x", { Effect: "Allow", NotPrincipal: { AWS: `arn:aws:iam::${ACCOUNT}:root` }, Action: "sts:AssumeRole" })],
+    },
+    {
+        name: "GitHub OIDC trust without a sub condition",
+        policy: "trust-policies-constrained",
+        resources: () => [...platformBaseline(), role("x", webIdentity(GITHUB, { StringEquals: { [`${GITHUB}:aud`]: "sts.amazonaws.com" } }))],
+    },
+    {
+        name: 'GitHub OIDC trust with StringLike sub "*"',
+        policy: "trust-policies-constrained",
+        resources: () => [...platformBaseline(), role("x", webIdentity(GITHUB, { StringEquals: { [`${GITHUB}:aud`]: "sts.amazonaws.com" }, StringLike: { [`${GITHUB}:sub`]: "*" } }))],
+    },
+    {
+        name: 'GitHub OIDC trust with StringLike sub "repo:*"',
+        policy: "trust-policies-constrained",
+        resources: () => [...platformBaseline(), role("x", webIdentity(GITHUB, { StringEquals: { [`${GITHUB}:aud`]: "sts.amazonaws.com" }, StringLike: { [`${GITHUB}:sub`]: ["repo:acme-data/analytics-dbt:pull_request", "repo:*"] } }))],
+    },
+    {
+        name: 'GitHub OIDC trust with StringLike sub "repo:acme-data/*" (any repository of the owner)',
+        policy: "trust-policies-constrained",
+        resources: () => [...platformBaseline(), role("x", webIdentity(GITHUB, { StringEquals: { [`${GITHUB}:aud`]: "sts.amazonaws.com" }, StringLike: { [`${GITHUB}:sub`]: "repo:acme-data/*" } }))],
+    },
+    {
+        name: "GitHub OIDC trust without an aud condition",
+        policy: "trust-policies-constrained",
+        resources: () => [...platformBaseline(), role("x", webIdentity(GITHUB, { StringEquals: { [`${GITHUB}:sub`]: "repo:acme-data/analytics-dbt:pull_request" } }))],
+    },
+    {
+        name: "Bitbucket OIDC trust with sub under a negated operator",
+        policy: "trust-policies-constrained",
+        resources: () => [
+            ...platformBaseline(),
+            role("x", webIdentity(BITBUCKET, { StringEquals: { [`${BITBUCKET}:aud`]: "ari:cloud:bitbucket::workspace/3c5f1a2e-8d4b-4f6a-9c1e-2b7d5e8f0a13" }, StringNotLike: { [`${BITBUCKET}:sub`]: "{00000000-0000-4000-8000-000000000000}*" } })),
+        ],
+    },
+    {
+        name: "Bitbucket OIDC trust with sub starting with a wildcard",
+        policy: "trust-policies-constrained",
+        resources: () => [
+            ...platformBaseline(),
+            role("x", webIdentity(BITBUCKET, { StringEquals: { [`${BITBUCKET}:aud`]: "ari:cloud:bitbucket::workspace/3c5f1a2e-8d4b-4f6a-9c1e-2b7d5e8f0a13" }, StringLike: { [`${BITBUCKET}:sub`]: "*{a1b2c3d4-0003-4f6a-9c1e-2b7d5e8f0a13}:*" } })),
+        ],
+    },
+    {
+        name: "Azure DevOps OIDC trust with a wildcard organization in sub",
+        policy: "trust-policies-constrained",
+        resources: () => [...platformBaseline(), role("x", webIdentity(AZURE, { StringEquals: { [`${AZURE}:aud`]: "api://AzureADTokenExchange" }, StringLike: { [`${AZURE}:sub`]: "sc://*/dbt/aws-deploy" } }))],
+    },
+    {
+        name: "OIDC trust through sts:* with no conditions",
+        policy: "trust-policies-constrained",
+        resources: () => [...platformBaseline(), role("x", { Effect: "Allow", Principal: { Federated: oidcArn(GITHUB) }, Action: "sts:*" })],
+    },
+    // --- CloudFront origins
+    { name: "CloudFront custom origin http-only", policy: "cloudfront-https-only", resources: () => [...platformBaseline(), distributionWithOrigin({ originProtocolPolicy: "http-only" })] },
+    { name: "CloudFront custom origin match-viewer", policy: "cloudfront-https-only", resources: () => [...platformBaseline(), distributionWithOrigin({ originProtocolPolicy: "match-viewer" })] },
+    // --- secrets under other names, or inside URIs
+    { name: "output dbPwd", policy: "no-plaintext-secrets-in-outputs", resources: () => withOutputs({ dbPwd: "hunter2" }) },
+    { name: "output passwd", policy: "no-plaintext-secrets-in-outputs", resources: () => withOutputs({ warehouse: { passwd: "hunter2" } }) },
+    { name: "output credentials", policy: "no-plaintext-secrets-in-outputs", resources: () => withOutputs({ credentials: "dbt_ci:hunter2" }) },
+    { name: "output apiKey", policy: "no-plaintext-secrets-in-outputs", resources: () => withOutputs({ apiKey: "AKIA-like-value" }) },
+    { name: "output api_key", policy: "no-plaintext-secrets-in-outputs", resources: () => withOutputs({ bitbucket: { api_key: "k-123" } }) },
+    { name: "output auth", policy: "no-plaintext-secrets-in-outputs", resources: () => withOutputs({ docs: { auth: "dbt-docs:s3cr3t" } }) },
+    { name: "output sentryDsn", policy: "no-plaintext-secrets-in-outputs", resources: () => withOutputs({ sentryDsn: "https://abc123@o1.ingest.sentry.io/42" }) },
+    { name: "output connectionString", policy: "no-plaintext-secrets-in-outputs", resources: () => withOutputs({ connectionString: "Host=db;Username=dbt;Password=hunter2" }) },
+    { name: "output privateKeyPem (private_key under another spelling)", policy: "no-plaintext-secrets-in-outputs", resources: () => withOutputs({ deployKeyPem: { "private-key": "-----BEGIN PRIVATE KEY-----" } }) },
+    { name: "postgres:// URI with a password under a harmless key", policy: "no-plaintext-secrets-in-outputs", resources: () => withOutputs({ warehouseUrl: "postgres://dbt_ci:hunter2@db.acme.example:5432/analytics" }) },
+    { name: "any scheme://user:password@ inside an array output", policy: "no-plaintext-secrets-in-outputs", resources: () => withOutputs({ endpoints: ["https://api.acme.example", "redis://default:pw-123@cache:6379/0"] }) },
+    {
+        name: "SSM parameter of type String holding a password",
+        policy: "no-plaintext-secrets-in-resources",
+        resources: () => [...platformBaseline(), res("aws:ssm/parameter:Parameter", "p", { name: "/dbt/prod/password", type: "String", value: "hunter2" })],
+    },
+    {
+        name: "SSM parameter of type String holding a connection URI",
+        policy: "no-plaintext-secrets-in-resources",
+        resources: () => [...platformBaseline(), res("aws:ssm/parameter:Parameter", "p", { name: "/dbt/prod/url", type: "String", value: "postgresql://dbt:hunter2@db/analytics" })],
+    },
+    {
+        name: "Lambda environment variable DB_PASSWORD",
+        policy: "no-plaintext-secrets-in-resources",
+        resources: () => [...platformBaseline(), res("aws:lambda/function:Function", "f", { runtime: "nodejs20.x", environment: { variables: { DB_HOST: "db", DB_PASSWORD: "hunter2" } } })],
+    },
+    {
+        name: "Lambda environment variable with a password in a URI",
+        policy: "no-plaintext-secrets-in-resources",
+        resources: () => [...platformBaseline(), res("aws:lambda/function:Function", "f", { runtime: "nodejs20.x", environment: { variables: { DATABASE_URL: "postgres://dbt:hunter2@db/analytics" } } })],
+    },
+    {
+        name: "ECS container environment PGPASSWORD",
+        policy: "no-plaintext-secrets-in-resources",
+        resources: () => [
+            ...platformBaseline(),
+            res("aws:ecs/taskDefinition:TaskDefinition", "t", {
+                family: "dbt-scheduler",
+                containerDefinitions: JSON.stringify([{ name: "dbt", image: "dbt:1.11", environment: [{ name: "PGHOST", value: "db" }, { name: "PGPASSWORD", value: "hunter2" }] }]),
+            }),
+        ],
+    },
+];
+
+describe("policy pack: crafted bypasses (issue 11 #9)", () => {
+    it("the platform baseline passes the whole pack", () => {
+        assert.deepStrictEqual(runPack(platformBaseline()).map((v) => `${v.policy}: ${v.message}`), []);
+    });
+
+    it("catches every crafted bypass with the policy meant for it", () => {
+        assert.ok(BYPASSES.length >= 20, "at least 20 crafted bypasses");
+        assert.strictEqual(new Set(BYPASSES.map((b) => b.name)).size, BYPASSES.length, "bypass names are unique");
+        const missed: string[] = [];
+        let caught = 0;
+        for (const b of BYPASSES) {
+            const vs = runPack(b.resources(), b.config);
+            if (vs.some((v) => v.policy === b.policy)) caught++;
+            else missed.push(`${b.name} (expected ${b.policy}; got ${vs.length === 0 ? "nothing" : vs.map((v) => `${v.policy}: ${v.message}`).join(" | ")})`);
+        }
+        console.log(`policy bypasses caught: ${caught}/${BYPASSES.length}`);
+        assert.deepStrictEqual(missed, []);
+    });
+});
+
+// ---------------------------------------------------------------------------------------------
+// No false positives: every shipped stack, as the program registers it under mocks, passes the pack
+// ---------------------------------------------------------------------------------------------
+
+interface Evaluated {
+    resources: PolicyResource[];
+    inputs: Map<PolicyResource, Record<string, any>>;
+}
+
+/**
+ * Evaluates index.ts for `stack` under the project's mocks (scripts/offline.ts) and turns every
+ * registration into the PolicyResource the engine would hand the pack: outputs (mock state) as
+ * props for stack policies, inputs for resource policies, the request's additionalSecretOutputs and
+ * propertyDependencies, and the root stack resource whose props are the program's exports
+ * (secrets unwrapped, as @pulumi/policy 1.21.0 passes them).
+ */
+async function evaluateForPolicy(stack: string, config: Record<string, string>): Promise<Evaluated> {
+    const { resources, settle } = await installMocks(stack);
+    const monitor = pulumi.runtime.getMonitor() as any;
+    const register = monitor.registerResource.bind(monitor);
+    const requests = new Map<string, { secretOutputs: string[]; deps: Record<string, string[]> }>();
+    monitor.registerResource = (req: any, callback: (err: any, resp: any) => void) => {
+        const deps: Record<string, string[]> = {};
+        req.getPropertydependenciesMap().forEach((v: any, k: string) => (deps[k] = v.getUrnsList()));
+        requests.set(`${req.getType()}::${req.getName()}`, { secretOutputs: req.getAdditionalsecretoutputsList(), deps });
+        register(req, callback);
+    };
+    pulumi.runtime.setAllConfig(config, []);
+    const entry = require.resolve(path.join(ROOT, "index.ts"));
+    delete require.cache[entry];
+    const exports = require(entry) as Record<string, unknown>;
+    await settle();
+
+    const outputs: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(exports)) {
+        const value = pulumi.Output.isInstance(v) ? (await resolve(v as pulumi.Output<unknown>)).value : v;
+        if (value !== undefined) outputs[k] = value;
+    }
+    const recorded: Recorded[] = resources.filter((r) => r.type !== T.stack);
+    const byUrn = new Map<string, PolicyResource>();
+    const inputs = new Map<PolicyResource, Record<string, any>>();
+    const out: PolicyResource[] = recorded.map((r) => {
+        const req = requests.get(`${r.type}::${r.name}`);
+        const p = res(r.type, r.name, r.state, { opts: { additionalSecretOutputs: req?.secretOutputs ?? [] } });
+        p.urn = r.urn;
+        byUrn.set(r.urn, p);
+        inputs.set(p, r.inputs);
+        return p;
+    });
+    for (const r of recorded) {
+        const p = byUrn.get(r.urn)!;
+        const deps = requests.get(`${r.type}::${r.name}`)?.deps ?? {};
+        for (const [k, urns] of Object.entries(deps)) {
+            p.propertyDependencies[k] = urns.map((u) => byUrn.get(u)).filter((x): x is PolicyResource => x !== undefined);
+        }
+    }
+    const root = res(T.stack, `dbt-platform-${stack}`, outputs);
+    inputs.set(root, outputs);
+    return { resources: [...out, root], inputs };
+}
+
+/** Docs access modes and AWS options the shipped prod stack can be switched to. */
+function prodVariant(change: (aws: any) => void): Record<string, string> {
+    const config = stackConfig("prod");
+    const aws = JSON.parse(config["dbt-platform:aws"]);
+    change(aws);
+    return { ...config, "dbt-platform:aws": JSON.stringify(aws) };
+}
+
+describe("policy pack: shipped stacks have no violations", function () {
+    this.timeout(300_000);
+
+    const cases: [string, string, () => Record<string, string>][] = [];
+    for (const stack of ["dev", "sandbox", "staging", "prod"]) {
+        for (const system of CI_SYSTEMS) cases.push([`${stack} on ${system}`, stack, () => withCiSystem(stackConfig(stack), system).config]);
+    }
+    cases.push(
+        ["prod with public docs", "prod", () => prodVariant((a) => (a.docs = { access: "public" }))],
+        ["prod with basic-auth docs", "prod", () => prodVariant((a) => (a.docs = { access: "basic-auth" }))],
+        ["prod with a KMS key", "prod", () => prodVariant((a) => (a.artifacts.kmsKeyArn = `arn:aws:kms:eu-west-1:${ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab`))],
+        [
+            "prod on github with a deploy environment",
+            "prod",
+            () => {
+                const c = withCiSystem(stackConfig("prod"), "github").config;
+                const aws = JSON.parse(c["dbt-platform:aws"]);
+                aws.github = { deployEnvironment: "production" };
+                return { ...c, "dbt-platform:aws": JSON.stringify(aws) };
+            },
+        ],
+    );
+
+    for (const [label, stack, config] of cases) {
+        it(label, async () => {
+            const { resources, inputs } = await evaluateForPolicy(stack, config());
+            const awsCount = resources.filter((r) => r.type.startsWith("aws:")).length;
+            if (stack !== "dev") assert.ok(awsCount > 10, `${label}: expected the AWS resources, got ${awsCount}`);
+            assert.deepStrictEqual(runPack(resources, {}, inputs).map((v) => `${v.policy}: ${v.message}`), []);
+        });
+    }
 });
