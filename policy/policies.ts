@@ -872,7 +872,11 @@ export const cloudfrontHttpsOnly: ResourceValidationPolicy & { validateResource:
 
 /** Key text that names a credential wherever it appears (`dbPassword`, `PGPASSWORD`, `apiKey`, `connection_string`). */
 export const SENSITIVE_KEY = /password|passwd|passphrase|secret|token|credential|private[_-]?key|api[_-]?key|connection[_-]?string|conn[_-]?str/i;
-/** Short names of credentials that count only as a whole word of the key (`dbPwd`, `docs.auth`, `sentryDsn`, `DB_PASS`). */
+/**
+ * Short names of credentials that count only as the last word of the key, i.e. when the key names
+ * the credential itself (`dbPwd`, `auth`, `basicAuth`, `sentryDsn`, `DB_PASS`), not a property of it
+ * (`authMode`, `passThrough`).
+ */
 export const SENSITIVE_WORDS: ReadonlySet<string> = new Set(["pwd", "pw", "pass", "auth", "authorization", "creds", "cred", "dsn", "apikey"]);
 
 /** The words of a key: split at `_ - . /`, spaces and camelCase humps, lower-cased. */
@@ -892,7 +896,7 @@ export function keyWords(key: string): string[] {
  */
 const URI_CREDENTIAL = /[a-z][a-z0-9+.-]*:\/\/[^\s/:@]+:([^\s/@]+)@/gi;
 const PAIR_CREDENTIAL = /(?:^|[?&;\s])(?:password|passwd|pwd)\s*=\s*([^&;\s]+)/gi;
-const REFERENCE_VALUE = /^(?:\$\{?[A-Za-z_][A-Za-z0-9_]*\}?|\$\(.*\)|\{\{.*\}\}|%[A-Za-z_][A-Za-z0-9_]*%|<[^>]*>|\*+)$/;
+const REFERENCE_VALUE = /^(?:\$[A-Za-z_{(]|\{\{|%[A-Za-z_]|<|\*+$)/;
 
 export function hasEmbeddedCredential(v: string): boolean {
     for (const re of [URI_CREDENTIAL, PAIR_CREDENTIAL]) {
@@ -921,7 +925,7 @@ const CAMEL_REFERENCE_SUFFIX = /(?:Arns?|ARNs?|Ids?|IDs?|Names?)$/;
 const SEPARATED_REFERENCE_SUFFIX = /(?:^|[_\-.])(?:arns?|ids?|names?)$/i;
 
 export function isSensitiveKey(key: string): boolean {
-    return (SENSITIVE_KEY.test(key) || keyWords(key).some((w) => SENSITIVE_WORDS.has(w))) && !isReferenceKey(key);
+    return (SENSITIVE_KEY.test(key) || SENSITIVE_WORDS.has(keyWords(key).pop() ?? "")) && !isReferenceKey(key);
 }
 
 export function isReferenceKey(key: string): boolean {

@@ -16,6 +16,7 @@ import {
     noPublicBuckets,
     noPlaintextSecretsInResources,
     noUnvettedManagedPolicies,
+    get,
     noWildcardIam,
     policies,
     trustPoliciesConstrained,
@@ -1150,6 +1151,24 @@ describe("policy pack: shipped stacks have no violations", function () {
         ],
     );
 
+    it("the harness is live: the same recorded prod stack with one hole is reported", async () => {
+        const { resources, inputs } = await evaluateForPolicy("prod", stackConfig("prod"));
+        const prRole = resources.find((r) => r.type === T.role && r.name === "dbt-prod-ci-pull-request");
+        assert.ok(prRole, "the pull-request role is recorded");
+        const trust = JSON.parse(inputs.get(prRole)!.assumeRolePolicy);
+        const like = trust.Statement[0].Condition.StringLike;
+        const subKey = Object.keys(like).find((k) => k.endsWith(":sub"))!;
+        assert.match(subKey, /^api\.bitbucket\.org\/2\.0\/workspaces\/[^/]+\/pipelines-config\/identity\/oidc:sub$/);
+        like[subKey] = "*";
+        inputs.set(prRole, { ...inputs.get(prRole), assumeRolePolicy: JSON.stringify(trust) });
+        const bucketRecord = resources.find((r) => r.type === T.bucket)!;
+        const lax = pab(String(get(bucketRecord.props, "bucket")), { restrictPublicBuckets: false }, {}, "lax-pab");
+        const vs = runPack([...resources, lax], {}, inputs).map((v) => `${v.policy}: ${v.message}`);
+        assert.strictEqual(vs.length, 3, vs.join("\n"));
+        assert.match(vs.join("\n"), /trust-policies-constrained: trust policy: statement "CiOidc" condition .*:sub pattern "\*" does not pin one identity/);
+        assert.match(vs.join("\n"), /no-public-buckets: .* has 2 aws\.s3\.BucketPublicAccessBlock resources/);
+    });
+
     for (const [label, stack, config] of cases) {
         it(label, async () => {
             const { resources, inputs } = await evaluateForPolicy(stack, config());
@@ -1158,4 +1177,310 @@ describe("policy pack: shipped stacks have no violations", function () {
             assert.deepStrictEqual(runPack(resources, {}, inputs).map((v) => `${v.policy}: ${v.message}`), []);
         });
     }
+});
+
+// ---------------------------------------------------------------------------------------------
+// The new and widened rules one by one: legitimate shapes pass, the rest is reported by name
+// ---------------------------------------------------------------------------------------------
+
+describe("policy pack: rules added for issue 11 #9", () => {
+    describe("no-public-buckets: grants, NotPrincipal, duplicates", () => {
+        const run = (rs: PolicyResource[]) => runStack(noPublicBuckets, rs);
+
+        it("passes ACL grants to the owner and to the log-delivery group", () => {
+            const grants = [
+                { grantee: { type: "CanonicalUser", id: "owner-canonical-id" }, permission: "FULL_CONTROL" },
+                { grantee: { type: "Group", uri: "http://acs.amazonaws.com/groups/s3/LogDelivery" }, permission: "WRITE" },
+            ];
+            none(run([...compliantBucketSet(), res(T.acl, "acl", { bucket: BUCKET_NAME, accessControlPolicy: { owner: { id: "o" }, grants } })]));
+            none(run([bucket("artifacts", BUCKET_NAME, { grants: [{ type: "CanonicalUser", id: "o", permissions: ["FULL_CONTROL"] }] }), ...compliantBucketSet().slice(1)]));
+        });
+
+        it("names the public grantee and its permission", () => {
+            const acl = res("aws:s3/bucketAclV2:BucketAclV2", "acl", aclGrant(ALL_USERS, "WRITE_ACP"));
+            const [v] = some(run([...compliantBucketSet(), acl]), /^bucket ACL acl grants AllUsers \(WRITE_ACP\); buckets must not be public/);
+            assert.strictEqual(v.urn, urnOf("aws:s3/bucketAclV2:BucketAclV2", "acl"));
+        });
+
+        it("reports every duplicate public access block, even two strict ones", () => {
+            const [v] = some(run([...compliantBucketSet(), pab(BUCKET_NAME, {}, {}, "artifacts-pab-2")]), /has 2 aws\.s3\.BucketPublicAccessBlock resources \(artifacts-pab, artifacts-pab-2\)/);
+            assert.strictEqual(v.urn, urnOf(T.bucket, "artifacts"));
+            const vs = run([...compliantBucketSet(), pab(BUCKET_NAME, { ignorePublicAcls: false }, {}, "artifacts-pab-2")]);
+            assert.deepStrictEqual(vs.length, 2, vs.map((x) => x.message).join("\n"));
+            assert.match(vs[1].message, /artifacts-pab-2: ignorePublicAcls not true/);
+        });
+
+        it("does not count another bucket's block as a duplicate, nor one it can't place during preview", () => {
+            none(run([...compliantBucketSet(), ...compliantBucketSet("b", "bucket-b")]));
+            const b = bucket("artifacts", BUCKET_NAME, { id: UNKNOWN_STRING }, { preview: true });
+            none(run([b, pab(UNKNOWN_STRING, {}, { preview: true, propertyDependencies: { bucket: [b] } }), pab(UNKNOWN_STRING, {}, { preview: true }, "other")]));
+            some(
+                run([b, pab(UNKNOWN_STRING, {}, { preview: true, propertyDependencies: { bucket: [b] } }), pab(UNKNOWN_STRING, {}, { preview: true, propertyDependencies: { bucket: [b] } }, "second")]),
+                /has 2 aws\.s3\.BucketPublicAccessBlock resources/,
+            );
+        });
+
+        it("reports NotPrincipal, NotAction and NotResource in Allow statements, not in Deny", () => {
+            const p = (s: object) => res(T.bucketPolicy, "p", { bucket: BUCKET_NAME, policy: doc(s) });
+            const role = { AWS: `arn:aws:iam::${ACCOUNT}:role/x` };
+            some(run([...compliantBucketSet(), p({ Sid: "All", Effect: "Allow", NotPrincipal: role, Action: "s3:GetObject", Resource: "arn:x" })]), /statement "All" allows NotPrincipal/);
+            some(run([...compliantBucketSet(), p({ Effect: "Allow", Principal: role, NotAction: "s3:DeleteObject", NotResource: "arn:x" })]), /allows Not(Action|Resource) \(everything but those listed\)/, 2);
+            none(run([...compliantBucketSet(), p({ Effect: "Deny", NotPrincipal: role, NotAction: "s3:GetObject", Resource: "arn:x" })]));
+        });
+    });
+
+    describe("artifacts-bucket-versioned-encrypted: duplicates", () => {
+        const run = (rs: PolicyResource[]) => runStack(artifactsBucketVersionedEncrypted, rs);
+
+        it("reports Enabled + Suspended versioning and two encryption configurations on one bucket", () => {
+            const vs = run([...compliantBucketSet(), versioning(BUCKET_NAME, "Suspended", {}, "v2")]);
+            assert.deepStrictEqual(vs.map((v) => v.message), [
+                `bucket artifacts (${BUCKET_NAME}) has 2 aws.s3.BucketVersioning resources (artifacts-versioning, v2); they overwrite each other and deleting one removes the setting. Keep exactly one.`,
+                `bucket artifacts (${BUCKET_NAME}) is not versioned: v2: versioningConfiguration.status is "Suspended", not "Enabled".`,
+            ]);
+            some(run([...compliantBucketSet(), sse(BUCKET_NAME, undefined, {}, "sse-2")]), /has 2 aws\.s3\.BucketServerSideEncryptionConfiguration resources \(artifacts-sse, sse-2\)/);
+        });
+    });
+
+    describe("no-wildcard-iam: NotAction, NotResource, partial wildcards, resources", () => {
+        const run = (props: Record<string, any>, type = T.rolePolicy) => runResource(noWildcardIam, type, props);
+        const policy = (...s: object[]) => ({ role: "r", policy: doc(...s) });
+
+        for (const action of ["s3:*Object", "iam:Pass*", "s3:Get*", "*:*", "iam:PassRol?", "S3:*"]) {
+            it(`reports wildcard action ${JSON.stringify(action)}`, () => {
+                some(run(policy(allow(action))), new RegExp(`allows wildcard action ${JSON.stringify(action).replace(/[*?]/g, "\\$&")}`));
+            });
+        }
+
+        it("reports NotAction and NotResource in Allow statements", () => {
+            some(run(policy({ Effect: "Allow", NotAction: ["iam:*"], Resource: "arn:x" })), /allows NotAction \(every action but those listed\)/);
+            some(run(policy({ Effect: "Allow", Action: "s3:GetObject", NotResource: "arn:x" })), /allows NotResource \(every resource but those listed\)/);
+        });
+
+        for (const resource of ["arn:aws:s3:::*", `arn:aws:s3:::${BUCKET_NAME}/*`, "arn:aws:s3:::*/artifacts/*", `arn:aws:s3:::${BUCKET_NAME}/art*/x`, `arn:aws:s3:::dbt-*/artifacts/*`, "arn:aws:secretsmanager:eu-west-1:1:secret:dbt/*", "arn:aws:iam::*:role/x"]) {
+            it(`reports wildcard resource ${resource}`, () => {
+                some(run(policy(allow("s3:GetObject", resource))), /allows wildcard resource/);
+            });
+        }
+
+        it("passes the trailing /* of one key prefix of one bucket, and literal ARNs", () => {
+            none(run(policy(allow("s3:GetObject", [`arn:aws:s3:::${BUCKET_NAME}/artifacts/*`, `arn:aws:s3:::${BUCKET_NAME}/artifacts/history/*`, `arn:aws:s3:::${BUCKET_NAME}/docs/*`, `arn:aws:s3:::${BUCKET_NAME}`]))));
+            none(run(policy(allow("secretsmanager:GetSecretValue", `arn:aws:secretsmanager:eu-west-1:${ACCOUNT}:secret:dbt/prod/ci-AbCdEf`))));
+            none(run(policy(allow("s3:ListBucket", `arn:aws:s3:::${BUCKET_NAME}`, { Condition: { StringLike: { "s3:prefix": ["artifacts/*"] } } }))));
+        });
+
+        it("checks UserPolicy and GroupPolicy like RolePolicy", () => {
+            some(run({ user: "bot", policy: doc(allow("*")) }, "aws:iam/userPolicy:UserPolicy"), /wildcard action "\*"/);
+            some(run({ group: "g", policy: doc(allow("s3:GetObject", "*")) }, "aws:iam/groupPolicy:GroupPolicy"), /allows Resource "\*"/);
+        });
+    });
+
+    describe("trust-policies-constrained", () => {
+        const run = (trust: unknown, o?: ResOpts) => runResource(trustPoliciesConstrained, T.role, { assumeRolePolicy: typeof trust === "string" ? trust : doc(trust as object) }, o);
+        const gh = (cond: Record<string, Record<string, unknown>>) => webIdentity(GITHUB, cond);
+        const AUD = { [`${GITHUB}:aud`]: "sts.amazonaws.com" };
+
+        it("passes the platform's trust shapes: GitHub, Bitbucket, Azure DevOps and the ECS scheduler", () => {
+            none(run(GITHUB_TRUST));
+            none(run(gh({ StringEquals: { ...AUD, [`${GITHUB}:sub`]: "repo:acme-data/analytics-dbt:environment:production" } })));
+            none(run(gh({ StringEquals: AUD, StringLike: { [`${GITHUB}:sub`]: "repo:acme-data/analytics-dbt:ref:refs/tags/v*" } })));
+            const bbAud = { [`${BITBUCKET}:aud`]: "ari:cloud:bitbucket::workspace/3c5f1a2e-8d4b-4f6a-9c1e-2b7d5e8f0a13" };
+            none(run(webIdentity(BITBUCKET, { StringEquals: bbAud, StringLike: { [`${BITBUCKET}:sub`]: "{9e2d7c41-5b3a-4e8f-a6d2-1c4b8f7e3a95}*" } })));
+            none(run(webIdentity(BITBUCKET, { StringEquals: bbAud, StringLike: { [`${BITBUCKET}:sub`]: "{9e2d7c41-5b3a-4e8f-a6d2-1c4b8f7e3a95}{a1b2c3d4-0003-4f6a-9c1e-2b7d5e8f0a13}:*" } })));
+            none(run(webIdentity(AZURE, { StringEquals: { [`${AZURE}:aud`]: "api://AzureADTokenExchange", [`${AZURE}:sub`]: "sc://acme/dbt/aws-deploy" } })));
+            none(run({ Sid: "Service", Effect: "Allow", Principal: { Service: "ecs-tasks.amazonaws.com" }, Action: "sts:AssumeRole" }));
+            none(run({ Effect: "Allow", Principal: { AWS: `arn:aws:iam::${ACCOUNT}:root` }, Action: "sts:AssumeRole" }));
+        });
+
+        it("compares condition keys case-insensitively and accepts a GitHub Enterprise issuer", () => {
+            none(run(gh({ StringEquals: { [`${GITHUB}:AUD`]: "sts.amazonaws.com", [`${GITHUB}:Sub`]: "repo:a/b:pull_request" } })));
+            const ghe = `${GITHUB}/acme`;
+            none(run(webIdentity(ghe, { StringEquals: { [`${ghe}:aud`]: "sts.amazonaws.com" }, StringLike: { [`${ghe}:sub`]: "repo:acme/dbt:*" } })));
+        });
+
+        it("reports a sub or aud that is missing, or only under ForAllValues / a negated operator", () => {
+            some(run(gh({ StringEquals: AUD })), new RegExp(`without a StringEquals/StringLike condition on ${GITHUB}:sub`));
+            some(run(gh({ StringEquals: { [`${GITHUB}:sub`]: "repo:a/b:pull_request" } })), new RegExp(`on ${GITHUB}:aud`));
+            some(run(gh({ StringEquals: AUD, "ForAllValues:StringLike": { [`${GITHUB}:sub`]: "repo:a/b:*" } })), /:sub$|condition on .*:sub/);
+            some(run(gh({ StringEquals: AUD, StringNotLike: { [`${GITHUB}:sub`]: "repo:a/b:*" } })), /condition on .*:sub/);
+            some(run({ Effect: "Allow", Principal: { Federated: oidcArn(GITHUB) }, Action: "sts:AssumeRoleWithWebIdentity" }), /without a StringEquals\/StringLike condition/, 2);
+        });
+
+        for (const sub of ["*", "repo:*", "repo:acme-data/*", "repo:*/analytics-dbt:*", "repo:acme-data/analytics-dbt*", "?*"]) {
+            it(`reports the GitHub StringLike sub ${JSON.stringify(sub)}`, () => {
+                some(run(gh({ StringEquals: AUD, StringLike: { [`${GITHUB}:sub`]: ["repo:acme-data/analytics-dbt:pull_request", sub] } })), /does not pin one identity \(expected repo:<owner>\/<repo>:/);
+            });
+        }
+
+        it("reports Bitbucket and Azure DevOps subjects that don't pin one repository or service connection", () => {
+            some(run(webIdentity(BITBUCKET, { StringEquals: { [`${BITBUCKET}:aud`]: "x" }, StringLike: { [`${BITBUCKET}:sub`]: "{*}*" } })), /expected \{<repository uuid>\}/);
+            some(run(webIdentity(AZURE, { StringEquals: { [`${AZURE}:aud`]: "api://AzureADTokenExchange" }, StringLike: { [`${AZURE}:sub`]: "sc://acme/dbt/*" } })), /expected the exact sc:\/\//);
+        });
+
+        it("reports a wildcard or empty aud", () => {
+            some(run(gh({ StringLike: { [`${GITHUB}:aud`]: "*", [`${GITHUB}:sub`]: "repo:a/b:pull_request" } })), /:aud pattern "\*" is a wildcard/);
+            some(run(gh({ StringEquals: { [`${GITHUB}:aud`]: "", [`${GITHUB}:sub`]: "repo:a/b:pull_request" } })), /:aud is empty/);
+        });
+
+        it("reports public, NotPrincipal and NotAction trust; ignores Deny", () => {
+            some(run({ Effect: "Allow", Principal: { AWS: ["arn:aws:iam::1:root", "*"] }, Action: "sts:AssumeRole" }), /trusts Principal "\*"/);
+            some(run({ Effect: "Allow", NotPrincipal: { AWS: "arn:aws:iam::1:root" }, Action: "sts:AssumeRole" }), /trusts NotPrincipal/);
+            some(run({ Effect: "Allow", Principal: { Service: "ecs-tasks.amazonaws.com" }, NotAction: "sts:TagSession" }), /allows NotAction/);
+            none(run(doc({ Effect: "Deny", Principal: "*", NotPrincipal: { AWS: "arn:aws:iam::1:root" }, Action: "sts:*" }, { Effect: "Allow", Principal: { Service: "ecs-tasks.amazonaws.com" }, Action: "sts:AssumeRole" })));
+        });
+
+        it("treats sts:* and sts:AssumeRole* as web identity", () => {
+            for (const Action of ["sts:*", "sts:AssumeRole*", ["sts:TagSession", "STS:AssumeRoleWith*"]]) {
+                some(run({ Effect: "Allow", Principal: { Federated: oidcArn(GITHUB) }, Action }), /without a StringEquals\/StringLike condition/, 2);
+            }
+        });
+
+        it("reports an unparsable trust policy, skips an unknown one (preview), and applies only to roles", () => {
+            some(run("{nope"), /^trust policy is not valid JSON/);
+            none(run(UNKNOWN_STRING, { preview: true }));
+            assert.throws(() => runResource(trustPoliciesConstrained, T.rolePolicy, { policy: "{}" }), NotApplicable);
+        });
+    });
+
+    describe("no-unvetted-managed-policies", () => {
+        const run = (rs: PolicyResource[], allowedPolicyArns: string[] = []) => runStack(noUnvettedManagedPolicies, rs, { allowedPolicyArns });
+        const attach = (policyArn: unknown, o?: ResOpts) => res("aws:iam/rolePolicyAttachment:RolePolicyAttachment", "attach", { role: "r", policyArn }, o);
+
+        for (const name of ["AdministratorAccess", "PowerUserAccess", "IAMFullAccess", "AmazonS3FullAccess", "AdministratorAccess-Amplify", "SecretsManagerReadWrite"]) {
+            it(`reports the AWS-managed ${name}${name === "SecretsManagerReadWrite" ? " (not allow-listed)" : " even when allow-listed"}`, () => {
+                const arn = managed(name);
+                some(run([attach(arn)], name === "SecretsManagerReadWrite" ? [] : [arn]), new RegExp(`attach \\(policyArn\\): attaches the AWS-managed ${name}`));
+            });
+        }
+
+        it("passes allow-listed AWS-managed policies (other partitions and paths too) and a clean declared customer policy", () => {
+            none(run([attach(managed("service-role/AWSLambdaBasicExecutionRole"))], [managed("service-role/AWSLambdaBasicExecutionRole")]));
+            const arn = `arn:aws:iam::${ACCOUNT}:policy/dbt-artifacts`;
+            none(run([res(T.iamPolicy, "artifacts", { arn, policy: doc(ARTIFACTS_RW) }), attach(arn)]));
+            none(run([attach(`arn:aws:iam::${ACCOUNT}:policy/boundary`)], [`arn:aws:iam::${ACCOUNT}:policy/boundary`]));
+            none(run([res(T.role, "r", { managedPolicyArns: [] })]));
+            some(run([attach("arn:aws-us-gov:iam::aws:policy/AdministratorAccess")]), /AWS-managed AdministratorAccess/);
+        });
+
+        it("checks every list form: Role managedPolicyArns and the *PolicyAttachmentsExclusive resources", () => {
+            some(run([res(T.role, "r", { managedPolicyArns: [managed("ReadOnlyAccess"), managed("PowerUserAccess")] })]), /^r \(managedPolicyArns\): attaches the AWS-managed/, 2);
+            for (const kind of ["role", "user", "group"]) {
+                const type = `aws:iam/${kind}PolicyAttachmentsExclusive:${kind[0].toUpperCase()}${kind.slice(1)}PolicyAttachmentsExclusive`;
+                some(run([res(type, "x", { policyArns: [managed("AdministratorAccess")] })]), /^x \(policyArns\): attaches the AWS-managed AdministratorAccess/);
+            }
+        });
+
+        it("reports a declared customer policy that is too broad, and one that is not declared", () => {
+            const arn = `arn:aws:iam::${ACCOUNT}:policy/broad`;
+            some(run([res(T.iamPolicy, "broad", { arn, policy: doc({ Effect: "Allow", NotAction: "iam:*", Resource: "arn:x" }) }), attach(arn)]), /attaches broad, which is too broad: statement #1 allows NotAction/);
+            some(run([attach(`arn:aws:iam::${ACCOUNT}:policy/elsewhere`)]), /is not declared in this stack, so its document cannot be checked/);
+        });
+
+        it("during preview: follows propertyDependencies to a new customer policy, skips what it can't see", () => {
+            const broad = res(T.iamPolicy, "broad", { arn: UNKNOWN_STRING, policy: doc(allow("s3:*")) }, { preview: true });
+            some(run([broad, attach(UNKNOWN_STRING, { preview: true, propertyDependencies: { policyArn: [broad] } })]), /attach: attaches broad, which is too broad/);
+            none(run([attach(UNKNOWN_STRING, { preview: true })]));
+            none(run([res(T.role, "r", { managedPolicyArns: UNKNOWN_STRING }, { preview: true })]));
+        });
+    });
+
+    describe("cloudfront-https-only: origins", () => {
+        const run = (over: object) => runResource(cloudfrontHttpsOnly, T.distribution, distributionWithOrigin(over).props);
+
+        it("passes an https-only custom origin on TLSv1.2", () => {
+            none(run({ originProtocolPolicy: "https-only" }));
+        });
+
+        it("reports http-only, match-viewer and an unset protocol policy, naming the origin", () => {
+            some(run({ originProtocolPolicy: "http-only" }), /^origins\[0\] \(api\) has originProtocolPolicy "http-only"; use "https-only"/);
+            some(run({ originProtocolPolicy: "match-viewer" }), /"match-viewer"/);
+            some(run({}), /originProtocolPolicy unset/);
+        });
+
+        it("reports origin TLS older than 1.2", () => {
+            some(run({ originProtocolPolicy: "https-only", originSslProtocols: ["TLSv1", "TLSv1.1", "TLSv1.2"] }), /allows originSslProtocols "TLSv1", "TLSv1.1"; use "TLSv1.2"/);
+        });
+
+        it("skips an unknown protocol policy during preview", () => {
+            none(runResource(cloudfrontHttpsOnly, T.distribution, distributionWithOrigin({ originProtocolPolicy: UNKNOWN_STRING }).props, { preview: true }));
+        });
+    });
+
+    describe("no-plaintext-secrets-in-outputs: other names, URIs", () => {
+        const stack = (outputs: Record<string, any>) => res(T.stack, "dbt-platform-dev", outputs);
+        const run = (outputs: Record<string, any>) => runStack(noPlaintextSecretsInOutputs, [stack(outputs)]);
+
+        for (const key of ["pwd", "dbPwd", "passwd", "DB_PASS", "credentials", "apiKey", "api_key", "API-KEY", "auth", "basicAuth", "sentryDsn", "connectionString", "connection_string", "private-key", "passphrase"]) {
+            it(`reports a plain output named ${key}`, () => {
+                some(run({ [key]: "value-1" }), new RegExp(`stack output ${key.replace(/[.*+?^${}()|[\]\\-]/g, "\\$&")} looks like a credential`));
+            });
+        }
+
+        it("reports credentials embedded in URIs and connection strings under any key, without echoing them", () => {
+            const [v] = some(run({ warehouseUrl: "postgres://dbt_ci:hunter2@db:5432/analytics" }), /stack output warehouseUrl looks like a credential/);
+            assert.ok(!v.message.includes("hunter2"));
+            some(run({ jdbc: "jdbc:postgresql://db/analytics?user=dbt&password=hunter2" }), /stack output jdbc/);
+            some(run({ nested: { list: ["x", "amqps://u:p%40ss@mq/vhost"] } }), /stack output nested\.list\[1\]/);
+        });
+
+        it("passes URLs without a password, placeholders and keys that only mention auth", () => {
+            none(
+                run({
+                    docsUrl: "https://dbt-docs.acme.example",
+                    cloneUrl: "https://x-token-auth@bitbucket.org/acme/dbt.git",
+                    template: "postgres://$DBT_USER:${DBT_PASSWORD}@db/analytics",
+                    jinja: "host=db password={{ env_var('DBT_CI_PASSWORD') }}",
+                    windows: "Password=%DBT_PASSWORD%",
+                    authMode: "oidc",
+                    passThrough: "yes",
+                    accessMode: "ip-allowlist",
+                    credentialSecretNames: { ci: "dbt/prod/ci" },
+                }),
+            );
+        });
+    });
+
+    describe("no-plaintext-secrets-in-resources", () => {
+        const run = (type: string, props: Record<string, any>, o?: ResOpts) => runResource(noPlaintextSecretsInResources, type, props, o);
+        const SSM = "aws:ssm/parameter:Parameter";
+        const LAMBDA = "aws:lambda/function:Function";
+        const ECS = "aws:ecs/taskDefinition:TaskDefinition";
+
+        it("reports SSM String/StringList parameters named like a credential or holding a URI credential; passes SecureString", () => {
+            some(run(SSM, { name: "/dbt/prod/db-password", type: "String", value: "x" }), /^SSM parameter \/dbt\/prod\/db-password is of type "String" but its name says it holds a credential/);
+            some(run(SSM, { name: "/dbt/prod/api_key", type: "StringList", value: "a,b" }), /type "StringList"/);
+            some(run(SSM, { name: "/dbt/prod/url", type: "String", insecureValue: "postgres://u:p@h/db" }), /\(insecureValue\) embeds a credential/);
+            none(run(SSM, { name: "/dbt/prod/db-password", type: "SecureString", value: "x" }));
+            none(run(SSM, { name: "/dbt/prod/password-secret-arn", type: "String", value: "arn:aws:secretsmanager:eu-west-1:1:secret:x" }));
+            none(run(SSM, { name: "/dbt/prod/host", type: "String", value: "db.acme.example" }));
+        });
+
+        it("reports Lambda variables that are or embed credentials; passes references", () => {
+            const fn = (variables: Record<string, unknown>) => run(LAMBDA, { runtime: "nodejs20.x", environment: { variables } });
+            some(fn({ PGPASSWORD: "x", API_TOKEN: "y", HOST: "db" }), /^Lambda environment variable (PGPASSWORD|API_TOKEN) looks like a credential/, 2);
+            some(fn({ DATABASE_URL: "postgres://u:p@h/db" }), /DATABASE_URL embeds a credential in its value/);
+            none(fn({ DB_PASSWORD_SECRET_ARN: "arn:aws:secretsmanager:eu-west-1:1:secret:x", DB_PASSWORD: "", HOST: "db", URL: "https://api.acme.example" }));
+            none(run(LAMBDA, { environment: { variables: UNKNOWN_STRING } }, { preview: true }));
+        });
+
+        it("reports ECS container environment credentials; passes secrets (valueFrom)", () => {
+            const td = (containers: object[]) => run(ECS, { family: "f", containerDefinitions: JSON.stringify(containers) });
+            some(td([{ name: "dbt", environment: [{ name: "DBT_PROD_PASSWORD", value: "x" }] }]), /^ECS container dbt environment DBT_PROD_PASSWORD looks like a credential; pass it through "secrets"/);
+            none(td([{ name: "dbt", environment: [{ name: "DBT_PROD_HOST", value: "db" }], secrets: [{ name: "DBT_PROD_PASSWORD", valueFrom: "arn:aws:secretsmanager:eu-west-1:1:secret:x" }] }]));
+            none(run(ECS, { family: "f", containerDefinitions: UNKNOWN_STRING }, { preview: true }));
+        });
+
+        it("is not applicable to other resource types", () => {
+            assert.throws(() => run(T.bucket, {}), NotApplicable);
+        });
+    });
+
+    it("catches every crafted bypass during preview too (props behind the SDK's unknown-checking proxy)", () => {
+        let caught = 0;
+        for (const b of BYPASSES) {
+            const proxied = b.resources().map((r) => ({ ...r, props: unknownCheckingProxy(r.props) }));
+            if (runPack(proxied, b.config).some((v) => v.policy === b.policy)) caught++;
+        }
+        assert.strictEqual(caught, BYPASSES.length);
+    });
 });
