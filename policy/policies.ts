@@ -42,6 +42,7 @@ export const TYPES = {
     publicAccessBlock: ["aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"],
     bucketAcl: ["aws:s3/bucketAcl:BucketAcl", "aws:s3/bucketAclV2:BucketAclV2"],
     bucketPolicy: ["aws:s3/bucketPolicy:BucketPolicy"],
+    object: ["aws:s3/bucketObject:BucketObject", "aws:s3/bucketObjectv2:BucketObjectv2", "aws:s3/objectCopy:ObjectCopy"],
     versioning: ["aws:s3/bucketVersioning:BucketVersioning", "aws:s3/bucketVersioningV2:BucketVersioningV2"],
     encryption: [
         "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
@@ -461,6 +462,14 @@ const validateNoPublicBuckets: StackValidation = (args, report) => {
     }
     for (const p of resourcesOfType(args, TYPES.bucketPolicy)) {
         checkBucketPolicyText(get(p.props, "policy"), `bucket policy ${p.name}`, p.urn, report);
+    }
+    for (const o of resourcesOfType(args, TYPES.object)) {
+        const acl = get(o.props, "acl");
+        if (typeof acl === "string" && PUBLIC_CANNED_ACLS.has(acl)) {
+            report(`object ${o.name} sets canned ACL "${acl}"; objects must not be publicly readable.`, o.urn);
+        }
+        const grants = publicGrants(get(o.props, "grants"));
+        if (grants.length > 0) report(`object ${o.name} grants ${grants.join(", ")}; objects must not be public.`, o.urn);
     }
 };
 
@@ -890,22 +899,35 @@ export function keyWords(key: string): string[] {
 }
 
 /**
- * A credential embedded in a value: `scheme://user:password@` (postgres://, redis://, https://…) or a
- * `password=` / `pwd=` pair in a query or connection string. References (`$VAR`, `${VAR}`,
- * `{{ env_var(...) }}`, `%VAR%`, `<placeholder>`) are not credentials.
+ * A credential embedded in a value: `scheme://user:password@` (postgres://, redis://:pw@, https://…),
+ * or a literal after a password key in text — `password=…` in a query or connection string,
+ * `PGPASSWORD=…` in a script, `password: …` in YAML, `"db_password": "…"` in JSON. References
+ * (`$VAR`, `${VAR}`, `$(VAR)`, `${{ secrets.X }}`, `{{ env_var(...) }}`, `%VAR%`, `<placeholder>`,
+ * `***`), booleans, null and YAML block markers are not credentials.
  */
-const URI_CREDENTIAL = /[a-z][a-z0-9+.-]*:\/\/[^\s/:@]+:([^\s/@]+)@/gi;
-const PAIR_CREDENTIAL = /(?:^|[?&;\s])(?:password|passwd|pwd)\s*=\s*([^&;\s]+)/gi;
-const REFERENCE_VALUE = /^(?:\$[A-Za-z_{(]|\{\{|%[A-Za-z_]|<|\*+$)/;
+const URI_CREDENTIAL = /[a-z][a-z0-9+.-]*:\/\/[^\s/:@]*:([^\s/@]+)@/gi;
+const KEY_VALUE_CREDENTIAL = /(?:^|[^A-Za-z0-9])[A-Za-z0-9_.-]*?(?:password|passwd|pwd)["']?\s*[:=]\s*["']?([^\s"',;&}\]]*)/gi;
+const REFERENCE_VALUE = /^(?:\$\{[^}]*\}?|\$\([^)]*\)?|\$[A-Za-z_][A-Za-z0-9_]*|\{\{.*|%[A-Za-z_][A-Za-z0-9_]*%|<[A-Za-z0-9_ .-]*>|\*+|[|>][+-]?|true|false|null|~)$/i;
 
 export function hasEmbeddedCredential(v: string): boolean {
-    for (const re of [URI_CREDENTIAL, PAIR_CREDENTIAL]) {
+    for (const re of [URI_CREDENTIAL, KEY_VALUE_CREDENTIAL]) {
         for (const m of v.matchAll(re)) {
             const secret = decodeURIComponentSafe(m[1]).trim();
             if (secret !== "" && !REFERENCE_VALUE.test(secret)) return true;
         }
     }
     return false;
+}
+
+/** A JSON object or array held in a string (`JSON.stringify(targets)`), or undefined. */
+function embeddedJson(v: string): unknown {
+    const t = v.trim();
+    if (!(t.startsWith("{") && t.endsWith("}")) && !(t.startsWith("[") && t.endsWith("]"))) return undefined;
+    try {
+        return JSON.parse(t);
+    } catch {
+        return undefined;
+    }
 }
 
 function decodeURIComponentSafe(v: string): string {
@@ -965,13 +987,20 @@ export function plaintextSensitivePaths(value: unknown, allowed: readonly string
         return xs.flatMap((x, i) => plaintextSensitivePaths(x, allowed, joinPath(path, i), sensitive));
     }
     if (isObject(value)) {
+        // `{name: "DB_PASSWORD", value: "…"}` (ECS/Batch-style environment lists) names the credential in a sibling.
+        const named = ["name", "Name", "key", "Key"].map((k) => get(value, k)).find((n): n is string => typeof n === "string");
+        const namedSensitive = named !== undefined && isSensitiveKey(named);
         return Object.keys(value).flatMap((k) => {
-            const childSensitive = isReferenceKey(k) ? false : sensitive || isSensitiveKey(k);
+            const childSensitive = isReferenceKey(k) ? false : sensitive || isSensitiveKey(k) || (namedSensitive && /^value$/i.test(k));
             return plaintextSensitivePaths(get(value, k), allowed, joinPath(path, k), childSensitive);
         });
     }
     if (sensitive && ((typeof value === "string" && value !== "") || typeof value === "number")) return [path];
-    if (typeof value === "string" && hasEmbeddedCredential(value)) return [path];
+    if (typeof value === "string") {
+        const json = embeddedJson(value);
+        if (json !== undefined) return plaintextSensitivePaths(json, [], `${path}(json)`, sensitive).length > 0 ? [path] : [];
+        if (hasEmbeddedCredential(value)) return [path];
+    }
     return [];
 }
 
@@ -1049,7 +1078,8 @@ function plainEnvironmentProblems(entries: [string, unknown][]): string[] {
         if (value === UNKNOWN || value === undefined || value === null || value === "") continue;
         const text = typeof value === "string" ? value : typeof value === "number" ? String(value) : undefined;
         if (text === undefined) continue;
-        if (isSensitiveKey(name) && !REFERENCE_VALUE.test(text)) problems.push(`${name} looks like a credential`);
+        // Lambda and ECS pass values through verbatim (no $VAR expansion), so any value under such a name is the credential.
+        if (isSensitiveKey(name)) problems.push(`${name} looks like a credential`);
         else if (hasEmbeddedCredential(text)) problems.push(`${name} embeds a credential in its value`);
     }
     return problems;

@@ -1006,6 +1006,27 @@ const BYPASSES: Bypass[] = [
     { name: "output privateKeyPem (private_key under another spelling)", policy: "no-plaintext-secrets-in-outputs", resources: () => withOutputs({ deployKeyPem: { "private-key": "-----BEGIN PRIVATE KEY-----" } }) },
     { name: "postgres:// URI with a password under a harmless key", policy: "no-plaintext-secrets-in-outputs", resources: () => withOutputs({ warehouseUrl: "postgres://dbt_ci:hunter2@db.acme.example:5432/analytics" }) },
     { name: "any scheme://user:password@ inside an array output", policy: "no-plaintext-secrets-in-outputs", resources: () => withOutputs({ endpoints: ["https://api.acme.example", "redis://default:pw-123@cache:6379/0"] }) },
+    { name: "redis://:password@ (no user name) under a harmless key", policy: "no-plaintext-secrets-in-outputs", resources: () => withOutputs({ cache: "redis://:pw-123@cache:6379/0" }) },
+    { name: "JSON text with a password under a harmless key", policy: "no-plaintext-secrets-in-outputs", resources: () => withOutputs({ targetsJson: JSON.stringify({ prod: { user: "dbt", password: "hunter2" } }) }) },
+    { name: "JSON text with an apiKey under a harmless key", policy: "no-plaintext-secrets-in-outputs", resources: () => withOutputs({ settings: JSON.stringify([{ service: "x", apiKey: "k-1" }]) }) },
+    { name: "profiles.yml text with a literal password", policy: "no-plaintext-secrets-in-outputs", resources: () => withOutputs({ profiles: "dbt:\n  outputs:\n    prod:\n      user: dbt\n      password: hunter2\n" }) },
+    { name: "script text with PGPASSWORD=literal", policy: "no-plaintext-secrets-in-outputs", resources: () => withOutputs({ script: "PGPASSWORD=hunter2 psql -h db -U dbt" }) },
+    {
+        name: "name/value list naming a password",
+        policy: "no-plaintext-secrets-in-outputs",
+        resources: () => withOutputs({ environment: [{ name: "DBT_PROD_HOST", value: "db" }, { name: "DBT_PROD_PASSWORD", value: "hunter2" }] }),
+    },
+    { name: "S3 object with canned ACL public-read", policy: "no-public-buckets", resources: () => [...platformBaseline(), res("aws:s3/bucketObjectv2:BucketObjectv2", "index", { bucket: BUCKET_NAME, key: "docs/index.html", acl: "public-read" })] },
+    {
+        name: "S3 object copy granting AllUsers READ",
+        policy: "no-public-buckets",
+        resources: () => [...platformBaseline(), res("aws:s3/objectCopy:ObjectCopy", "copy", { bucket: BUCKET_NAME, key: "docs/x", source: "b/k", grants: [{ type: "Group", uri: ALL_USERS, permissions: ["READ"] }] })],
+    },
+    {
+        name: "Lambda environment variable holding JSON with a password",
+        policy: "no-plaintext-secrets-in-resources",
+        resources: () => [...platformBaseline(), res("aws:lambda/function:Function", "f", { runtime: "nodejs20.x", environment: { variables: { CONFIG: JSON.stringify({ host: "db", password: "hunter2" }) } } })],
+    },
     {
         name: "SSM parameter of type String holding a password",
         policy: "no-plaintext-secrets-in-resources",
@@ -1421,6 +1442,31 @@ describe("policy pack: rules added for issue 11 #9", () => {
             assert.ok(!v.message.includes("hunter2"));
             some(run({ jdbc: "jdbc:postgresql://db/analytics?user=dbt&password=hunter2" }), /stack output jdbc/);
             some(run({ nested: { list: ["x", "amqps://u:p%40ss@mq/vhost"] } }), /stack output nested\.list\[1\]/);
+        });
+
+        it("passes the rendered profiles.yml and CI files: their passwords are references", () => {
+            none(
+                run({
+                    profilesYaml: "acme:\n  outputs:\n    prod:\n      password: \"{{ env_var('DBT_PROD_PASSWORD') }}\"\n",
+                    github: "env:\n  DBT_PROD_PASSWORD: ${{ secrets.DBT_PROD_PASSWORD }}\n",
+                    azure: "env:\n  DBT_CI_PASSWORD: $(DBT_CI_PASSWORD)\n",
+                    bitbucket: "script:\n  - export PGPASSWORD=$DBT_CI_PASSWORD\n  - PGPASSWORD=\"${DBT_CI_PASSWORD}\" psql\n",
+                    yamlBlock: "password: |\n  multi\n",
+                    flags: "password: false\npwd: null\n",
+                    variables: [{ name: "DBT_CI_PASSWORD", secret: true }],
+                }),
+            );
+        });
+
+        it("reports JSON text and name/value lists that carry a credential", () => {
+            some(run({ blob: JSON.stringify({ a: { token: "t" } }) }), /stack output blob looks like a credential/);
+            some(run({ env: [{ Name: "API_KEY", Value: "k" }] }), /stack output env\[0\]\.Value looks like a credential/);
+            some(run({ env: [{ name: "HOST", value: "postgres://u:p@h/db" }] }), /stack output env\[0\]\.value/);
+            none(run({ blob: JSON.stringify({ host: "db", port: 5432 }), env: [{ name: "HOST", value: "db" }] }));
+        });
+
+        it("reports a value under a credential key even when it looks like a reference (random passwords can start with $)", () => {
+            some(run({ dbPassword: "$ecret-value" }), /stack output dbPassword/);
         });
 
         it("passes URLs without a password, placeholders and keys that only mention auth", () => {
