@@ -41,7 +41,14 @@ export const TYPES = {
     bucket: ["aws:s3/bucket:Bucket", "aws:s3/bucketV2:BucketV2"],
     publicAccessBlock: ["aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"],
     bucketAcl: ["aws:s3/bucketAcl:BucketAcl", "aws:s3/bucketAclV2:BucketAclV2"],
-    bucketPolicy: ["aws:s3/bucketPolicy:BucketPolicy"],
+    bucketPolicy: [
+        "aws:s3/bucketPolicy:BucketPolicy",
+        "aws:s3control/bucketPolicy:BucketPolicy",
+        "aws:s3control/accessPointPolicy:AccessPointPolicy",
+        "aws:s3control/objectLambdaAccessPointPolicy:ObjectLambdaAccessPointPolicy",
+    ],
+    /** Access points whose own `policy` input is optional. */
+    accessPoint: ["aws:s3/accessPoint:AccessPoint"],
     object: ["aws:s3/bucketObject:BucketObject", "aws:s3/bucketObjectv2:BucketObjectv2", "aws:s3/objectCopy:ObjectCopy"],
     versioning: ["aws:s3/bucketVersioning:BucketVersioning", "aws:s3/bucketVersioningV2:BucketVersioningV2"],
     encryption: [
@@ -462,6 +469,10 @@ const validateNoPublicBuckets: StackValidation = (args, report) => {
     }
     for (const p of resourcesOfType(args, TYPES.bucketPolicy)) {
         checkBucketPolicyText(get(p.props, "policy"), `bucket policy ${p.name}`, p.urn, report);
+    }
+    for (const p of resourcesOfType(args, TYPES.accessPoint)) {
+        const raw = get(p.props, "policy");
+        if (raw !== undefined && raw !== null && raw !== "") checkBucketPolicyText(raw, `access point ${p.name} policy`, p.urn, report);
     }
     for (const o of resourcesOfType(args, TYPES.object)) {
         const acl = get(o.props, "acl");

@@ -1016,6 +1016,22 @@ const BYPASSES: Bypass[] = [
         policy: "no-plaintext-secrets-in-outputs",
         resources: () => withOutputs({ environment: [{ name: "DBT_PROD_HOST", value: "db" }, { name: "DBT_PROD_PASSWORD", value: "hunter2" }] }),
     },
+    {
+        name: "S3 access point policy allowing Principal *",
+        policy: "no-public-buckets",
+        resources: () => [
+            ...platformBaseline(),
+            res("aws:s3/accessPoint:AccessPoint", "ap", { bucket: BUCKET_NAME, name: "docs", policy: doc({ Effect: "Allow", Principal: "*", Action: "s3:GetObject", Resource: `arn:aws:s3:eu-west-1:${ACCOUNT}:accesspoint/docs/object/*` }) }),
+        ],
+    },
+    {
+        name: "s3control access point policy allowing {AWS: *}",
+        policy: "no-public-buckets",
+        resources: () => [
+            ...platformBaseline(),
+            res("aws:s3control/accessPointPolicy:AccessPointPolicy", "app", { accessPointArn: `arn:aws:s3:eu-west-1:${ACCOUNT}:accesspoint/docs`, policy: doc({ Effect: "Allow", Principal: { AWS: "*" }, Action: "s3:GetObject", Resource: "*" }) }),
+        ],
+    },
     { name: "S3 object with canned ACL public-read", policy: "no-public-buckets", resources: () => [...platformBaseline(), res("aws:s3/bucketObjectv2:BucketObjectv2", "index", { bucket: BUCKET_NAME, key: "docs/index.html", acl: "public-read" })] },
     {
         name: "S3 object copy granting AllUsers READ",
@@ -1239,6 +1255,10 @@ describe("policy pack: rules added for issue 11 #9", () => {
                 run([b, pab(UNKNOWN_STRING, {}, { preview: true, propertyDependencies: { bucket: [b] } }), pab(UNKNOWN_STRING, {}, { preview: true, propertyDependencies: { bucket: [b] } }, "second")]),
                 /has 2 aws\.s3\.BucketPublicAccessBlock resources/,
             );
+        });
+
+        it("skips an access point without a policy of its own", () => {
+            none(run([...compliantBucketSet(), res("aws:s3/accessPoint:AccessPoint", "ap", { bucket: BUCKET_NAME, name: "docs", policy: "" })]));
         });
 
         it("reports NotPrincipal, NotAction and NotResource in Allow statements, not in Deny", () => {
