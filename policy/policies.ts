@@ -19,7 +19,6 @@
  *   is called with proxySecrets=false; only remediations get `Secret` wrappers). See
  *   `isSecretValue` and `noPlaintextSecretsInOutputs` for what that means for the secrets policy.
  */
-import * as aws from "@pulumi/aws";
 import {
     PolicyResource,
     ReportViolation,
@@ -29,7 +28,6 @@ import {
     StackValidation,
     StackValidationArgs,
     StackValidationPolicy,
-    validateResourceOfType,
 } from "@pulumi/policy";
 
 // ---------------------------------------------------------------------------------------------
@@ -64,6 +62,9 @@ export const TYPES = {
     ssmParameter: "aws:ssm/parameter:Parameter",
     lambdaFunction: "aws:lambda/function:Function",
     ecsTaskDefinition: "aws:ecs/taskDefinition:TaskDefinition",
+    distribution: "aws:cloudfront/distribution:Distribution",
+    multitenantDistribution: "aws:cloudfront/multitenantDistribution:MultitenantDistribution",
+    vpcOrigin: "aws:cloudfront/vpcOrigin:VpcOrigin",
     stack: "pulumi:pulumi:Stack",
 } as const;
 
@@ -826,6 +827,25 @@ export function isModernTlsPolicy(v: unknown): boolean {
     return minor >= 3 || (minor === 2 && Number(m[2]) >= 2021);
 }
 
+const CLOUDFRONT_TYPES: readonly string[] = [TYPES.distribution, TYPES.multitenantDistribution, TYPES.vpcOrigin];
+
+/**
+ * An origin's protocol settings (`customOriginConfig`, a multitenant `customOriginConfigs` entry or a
+ * VpcOrigin's `vpcOriginEndpointConfig`): https-only, and no TLS older than 1.2 (`originSslProtocols`
+ * is a list, or `{items, quantity}` on a VpcOrigin).
+ */
+function checkOriginTls(config: unknown, where: string, report: ReportViolation): void {
+    const opp = get(config, "originProtocolPolicy");
+    if (opp !== UNKNOWN && opp !== "https-only") {
+        report(`${where} has originProtocolPolicy ${opp === undefined ? "unset" : JSON.stringify(opp)}; use "https-only" so CloudFront never fetches over plain HTTP.`);
+    }
+    const raw = get(config, "originSslProtocols");
+    const protocols = Array.isArray(raw) || raw === UNKNOWN ? items(raw) : items(get(block(raw), "items"));
+    if (protocols === UNKNOWN) return;
+    const old = protocols.filter((p): p is string => typeof p === "string" && OUTDATED_ORIGIN_PROTOCOLS.has(p));
+    if (old.length > 0) report(`${where} allows originSslProtocols ${old.map((p) => JSON.stringify(p)).join(", ")}; use "TLSv1.2".`);
+}
+
 /** A custom certificate is configured (an unknown ARN still counts: it will be set). */
 function isSetString(v: unknown): boolean {
     return v === UNKNOWN || (typeof v === "string" && v !== "");
@@ -834,12 +854,19 @@ function isSetString(v: unknown): boolean {
 export const cloudfrontHttpsOnly: ResourceValidationPolicy & { validateResource: ResourceValidation } = {
     name: "cloudfront-https-only",
     description:
-        "CloudFront distributions use viewerProtocolPolicy redirect-to-https or https-only on the default and every " +
-        "ordered cache behaviour, originProtocolPolicy https-only (TLSv1.2 only) on every custom origin, and with a " +
-        "custom (ACM/IAM) certificate a minimumProtocolVersion of TLSv1.2_2021 or newer.",
+        "CloudFront distributions (and multitenant distributions) use viewerProtocolPolicy redirect-to-https or https-only " +
+        "on the default and every other cache behaviour, originProtocolPolicy https-only (TLSv1.2 only) on every custom " +
+        "origin and VPC origin, and with a custom (ACM/IAM) certificate a minimumProtocolVersion of TLSv1.2_2021 or newer.",
     enforcementLevel: "mandatory",
     severity: "high",
-    validateResource: validateResourceOfType(aws.cloudfront.Distribution, (distribution, _args, report) => {
+    validateResource: (args, report) => {
+        if (!CLOUDFRONT_TYPES.includes(args.type)) args.notApplicable(`Policy only applies to resources of type ${CLOUDFRONT_TYPES.join(", ")}`);
+        const props = args.props;
+        if (args.type === TYPES.vpcOrigin) {
+            checkOriginTls(block(get(props, "vpcOriginEndpointConfig")), "vpcOriginEndpointConfig", report);
+            return;
+        }
+        const multitenant = args.type === TYPES.multitenantDistribution;
         const checkBehaviour = (behaviour: unknown, where: string): void => {
             const vpp = get(behaviour, "viewerProtocolPolicy");
             if (vpp === UNKNOWN) return;
@@ -847,33 +874,27 @@ export const cloudfrontHttpsOnly: ResourceValidationPolicy & { validateResource:
                 report(`${where} has viewerProtocolPolicy ${vpp === undefined ? "unset" : JSON.stringify(vpp)}; use "redirect-to-https" or "https-only".`);
             }
         };
-        checkBehaviour(block(get(distribution, "defaultCacheBehavior")), "defaultCacheBehavior");
-        const ordered = items(get(distribution, "orderedCacheBehaviors"));
+        checkBehaviour(block(get(props, "defaultCacheBehavior")), "defaultCacheBehavior");
+        const behavioursKey = multitenant ? "cacheBehaviors" : "orderedCacheBehaviors";
+        const ordered = items(get(props, behavioursKey));
         if (ordered !== UNKNOWN) {
             ordered.forEach((b, i) => {
                 const pattern = get(b, "pathPattern");
-                checkBehaviour(b, `orderedCacheBehaviors[${i}]${typeof pattern === "string" ? ` (${pattern})` : ""}`);
+                checkBehaviour(b, `${behavioursKey}[${i}]${typeof pattern === "string" ? ` (${pattern})` : ""}`);
             });
         }
-        const origins = items(get(distribution, "origins"));
+        const origins = items(get(props, "origins"));
         if (origins !== UNKNOWN) {
             origins.forEach((o, i) => {
-                const custom = block(get(o, "customOriginConfig"));
-                if (custom === undefined || custom === null) return; // S3 origins (OAC) always use HTTPS
-                const id = get(o, "originId");
+                const id = get(o, multitenant ? "id" : "originId");
                 const where = `origins[${i}]${typeof id === "string" ? ` (${id})` : ""}`;
-                const opp = get(custom, "originProtocolPolicy");
-                if (opp !== UNKNOWN && opp !== "https-only") {
-                    report(`${where} has originProtocolPolicy ${opp === undefined ? "unset" : JSON.stringify(opp)}; use "https-only" so CloudFront never fetches over plain HTTP.`);
-                }
-                const protocols = items(get(custom, "originSslProtocols"));
-                if (protocols !== UNKNOWN) {
-                    const old = protocols.filter((p): p is string => typeof p === "string" && OUTDATED_ORIGIN_PROTOCOLS.has(p));
-                    if (old.length > 0) report(`${where} allows originSslProtocols ${old.map((p) => JSON.stringify(p)).join(", ")}; use "TLSv1.2".`);
-                }
+                // S3 origins (OAC) and VPC origins (checked on the VpcOrigin) carry no protocol policy here.
+                const custom = multitenant ? items(get(o, "customOriginConfigs")) : [block(get(o, "customOriginConfig"))];
+                if (custom === UNKNOWN) return;
+                for (const c of custom) if (c !== undefined && c !== null) checkOriginTls(c, where, report);
             });
         }
-        const cert = block(get(distribution, "viewerCertificate"));
+        const cert = block(get(props, "viewerCertificate"));
         if (isSetString(get(cert, "acmCertificateArn")) || isSetString(get(cert, "iamCertificateId"))) {
             const mpv = get(cert, "minimumProtocolVersion");
             if (mpv !== UNKNOWN && !isModernTlsPolicy(mpv)) {
@@ -883,7 +904,7 @@ export const cloudfrontHttpsOnly: ResourceValidationPolicy & { validateResource:
                 );
             }
         }
-    }),
+    },
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -1111,9 +1132,10 @@ const validateNoPlaintextSecretsInResources: ResourceValidation = (args, report)
         const type = get(args.props, "type");
         if (type === UNKNOWN || type === "SecureString") return;
         const name = get(args.props, "name");
-        const nameWords = typeof name === "string" ? name.split("/").filter((x) => x !== "") : [];
-        const leaf = nameWords[nameWords.length - 1];
-        if (leaf !== undefined && isSensitiveKey(leaf)) {
+        // Any segment counts (`/dbt/prod/password/value`, `/dbt/secrets/prod`) unless the leaf names a reference (`…-arn`).
+        const segments = typeof name === "string" ? name.split("/").filter((x) => x !== "") : [];
+        const leaf = segments[segments.length - 1];
+        if (leaf !== undefined && !isReferenceKey(leaf) && segments.some(isSensitiveKey)) {
             report(`SSM parameter ${name} is of type ${JSON.stringify(type ?? "String")} but its name says it holds a credential; use type SecureString (or Secrets Manager).`);
             return;
         }

@@ -994,6 +994,31 @@ const BYPASSES: Bypass[] = [
     // --- CloudFront origins
     { name: "CloudFront custom origin http-only", policy: "cloudfront-https-only", resources: () => [...platformBaseline(), distributionWithOrigin({ originProtocolPolicy: "http-only" })] },
     { name: "CloudFront custom origin match-viewer", policy: "cloudfront-https-only", resources: () => [...platformBaseline(), distributionWithOrigin({ originProtocolPolicy: "match-viewer" })] },
+    {
+        name: "multitenant distribution allowing plain HTTP",
+        policy: "cloudfront-https-only",
+        resources: () => [
+            ...platformBaseline(),
+            res("aws:cloudfront/multitenantDistribution:MultitenantDistribution", "mt", {
+                enabled: true,
+                comment: "x",
+                origins: [{ id: "s3", domainName: `${BUCKET_NAME}.s3.eu-west-1.amazonaws.com`, originAccessControlId: "oac-1" }],
+                defaultCacheBehavior: { targetOriginId: "s3", viewerProtocolPolicy: "allow-all" },
+                viewerCertificate: { cloudfrontDefaultCertificate: true },
+                tenantConfig: {},
+            }),
+        ],
+    },
+    {
+        name: "CloudFront VPC origin over http-only",
+        policy: "cloudfront-https-only",
+        resources: () => [
+            ...platformBaseline(),
+            res("aws:cloudfront/vpcOrigin:VpcOrigin", "vpc", {
+                vpcOriginEndpointConfig: { name: "alb", arn: "arn:aws:elasticloadbalancing:x", httpPort: 80, httpsPort: 443, originProtocolPolicy: "http-only", originSslProtocols: { items: ["TLSv1.2"], quantity: 1 } },
+            }),
+        ],
+    },
     // --- secrets under other names, or inside URIs
     { name: "output dbPwd", policy: "no-plaintext-secrets-in-outputs", resources: () => withOutputs({ dbPwd: "hunter2" }) },
     { name: "output passwd", policy: "no-plaintext-secrets-in-outputs", resources: () => withOutputs({ warehouse: { passwd: "hunter2" } }) },
@@ -1442,6 +1467,28 @@ describe("policy pack: rules added for issue 11 #9", () => {
             some(run({ originProtocolPolicy: "https-only", originSslProtocols: ["TLSv1", "TLSv1.1", "TLSv1.2"] }), /allows originSslProtocols "TLSv1", "TLSv1.1"; use "TLSv1.2"/);
         });
 
+        it("checks multitenant distributions (cacheBehaviors, customOriginConfigs) and VPC origins", () => {
+            const MT = "aws:cloudfront/multitenantDistribution:MultitenantDistribution";
+            const mt = (over: object) =>
+                runResource(cloudfrontHttpsOnly, MT, {
+                    enabled: true,
+                    origins: [{ id: "api", domainName: "api.acme.example", customOriginConfigs: [{ originProtocolPolicy: "https-only", originSslProtocols: ["TLSv1.2"], httpPort: 80, httpsPort: 443 }] }],
+                    defaultCacheBehavior: { targetOriginId: "api", viewerProtocolPolicy: "https-only" },
+                    cacheBehaviors: [{ pathPattern: "/a/*", targetOriginId: "api", viewerProtocolPolicy: "redirect-to-https" }],
+                    viewerCertificate: { acmCertificateArn: "arn:x", sslSupportMethod: "sni-only", minimumProtocolVersion: "TLSv1.2_2021" },
+                    ...over,
+                });
+            none(mt({}));
+            some(mt({ cacheBehaviors: [{ pathPattern: "/legacy/*", viewerProtocolPolicy: "allow-all" }] }), /^cacheBehaviors\[0\] \(\/legacy\/\*\) has viewerProtocolPolicy "allow-all"/);
+            some(mt({ origins: [{ id: "api", customOriginConfigs: [{ originProtocolPolicy: "match-viewer" }] }] }), /^origins\[0\] \(api\) has originProtocolPolicy "match-viewer"/);
+            some(mt({ viewerCertificate: { acmCertificateArn: "arn:x", minimumProtocolVersion: "TLSv1.2_2019" } }), /"TLSv1\.2_2019"/);
+            const VPC = "aws:cloudfront/vpcOrigin:VpcOrigin";
+            const vpc = (c: object) => runResource(cloudfrontHttpsOnly, VPC, { vpcOriginEndpointConfig: { name: "alb", arn: "arn:x", httpPort: 80, httpsPort: 443, ...c } });
+            none(vpc({ originProtocolPolicy: "https-only", originSslProtocols: { items: ["TLSv1.2"], quantity: 1 } }));
+            some(vpc({ originProtocolPolicy: "https-only", originSslProtocols: { items: ["TLSv1.1", "TLSv1.2"], quantity: 2 } }), /^vpcOriginEndpointConfig allows originSslProtocols "TLSv1.1"/);
+            some(vpc({ originProtocolPolicy: "match-viewer", originSslProtocols: { items: ["TLSv1.2"], quantity: 1 } }), /^vpcOriginEndpointConfig has originProtocolPolicy "match-viewer"/);
+        });
+
         it("skips an unknown protocol policy during preview", () => {
             none(runResource(cloudfrontHttpsOnly, T.distribution, distributionWithOrigin({ originProtocolPolicy: UNKNOWN_STRING }).props, { preview: true }));
         });
@@ -1515,6 +1562,8 @@ describe("policy pack: rules added for issue 11 #9", () => {
         it("reports SSM String/StringList parameters named like a credential or holding a URI credential; passes SecureString", () => {
             some(run(SSM, { name: "/dbt/prod/db-password", type: "String", value: "x" }), /^SSM parameter \/dbt\/prod\/db-password is of type "String" but its name says it holds a credential/);
             some(run(SSM, { name: "/dbt/prod/api_key", type: "StringList", value: "a,b" }), /type "StringList"/);
+            some(run(SSM, { name: "/dbt/prod/password/value", type: "String", value: "x" }), /\/dbt\/prod\/password\/value is of type "String"/);
+            some(run(SSM, { name: "dbt/credentials/prod", type: "String", value: "x" }), /its name says it holds a credential/);
             some(run(SSM, { name: "/dbt/prod/url", type: "String", insecureValue: "postgres://u:p@h/db" }), /\(insecureValue\) embeds a credential/);
             none(run(SSM, { name: "/dbt/prod/db-password", type: "SecureString", value: "x" }));
             none(run(SSM, { name: "/dbt/prod/password-secret-arn", type: "String", value: "arn:aws:secretsmanager:eu-west-1:1:secret:x" }));
