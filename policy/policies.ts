@@ -1,7 +1,8 @@
 /**
  * CrossGuard policies for the AWS side of dbt-platform (artifacts/docs buckets, docs CloudFront
- * distribution, CI IAM roles, CI credential secrets). `index.ts` wraps them in the PolicyPack; this
- * module only declares them, so tests can import it without starting the policy server.
+ * distribution, CI IAM roles with their trust policies and attached managed policies, CI credential
+ * secrets, and anywhere else a credential could sit in plain text). `index.ts` wraps them in the
+ * PolicyPack; this module only declares them, so tests can import it without starting the policy server.
  *
  * How the engine hands us data (checked against @pulumi/policy 1.21.0, server.js/deserialize.js):
  *
