@@ -2,6 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { parseStackConfig, StackConfig } from "./stack";
 
 export * from "./reader";
+export * from "./rules";
 export * from "./stack";
 
 /**
