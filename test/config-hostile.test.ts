@@ -9,6 +9,8 @@ import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import { parse } from "yaml";
 import { ConfigError, parseStackConfig } from "../components/config";
+import { contextProblems, PipelineContext } from "../components/pipelines";
+import { pipelineContext } from "../components/platform";
 import { installMocks, Recorded, ROOT, toPulumiConfig } from "../scripts/offline";
 
 const NS = "dbt-platform";
@@ -323,5 +325,47 @@ describe("hostile-config controls (the rules do not reject what is fine)", () =>
         ok("prod", (c) => (c[AWS].artifacts.kmsKeyArn = "arn:aws:kms:eu-west-1:123456789012:key/mrk-1234abcd12ab34cd56ef1234567890ab"));
         ok("prod", (c) => (c[AWS].region = "ap-southeast-2"));
         ok("prod", (c) => (c[AWS].region = "us-gov-west-1"));
+    });
+});
+
+describe("one pull-request prefix rule for config and pipelines", () => {
+    const PREFIXES = ["dbt_pr_", "pr", "p".repeat(41), "p".repeat(42), "_pr_", "pg_pr_", "PR_", "dbt-pr-", "9pr_", "pr\u0430_", "pr_1_", "a"];
+
+    for (const prefix of PREFIXES) {
+        it(`${JSON.stringify(prefix)}: the config accepts it exactly when the pipeline model does`, () => {
+            const c = structuredClone(YAML.dev);
+            c[WH].schemas.pullRequestPrefix = prefix;
+            let config: ReturnType<typeof parseStackConfig> | undefined;
+            try {
+                config = parseStackConfig("dev", toPulumiConfig(c));
+            } catch (e) {
+                if (!(e instanceof ConfigError)) throw e;
+            }
+            // The model's verdict on the same prefix, with an otherwise valid context.
+            const good = parseStackConfig("dev", toPulumiConfig(YAML.dev));
+            const ctx: PipelineContext = { ...pipelineContext(good, { ci: "ci", deploy: "prod" }, {}), pullRequestSchemaPrefix: prefix };
+            const modelOk = !contextProblems(ctx).some((p) => p.startsWith("pullRequestSchemaPrefix"));
+            assert.strictEqual(config !== undefined, modelOk, `config ${config ? "accepts" : "rejects"} it, the pipeline model ${modelOk ? "accepts" : "rejects"} it`);
+        });
+    }
+});
+
+describe("the admin password through the running program", () => {
+    it("a secret password is accepted and the program registers its resources", async () => {
+        const config = toPulumiConfig({ ...YAML.prod, [PASSWORD]: "s3cret-Admin-pw" });
+        const { resources, error } = await evaluate("prod", config, [PASSWORD]);
+        assert.strictEqual(error, undefined);
+        assert.ok(resources.length > 0);
+    });
+
+    it("a plaintext password is refused without echoing it", async () => {
+        const PLAIN = "plain-Admin-Password-77";
+        const { resources, error } = await evaluate("prod", toPulumiConfig({ ...YAML.prod, [PASSWORD]: PLAIN }), []);
+        assert.ok(error instanceof ConfigError, `expected a ConfigError, got ${String(error)}`);
+        const p = error.problems.find((x) => x.path === PASSWORD);
+        assert.ok(p, error.message);
+        assert.match(p.expected, /pulumi config set --secret dbt-platform:warehouseAdminPassword/);
+        assert.ok(!error.message.includes(PLAIN) && !JSON.stringify(error.problems).includes(PLAIN), `the password leaked:\n${error.message}`);
+        assert.strictEqual(resources.length, 0);
     });
 });
