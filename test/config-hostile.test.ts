@@ -220,6 +220,25 @@ const HOSTILE: Hostile[] = [
     { name: "a stage promoting from itself", base: "prod", mutate: (c) => (c[ENV].promotesFrom = "prod"), path: `${ENV}.promotesFrom` },
     { name: "host with a space", mutate: (c) => (c[WH].connection.host = "db .acme.internal"), path: `${WH}.connection.host` },
     { name: "port 0", mutate: (c) => (c[WH].connection.port = 0), path: `${WH}.connection.port` },
+    // Managed services and the database itself.
+    { name: "a bot named like the RDS superuser role", base: "prod", mutate: (c) => (c[WH].users[1].name = "rds_superuser"), path: `${WH}.users[1].name`, expected: /managed Postgres/ },
+    { name: "a developer named rdsadmin", base: "prod", mutate: (c) => (c[WH].developers[0].name = "rdsadmin"), path: `${WH}.developers[0].name`, expected: /managed Postgres/ },
+    { name: "a bot named like a Cloud SQL role", mutate: (c) => (c[WH].users[2].name = "cloudsqlsuperuser"), path: `${WH}.users[2].name`, expected: /managed Postgres/ },
+    { name: "the template1 database", mutate: (c) => (c[WH].connection.database = "template1"), path: `${WH}.connection.database`, expected: /template/ },
+    { name: "creating the postgres database", mutate: (c) => (c[WH].connection.database = "postgres"), path: `${WH}.connection.database`, expected: /maintenance/ },
+    { name: "a release stage without TLS to a remote host", base: "prod", mutate: (c) => (c[WH].connection.sslmode = "disable"), path: `${WH}.connection.sslmode`, expected: /release stage/ },
+    { name: "a release stage with sslmode prefer", base: "prod", mutate: (c) => (c[WH].connection.sslmode = "prefer"), path: `${WH}.connection.sslmode`, expected: /release stage/ },
+    { name: "azure project named CON", mutate: azure("acme/CON/analytics-dbt"), path: `${CI}.repository` },
+    {
+        name: "azure service connection ..",
+        base: "prod",
+        mutate: (c) => {
+            c[CI] = { system: "azure-devops", repository: "acme/analytics/analytics-dbt" };
+            delete c[AWS].bitbucket;
+            c[AWS].azureDevops = { organizationId: "0f8fad5b-d9cb-469f-a165-70867728950e", serviceConnection: ".." };
+        },
+        path: `${AWS}.azureDevops.serviceConnection`,
+    },
 ];
 
 function configOf(h: Hostile): Record<string, string> {
@@ -309,6 +328,11 @@ describe("hostile-config controls (the rules do not reject what is fine)", () =>
     it("a /8 allow-list entry needs no allowPublic; allowPublic defaults to false", () => {
         const c = ok("prod", (c) => (c[AWS].docs.allowedCidrs = ["10.0.0.0/8"]));
         assert.strictEqual(c.aws.docs.allowPublic, false);
+    });
+
+    it("a release stage may skip TLS to this machine; the postgres database is fine when not created", () => {
+        ok("prod", (c) => Object.assign(c[WH].connection, { host: "127.0.0.1", sslmode: "disable" }));
+        ok("prod", (c) => (c[WH].connection.database = "postgres"));
     });
 
     it("a secret admin password is accepted", () => {

@@ -33,6 +33,8 @@ export function branchProblem(branch: string): string | undefined {
 
 type Segment = (s: string) => boolean;
 const notDots: Segment = (s) => !/^\.+$/.test(s);
+/** Names Azure DevOps refuses for projects and repositories (Windows device names). */
+const notDevice: Segment = (s) => !/^(con|prn|aux|nul|com\d|lpt\d)$/i.test(s);
 const SEGMENTS: Record<"bitbucket" | "github" | "azure-devops", { segments: Segment[]; shape: string }> = {
     bitbucket: {
         segments: [(s) => /^[a-z0-9][a-z0-9_-]{0,61}$/.test(s), (s) => /^[A-Za-z0-9._-]{1,100}$/.test(s) && notDots(s)],
@@ -51,10 +53,10 @@ const SEGMENTS: Record<"bitbucket" | "github" | "azure-devops", { segments: Segm
         segments: [
             (s) => /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,48}[A-Za-z0-9])?$/.test(s),
             // Azure DevOps: no leading _ or ., no trailing . (nor space), at most 64 characters.
-            (s) => /^(?![_. ])[A-Za-z0-9._ -]{1,64}$/.test(s) && !/[. ]$/.test(s),
-            (s) => /^(?![_.])[A-Za-z0-9._-]{1,64}$/.test(s) && !s.endsWith("."),
+            (s) => /^(?![_. ])[A-Za-z0-9._ -]{1,64}$/.test(s) && !/[. ]$/.test(s) && notDevice(s),
+            (s) => /^(?![_.])[A-Za-z0-9._-]{1,64}$/.test(s) && !s.endsWith(".") && notDevice(s),
         ],
-        shape: "organization/project/repository (project and repository not starting with _ or . and not ending in . or a space)",
+        shape: "organization/project/repository (project and repository not starting with _ or . nor ending in . or a space, and no device name such as CON)",
     },
 };
 

@@ -177,13 +177,18 @@ const HOST = /^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]
 // Region names of the known partitions and directions: a typo or an invented region fails here, not at the AWS API.
 const AWS_REGION = /^(us|eu|ap|sa|ca|me|af|il|mx|cn)(-gov|-iso[a-z]?)?-(north|south|east|west|central|northeast|northwest|southeast|southwest)-\d{1,2}$/;
 
+/** Roles that RDS, Cloud SQL and Azure create for themselves: a bot of that name would adopt the service's role. */
+const MANAGED_ROLE = /^(rds_|rdsadmin$|rdsrepladmin$|rdstopmgr$|cloudsql|azure_|azuresu$)/;
+
 function ident(what: "role" | "schema" | "database") {
     return (n: Node): string | undefined => {
         if (typeof n.value !== "string") return n.fail(`a ${what} name (string)`);
         const problem =
             identifierProblem(n.value, what) ??
             // Every role may create in public (before Postgres 15) and it ends every default search_path.
-            (what === "schema" && n.value === "public" ? "a schema name other than public (shared with every role; on every search_path)" : undefined);
+            (what === "schema" && n.value === "public" ? "a schema name other than public (shared with every role; on every search_path)" : undefined) ??
+            (what === "role" && MANAGED_ROLE.test(n.value) ? "a role name not reserved by a managed Postgres service (rds_*, rdsadmin, cloudsql*, azure_*, azuresu)" : undefined) ??
+            (what === "database" && /^template[01]$/.test(n.value) ? "a database other than template0 and template1 (every new database is copied from them)" : undefined);
         return problem ? n.fail(problem) : n.value;
     };
 }
@@ -232,6 +237,13 @@ export function parseStackConfig(stack: string, raw: Record<string, unknown>, se
         }
     }
     if (aws?.oidcProviderArn && ci) oidcIssuerCheck(new Node(`${NAMESPACE}:aws.oidcProviderArn`, aws.oidcProviderArn, problems), aws, ci);
+    if (environment?.kind === "release" && warehouse) {
+        // A release stage sends the admin and bot passwords over the network: unencrypted only to this machine.
+        const { host, sslmode } = warehouse.connection;
+        if (!["require", "verify-ca", "verify-full"].includes(sslmode) && !/^(localhost|127(\.\d{1,3}){3}|\[::1\])$/.test(host)) {
+            new Node(`${NAMESPACE}:warehouse.connection.sslmode`, sslmode, problems).fail(`require, verify-ca or verify-full on a release stage (${host} is not this machine)`);
+        }
+    }
 
     if (problems.length > 0 || !environment || !dbt || !warehouse || !ci || !aws || !features) {
         // A secret's value never reaches an error message, whatever key it was set under.
@@ -336,6 +348,10 @@ function readPostgres(o: ObjectNode): PostgresWarehouseConfig | undefined {
         connection.host = conn.required("host").string(HOST, "a host name or IP address");
         connection.port = conn.optional("port", 5432, (p) => p.integer(1, 65535));
         connection.database = ident("database")(conn.required("database"));
+        // Creating "postgres" would claim the maintenance database every client falls back to.
+        if (connection.database === "postgres" && o.child("createDatabase").value === true) {
+            connection.database = conn.child("database").fail("a database other than postgres when createDatabase is true (postgres is the maintenance database)");
+        }
         connection.username = conn.optional("username", "postgres", (u) => u.string(/^[A-Za-z0-9_.@-]{1,63}$/, "a login name"));
         connection.sslmode = conn.optional("sslmode", "require", (s) => s.oneOf(SSL_MODES));
         connection.superuser = conn.optional("superuser", true, (s) => s.boolean());
@@ -552,7 +568,7 @@ const OIDC_ARN = /^arn:(aws[a-z-]*):iam::\d{12}:oidc-provider\/(.+)$/;
 const DOMAIN = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/;
 const HOSTED_ZONE = /^Z[A-Z0-9]{1,31}$/;
 const CIDR = /^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}\/(3[0-2]|[12]?\d)$/;
-const SERVICE_CONNECTION = /^(?! )[A-Za-z0-9._ -]{1,128}(?<! )$/;
+const SERVICE_CONNECTION = /^(?! )(?!\.+$)[A-Za-z0-9._ -]{1,128}(?<! )$/;
 /** A GitHub environment name; . and .. would turn /environments/<name> into another API path. */
 const GITHUB_ENVIRONMENT = /^(?!\.+$)[A-Za-z0-9._-]{1,255}$/;
 /** Docs allow-list prefixes shorter than this cover a large share of the Internet: they need docs.allowPublic. */
