@@ -210,6 +210,22 @@ const HOSTILE: Hostile[] = [
         },
         path: `${AWS}.azureDevops.serviceConnection`,
     },
+    {
+        name: "azure organization id one digit short",
+        base: "prod",
+        mutate: (c) => {
+            c[CI] = { system: "azure-devops", repository: "acme/analytics/analytics-dbt" };
+            delete c[AWS].bitbucket;
+            c[AWS].azureDevops = { organizationId: "0f8fad5b-d9cb-469f-a165-70867728950", serviceConnection: "aws-ci" };
+        },
+        path: `${AWS}.azureDevops.organizationId`,
+    },
+    {
+        name: "azure repository id not a GUID",
+        mutate: (c) => (c[CI] = { system: "azure-devops", repository: "acme/analytics/analytics-dbt", manageSettings: true, azureRepositoryId: "analytics-dbt" }),
+        path: `${CI}.azureRepositoryId`,
+    },
+    { name: "bitbucket deployment environment uuid with a stray character", base: "prod", mutate: (c) => (c[AWS].bitbucket.deploymentEnvironmentUuid = "{a1b2c3d4-0003-4f6a-9c1e-2b7d5e8f0a1z}"), path: `${AWS}.bitbucket.deploymentEnvironmentUuid` },
     { name: "bitbucket workspace uuid with one brace", base: "prod", mutate: (c) => (c[AWS].bitbucket.workspaceUuid = "{3c5f1a2e-8d4b-4f6a-9c1e-2b7d5e8f0a13"), path: `${AWS}.bitbucket.workspaceUuid` },
     // The admin password: a Pulumi secret, never plain text in the stack file.
     { name: "plaintext admin password", base: "prod", mutate: (c) => (c[PASSWORD] = "hunter2"), path: PASSWORD, expected: /secret/ },

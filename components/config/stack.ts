@@ -183,14 +183,18 @@ const MANAGED_ROLE = /^(rds_|rdsadmin$|rdsrepladmin$|rdstopmgr$|cloudsql|azure_|
 function ident(what: "role" | "schema" | "database") {
     return (n: Node): string | undefined => {
         if (typeof n.value !== "string") return n.fail(`a ${what} name (string)`);
-        const problem =
-            identifierProblem(n.value, what) ??
-            // Every role may create in public (before Postgres 15) and it ends every default search_path.
-            (what === "schema" && n.value === "public" ? "a schema name other than public (shared with every role; on every search_path)" : undefined) ??
-            (what === "role" && MANAGED_ROLE.test(n.value) ? "a role name not reserved by a managed Postgres service (rds_*, rdsadmin, cloudsql*, azure_*, azuresu)" : undefined) ??
-            (what === "database" && /^template[01]$/.test(n.value) ? "a database other than template0 and template1 (every new database is copied from them)" : undefined);
+        const problem = identifierProblem(n.value, what) ?? reservedNameProblem(n.value, what);
         return problem ? n.fail(problem) : n.value;
     };
+}
+
+/** Names that are valid identifiers but belong to Postgres or the service hosting it. */
+function reservedNameProblem(name: string, what: "role" | "schema" | "database"): string | undefined {
+    // Every role could create in public before Postgres 15, and it ends every default search_path.
+    if (what === "schema" && name === "public") return "a schema name other than public (shared with every role; on every search_path)";
+    if (what === "role" && MANAGED_ROLE.test(name)) return "a role name not reserved by a managed Postgres service (rds_*, rdsadmin, cloudsql*, azure_*, azuresu)";
+    if (what === "database" && /^template[01]$/.test(name)) return "a database other than template0 and template1 (every new database is copied from them)";
+    return undefined;
 }
 
 /**
