@@ -12,6 +12,7 @@ import { ConfigError, parseStackConfig } from "../components/config";
 import { contextProblems, PipelineContext } from "../components/pipelines";
 import { pipelineContext } from "../components/platform";
 import { installMocks, Recorded, ROOT, toPulumiConfig } from "../scripts/offline";
+import { withUnhandledRejections } from "./support/rejections";
 
 const NS = "dbt-platform";
 const ENV = `${NS}:environment`;
@@ -271,21 +272,20 @@ async function evaluate(stack: string, config: Record<string, string>, secretKey
     delete require.cache[entry];
     let error: unknown;
     // A value that a component rejects inside an apply surfaces as an unhandled rejection.
-    const late: unknown[] = [];
-    const onRejection = (e: unknown) => late.push(e);
-    process.on("unhandledRejection", onRejection);
-    try {
-        require(entry);
-    } catch (e) {
-        error = e;
-    }
-    try {
-        await settle();
-    } finally {
-        process.off("unhandledRejection", onRejection);
-        delete require.cache[entry];
-    }
-    return { resources, error: error ?? late[0] };
+    await withUnhandledRejections(async (late) => {
+        try {
+            require(entry);
+        } catch (e) {
+            error = e;
+        }
+        try {
+            await settle();
+        } finally {
+            delete require.cache[entry];
+        }
+        error ??= late[0];
+    });
+    return { resources, error };
 }
 
 describe("hostile stack configs are rejected by config, before anything is registered", function () {
