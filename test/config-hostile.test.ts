@@ -93,6 +93,12 @@ const HOSTILE: Hostile[] = [
     // The pull-request prefix: one rule for config and the pipelines.
     { name: "PR prefix matching a developer schema", mutate: (c) => (c[WH].developers[1].schema = "dbt_pr_7"), path: `${WH}.schemas.pullRequestPrefix`, expected: /no declared schema/ },
     {
+        name: "PR prefix matching a production schema as a custom-schema variant <prefix><n>_<custom>",
+        mutate: (c) => (c[WH].schemas.production = ["analytics", "dbt_pr_7_marts"]),
+        path: `${WH}.schemas.pullRequestPrefix`,
+        expected: /no declared schema/,
+    },
+    {
         name: "PR prefix matching a developer login (its PR schema would be their $user schema)",
         mutate: (c) => {
             c[WH].schemas.pullRequestPrefix = "dev_";

@@ -477,7 +477,8 @@ function readPostgres(o: ObjectNode): PostgresWarehouseConfig | undefined {
             if (role) o.child(path.slice(o.path.length + 1)).fail(`a schema name that is no declared role or login (${name} is declared at ${role}; it would be that role's "$user" schema)`, name);
         }
         if (pullRequestPrefix) {
-            const pr = new RegExp(`^${pullRequestPrefix}\\d+$`);
+            // A pull request's schemas: <prefix><n> and dbt's custom-schema variants <prefix><n>_<custom>.
+            const pr = new RegExp(`^${pullRequestPrefix}\\d+(_[a-z0-9_]*)?$`);
             for (const [name, path] of owners) {
                 if (pr.test(name)) {
                     o.child("schemas.pullRequestPrefix").fail(`a prefix that no declared schema matches (${name} at ${path} would be dropped by PR cleanup)`, pullRequestPrefix);
