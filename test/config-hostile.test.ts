@@ -81,6 +81,13 @@ const HOSTILE: Hostile[] = [
     { name: "a developer's own name as their schema", mutate: (c) => (c[WH].developers[0].schema = "anton"), path: `${WH}.developers[0].schema`, expected: /role or login/ },
     { name: "the scheduler login as a production schema", mutate: (c) => (c[WH].schemas.production[0] = "dbt_scheduler"), path: `${WH}.schemas.production[0]`, expected: /role or login/ },
     { name: "the admin login as a production schema", mutate: (c) => (c[WH].schemas.production[0] = "postgres"), path: `${WH}.schemas.production[0]`, expected: /role or login/ },
+    { name: "the platform schema as a production schema", mutate: (c) => (c[WH].schemas.production[1] = "dbt_platform"), path: `${WH}.schemas.production[1]`, expected: /dbt_platform/ },
+    { name: "a developer whose default schema is the platform schema", mutate: (c) => c[WH].developers.push({ name: "platform" }), path: `${WH}.developers[2].schema`, expected: /dbt_platform/ },
+    // Schemas inside another schema's custom-schema family (<schema>_<custom>), which dev-role members may create.
+    { name: "a production schema in the CI schema's family", mutate: (c) => (c[WH].schemas.production[1] = "dbt_ci_marts"), path: `${WH}.schemas.production[1]`, expected: /family dbt_ci_/ },
+    { name: "a production schema in a developer's family", mutate: (c) => (c[WH].schemas.production[0] = "dbt_anton_finance"), path: `${WH}.schemas.production[0]`, expected: /family dbt_anton_/ },
+    { name: "a developer schema in another developer's family", mutate: (c) => (c[WH].developers[1].schema = "dbt_anton_2"), path: `${WH}.developers[1].schema`, expected: /family dbt_anton_/ },
+    { name: "the CI schema in a developer's family", mutate: (c) => (c[WH].schemas.ci = "dbt_maria_ci"), path: `${WH}.schemas.ci`, expected: /family dbt_maria_/ },
     // Duplicate names across users, developers, roles and schemas.
     { name: "two users with one name", mutate: (c) => (c[WH].users[1].name = "dev_ci"), path: `${WH}.users[1].name`, expected: /not already used/ },
     { name: "a developer named like the prod role", mutate: (c) => (c[WH].developers[0].name = "role_prod"), path: `${WH}.developers[0].name`, expected: /not already used/ },

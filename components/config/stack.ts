@@ -177,6 +177,8 @@ const HOST = /^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]
 // Region names of the known partitions and directions: a typo or an invented region fails here, not at the AWS API.
 const AWS_REGION = /^(us|eu|ap|sa|ca|me|af|il|mx|cn)(-gov|-iso[a-z]?)?-(north|south|east|west|central|northeast|northwest|southeast|southwest)-\d{1,2}$/;
 
+/** The warehouse's own schema (admin-owned platform functions): no declared schema may take the name. */
+const PLATFORM_SCHEMA = "dbt_platform";
 /** Roles that RDS, Cloud SQL and Azure create for themselves: a bot of that name would adopt the service's role. */
 const MANAGED_ROLE = /^(rds_|rdsadmin$|rdsrepladmin$|rdstopmgr$|cloudsql|azure_|azuresu$)/;
 
@@ -472,9 +474,20 @@ function readPostgres(o: ObjectNode): PostgresWarehouseConfig | undefined {
         if (connection.username) roleNames.set(connection.username, `${o.path}.connection.username`);
         parsed(users).forEach(({ v, index }) => roleNames.set(v.name, `${o.path}.users[${index}].name`));
         parsed(developers).forEach(({ v, index }) => roleNames.set(v.name, `${o.path}.developers[${index}].name`));
+        const at = (path: string) => o.child(path.slice(o.path.length + 1));
         for (const [name, path] of owners) {
             const role = roleNames.get(name);
-            if (role) o.child(path.slice(o.path.length + 1)).fail(`a schema name that is no declared role or login (${name} is declared at ${role}; it would be that role's "$user" schema)`, name);
+            if (role) at(path).fail(`a schema name that is no declared role or login (${name} is declared at ${role}; it would be that role's "$user" schema)`, name);
+            if (name === PLATFORM_SCHEMA) at(path).fail(`a schema name other than ${PLATFORM_SCHEMA} (the platform's own functions live there)`, name);
+        }
+        // dbt names custom schemas <schema>_<custom>; the dev role's members may create the CI schema's and
+        // their own schema's family. Another declared schema inside such a family could be squatted.
+        const families: [string, string][] = [];
+        if (ci) families.push([ci, `${o.path}.schemas.ci`]);
+        parsed(developers).forEach(({ v, index }) => families.push([v.schema, `${o.path}.developers[${index}].schema`]));
+        for (const [name, path] of owners) {
+            const family = families.find(([f]) => name.startsWith(`${f}_`));
+            if (family) at(path).fail(`a name outside the custom-schema family ${family[0]}_<custom> of ${family[1]} (members of the dev role may create those)`, name);
         }
         if (pullRequestPrefix) {
             // A pull request's schemas: <prefix><n> and dbt's custom-schema variants <prefix><n>_<custom>.
