@@ -76,7 +76,7 @@ describe("stack config", () => {
                 adapterVersion: DBT_POSTGRES_VERSION,
                 pythonVersion: PYTHON_VERSION,
             });
-            assert.deepStrictEqual(c.aws, { enabled: false, region: "eu-west-1", artifacts: { retentionDays: 90 }, docs: { access: "public", allowedCidrs: [] } });
+            assert.deepStrictEqual(c.aws, { enabled: false, region: "eu-west-1", artifacts: { retentionDays: 90 }, docs: { access: "public", allowedCidrs: [], allowPublic: false } });
             assert.deepStrictEqual(c.features, { docsSite: false, scheduledRuns: false, projectEvaluator: false });
             assert.deepStrictEqual(c.ci, { system: "bitbucket", repository: "acme-data/analytics-dbt", mainBranch: "main", manageSettings: false, approvers: [], azureRepositoryId: undefined });
             const wh = c.warehouse;
@@ -114,7 +114,7 @@ describe("stack config", () => {
                 enabled: true,
                 region: "eu-west-1",
                 artifacts: { retentionDays: 90 },
-                docs: { access: "public", allowedCidrs: [] },
+                docs: { access: "public", allowedCidrs: [], allowPublic: false },
                 bitbucket: {
                     workspaceUuid: "{3c5f1a2e-8d4b-4f6a-9c1e-2b7d5e8f0a13}",
                     repositoryUuid: "{9e2d7c41-5b3a-4e8f-a6d2-1c4b8f7e3a95}",
@@ -156,6 +156,7 @@ describe("stack config", () => {
                 hostedZoneId: "Z0ACME1234567890",
                 access: "ip-allowlist",
                 allowedCidrs: ["203.0.113.0/24", "198.51.100.17/32"],
+                allowPublic: false,
             });
             assert.strictEqual(c.aws.enabled, true);
             assert.strictEqual(c.warehouse.connection.host, "warehouse-prod.acme.internal");
@@ -335,10 +336,11 @@ describe("stack config", () => {
                 expected: /a prefix that no declared schema matches \(dbt_2024 at dbt-platform:warehouse\.schemas\.production\[1\]/,
             },
             {
-                name: "pullRequestPrefix too long (51 characters)",
-                mutate: (c) => (c[WH].schemas.pullRequestPrefix = "p".repeat(51)),
+                // 41: the pipelines' drop-schema macro takes no more, and config and pipelines share one rule.
+                name: "pullRequestPrefix too long (42 characters)",
+                mutate: (c) => (c[WH].schemas.pullRequestPrefix = "p".repeat(42)),
                 path: `${WH}.schemas.pullRequestPrefix`,
-                expected: /at most 50 characters/,
+                expected: /at most 41 characters/,
             },
             { name: "pullRequestPrefix starting pg_", mutate: (c) => (c[WH].schemas.pullRequestPrefix = "pg_pr_"), path: `${WH}.schemas.pullRequestPrefix`, expected: /not starting with pg_/ },
             { name: "pullRequestPrefix with a dash", mutate: (c) => (c[WH].schemas.pullRequestPrefix = "dbt-pr-"), path: `${WH}.schemas.pullRequestPrefix`, expected: /a schema-name prefix/ },
