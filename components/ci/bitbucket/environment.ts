@@ -62,7 +62,7 @@ function shown(v: unknown): string {
     return isUnknown(v) ? "(unknown)" : String(v);
 }
 
-function describe(i: Partial<EnvironmentInputs>): string {
+function subject(i: Partial<EnvironmentInputs>): string {
     return `deployment environment ${shown(i.name)} in ${shown(i.workspace)}/${shown(i.repoSlug)}`;
 }
 
@@ -179,7 +179,7 @@ export function environmentProvider(tuning?: ClientTuning): pulumi.dynamic.Resou
         },
 
         async create(inputs: EnvironmentInputs) {
-            const resource = describe(inputs);
+            const resource = subject(inputs);
             const client = bitbucketClient(inputs.apiUrl, resource, tuning);
             const remote = await createOrAdopt(client, inputs, resource);
             return { id: environmentId(inputs), outs: outputsOf(inputs, remote) };
@@ -187,7 +187,7 @@ export function environmentProvider(tuning?: ClientTuning): pulumi.dynamic.Resou
 
         async read(id: string, props?: Partial<EnvironmentOutputs>) {
             const known: Partial<EnvironmentOutputs> = { ...parseId(id), ...(props ?? {}) };
-            const resource = describe(known);
+            const resource = subject(known);
             const client = bitbucketClient(known.apiUrl ?? DEFAULT_API_URL, resource, tuning);
             const remote = await fetchEnvironment(client, known, resource);
             // Gone: no id, so the engine drops it from state and the next `up` creates it again.
@@ -197,7 +197,7 @@ export function environmentProvider(tuning?: ClientTuning): pulumi.dynamic.Resou
 
         // Nothing is updated in place (see the file comment); an update makes sure the environment still exists.
         async update(_id: string, olds: EnvironmentOutputs, news: EnvironmentInputs) {
-            const resource = describe(news);
+            const resource = subject(news);
             const client = bitbucketClient(news.apiUrl, resource, tuning);
             const remote = (await fetchEnvironment(client, { ...news, uuid: olds.uuid }, resource)) ?? (await createOrAdopt(client, news, resource));
             return { outs: outputsOf(news, remote) };
@@ -205,7 +205,7 @@ export function environmentProvider(tuning?: ClientTuning): pulumi.dynamic.Resou
 
         async delete(_id: string, props: EnvironmentOutputs) {
             if (typeof props.uuid !== "string") return;
-            const resource = describe(props);
+            const resource = subject(props);
             const client = bitbucketClient(props.apiUrl ?? DEFAULT_API_URL, resource, tuning);
             await client.request({ method: "DELETE", path: item(props, props.uuid), resource, accept: [404] });
         },
@@ -230,15 +230,15 @@ export interface DeploymentEnvironmentArgs {
 
 /** A deployment environment (Repository settings → Deployments). */
 export class DeploymentEnvironment extends pulumi.dynamic.Resource {
-    public readonly workspace!: pulumi.Output<string>;
-    public readonly repoSlug!: pulumi.Output<string>;
-    public readonly name!: pulumi.Output<string>;
-    public readonly environmentType!: pulumi.Output<EnvironmentType>;
-    public readonly apiUrl!: pulumi.Output<string>;
+    declare public readonly workspace: pulumi.Output<string>;
+    declare public readonly repoSlug: pulumi.Output<string>;
+    declare public readonly name: pulumi.Output<string>;
+    declare public readonly environmentType: pulumi.Output<EnvironmentType>;
+    declare public readonly apiUrl: pulumi.Output<string>;
     /** Bitbucket's UUID of the environment, braces included: the input of DeploymentVariable.environmentUuid. */
-    public readonly uuid!: pulumi.Output<string>;
+    declare public readonly uuid: pulumi.Output<string>;
     /** Bitbucket's slug of the environment. */
-    public readonly slug!: pulumi.Output<string | undefined>;
+    declare public readonly slug: pulumi.Output<string | undefined>;
 
     constructor(name: string, args: DeploymentEnvironmentArgs, opts?: pulumi.CustomResourceOptions) {
         super(

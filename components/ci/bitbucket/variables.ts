@@ -78,7 +78,7 @@ function shown(v: unknown): string {
     return isUnknown(v) ? "(unknown)" : String(v);
 }
 
-function describe(scope: VariableScope, i: Partial<VariableInputs>): string {
+function subject(scope: VariableScope, i: Partial<VariableInputs>): string {
     return scope === "repository"
         ? `repository variable ${shown(i.key)} in ${shown(i.workspace)}/${shown(i.repoSlug)}`
         : `deployment variable ${shown(i.key)} of environment ${shown(i.environmentUuid)} in ${shown(i.workspace)}/${shown(i.repoSlug)}`;
@@ -243,7 +243,7 @@ export function variableProvider(scope: VariableScope, tuning?: ClientTuning): p
         },
 
         async create(inputs: VariableInputs) {
-            const resource = describe(scope, inputs);
+            const resource = subject(scope, inputs);
             const client = bitbucketClient(inputs.apiUrl, resource, tuning);
             const remote = await createOrAdopt(scope, client, inputs, resource);
             return { id: variableId(scope, inputs), outs: outputsOf(scope, inputs, remote, newSalt()) };
@@ -251,7 +251,7 @@ export function variableProvider(scope: VariableScope, tuning?: ClientTuning): p
 
         async read(id: string, props?: Partial<VariableOutputs>) {
             const known: Partial<VariableOutputs> = { ...parseId(scope, id), ...compact(props ?? {}) };
-            const resource = describe(scope, known);
+            const resource = subject(scope, known);
             const client = bitbucketClient(known.apiUrl ?? DEFAULT_API_URL, resource, tuning);
             const remote = await fetchVariable(scope, client, known, resource);
             // Gone: no id, so the engine drops it from state and the next `up` creates it again.
@@ -274,7 +274,7 @@ export function variableProvider(scope: VariableScope, tuning?: ClientTuning): p
         },
 
         async update(_id: string, olds: VariableOutputs, news: VariableInputs) {
-            const resource = describe(scope, news);
+            const resource = subject(scope, news);
             const client = bitbucketClient(news.apiUrl, resource, tuning);
             let remote = typeof olds.uuid === "string" ? await put(scope, client, news, olds.uuid, resource) : undefined;
             // 404: deleted out of band since the last refresh; create it again (or adopt one re-made by hand).
@@ -285,7 +285,7 @@ export function variableProvider(scope: VariableScope, tuning?: ClientTuning): p
 
         async delete(_id: string, props: VariableOutputs) {
             if (typeof props.uuid !== "string") return;
-            const resource = describe(scope, props);
+            const resource = subject(scope, props);
             const client = bitbucketClient(props.apiUrl ?? DEFAULT_API_URL, resource, tuning);
             await client.request({ method: "DELETE", path: item(scope, props, props.uuid), resource, accept: [404] });
         },
@@ -316,17 +316,17 @@ export interface RepositoryVariableArgs {
 
 /** A repository pipeline variable (Repository settings → Pipelines → Repository variables). */
 export class RepositoryVariable extends pulumi.dynamic.Resource {
-    public readonly workspace!: pulumi.Output<string>;
-    public readonly repoSlug!: pulumi.Output<string>;
-    public readonly key!: pulumi.Output<string>;
-    public readonly secured!: pulumi.Output<boolean>;
-    public readonly apiUrl!: pulumi.Output<string>;
+    declare public readonly workspace: pulumi.Output<string>;
+    declare public readonly repoSlug: pulumi.Output<string>;
+    declare public readonly key: pulumi.Output<string>;
+    declare public readonly secured: pulumi.Output<boolean>;
+    declare public readonly apiUrl: pulumi.Output<string>;
     /** Bitbucket's UUID of the variable, braces included. */
-    public readonly uuid!: pulumi.Output<string>;
+    declare public readonly uuid: pulumi.Output<string>;
     /** sha256(valueSalt, NUL, value), secret: how diff and read see a changed value without keeping it. */
-    public readonly valueHash!: pulumi.Output<string>;
+    declare public readonly valueHash: pulumi.Output<string>;
     /** Salt of valueHash. */
-    public readonly valueSalt!: pulumi.Output<string>;
+    declare public readonly valueSalt: pulumi.Output<string>;
 
     constructor(name: string, args: RepositoryVariableArgs, opts?: pulumi.CustomResourceOptions) {
         super(
@@ -370,18 +370,18 @@ export interface DeploymentVariableArgs {
 
 /** A deployment environment variable (Repository settings → Deployments → <environment> → Variables). */
 export class DeploymentVariable extends pulumi.dynamic.Resource {
-    public readonly workspace!: pulumi.Output<string>;
-    public readonly repoSlug!: pulumi.Output<string>;
-    public readonly environmentUuid!: pulumi.Output<string>;
-    public readonly key!: pulumi.Output<string>;
-    public readonly secured!: pulumi.Output<boolean>;
-    public readonly apiUrl!: pulumi.Output<string>;
+    declare public readonly workspace: pulumi.Output<string>;
+    declare public readonly repoSlug: pulumi.Output<string>;
+    declare public readonly environmentUuid: pulumi.Output<string>;
+    declare public readonly key: pulumi.Output<string>;
+    declare public readonly secured: pulumi.Output<boolean>;
+    declare public readonly apiUrl: pulumi.Output<string>;
     /** Bitbucket's UUID of the variable, braces included. */
-    public readonly uuid!: pulumi.Output<string>;
+    declare public readonly uuid: pulumi.Output<string>;
     /** sha256(valueSalt, NUL, value), secret. */
-    public readonly valueHash!: pulumi.Output<string>;
+    declare public readonly valueHash: pulumi.Output<string>;
     /** Salt of valueHash. */
-    public readonly valueSalt!: pulumi.Output<string>;
+    declare public readonly valueSalt: pulumi.Output<string>;
 
     constructor(name: string, args: DeploymentVariableArgs, opts?: pulumi.CustomResourceOptions) {
         super(
