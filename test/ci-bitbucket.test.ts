@@ -24,7 +24,7 @@ import {
     TOKEN_ENV,
     UNKNOWN,
 } from "../components/ci/bitbucket";
-import { find, installMocks, plainStrings } from "../scripts/offline";
+import { find, installMocks, plainStrings, resolve } from "../scripts/offline";
 import { FakeBitbucket } from "./support/fakeBitbucket";
 
 const TOKEN = "bbtok-3f9a1c7e-live";
@@ -529,6 +529,37 @@ describe("Bitbucket settings providers", function () {
             const one: unknown = await (await call("GET", `${vars}${encodeURIComponent(secured.uuid)}`)).json();
             assert.deepStrictEqual(one, { type: "pipeline_variable", uuid: secured.uuid, key: "K0", secured: true });
             assert.strictEqual((await call("PUT", `${vars}${encodeURIComponent(secured.uuid)}`, JSON.stringify({ key: "K0", value: "x", secured: false }))).status, 400);
+        });
+    });
+
+    describe("class fields under the project's compilation (ES2022 define semantics)", () => {
+        it("every declared output of each Bitbucket resource is a resolved Output on the constructed object, not reset to undefined", async () => {
+            // tsx compiles with the tsconfig target (ES2022: useDefineForClassFields), as ts-node does in Pulumi's host.
+            await installMocks("dev");
+            const env = new DeploymentEnvironment("fields-env", { workspace: WS, repoSlug: "dbt", name: "Production", environmentType: "Production" });
+            const repoVariable = new RepositoryVariable("fields-rv", { workspace: WS, repoSlug: "dbt", key: "DB_CI_HOST", value: "h", secured: false });
+            const deploymentVariable = new DeploymentVariable("fields-dv", { workspace: WS, repoSlug: "dbt", environmentUuid: "{8f7c2d1e-0a9b-4c3d-8e7f-6a5b4c3d2e1f}", key: "K", value: "v", secured: true });
+            const pipelines = new PipelinesConfig("fields-pc", { workspace: WS, repoSlug: "dbt", enabled: true });
+            const expected: [string, pulumi.Resource, Record<string, unknown>, string[]][] = [
+                ["DeploymentEnvironment", env, { workspace: WS, repoSlug: "dbt", name: "Production", environmentType: "Production", apiUrl: DEFAULT_API_URL }, ["uuid", "slug"]],
+                ["RepositoryVariable", repoVariable, { workspace: WS, repoSlug: "dbt", key: "DB_CI_HOST", secured: false, apiUrl: DEFAULT_API_URL }, ["uuid", "valueHash", "valueSalt"]],
+                [
+                    "DeploymentVariable",
+                    deploymentVariable,
+                    { workspace: WS, repoSlug: "dbt", environmentUuid: "{8f7c2d1e-0a9b-4c3d-8e7f-6a5b4c3d2e1f}", key: "K", secured: true, apiUrl: DEFAULT_API_URL },
+                    ["uuid", "valueHash", "valueSalt"],
+                ],
+                ["PipelinesConfig", pipelines, { workspace: WS, repoSlug: "dbt", enabled: true, disableOnDelete: false, apiUrl: DEFAULT_API_URL }, []],
+            ];
+            for (const [type, resource, values, computedOnly] of expected) {
+                for (const field of [...Object.keys(values), ...computedOnly]) {
+                    const out = (resource as any)[field];
+                    assert.ok(pulumi.Output.isInstance(out), `${type}.${field} is ${out === undefined ? "undefined" : typeof out}, not an Output`);
+                }
+                for (const [field, value] of Object.entries(values)) {
+                    assert.deepStrictEqual((await resolve((resource as any)[field])).value, value, `${type}.${field}`);
+                }
+            }
         });
     });
 
