@@ -57,6 +57,13 @@ export interface RestResponse<T = any> {
     status: number;
     headers: Headers;
     body: T;
+    /** Attempts this response took (1 when the first answered). */
+    attempts?: number;
+    /**
+     * An earlier attempt may have been applied by the server although no answer arrived (dropped
+     * connection, timeout, 5xx): a 409 on a create then likely names the object this call made.
+     */
+    maybeApplied?: boolean;
 }
 
 /** A failed request; the message names the service, the resource and what to do. */
@@ -126,6 +133,7 @@ export class RestClient {
         const url = this.url(req.path, req.query);
         const what = `${service} ${req.method} ${new URL(url).pathname} (${req.resource})`;
         let lastProblem = "";
+        let maybeApplied = false;
         for (let attempt = 1; attempt <= maxAttempts; attempt++) {
             let res: Response;
             try {
@@ -138,13 +146,15 @@ export class RestClient {
             } catch (err) {
                 // A dropped connection may have landed the write: callers make creates idempotent (adopt on 409).
                 lastProblem = `network error: ${causeOf(err)}`;
+                maybeApplied = true;
                 if (attempt < maxAttempts) await this.opts.sleep(this.backoff(attempt));
                 continue;
             }
             const body = await readBody(res);
-            if (res.ok || req.accept?.includes(res.status)) return { status: res.status, headers: res.headers, body: body as T };
+            if (res.ok || req.accept?.includes(res.status)) return { status: res.status, headers: res.headers, body: body as T, attempts: attempt, maybeApplied };
             if (RETRYABLE_STATUS.includes(res.status) && attempt < maxAttempts) {
                 lastProblem = `HTTP ${res.status}`;
+                if (res.status !== 429) maybeApplied = true;
                 const hinted = retryAfterMs(res.headers.get("retry-after"));
                 await this.opts.sleep(Math.min(hinted ?? this.backoff(attempt), this.opts.maxDelayMs));
                 continue;
