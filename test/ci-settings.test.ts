@@ -60,6 +60,19 @@ describe("CI settings from the stack", function () {
         assert.ok(deployVars.every((r) => r.inputs.environmentUuid === environment.state.uuid || r.dependencies.includes(environment.urn)));
     });
 
+    it("ci.apiUrl reaches every Bitbucket and Azure DevOps resource; without it they use the public API", async () => {
+        const bb = await program("bitbucket", { manageSettings: true, apiUrl: "https://bitbucket-proxy.acme.internal/2.0/" });
+        const bbResources = bb.resources.filter((r) => r.type.startsWith("pulumi-nodejs:dynamic/bitbucket:"));
+        assert.ok(bbResources.length >= 4);
+        for (const r of bbResources) assert.strictEqual(r.inputs.apiUrl, "https://bitbucket-proxy.acme.internal/2.0", `${r.type} ${r.name}`);
+        const az = await program("azure-devops", { manageSettings: true, azureRepositoryId: REPO_GUID, approvers: [APPROVER], apiUrl: "https://devops.acme.internal/DefaultCollection" });
+        const azResources = az.resources.filter((r) => r.type.startsWith("pulumi-nodejs:dynamic/azuredevops:"));
+        assert.ok(azResources.length >= 4);
+        for (const r of azResources) assert.strictEqual(r.inputs.apiUrl, "https://devops.acme.internal/DefaultCollection", `${r.type} ${r.name}`);
+        const plain = await program("bitbucket", { manageSettings: true });
+        for (const r of plain.resources.filter((x) => x.type.startsWith("pulumi-nodejs:dynamic/bitbucket:"))) assert.strictEqual(r.inputs.apiUrl, "https://api.bitbucket.org/2.0");
+    });
+
     it("Azure DevOps: the groups, secure file and environment the YAML names, with permissions and approval", async () => {
         const { resources, files, variables, env, exports } = await program("azure-devops", { manageSettings: true, azureRepositoryId: REPO_GUID, approvers: [APPROVER] });
         const doc = parse(files["azure-pipelines.yml"]);

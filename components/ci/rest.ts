@@ -95,6 +95,27 @@ export function isRestError(err: unknown): err is RestError {
 
 const RETRYABLE_STATUS = [429, 500, 502, 503, 504];
 
+/**
+ * Why `value` cannot be an API base URL, or undefined when it can: https, or http only to a loopback
+ * host (local test servers); no credentials, query or fragment (the token is set separately and
+ * request paths and queries are joined to the base).
+ */
+export function apiUrlProblem(value: unknown): string | undefined {
+    if (typeof value !== "string" || value.trim() === "") return "an https URL (a non-empty string)";
+    let u: URL;
+    try {
+        u = new URL(value);
+    } catch {
+        return "an absolute https URL";
+    }
+    const loopback = u.hostname === "localhost" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(u.hostname) || u.hostname === "[::1]";
+    if (u.protocol !== "https:" && !(u.protocol === "http:" && loopback)) return "an https URL (http only to a loopback host such as 127.0.0.1)";
+    if (u.username || u.password) return "a URL without credentials in it (set the token separately)";
+    if (u.search || value.includes("?")) return "a URL without a query string";
+    if (u.hash || value.includes("#")) return "a URL without a fragment";
+    return undefined;
+}
+
 /** Parses Retry-After (seconds or an HTTP date) into ms; undefined when absent or unreadable. */
 export function retryAfterMs(value: string | null, now = Date.now()): number | undefined {
     if (!value) return undefined;

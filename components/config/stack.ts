@@ -5,6 +5,7 @@
  * before any resource is registered.
  */
 import { cidrProblem } from "../aws/cidr";
+import { apiUrlProblem } from "../ci/rest";
 import { identifierProblem } from "../warehouse/postgres/identifiers";
 import { ConfigError, ConfigProblem, Node, ObjectNode } from "./reader";
 import { DBT_CORE_VERSION, DBT_POSTGRES_VERSION, PYTHON_VERSION } from "../pipelines/versions";
@@ -108,6 +109,8 @@ export interface CiConfig {
     approvers: string[];
     /** Azure Repos repository GUID (Azure DevOps with manageSettings). */
     azureRepositoryId?: string;
+    /** API base URL of the CI system (self-hosted or proxied), without a trailing slash; undefined: the public API. */
+    apiUrl?: string;
 }
 
 export const DOCS_ACCESS_MODES = ["public", "basic-auth", "ip-allowlist"] as const;
@@ -165,7 +168,9 @@ export interface StackConfig {
     adminPasswordKey?: string;
 }
 
-const TOP_LEVEL_KEYS = ["environment", "dbt", "warehouse", "ci", "aws", "features", "warehouseAdminPassword"] as const;
+/** Secret config keys holding a CI system's token, read by its providers' `configure` (GitHub's is the provider's own `github:token`). */
+export const CI_TOKEN_KEYS: Partial<Record<CiSystem, string>> = { bitbucket: "bitbucketToken", "azure-devops": "azureDevopsToken" };
+const TOP_LEVEL_KEYS = ["environment", "dbt", "warehouse", "ci", "aws", "features", "warehouseAdminPassword", "bitbucketToken", "azureDevopsToken"] as const;
 const STAGE_NAME = /^[a-z][a-z0-9-]{0,39}$/;
 /** dbt target names the platform uses for bots; a release stage's target is its stack name. */
 const RESERVED_TARGETS = ["ci", "scheduler"];
@@ -228,6 +233,18 @@ export function parseStackConfig(stack: string, raw: Record<string, unknown>, se
     const features = readFeatures(at("features"), aws);
     if (root.child("warehouseAdminPassword").present && typeof top.warehouseAdminPassword !== "string") {
         problems.push({ path: `${NAMESPACE}:warehouseAdminPassword`, value: "[secret]", expected: "a secret string (pulumi config set --secret)" });
+    }
+    for (const [system, key] of Object.entries(CI_TOKEN_KEYS) as [CiSystem, string][]) {
+        const fullKey = `${NAMESPACE}:${key}`;
+        if (!root.child(key).present) continue;
+        // Never the value in the message: it is (or should have been) a secret.
+        if (!secretKeys.includes(fullKey)) {
+            problems.push({ path: fullKey, value: "[redacted]", expected: `a secret (pulumi config set --secret ${key} <token>); a plaintext token is stored readable in Pulumi.${stack}.yaml` });
+        } else if (typeof raw[fullKey] !== "string" || (raw[fullKey] as string).trim() === "") {
+            problems.push({ path: fullKey, value: "[secret]", expected: "a non-empty token string" });
+        } else if (ci && ci.system !== system) {
+            problems.push({ path: fullKey, value: "[secret]", expected: `no ${key} unless ci.system is ${system} (ci.system is ${ci.system})` });
+        }
     }
 
     if (problems.length > 0 || !environment || !dbt || !warehouse || !ci || !aws || !features) {
@@ -460,7 +477,7 @@ function readPostgres(o: ObjectNode): PostgresWarehouseConfig | undefined {
 
 function readCi(n: Node): CiConfig | undefined {
     const o = n.present
-        ? n.object(["system", "repository", "mainBranch", "manageSettings", "approvers", "azureRepositoryId"])
+        ? n.object(["system", "repository", "mainBranch", "manageSettings", "approvers", "azureRepositoryId", "apiUrl"])
         : n.fail("an object with system and repository");
     if (!o) return undefined;
     const system = o.required("system").oneOf(CI_SYSTEMS);
@@ -481,11 +498,25 @@ function readCi(n: Node): CiConfig | undefined {
     } else if (system === "azure-devops" && manageSettings) {
         repoId.fail("the Azure Repos repository GUID (required with manageSettings on Azure DevOps)");
     }
-    return system && repository && mainBranch && manageSettings !== undefined && approvers
-        ? { system, repository, mainBranch, manageSettings, approvers: approvers.filter((x): x is string => x !== undefined), azureRepositoryId }
+    const apiNode = o.child("apiUrl");
+    let apiUrl: string | undefined;
+    if (apiNode.present) {
+        const problem = apiUrlProblem(apiNode.value);
+        // Not echoed: a URL with credentials in it is one of the things rejected here.
+        if (problem) apiNode.fail(`${problem}: the ${system ?? "CI system"} API base, e.g. ${API_URL_EXAMPLE[system ?? "bitbucket"]}`, "[redacted]");
+        else apiUrl = (apiNode.value as string).replace(/\/+$/, "");
+    }
+    return system && repository && mainBranch && manageSettings !== undefined && approvers && (!apiNode.present || apiUrl)
+        ? { system, repository, mainBranch, manageSettings, approvers: approvers.filter((x): x is string => x !== undefined), azureRepositoryId, apiUrl }
         : undefined;
 }
 
+/** What `ci.apiUrl` looks like per system. */
+const API_URL_EXAMPLE: Record<CiSystem, string> = {
+    bitbucket: "https://api.bitbucket.org/2.0",
+    github: "https://github.example.com/api/v3",
+    "azure-devops": "https://devops.example.com/DefaultCollection",
+};
 const GUID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
 const UUID = /^(\{[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\}|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})$/;
 const BUCKET_NAME = /^(?!xn--)(?!.*\.\.)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;

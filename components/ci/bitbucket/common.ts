@@ -9,7 +9,7 @@
  */
 import * as crypto from "crypto";
 import type * as pulumi from "@pulumi/pulumi";
-import { RestClient, RestClientOptions, RestResponse } from "../rest";
+import { apiUrlProblem, RestClient, RestClientOptions, RestResponse } from "../rest";
 
 /** Bitbucket Cloud's public REST API. */
 export const DEFAULT_API_URL = "https://api.bitbucket.org/2.0";
@@ -131,15 +131,10 @@ export function isUnknown(value: unknown): boolean {
 /** The API base URL with no trailing slash, or a problem. */
 export function normaliseApiUrl(value: unknown): { url?: string; problem?: string } {
     if (value === undefined || value === null || value === "") return { url: DEFAULT_API_URL };
-    if (typeof value !== "string") return { problem: `expected an http(s) URL such as ${DEFAULT_API_URL}` };
-    try {
-        const u = new URL(value);
-        if (u.protocol !== "https:" && u.protocol !== "http:") throw new Error();
-        if (u.username || u.password) return { problem: "expected a URL without credentials in it; set the token separately" };
-    } catch {
-        return { problem: `expected an http(s) URL such as ${DEFAULT_API_URL} (got ${JSON.stringify(value)})` };
-    }
-    return { url: value.replace(/\/+$/, "") };
+    const problem = apiUrlProblem(value);
+    // The value is not echoed: it may carry credentials.
+    if (problem) return { problem: `${problem}, such as ${DEFAULT_API_URL}` };
+    return { url: (value as string).replace(/\/+$/, "") };
 }
 
 /** Collects check failures; every reason names the resource and says what is expected. */
