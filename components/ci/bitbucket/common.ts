@@ -25,7 +25,7 @@ export const UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
 export const MODULE = "bitbucket";
 
 /** Retry tuning a test can pass to the provider factories (never credentials). */
-export type ClientTuning = Pick<RestClientOptions, "sleep" | "maxAttempts" | "baseDelayMs" | "maxDelayMs" | "timeoutMs">;
+export type ClientTuning = Pick<RestClientOptions, "sleep" | "maxAttempts" | "baseDelayMs" | "maxDelayMs" | "timeoutMs" | "deadlineMs" | "maxPages">;
 
 const AUTH_HINT =
     `Set the ${TOKEN_ENV} environment variable, or the stack config key ${TOKEN_CONFIG} ` +
@@ -95,9 +95,10 @@ export interface Paged<T> {
 export async function listAll<T>(client: RestClient, path: string, resource: string, missingOk = false): Promise<T[] | undefined> {
     const origin = new URL(client.url(path)).origin;
     const items: T[] = [];
+    const seen: string[] = [];
     let next: string | undefined = path;
     for (let page = 1; next; page++) {
-        if (page > 1000) throw new Error(`Bitbucket GET ${path} (${resource}): more than 1000 pages; stopping.`);
+        client.checkPage(page, `GET ${path}`, resource, seen, next);
         const res: RestResponse<Paged<T>> = await client.request<Paged<T>>({ method: "GET", path: next, resource, accept: missingOk ? [404] : undefined });
         if (res.status === 404) return undefined;
         const body: Paged<T> | undefined = res.body;
