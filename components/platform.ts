@@ -115,7 +115,7 @@ export class DbtPlatform extends pulumi.ComponentResource {
             case "bitbucket":
                 return new BitbucketCiSettings(
                     `${name}-ci-settings`,
-                    { workspace: owner, repoSlug: rest[0], jobs: jobSettings(planned.model.jobs), values, apiUrl: config.ci.apiUrl },
+                    { workspace: owner, repoSlug: rest[0], jobs: jobSettings(planned.model.jobs), values, apiUrl: config.ci.apiUrl, adoptExisting: config.ci.adoptExisting },
                     opts,
                 );
             case "github":

@@ -70,7 +70,15 @@ describe("CI settings from the stack", function () {
         assert.ok(azResources.length >= 4);
         for (const r of azResources) assert.strictEqual(r.inputs.apiUrl, "https://devops.acme.internal/DefaultCollection", `${r.type} ${r.name}`);
         const plain = await program("bitbucket", { manageSettings: true });
-        for (const r of plain.resources.filter((x) => x.type.startsWith("pulumi-nodejs:dynamic/bitbucket:"))) assert.strictEqual(r.inputs.apiUrl, "https://api.bitbucket.org/2.0");
+        for (const r of plain.resources.filter((x) => x.type.startsWith("pulumi-nodejs:dynamic/bitbucket:"))) {
+            assert.strictEqual(r.inputs.apiUrl, "https://api.bitbucket.org/2.0");
+            if (!r.type.endsWith(":PipelinesConfig")) assert.strictEqual(r.inputs.adopt, false, `${r.name}: adopts nothing by default`);
+        }
+        for (const r of bbResources) if (!r.type.endsWith(":PipelinesConfig")) assert.strictEqual(r.inputs.adopt, false);
+        const adopting = await program("bitbucket", { manageSettings: true, adoptExisting: true });
+        for (const r of adopting.resources.filter((x) => /bitbucket:(RepositoryVariable|DeploymentVariable|DeploymentEnvironment)$/.test(x.type))) {
+            assert.strictEqual(r.inputs.adopt, true, `${r.name}: ci.adoptExisting reaches it`);
+        }
     });
 
     it("Azure DevOps: the groups, secure file and environment the YAML names, with permissions and approval", async () => {

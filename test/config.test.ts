@@ -78,7 +78,7 @@ describe("stack config", () => {
             });
             assert.deepStrictEqual(c.aws, { enabled: false, region: "eu-west-1", artifacts: { retentionDays: 90 }, docs: { access: "public", allowedCidrs: [] } });
             assert.deepStrictEqual(c.features, { docsSite: false, scheduledRuns: false, projectEvaluator: false });
-            assert.deepStrictEqual(c.ci, { system: "bitbucket", repository: "acme-data/analytics-dbt", mainBranch: "main", manageSettings: false, approvers: [], azureRepositoryId: undefined, apiUrl: undefined });
+            assert.deepStrictEqual(c.ci, { system: "bitbucket", repository: "acme-data/analytics-dbt", mainBranch: "main", manageSettings: false, approvers: [], azureRepositoryId: undefined, apiUrl: undefined, adoptExisting: false });
             const wh = c.warehouse;
             assert.strictEqual(wh.kind, "postgres");
             assert.deepStrictEqual(wh.connection, {
@@ -215,6 +215,13 @@ describe("stack config", () => {
             assert.strictEqual(parsed("http://127.0.0.1:8443/2.0"), "http://127.0.0.1:8443/2.0");
             assert.strictEqual(parsed("http://localhost:9000"), "http://localhost:9000");
             assert.strictEqual(parseStackConfig("dev", devWith(() => undefined)).ci.apiUrl, undefined);
+        });
+
+        it("ci.adoptExisting: a boolean, Bitbucket only", () => {
+            assert.strictEqual(parseStackConfig("dev", devWith((c) => (c[CI].adoptExisting = true))).ci.adoptExisting, true);
+            problemAt(rejects(devWith((c) => (c[CI].adoptExisting = "yes"))), `${CI}.adoptExisting`, /true or false/);
+            const azure = devWith((c) => (c[CI] = { system: "azure-devops", repository: "acme/data/analytics-dbt", adoptExisting: true }));
+            problemAt(rejects(azure), `${CI}.adoptExisting`, /only for ci.system bitbucket/);
         });
 
         const hostile: [string, unknown, RegExp][] = [

@@ -111,6 +111,8 @@ export interface CiConfig {
     azureRepositoryId?: string;
     /** API base URL of the CI system (self-hosted or proxied), without a trailing slash; undefined: the public API. */
     apiUrl?: string;
+    /** Bitbucket: take over existing variables and environments of the same names instead of failing. */
+    adoptExisting: boolean;
 }
 
 export const DOCS_ACCESS_MODES = ["public", "basic-auth", "ip-allowlist"] as const;
@@ -477,7 +479,7 @@ function readPostgres(o: ObjectNode): PostgresWarehouseConfig | undefined {
 
 function readCi(n: Node): CiConfig | undefined {
     const o = n.present
-        ? n.object(["system", "repository", "mainBranch", "manageSettings", "approvers", "azureRepositoryId", "apiUrl"])
+        ? n.object(["system", "repository", "mainBranch", "manageSettings", "approvers", "azureRepositoryId", "apiUrl", "adoptExisting"])
         : n.fail("an object with system and repository");
     if (!o) return undefined;
     const system = o.required("system").oneOf(CI_SYSTEMS);
@@ -506,8 +508,10 @@ function readCi(n: Node): CiConfig | undefined {
         if (problem) apiNode.fail(`${problem}: the ${system ?? "CI system"} API base, e.g. ${API_URL_EXAMPLE[system ?? "bitbucket"]}`, "[redacted]");
         else apiUrl = (apiNode.value as string).replace(/\/+$/, "");
     }
-    return system && repository && mainBranch && manageSettings !== undefined && approvers && (!apiNode.present || apiUrl)
-        ? { system, repository, mainBranch, manageSettings, approvers: approvers.filter((x): x is string => x !== undefined), azureRepositoryId, apiUrl }
+    const adoptNode = o.child("adoptExisting");
+    const adoptExisting = !adoptNode.present ? false : system !== "bitbucket" ? adoptNode.fail("only for ci.system bitbucket") : adoptNode.boolean();
+    return system && repository && mainBranch && manageSettings !== undefined && approvers && (!apiNode.present || apiUrl) && adoptExisting !== undefined
+        ? { system, repository, mainBranch, manageSettings, approvers: approvers.filter((x): x is string => x !== undefined), azureRepositoryId, apiUrl, adoptExisting }
         : undefined;
 }
 
