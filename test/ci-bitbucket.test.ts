@@ -649,6 +649,10 @@ describe("Bitbucket settings providers", function () {
             await p.deploymentEnvironment.delete!(staging.id, staging.outs);
             assert.ok(fake.environments(WS, slug).some((e) => e.name === "Staging"), "Bitbucket's Staging stays");
 
+            const { origin: _o, ...legacy } = staging.outs; // state written before `origin` existed
+            await p.deploymentEnvironment.delete!(staging.id, legacy);
+            assert.ok(fake.environments(WS, slug).some((e) => e.name === "Staging"), "still kept");
+
             const adopted = await p.deploymentEnvironment.create(await checked(p.deploymentEnvironment, envInputs(slug, { adopt: true })));
             assert.deepStrictEqual([adopted.outs.uuid, adopted.outs.origin], [foreign.uuid, "adopted"]);
             await p.deploymentEnvironment.delete!(adopted.id, adopted.outs);

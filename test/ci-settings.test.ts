@@ -58,6 +58,15 @@ describe("CI settings from the stack", function () {
             assert.strictEqual(r.inputs.repoSlug, "analytics-dbt");
         }
         assert.ok(deployVars.every((r) => r.inputs.environmentUuid === environment.state.uuid || r.dependencies.includes(environment.urn)));
+        // Issue 11: production credentials live only in the deployment environment, never as repository
+        // variables (every pipeline on every branch, pull requests included, can read those).
+        const prodSecrets = deployVars.filter((r) => r.inputs.secured).map((r) => r.inputs.value as string);
+        assert.ok(prodSecrets.length > 0, "the deploy step has secured credentials");
+        for (const r of repoVars) {
+            assert.ok(!prodSecrets.includes(r.inputs.value), `${r.inputs.key}: a production secret as a repository variable`);
+            assert.ok(!deployVars.some((d) => d.inputs.key === r.inputs.key), `${r.inputs.key}: also a deployment variable, so a repository-wide copy exists`);
+        }
+        assert.ok(deployVars.filter((r) => variables.deploy.find((v) => v.name === r.inputs.key)!.secret).every((r) => r.inputs.secured === true), "secret deploy values are Secured");
     });
 
     it("ci.apiUrl reaches every Bitbucket and Azure DevOps resource; without it they use the public API", async () => {

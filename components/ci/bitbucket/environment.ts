@@ -238,8 +238,10 @@ export function environmentProvider(tuning?: ClientTuning): pulumi.dynamic.Resou
         },
 
         async delete(_id: string, props: EnvironmentOutputs) {
-            // Bitbucket's built-in environments (and whatever variables others keep in them) stay.
-            if (typeof props.uuid !== "string" || props.origin === "built-in") return;
+            // Bitbucket's built-in environments (and whatever variables others keep in them) stay; state
+            // from before `origin` existed counts a built-in's name and type as built-in.
+            const builtIn = props.origin === "built-in" || (props.origin === undefined && sameName(props.name, props.environmentType));
+            if (typeof props.uuid !== "string" || builtIn) return;
             const resource = subject(props);
             const client = bitbucketClient(props.apiUrl ?? DEFAULT_API_URL, resource, tuning);
             await client.request({ method: "DELETE", path: item(props, props.uuid), resource, accept: [404] });
