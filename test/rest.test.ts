@@ -293,6 +293,13 @@ describe("RestClient", () => {
             assert.deepStrictEqual((await c.request({ method: "GET", path: "x", resource: RESOURCE })).body, { got: "y" });
         });
 
+        it("an absolute URL on another origin (e.g. a page link) is refused before anything is sent", async () => {
+            const { c } = client();
+            const e = await failure(c.request({ method: "GET", path: `${otherBase}/2.0/list?page=2`, resource: RESOURCE }));
+            assert.ok(e.message.includes(`${otherBase} is not the API's origin (${base})`), e.message);
+            assert.deepStrictEqual([seen.length, otherSeen.length], [0, 0]);
+        });
+
         it("a redirect loop on the same origin stops after maxRedirects", async () => {
             const { c } = client({ maxRedirects: 3 });
             script = [0, 1, 2, 3, 4].map(() => ({ status: 307, headers: { Location: "/2.0/loop" } }));

@@ -195,8 +195,12 @@ export class RestClient {
     async request<T = any>(req: RestRequest): Promise<RestResponse<T>> {
         const { service, maxAttempts } = this.opts;
         const first = this.url(req.path, req.query);
-        const origin = new URL(first).origin;
+        const origin = new URL(this.opts.baseUrl).origin;
         const what = `${service} ${req.method} ${new URL(first).pathname} (${req.resource})`;
+        // An absolute URL (a pagination link) must stay on the API's origin: the credentials go with every request.
+        if (new URL(first).origin !== origin) {
+            throw restError(`${what}: ${new URL(first).origin} is not the API's origin (${origin}); the credentials are never sent there.`, undefined, req.resource);
+        }
         const deadline = Date.now() + this.opts.deadlineMs;
         const pastDeadline = (attempts: number, last: string) =>
             restError(`${what}: no answer within the overall deadline of ${Math.round(this.opts.deadlineMs / 1000)} s (${attempts} attempt${attempts === 1 ? "" : "s"}; last: ${last})`, undefined, req.resource);
