@@ -5,6 +5,7 @@
  * before any resource is registered.
  */
 import { cidrProblem } from "../aws/cidr";
+import { apiUrlProblem } from "../ci/rest";
 import { identifierProblem } from "../warehouse/postgres/identifiers";
 import { ConfigError, ConfigProblem, Node, ObjectNode } from "./reader";
 import { branchProblem, isRepository, MAX_PR_PREFIX, pullRequestPrefixProblem, repositoryShape } from "./rules";
@@ -109,6 +110,10 @@ export interface CiConfig {
     approvers: string[];
     /** Azure Repos repository GUID (Azure DevOps with manageSettings). */
     azureRepositoryId?: string;
+    /** API base URL of the CI system (self-hosted or proxied), without a trailing slash; undefined: the public API. */
+    apiUrl?: string;
+    /** Bitbucket: take over existing variables and environments of the same names instead of failing. */
+    adoptExisting: boolean;
 }
 
 export const DOCS_ACCESS_MODES = ["public", "basic-auth", "ip-allowlist"] as const;
@@ -168,7 +173,9 @@ export interface StackConfig {
     adminPasswordKey?: string;
 }
 
-const TOP_LEVEL_KEYS = ["environment", "dbt", "warehouse", "ci", "aws", "features", "warehouseAdminPassword"] as const;
+/** Secret config keys holding a CI system's token, read by its providers' `configure` (GitHub's is the provider's own `github:token`). */
+export const CI_TOKEN_KEYS: Partial<Record<CiSystem, string>> = { bitbucket: "bitbucketToken", "azure-devops": "azureDevopsToken" };
+const TOP_LEVEL_KEYS = ["environment", "dbt", "warehouse", "ci", "aws", "features", "warehouseAdminPassword", "bitbucketToken", "azureDevopsToken"] as const;
 const STAGE_NAME = /^[a-z][a-z0-9-]{0,39}$/;
 /** dbt target names the platform uses for bots; a release stage's target is its stack name. */
 const RESERVED_TARGETS = ["ci", "scheduler"];
@@ -248,6 +255,18 @@ export function parseStackConfig(stack: string, raw: Record<string, unknown>, se
         const { host, sslmode } = warehouse.connection;
         if (!["require", "verify-ca", "verify-full"].includes(sslmode) && !/^(localhost|127(\.\d{1,3}){3}|\[::1\])$/.test(host)) {
             new Node(`${NAMESPACE}:warehouse.connection.sslmode`, sslmode, problems).fail(`require, verify-ca or verify-full on a release stage (${host} is not this machine)`);
+        }
+    }
+    for (const [system, key] of Object.entries(CI_TOKEN_KEYS) as [CiSystem, string][]) {
+        const fullKey = `${NAMESPACE}:${key}`;
+        if (!root.child(key).present) continue;
+        // Never the value in the message: it is (or should have been) a secret.
+        if (!secretKeys.includes(fullKey)) {
+            problems.push({ path: fullKey, value: "[redacted]", expected: `a secret (pulumi config set --secret ${key} <token>); a plaintext token is stored readable in Pulumi.${stack}.yaml` });
+        } else if (typeof raw[fullKey] !== "string" || (raw[fullKey] as string).trim() === "") {
+            problems.push({ path: fullKey, value: "[secret]", expected: "a non-empty token string" });
+        } else if (ci && ci.system !== system) {
+            problems.push({ path: fullKey, value: "[secret]", expected: `no ${key} unless ci.system is ${system} (ci.system is ${ci.system})` });
         }
     }
 
@@ -529,7 +548,7 @@ function readPostgres(o: ObjectNode): PostgresWarehouseConfig | undefined {
 
 function readCi(n: Node): CiConfig | undefined {
     const o = n.present
-        ? n.object(["system", "repository", "mainBranch", "manageSettings", "approvers", "azureRepositoryId"])
+        ? n.object(["system", "repository", "mainBranch", "manageSettings", "approvers", "azureRepositoryId", "apiUrl", "adoptExisting"])
         : n.fail("an object with system and repository");
     if (!o) return undefined;
     const system = o.required("system").oneOf(CI_SYSTEMS);
@@ -571,11 +590,27 @@ function readCi(n: Node): CiConfig | undefined {
     } else if (system === "azure-devops" && manageSettings) {
         repoId.fail("the Azure Repos repository GUID (required with manageSettings on Azure DevOps)");
     }
-    return system && repository && mainBranch && manageSettings !== undefined && approvers
-        ? { system, repository, mainBranch, manageSettings, approvers: approvers.filter((x): x is string => x !== undefined), azureRepositoryId }
+    const apiNode = o.child("apiUrl");
+    let apiUrl: string | undefined;
+    if (apiNode.present) {
+        const problem = apiUrlProblem(apiNode.value);
+        // Not echoed: a URL with credentials in it is one of the things rejected here.
+        if (problem) apiNode.fail(`${problem}: the ${system ?? "CI system"} API base, e.g. ${API_URL_EXAMPLE[system ?? "bitbucket"]}`, "[redacted]");
+        else apiUrl = (apiNode.value as string).replace(/\/+$/, "");
+    }
+    const adoptNode = o.child("adoptExisting");
+    const adoptExisting = !adoptNode.present ? false : system !== "bitbucket" ? adoptNode.fail("only for ci.system bitbucket") : adoptNode.boolean();
+    return system && repository && mainBranch && manageSettings !== undefined && approvers && (!apiNode.present || apiUrl) && adoptExisting !== undefined
+        ? { system, repository, mainBranch, manageSettings, approvers: approvers.filter((x): x is string => x !== undefined), azureRepositoryId, apiUrl, adoptExisting }
         : undefined;
 }
 
+/** What `ci.apiUrl` looks like per system. */
+const API_URL_EXAMPLE: Record<CiSystem, string> = {
+    bitbucket: "https://api.bitbucket.org/2.0",
+    github: "https://github.example.com/api/v3",
+    "azure-devops": "https://devops.example.com/DefaultCollection",
+};
 const GUID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
 const UUID = /^(\{[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\}|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})$/;
 // No dots: virtual-hosted S3 over HTTPS (CloudFront's origin, the CLI) cannot use them. AWS reserves the
