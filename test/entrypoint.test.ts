@@ -48,7 +48,8 @@ describe("entry point: what `pulumi up` runs", () => {
         const project = parse(fs.readFileSync(path.join(ROOT, "Pulumi.yaml"), "utf8"));
         assert.strictEqual(project.main, "index.ts");
         const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, "package.json"), "utf8"));
-        const entries = [pkg.main, pkg.types, ...Object.values(pkg.exports ?? {}).flatMap((e: any) => (typeof e === "string" ? [e] : Object.values(e)))];
+        const exported = Object.entries(pkg.exports ?? {}).filter(([k]) => k !== "./package.json").map(([, e]) => e);
+        const entries = [pkg.main, pkg.types, ...exported.flatMap((e: any) => (typeof e === "string" ? [e] : Object.values(e)))];
         for (const e of entries) assert.match(String(e), /^\.?\/?dist\//, `package.json entry ${e} must be the compiled library`);
     });
 
