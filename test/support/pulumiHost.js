@@ -8,7 +8,7 @@
  *    picks the file, registers ts-node with the project's tsconfig and requires the program.
  * Plain JavaScript on purpose: nothing but run.js may compile the program.
  *
- * usage: node pulumiHost.js <project dir> <stack> <result.json> [<entry point override>]
+ * usage: node pulumiHost.js <project dir> <stack> <result.json> [<entry point, relative to the project dir>]
  * Writes { pwd, entryPoint, loaded, exportKeys, undefinedExports, resources, stackOutputs } to result.json.
  */
 "use strict";
@@ -31,7 +31,8 @@ function getPwdMain(rootDir, main) {
     return { pwd: path.dirname(full), entryPoint: path.basename(full) };
 }
 
-const { pwd, entryPoint } = getPwdMain(path.resolve(root), entryOverride ?? project.main);
+// An explicit entry point (a test program) runs from the project root, like an engine-supplied entry point.
+const { pwd, entryPoint } = entryOverride ? { pwd: path.resolve(root), entryPoint: entryOverride } : getPwdMain(path.resolve(root), project.main);
 const options = (project.runtime && project.runtime.options) || {};
 // The Node.js host: TypeScript unless `typescript: false`; `tsconfig` names the compiler options file.
 process.env.PULUMI_NODEJS_TYPESCRIPT = String(options.typescript !== false);
