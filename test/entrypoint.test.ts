@@ -65,6 +65,7 @@ describe("entry point: what `pulumi up` runs", () => {
 
             before(async () => {
                 ({ result, stderr } = await host(stack));
+                console.log(`entry point: stack ${stack} runs ${result.entryPoint}: ${result.resources.length} resources, ${result.exportKeys.length} outputs`);
             });
 
             it("runs index.ts from the project root", () => {
