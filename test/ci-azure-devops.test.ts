@@ -818,6 +818,55 @@ describe("Azure DevOps providers (components/ci/azureDevops)", () => {
         });
     });
 
+    describe("Azure DevOps declared outputs", () => {
+        // tsconfig targets ES2022 (define semantics, reproduced by tsx): a `field!:` declaration would reset
+        // the Output the base constructor assigned, so dependants would read undefined.
+        it("every resource exposes its declared output fields as resolved Outputs", async () => {
+            const computed: Record<string, Record<string, unknown>> = {
+                VariableGroup: { groupId: 11, projectId: "p-1", name: "dbt-ci", variables: { A: { value: "a", isSecret: false } }, secretHashes: {} },
+                SecureFile: { secureFileId: "f-1", name: "profiles.yml", contentHash: "h" },
+                BuildDefinition: { definitionId: 12, revision: 2, url: "https://x/12", name: "dbt" },
+                Environment: { environmentId: 13, name: "prod" },
+                ApprovalCheck: { checkId: 14, approverIds: [APPROVER_A] },
+                PipelinePermission: { authorized: true },
+            };
+            await pulumi.runtime.setMocks(
+                {
+                    newResource: (a) => ({ id: `${a.name}-id`, state: { ...a.inputs, ...computed[a.type.split(":").pop()!] } }),
+                    call: (a) => a.inputs,
+                },
+                "dbt-platform",
+                "dev",
+                false,
+            );
+            const t = { organization: "acme", project: "dbt" };
+            const made: Record<string, pulumi.Resource> = {
+                VariableGroup: new VariableGroup("vg", { ...t, name: "dbt-ci", variables: { A: { value: "a" } } }),
+                SecureFile: new SecureFile("profiles", { ...t, name: "profiles.yml", content: "c" }),
+                BuildDefinition: new BuildDefinition("pipeline", {
+                    ...t,
+                    name: "dbt",
+                    repository: { type: "TfsGit", id: "5f0c2f1e-3333-4c2b-9d7e-0123456789ab", name: "dbt" },
+                }),
+                Environment: new Environment("prod", { ...t, name: "prod" }),
+                ApprovalCheck: new ApprovalCheck("approval", { ...t, environmentId: 13, environmentName: "prod", approverIds: [APPROVER_A] }),
+                PipelinePermission: new PipelinePermission("perm", { ...t, resourceType: "variablegroup", resourceId: 11, pipelineId: 12 }),
+            };
+            const missing: string[] = [];
+            for (const [type, fields] of Object.entries(computed)) {
+                for (const [field, want] of Object.entries(fields)) {
+                    const v = (made[type] as any)[field];
+                    if (!pulumi.Output.isInstance(v)) {
+                        missing.push(`${type}.${field} is ${typeof v}`);
+                        continue;
+                    }
+                    assert.deepStrictEqual(await (v as any).promise(), want, `${type}.${field}`);
+                }
+            }
+            assert.deepStrictEqual(missing, []);
+        });
+    });
+
     describe("Azure DevOps provider secrecy", () => {
         const providers: [string, Provider][] = [
             ["VariableGroup", variableGroupProvider],

@@ -272,9 +272,9 @@ export const approvalCheckProvider: pulumi.dynamic.ResourceProvider = {
 /** A manual approval required before any stage deploys to an environment (e.g. prod). */
 export class ApprovalCheck extends pulumi.dynamic.Resource {
     /** The check configuration id (the resource id as a number). */
-    public readonly checkId!: pulumi.Output<number>;
+    declare public readonly checkId: pulumi.Output<number>;
     /** Approver identity ids, lower-case and sorted. */
-    public readonly approverIds!: pulumi.Output<string[]>;
+    declare public readonly approverIds: pulumi.Output<string[]>;
 
     constructor(name: string, args: ApprovalCheckArgs, opts?: pulumi.CustomResourceOptions) {
         super(approvalCheckProvider, name, { ...args, checkId: undefined }, opts, MODULE, "ApprovalCheck");

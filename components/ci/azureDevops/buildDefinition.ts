@@ -386,13 +386,13 @@ export const buildDefinitionProvider: pulumi.dynamic.ResourceProvider = {
 /** A YAML pipeline definition pointing at azure-pipelines.yml (or another file) in a repository. */
 export class BuildDefinition extends pulumi.dynamic.Resource {
     /** The definition id (the resource id as a number), for pipeline permissions. */
-    public readonly definitionId!: pulumi.Output<number>;
+    declare public readonly definitionId: pulumi.Output<number>;
     /** The definition's revision after the last change. */
-    public readonly revision!: pulumi.Output<number>;
+    declare public readonly revision: pulumi.Output<number>;
     /** The pipeline's web URL. */
-    public readonly url!: pulumi.Output<string>;
+    declare public readonly url: pulumi.Output<string>;
     /** The pipeline name. */
-    public readonly name!: pulumi.Output<string>;
+    declare public readonly name: pulumi.Output<string>;
 
     constructor(name: string, args: BuildDefinitionArgs, opts?: pulumi.CustomResourceOptions) {
         super(

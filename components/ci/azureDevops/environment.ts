@@ -161,9 +161,9 @@ export const environmentProvider: pulumi.dynamic.ResourceProvider = {
 /** A pipeline environment that deployment jobs target (one per stage: sandbox, staging, prod). */
 export class Environment extends pulumi.dynamic.Resource {
     /** The environment id (the resource id as a number), for checks and permissions. */
-    public readonly environmentId!: pulumi.Output<number>;
+    declare public readonly environmentId: pulumi.Output<number>;
     /** The environment name. */
-    public readonly name!: pulumi.Output<string>;
+    declare public readonly name: pulumi.Output<string>;
 
     constructor(name: string, args: EnvironmentArgs, opts?: pulumi.CustomResourceOptions) {
         super(environmentProvider, name, { ...args, environmentId: undefined }, opts, MODULE, "Environment");

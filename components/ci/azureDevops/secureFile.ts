@@ -197,11 +197,11 @@ export const secureFileProvider: pulumi.dynamic.ResourceProvider = {
  */
 export class SecureFile extends pulumi.dynamic.Resource {
     /** The secure file id (GUID), the same as `id`. */
-    public readonly secureFileId!: pulumi.Output<string>;
+    declare public readonly secureFileId: pulumi.Output<string>;
     /** The file name. */
-    public readonly name!: pulumi.Output<string>;
+    declare public readonly name: pulumi.Output<string>;
     /** Salted hash of the content (secret). */
-    public readonly contentHash!: pulumi.Output<string>;
+    declare public readonly contentHash: pulumi.Output<string>;
 
     constructor(name: string, args: SecureFileArgs, opts?: pulumi.CustomResourceOptions) {
         super(

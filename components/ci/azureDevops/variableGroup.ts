@@ -302,15 +302,15 @@ function variablesChanged(olds: VariableOutputs, news: VariableInputs["variables
  */
 export class VariableGroup extends pulumi.dynamic.Resource {
     /** The variable group id (the resource id as a number). */
-    public readonly groupId!: pulumi.Output<number>;
+    declare public readonly groupId: pulumi.Output<number>;
     /** The project id the group belongs to. */
-    public readonly projectId!: pulumi.Output<string>;
+    declare public readonly projectId: pulumi.Output<string>;
     /** The group name. */
-    public readonly name!: pulumi.Output<string>;
+    declare public readonly name: pulumi.Output<string>;
     /** Variables as stored: secret values are null. */
-    public readonly variables!: pulumi.Output<StateVariables>;
+    declare public readonly variables: pulumi.Output<StateVariables>;
     /** Salted hashes of the secret values (secret). */
-    public readonly secretHashes!: pulumi.Output<Record<string, string>>;
+    declare public readonly secretHashes: pulumi.Output<Record<string, string>>;
 
     constructor(name: string, args: VariableGroupArgs, opts?: pulumi.CustomResourceOptions) {
         // Secret variables are secrets on the wire even if the caller passed a plain string.
