@@ -23,6 +23,7 @@ import {
 } from "../components/ci/azureDevops";
 import { AzureDevops, clearConfiguredTokenForTests, setRestOverridesForTests } from "../components/ci/azureDevops/common";
 import { find, installMocks } from "../scripts/offline";
+import { EngineChain, stateSize } from "./support/engineAzure";
 import { FakeAzureDevops } from "./support/fakeAzureDevops";
 
 const PAT = `pat-${crypto.randomBytes(12).toString("hex")}`;
@@ -815,6 +816,82 @@ describe("Azure DevOps providers (components/ci/azureDevops)", () => {
             assert.strictEqual(noRefs.status, 400);
             const missing = await fetch(`${fake.url}/acme/dbt/_apis/distributedtask/variablegroups/999999?api-version=7.1`, { headers: auth });
             assert.strictEqual(((await missing.json()) as any).typeKey, "VariableGroupNotFoundException");
+        });
+    });
+
+    describe("Azure DevOps providers under the engine's call chain", () => {
+        /**
+         * First up (check → create), second up (check against recorded inputs → diff against recorded
+         * outputs), refresh (read) and a preview after it: the last two must report no change and send no
+         * write. Values cross the engine boundary as it does (protobuf Struct, sorted keys, __provider).
+         */
+        async function steadyState(type: string, provider: Provider, program: Record<string, any>): Promise<void> {
+            const chain = new EngineChain(provider, type);
+            const first = await chain.create(program);
+            const mark = fake.log.length;
+            const second = await chain.diff(first, program);
+            assert.strictEqual(second.changes, false, `${type}: second up reports changes (replaces: ${JSON.stringify(second.replaces)})`);
+            assert.deepStrictEqual(second.replaces ?? [], [], `${type}: second up replaces`);
+            const refreshed = await chain.refresh(first);
+            const preview = await chain.diff(refreshed, program);
+            assert.strictEqual(preview.changes, false, `${type}: preview after refresh reports changes (replaces: ${JSON.stringify(preview.replaces)})`);
+            assert.deepStrictEqual(preview.replaces ?? [], [], `${type}: preview after refresh replaces`);
+            const again = await chain.refresh(refreshed);
+            assert.deepStrictEqual(again.outputs, refreshed.outputs, `${type}: a second refresh changes the recorded outputs`);
+            const writes = fake.log.slice(mark).filter((r) => r.method !== "GET");
+            assert.deepStrictEqual(writes.map((r) => `${r.method} ${r.path}`), [], `${type}: the second up and refresh sent writes`);
+            const size = stateSize(first);
+            console.log(`state size: azuredevops:${type} ${size.total} bytes`);
+        }
+
+        it("VariableGroup: a second up and a preview after refresh change nothing", async () => {
+            await steadyState("VariableGroup", variableGroupProvider, {
+                ...target(),
+                name: "engine-vg",
+                description: "dbt deploy settings",
+                variables: { DBT_TARGET: { value: "prod" }, DBT_PASSWORD: { value: "engine-secret-1", isSecret: true } },
+            });
+        });
+
+        it("SecureFile: a second up and a preview after refresh change nothing", async () => {
+            await steadyState("SecureFile", secureFileProvider, { ...target(), name: "engine-profiles.yml", content: "profile: {}\n" });
+        });
+
+        it("BuildDefinition: a second up and a preview after refresh change nothing (repository compared normalised)", async () => {
+            await steadyState("BuildDefinition", buildDefinitionProvider, {
+                ...target(),
+                name: "engine-pipeline",
+                yamlFilename: "azure-pipelines.yml",
+                repository: { type: "TfsGit", id: "5f0c2f1e-4444-4c2b-9d7e-0123456789ab", name: "dbt-transform", defaultBranch: "refs/heads/main" },
+                variableGroupIds: [7, 3],
+            });
+        });
+
+        it("Environment and ApprovalCheck: a second up and a preview after refresh change nothing", async () => {
+            const env = await new EngineChain(environmentProvider, "Environment").create({ ...target(), name: "engine-env", description: "dbt" });
+            await steadyState("Environment", environmentProvider, { ...target(), name: "engine-env-2", description: "dbt deployments" });
+            await steadyState("ApprovalCheck", approvalCheckProvider, {
+                ...target(),
+                environmentId: Number(env.id),
+                environmentName: "engine-env",
+                approverIds: [APPROVER_B, APPROVER_A],
+                instructions: "Approve the release",
+            });
+        });
+
+        it("PipelinePermission: a second up and a preview after refresh change nothing", async () => {
+            const vg = await create(variableGroupProvider, { ...target(), name: "engine-perm-vg", variables: { A: { value: "1" } } });
+            const def = await create(buildDefinitionProvider, {
+                ...target(),
+                name: "engine-perm-pipeline",
+                repository: { type: "TfsGit", id: "5f0c2f1e-5555-4c2b-9d7e-0123456789ab", name: "dbt" },
+            });
+            await steadyState("PipelinePermission", pipelinePermissionProvider, {
+                ...target(),
+                resourceType: "variablegroup",
+                resourceId: vg.id,
+                pipelineId: Number(def.id),
+            });
         });
     });
 

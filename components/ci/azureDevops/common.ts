@@ -343,9 +343,28 @@ export function describe(v: unknown): string {
     return typeof v;
 }
 
-/** Keys whose values differ between two plain records (by JSON). */
+/**
+ * JSON with object keys sorted at every level and undefined members dropped: the engine hands
+ * recorded outputs back with sorted keys, so key order must not count as a change.
+ */
+export function stableJson(v: unknown): string {
+    const norm = (x: any): any =>
+        Array.isArray(x)
+            ? x.map(norm)
+            : x && typeof x === "object"
+              ? Object.fromEntries(
+                    Object.keys(x)
+                        .filter((k) => x[k] !== undefined)
+                        .sort()
+                        .map((k) => [k, norm(x[k])]),
+                )
+              : x;
+    return JSON.stringify(norm(v ?? null));
+}
+
+/** Keys whose values differ between two plain records (normalised JSON: key order is not a change). */
 export function changedKeys(olds: Record<string, any>, news: Record<string, any>, keys: string[]): string[] {
-    return keys.filter((k) => JSON.stringify(olds[k] ?? null) !== JSON.stringify(news[k] ?? null));
+    return keys.filter((k) => stableJson(olds[k]) !== stableJson(news[k]));
 }
 
 /** The API root a resource uses (for diffs: unset equals the default). */
