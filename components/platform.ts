@@ -211,7 +211,7 @@ function ciArgs(config: StackConfig, w: Wiring): CiIdentityArgs {
         system: config.ci.system,
         github:
             config.ci.system === "github"
-                ? { repository: config.ci.repository, mainBranch: config.ci.mainBranch, deployEnvironment: a.github?.deployEnvironment }
+                ? { repository: config.ci.repository, mainBranch: config.ci.mainBranch, deployEnvironment: deploymentEnvironment(config) }
                 : undefined,
         bitbucket: config.ci.system === "bitbucket" && a.bitbucket ? { workspace: owner, ...a.bitbucket } : undefined,
         azureDevops: config.ci.system === "azure-devops" && a.azureDevops ? { organization: owner, project, ...a.azureDevops } : undefined,
@@ -233,8 +233,9 @@ function deploymentEnvironment(config: StackConfig): string | undefined {
     const stage = config.environment.kind === "release" ? config.stack : "production";
     switch (config.ci.system) {
         case "github":
-            // A job with `environment:` presents an environment subject, not a ref: match the trust exactly.
-            return config.aws.enabled ? config.aws.github?.deployEnvironment : stage;
+            // Always an environment the program creates: its secrets are the only place production credentials
+            // live, it admits main only, and the deploy role trusts its OIDC subject (see ciArgs).
+            return config.aws.github?.deployEnvironment ?? stage;
         default:
             return stage;
     }
