@@ -232,18 +232,38 @@ describe("Azure DevOps providers (components/ci/azureDevops)", () => {
             await variableGroupProvider.delete!(id, outs);
         });
 
-        it("adopts a group of the same name on 409 and sets it to the desired state", async () => {
-            const existing = fake.seedVariableGroup("dbt-adopt", { OLD: { value: "x", isSecret: false } });
-            for (let n = 0; n < 5; n++) fake.seedVariableGroup(`dbt-adopt-other-${n}`, { A: { value: "a", isSecret: false } });
-            const { id } = await create(variableGroupProvider, inputs("dbt-adopt"));
-            assert.strictEqual(id, String(existing.id));
+        it("refuses a foreign group of the same name: not taken over, not changed, not deleted (issue 11 #5)", async () => {
+            const existing = fake.seedVariableGroup("dbt-foreign", { OLD: { value: "theirs", isSecret: true } });
+            for (let n = 0; n < 5; n++) fake.seedVariableGroup(`dbt-foreign-other-${n}`, { A: { value: "a", isSecret: false } });
+            const mark = fake.log.length;
+            await rejects(
+                create(variableGroupProvider, inputs("dbt-foreign", "s3cret", { description: "dbt deploy settings (managed by dbt-platform stack prod)" })),
+                /variable group dbt-foreign in acme\/dbt already exists and is not ours/,
+                /managed by dbt-platform stack prod/,
+                /adopt: true/,
+            );
+            assert.deepStrictEqual(fake.log.slice(mark).filter((r) => r.method !== "GET").map((r) => `${r.method} ${r.path}`), [], "no write");
+            assert.deepStrictEqual(fake.variableGroup(existing.id)!.variables, { OLD: { value: "theirs", isSecret: true } });
+            assert.strictEqual(fake.variableGroup(existing.id)!.description, "made by hand");
+            // Nothing of ours exists, so nothing can be deleted on destroy.
+            assert.strictEqual(fake.variableGroupsNamed("dbt-foreign").length, 1);
+        });
+
+        it("takes over a group carrying our ownership marker, or with adopt: true, and sets it to the desired state", async () => {
+            const marked = fake.seedVariableGroup("dbt-ours", { OLD: { value: "x", isSecret: false } });
+            marked.description = "dbt deploy settings (managed by dbt-platform stack prod)";
+            const { id } = await create(variableGroupProvider, inputs("dbt-ours", "s3cret", { description: "dbt deploy settings (managed by dbt-platform stack prod)" }));
+            assert.strictEqual(id, String(marked.id));
+            assert.deepStrictEqual(Object.keys(fake.variableGroup(marked.id)!.variables).sort(), ["DBT_PASSWORD", "DBT_TARGET"]);
+            assert.strictEqual(fake.requests("PUT", new RegExp(`variablegroups/${marked.id}$`)).length, 1);
+            // Another stack's marker is not ours.
+            const other = fake.seedVariableGroup("dbt-other-stack", { OLD: { value: "x", isSecret: false } });
+            other.description = "managed by dbt-platform stack staging";
+            await rejects(create(variableGroupProvider, inputs("dbt-other-stack", "s", { description: "managed by dbt-platform stack prod" })), /is not ours/);
+            const adopted = fake.seedVariableGroup("dbt-adopt", { OLD: { value: "x", isSecret: false } });
+            const taken = await create(variableGroupProvider, inputs("dbt-adopt", "s3cret", { adopt: true }));
+            assert.strictEqual(taken.id, String(adopted.id));
             assert.strictEqual(fake.variableGroupsNamed("dbt-adopt").length, 1, "no duplicate");
-            assert.deepStrictEqual(Object.keys(fake.variableGroup(existing.id)!.variables).sort(), ["DBT_PASSWORD", "DBT_TARGET"]);
-            const post = fake.requests("POST", /variablegroups$/).at(-1)!;
-            assert.strictEqual(post.status, 409);
-            const list = fake.requests("GET", /^\/acme\/dbt\/_apis\/distributedtask\/variablegroups$/).at(-1)!;
-            assert.strictEqual(list.query.groupName, "dbt-adopt");
-            assert.strictEqual(fake.requests("PUT", new RegExp(`variablegroups/${existing.id}$`)).length, 1);
         });
 
         it("lists follow continuation tokens to the last page", async () => {
@@ -367,13 +387,26 @@ describe("Azure DevOps providers (components/ci/azureDevops)", () => {
             await secureFileProvider.delete!(second.id, second.outs);
         });
 
-        it("adopts a file of the same name on 409 by replacing its content", async () => {
-            const old = fake.seedSecureFile("adopt.yml", "stale content");
-            const { id } = await create(secureFileProvider, inputs("adopt.yml"));
-            assert.notStrictEqual(id, old.id, "content cannot be updated in place, so the file is re-uploaded");
-            assert.strictEqual(fake.secureFilesNamed("adopt.yml").length, 1);
+        it("refuses a foreign file of the same name: not replaced, not deleted (issue 11 #5)", async () => {
+            const theirs = fake.seedSecureFile("foreign.yml", "their content");
+            const mark = fake.log.length;
+            await rejects(create(secureFileProvider, { ...inputs("foreign.yml"), marker: "managed by dbt-platform stack prod" }), /secure file foreign.yml in acme\/dbt already exists and is not ours/);
+            assert.deepStrictEqual(fake.log.slice(mark).filter((r) => r.method !== "GET").map((r) => r.method), [], "no write");
+            assert.strictEqual(fake.secureFile(theirs.id)!.content.toString(), "their content");
+        });
+
+        it("replaces a file of ours (marker in its properties) or with adopt: true, and marks what it uploads", async () => {
+            const ours = fake.seedSecureFile("ours.yml", "stale content");
+            ours.properties = { "dbt-platform": "managed by dbt-platform stack prod" };
+            const { id } = await create(secureFileProvider, { ...inputs("ours.yml"), marker: "managed by dbt-platform stack prod" });
+            assert.notStrictEqual(id, ours.id, "content cannot be updated in place, so the file is re-uploaded");
+            assert.strictEqual(fake.secureFilesNamed("ours.yml").length, 1);
             assert.strictEqual(fake.secureFile(id)!.content.toString(), PROFILES);
-            assert.strictEqual(fake.requests("POST", /securefiles$/).filter((r) => r.query.name === "adopt.yml")[0].status, 409);
+            assert.deepStrictEqual(fake.secureFile(id)!.properties, { "dbt-platform": "managed by dbt-platform stack prod" });
+            fake.seedSecureFile("adopt.yml", "stale content");
+            const adopted = await create(secureFileProvider, { ...inputs("adopt.yml"), adopt: true });
+            assert.strictEqual(fake.secureFilesNamed("adopt.yml").length, 1);
+            assert.strictEqual(fake.secureFile(adopted.id)!.content.toString(), PROFILES);
         });
 
         it("ends with one file after the connection drops mid-upload", async () => {
@@ -457,12 +490,15 @@ describe("Azure DevOps providers (components/ci/azureDevops)", () => {
             await buildDefinitionProvider.delete!(id, up.outs);
         });
 
-        it("adopts the pipeline of the same name in the same folder on DefinitionExistsException (400)", async () => {
+        it("refuses a foreign pipeline of the same name and folder unless adopt: true (issue 11 #5)", async () => {
             for (let n = 0; n < 4; n++) fake.seedDefinition(`dbt-adopt`, `\\other${n}`);
             const existing = fake.seedDefinition("dbt-adopt", "\\dbt");
-            const { id, outs } = await create(buildDefinitionProvider, inputs("dbt-adopt"));
+            const mark = fake.log.length;
+            await rejects(create(buildDefinitionProvider, inputs("dbt-adopt")), /pipeline dbt-adopt in acme\/dbt already exists and is not ours/);
+            assert.deepStrictEqual(fake.log.slice(mark).filter((r) => r.method !== "GET").map((r) => r.method), [], "no write");
+            assert.strictEqual(fake.definition(existing.id)!.body.process.yamlFilename, "old.yml");
+            const { id, outs } = await create(buildDefinitionProvider, inputs("dbt-adopt", { adopt: true }));
             assert.strictEqual(id, String(existing.id));
-            assert.strictEqual(fake.requests("POST", /build\/definitions$/).at(-1)!.status, 400);
             assert.strictEqual(fake.definitionsNamed("dbt-adopt").filter((d) => d.body.path === "\\dbt").length, 1);
             assert.strictEqual(fake.definition(existing.id)!.body.process.yamlFilename, "azure-pipelines.yml");
             assert.strictEqual(outs.revision, 4, "the PUT carried the current revision 3");
@@ -473,6 +509,14 @@ describe("Azure DevOps providers (components/ci/azureDevops)", () => {
                     .every((d) => d.body.process.yamlFilename === "old.yml"),
                 "other folders untouched",
             );
+        });
+
+        it("adopts its own pipeline after the connection drops mid-create (DefinitionExistsException on the retry)", async () => {
+            fake.dropNextCreate(/build\/definitions$/);
+            const { id } = await create(buildDefinitionProvider, inputs("dbt-dropped"));
+            assert.strictEqual(fake.definitionsNamed("dbt-dropped").length, 1);
+            assert.strictEqual(fake.requests("POST", /build\/definitions$/).at(-1)!.status, 400);
+            assert.ok(fake.definition(Number(id)));
         });
 
         it("re-reads and retries once when the revision is stale (409)", async () => {
@@ -556,14 +600,27 @@ describe("Azure DevOps providers (components/ci/azureDevops)", () => {
             assert.deepStrictEqual(await environmentProvider.read!(id, up.outs), {});
         });
 
-        it("adopts an environment of the same name on 409 EnvironmentExistsException", async () => {
+        it("refuses a foreign environment of the same name: not taken over, not deleted (issue 11 #5)", async () => {
             const existing = fake.seedEnvironment("staging");
             for (let n = 0; n < 3; n++) fake.seedEnvironment(`staging-${n}`);
-            const { id } = await create(environmentProvider, env("staging", "from Pulumi"));
-            assert.strictEqual(id, String(existing.id));
-            assert.strictEqual(fake.requests("POST", /environments$/).at(-1)!.status, 409);
-            assert.strictEqual(fake.environment(existing.id)!.description, "from Pulumi");
+            const mark = fake.log.length;
+            await rejects(create(environmentProvider, env("staging", "dbt deployments (managed by dbt-platform stack staging)")), /environment staging in acme\/dbt already exists and is not ours/);
+            assert.deepStrictEqual(fake.log.slice(mark).filter((r) => r.method !== "GET").map((r) => r.method), [], "no write");
+            assert.strictEqual(fake.environment(existing.id)!.description, "made by hand");
             assert.strictEqual(fake.environmentsNamed("staging").length, 1);
+        });
+
+        it("takes over an environment carrying our marker, and its own after a dropped POST (409 on the retry)", async () => {
+            const ours = fake.seedEnvironment("sandbox");
+            ours.description = "dbt deployments (managed by dbt-platform stack sandbox)";
+            const { id } = await create(environmentProvider, env("sandbox", "dbt deployments of sandbox (managed by dbt-platform stack sandbox)"));
+            assert.strictEqual(id, String(ours.id));
+            assert.strictEqual(fake.environment(ours.id)!.description, "dbt deployments of sandbox (managed by dbt-platform stack sandbox)");
+            fake.dropNextCreate(/environments$/);
+            const dropped = await create(environmentProvider, env("dropped-env"));
+            assert.strictEqual(fake.environmentsNamed("dropped-env").length, 1);
+            assert.strictEqual(fake.requests("POST", /environments$/).at(-1)!.status, 409);
+            assert.ok(fake.environment(Number(dropped.id)));
         });
 
         it("adds an Approval check, reads it, updates approvers in place and deletes it", async () => {

@@ -22,6 +22,7 @@ import {
     deletedOutsidePulumi,
     createRejected,
     duplicateNotListed,
+    foreignObject,
 } from "./common";
 
 /** Where the pipeline's YAML lives. */
@@ -60,6 +61,8 @@ export interface BuildDefinitionArgs {
     serviceConnectionId?: pulumi.Input<string>;
     /** API root, default https://dev.azure.com. */
     apiUrl?: pulumi.Input<string>;
+    /** Take over (rewrite) a pipeline of the same name and folder that already exists (default false: fail). */
+    adopt?: pulumi.Input<boolean>;
 }
 
 interface RepoInputs {
@@ -81,6 +84,7 @@ interface DefinitionInputs {
     variableGroupIds?: number[];
     serviceConnectionId?: string;
     apiUrl?: string;
+    adopt?: boolean;
 }
 
 interface DefinitionOutputs {
@@ -319,6 +323,13 @@ export const buildDefinitionProvider: pulumi.dynamic.ResourceProvider = {
 
     async create(inputs: DefinitionInputs) {
         const ado = new AzureDevops(inputs, what(inputs));
+        // A definition has no field to mark it ours: one already there is rewritten only with adopt: true.
+        const before = await findByName(ado, inputs);
+        if (before) {
+            if (inputs.adopt !== true) throw foreignObject(what(inputs), undefined);
+            const def = await put(ado, inputs, before.id);
+            return { id: String(def.id), outs: outputs(inputs, def) };
+        }
         const res = await ado.call<RemoteDefinition>({
             method: "POST",
             path: base(inputs),
@@ -332,7 +343,7 @@ export const buildDefinitionProvider: pulumi.dynamic.ResourceProvider = {
             if (typeKeyOf(res.body) !== "DefinitionExistsException") {
                 throw createRejected(what(inputs), res);
             }
-            // Already there (someone else's, or ours from a retried POST): adopt and set it to the desired state.
+            // None existed before the POST: this is the definition our own retried POST made.
             const existing = await findByName(ado, inputs);
             if (!existing) throw duplicateNotListed(what(inputs));
             def = await put(ado, inputs, existing.id);

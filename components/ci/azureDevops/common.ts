@@ -25,6 +25,7 @@ export const API = {
     environments: "7.1-preview.1",
     checks: "7.1-preview.1",
     pipelinePermissions: "7.1-preview.1",
+    policies: "7.1",
 } as const;
 
 /** Stack config key read by the providers' `configure`. */
@@ -176,6 +177,33 @@ export function deletedOutsidePulumi(what: string, kind: string, id: string | nu
     return new Error(
         `Azure DevOps ${what}: ${kind} ${id} no longer exists (deleted outside Pulumi). ` +
             "Run `pulumi refresh` so Pulumi forgets it, then `pulumi up` recreates it.",
+    );
+}
+
+/** The ownership marker a stack writes into what it creates (descriptions, secure file properties). */
+export function ownershipMarker(stack: string): string {
+    return `managed by dbt-platform stack ${stack}`;
+}
+
+const MARKER = /managed by dbt-platform stack [A-Za-z0-9._-]+/;
+
+/**
+ * Whether an object that already exists under our name may be taken over: only with an explicit
+ * `adopt: true`, or when it carries the ownership marker our own text carries (we wrote it).
+ */
+export function provablyOurs(ours: string | undefined, theirs: string | undefined, adopt: boolean | undefined): boolean {
+    if (adopt === true) return true;
+    const m = MARKER.exec(ours ?? "")?.[0];
+    return m !== undefined && (theirs ?? "").includes(m);
+}
+
+/** The refusal to take over an object someone else made; nothing was changed or deleted. */
+export function foreignObject(what: string, ours: string | undefined): Error {
+    const m = MARKER.exec(ours ?? "")?.[0];
+    const mark = m ? `it does not carry the marker "${m}"` : "nothing marks it as made by this stack";
+    return new Error(
+        `Azure DevOps ${what} already exists and is not ours (${mark}); it was left unchanged. ` +
+            "Rename ours, remove or rename the existing one, or set `adopt: true` to take it over (or `pulumi import` it).",
     );
 }
 
