@@ -10,6 +10,10 @@ import * as pulumi from "@pulumi/pulumi";
 import {
     ApprovalCheck,
     BuildDefinition,
+    branchControlCheckProvider,
+    buildValidationPolicyProvider,
+    exclusiveLockCheckProvider,
+    resourceApprovalCheckProvider,
     Environment,
     PipelinePermission,
     SecureFile,
@@ -23,7 +27,8 @@ import {
 } from "../components/ci/azureDevops";
 import { AzureDevops, clearConfiguredTokenForTests, setRestOverridesForTests } from "../components/ci/azureDevops/common";
 import { find, installMocks } from "../scripts/offline";
-import { EngineChain, stateSize } from "./support/engineAzure";
+import { AzureDevopsCiSettings } from "../components/ci/azureDevops/settings";
+import { applyDynamicResources, EngineChain, stateSize } from "./support/engineAzure";
 import { FakeAzureDevops } from "./support/fakeAzureDevops";
 
 const PAT = `pat-${crypto.randomBytes(12).toString("hex")}`;
@@ -949,6 +954,120 @@ describe("Azure DevOps providers (components/ci/azureDevops)", () => {
                 resourceId: vg.id,
                 pipelineId: Number(def.id),
             });
+        });
+    });
+
+    describe("Azure DevOps settings: no path from pull-request code to production (issue 11 #3, #4)", () => {
+        const REPO = "5f0c2f1e-7777-4c2b-9d7e-0123456789ab";
+        const PR_BRANCH = "refs/pull/17/merge";
+        const MAIN = "refs/heads/main";
+        const providers = {
+            VariableGroup: variableGroupProvider,
+            SecureFile: secureFileProvider,
+            BuildDefinition: buildDefinitionProvider,
+            Environment: environmentProvider,
+            ApprovalCheck: approvalCheckProvider,
+            PipelinePermission: pipelinePermissionProvider,
+            BranchControlCheck: branchControlCheckProvider,
+            ExclusiveLockCheck: exclusiveLockCheckProvider,
+            ResourceApprovalCheck: resourceApprovalCheckProvider,
+            BuildValidationPolicy: buildValidationPolicyProvider,
+        };
+        const variables = (target: string) => [
+            { name: `DBT_${target}_HOST`, secret: false },
+            { name: `DBT_${target}_PASSWORD`, secret: true },
+        ];
+        const values = (stack: string) =>
+            pulumi.secret({ DBT_CI_HOST: "db", DBT_CI_PASSWORD: "ci-pw-1", [`DBT_${upper(stack)}_HOST`]: "db", [`DBT_${upper(stack)}_PASSWORD`]: "prod-pw-1" });
+        const upper = (stack: string) => stack.toUpperCase().replace(/[^A-Z0-9]/g, "_");
+
+        /** Applies AzureDevopsCiSettings against the fake through the real providers; the objects it made. */
+        async function apply(stack: string, withCi: boolean, approverIds: string[]) {
+            const { applied, errors, settle } = await applyDynamicResources("azuredevops", providers, stack);
+            const jobs = [
+                ...(withCi ? [{ id: "pull-request" as const, variables: variables("CI") }] : []),
+                { id: "deploy" as const, variables: variables(upper(stack)), deploymentEnvironment: stack },
+            ];
+            const settings = new AzureDevopsCiSettings("ado", {
+                organization: "acme",
+                project: "dbt",
+                stack,
+                jobs,
+                values: values(stack),
+                profilesYaml: "acme:\n  target: ci\n",
+                repositoryId: REPO,
+                repositoryName: "analytics-dbt",
+                defaultBranch: "main",
+                approverIds,
+                apiUrl: fake.url,
+            });
+            const pipelineId = await (settings.pipeline.definitionId as any).promise();
+            await settle();
+            assert.deepStrictEqual(errors.map((e) => e.message), []);
+            const byName = (type: string, name: string) => applied.find((a) => a.type === type && a.outs.name === name)!;
+            return {
+                applied,
+                pipelineId: Number(pipelineId),
+                deployGroup: byName("VariableGroup", `dbt-${stack}-deploy`),
+                prGroup: byName("VariableGroup", `dbt-${stack}-pull-request`),
+                profiles: byName("SecureFile", `dbt-${stack}-profiles.yml`),
+                env: byName("Environment", stack),
+                settings,
+            };
+        }
+
+        it("the production group is usable only by runs of main, after an approval; PR runs keep their own group and profiles", async () => {
+            const r = await apply("shop-prod", true, [APPROVER_A]);
+            const deploy = { type: "variablegroup", id: r.deployGroup.id };
+            const fromPr = fake.usage(deploy.type, deploy.id, { pipelineId: r.pipelineId, sourceBranch: PR_BRANCH });
+            assert.strictEqual(fromPr.authorized, true, "the pipeline is permitted to use the group");
+            assert.strictEqual(fromPr.usableWithoutCheck, false, "group usable without a check from a pull-request run");
+            assert.ok(fromPr.rejectedBy.some((c) => c.startsWith("branch control")), `a PR run is not rejected: ${JSON.stringify(fromPr)}`);
+            const fromFeature = fake.usage(deploy.type, deploy.id, { pipelineId: r.pipelineId, sourceBranch: "refs/heads/feature/x" });
+            assert.ok(fromFeature.rejectedBy.length > 0, "a feature branch run may use the production group");
+            const fromMain = fake.usage(deploy.type, deploy.id, { pipelineId: r.pipelineId, sourceBranch: MAIN });
+            assert.deepStrictEqual(fromMain.rejectedBy, [], "a main run is rejected");
+            assert.ok(fromMain.waitsFor.some((c) => c.startsWith("approval")), "a main run needs no approval for the production group");
+            // CI must keep working on pull requests: its group and the (secret-free) profiles file carry no check.
+            assert.strictEqual(fake.usage("variablegroup", r.prGroup.id, { pipelineId: r.pipelineId, sourceBranch: PR_BRANCH }).usableWithoutCheck, true);
+            assert.strictEqual(fake.usage("securefile", r.profiles.id, { pipelineId: r.pipelineId, sourceBranch: PR_BRANCH }).usableWithoutCheck, true);
+            // Permissions name this pipeline only: another pipeline of the project gets nothing.
+            const other = await create(buildDefinitionProvider, {
+                ...target(),
+                name: "someone-elses-pipeline",
+                repository: { type: "TfsGit", id: "5f0c2f1e-8888-4c2b-9d7e-0123456789ab", name: "other" },
+            });
+            for (const [type, id] of [["variablegroup", r.deployGroup.id], ["variablegroup", r.prGroup.id], ["securefile", r.profiles.id], ["environment", r.env.id]]) {
+                assert.strictEqual(fake.usage(type, id, { pipelineId: Number(other.id), sourceBranch: MAIN }).authorized, false, `${type} ${id} is open to every pipeline`);
+                assert.strictEqual(fake.permission(fake.project().id, type, id)!.allPipelines, null, `${type} ${id} authorises all pipelines`);
+            }
+            assert.deepStrictEqual(r.settings.protectedResources, ["variablegroup:dbt-shop-prod-deploy"]);
+        });
+
+        it("pull requests into main run the pipeline: a blocking build-validation policy", async () => {
+            const r = await apply("shop-staging", true, []);
+            const builds = fake.pullRequestBuilds(REPO, MAIN);
+            assert.deepStrictEqual(builds.filter((b) => b.definitionId === r.pipelineId), [{ definitionId: r.pipelineId, blocking: true }], "no build-validation policy");
+            const [policy] = fake.allPolicies().filter((p) => Number(p.settings.buildDefinitionId) === r.pipelineId);
+            assert.deepStrictEqual(policy.settings.scope, [{ repositoryId: REPO, refName: MAIN, matchKind: "Exact" }]);
+            // Without approvers the production group still admits main only.
+            const fromPr = fake.usage("variablegroup", r.deployGroup.id, { pipelineId: r.pipelineId, sourceBranch: PR_BRANCH });
+            assert.ok(fromPr.rejectedBy.length > 0);
+            assert.deepStrictEqual(fake.usage("variablegroup", r.deployGroup.id, { pipelineId: r.pipelineId, sourceBranch: MAIN }).usableWithoutCheck, true);
+        });
+
+        it("releases never overlap: an exclusive lock on the deploy environment, besides its approval", async () => {
+            const r = await apply("shop-sandbox", false, [APPROVER_B]);
+            const checks = fake.checksOnResource("environment", r.env.id).map((c) => c.type.id.toUpperCase()).sort();
+            assert.deepStrictEqual(checks, ["2EF31AD6-BAA0-403A-8B45-2CBC9B4E5563", "8C6F20A7-A545-4486-9777-F762FAFE0D4D"], "no exclusive lock");
+            // A stage without a pull-request job: the profiles file is production-only too, and no PR policy exists.
+            assert.deepStrictEqual([...r.settings.protectedResources].sort(), ["securefile:dbt-shop-sandbox-profiles.yml", "variablegroup:dbt-shop-sandbox-deploy"]);
+            assert.ok(fake.usage("securefile", r.profiles.id, { pipelineId: r.pipelineId, sourceBranch: PR_BRANCH }).rejectedBy.length > 0);
+            assert.strictEqual(fake.allPolicies().filter((p) => Number(p.settings.buildDefinitionId) === r.pipelineId).length, 0);
+            // Every object carries the stack's ownership marker.
+            assert.match(fake.variableGroup(Number(r.deployGroup.id))!.description, /managed by dbt-platform stack shop-sandbox/);
+            assert.match(fake.environment(Number(r.env.id))!.description, /managed by dbt-platform stack shop-sandbox/);
+            assert.deepStrictEqual(fake.secureFile(r.profiles.id)!.properties, { "dbt-platform": "managed by dbt-platform stack shop-sandbox" });
         });
     });
 

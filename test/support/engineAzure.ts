@@ -101,3 +101,80 @@ export function stateSize(state: EngineState): { total: number; provider: number
         provider: Buffer.byteLength(String(state.inputs[PROVIDER_KEY] ?? "")) + Buffer.byteLength(String(state.outputs[PROVIDER_KEY] ?? "")),
     };
 }
+
+const SIG_KEY = "4dabf18193072939515e22adb298388d";
+
+function unwrapSecrets(v: any): any {
+    if (Array.isArray(v)) return v.map(unwrapSecrets);
+    if (v && typeof v === "object" && SIG_KEY in v) return unwrapSecrets(v.value);
+    if (v && typeof v === "object") return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, unwrapSecrets(x)]));
+    return v;
+}
+
+/** One dynamic resource the mocks applied through its real provider. */
+export interface Applied {
+    type: string;
+    name: string;
+    id: string;
+    outs: Record<string, any>;
+}
+
+/**
+ * Installs Pulumi mocks that apply every `pulumi-nodejs:dynamic/<module>:<Type>` resource through its
+ * real provider (check, then create) — against whatever server the providers point at — and record
+ * other resources as the default mocks do. Returns the applied resources, in order.
+ */
+export async function applyDynamicResources(
+    module: string,
+    providers: Record<string, Provider>,
+    stack = "prod",
+): Promise<{ applied: Applied[]; errors: Error[]; settle: () => Promise<void> }> {
+    const applied: Applied[] = [];
+    const errors: Error[] = [];
+    const prefix = `pulumi-nodejs:dynamic/${module}:`;
+    let inflight = 0;
+    let registered = 0;
+    const apply = async (args: pulumi.runtime.MockResourceArgs) => {
+                if (!args.type.startsWith(prefix)) return { id: `${args.name}-id`, state: args.inputs };
+                const type = args.type.slice(prefix.length);
+                const provider = providers[type];
+                if (!provider) throw new Error(`no provider for ${args.type}`);
+                const { __provider: _p, ...inputs } = unwrapSecrets(args.inputs);
+                const c = await provider.check!({}, inputs);
+                if (c.failures?.length) throw new Error(`${args.type} ${args.name} check failed: ${JSON.stringify(c.failures)}`);
+                const r = await provider.create(c.inputs);
+                applied.push({ type, name: args.name, id: r.id, outs: r.outs });
+                return { id: r.id, state: r.outs };
+    };
+    await pulumi.runtime.setMocks(
+        {
+            newResource: async (args) => {
+                inflight++;
+                registered++;
+                try {
+                    return await apply(args);
+                } catch (err) {
+                    errors.push(err as Error);
+                    throw err;
+                } finally {
+                    inflight--;
+                }
+            },
+            call: (args) => args.inputs,
+        },
+        "dbt-platform",
+        stack,
+        false,
+    );
+    // Registrations chain on each other's outputs: wait until nothing is in flight or newly registered for a while.
+    const settle = async () => {
+        let quiet = 0;
+        let seen = -1;
+        while (quiet < 10) {
+            await new Promise((r) => setTimeout(r, 10));
+            quiet = inflight === 0 && registered === seen ? quiet + 1 : 0;
+            seen = registered;
+        }
+    };
+    return { applied, errors, settle };
+}
