@@ -671,17 +671,14 @@ describe("Azure DevOps providers (components/ci/azureDevops)", () => {
             await approvalCheckProvider.delete!(id, outs);
         });
 
-        it("adopts the Approval check already on the environment and never doubles it after a dropped POST", async () => {
+        it("never doubles its Approval check after a dropped POST", async () => {
             const e = await create(environmentProvider, env("prod-2"));
             const envId = Number(e.id);
             fake.dropNextCreate(/checks\/configurations$/);
             const first = await create(approvalCheckProvider, approval(envId, "prod-2"));
             assert.strictEqual(fake.checksOn(envId).length, 1, "no duplicate after the dropped connection");
             assert.strictEqual(fake.requests("POST", /checks\/configurations$/).filter((r) => r.status === 0).length, 1);
-            const second = await create(approvalCheckProvider, approval(envId, "prod-2", { instructions: "second" }));
-            assert.strictEqual(second.id, first.id);
-            assert.strictEqual(fake.checksOn(envId).length, 1);
-            assert.strictEqual(fake.check(Number(first.id))!.settings.instructions, "second");
+            assert.strictEqual(fake.check(Number(first.id))!.settings.instructions, "Check the dbt test results before releasing to prod.");
         });
 
         it("retries a throttled or failed check POST without doubling the check", async () => {
@@ -701,18 +698,19 @@ describe("Azure DevOps providers (components/ci/azureDevops)", () => {
             assert.strictEqual(fake.checksOn(envId).length, 1);
         });
 
-        it("finds an Approval check made by hand behind other checks on later list pages, and adopts it", async () => {
+        it("leaves an Approval check made by hand alone (behind other checks on later list pages) and adds its own (issue 11 #5)", async () => {
             const e = await create(environmentProvider, env("prod-4"));
             const envId = Number(e.id);
             for (let n = 0; n < 3; n++) fake.seedCheck(envId, "fe1de3ee-a436-41b4-bb20-f6eb4cb879a7", { displayName: `branch control ${n}` });
             const manual = fake.seedCheck(envId, "8c6f20a7-a545-4486-9777-f762fafe0d4d", { approvers: [{ id: APPROVER_B }] });
             const before = fake.log.length;
             const { id } = await create(approvalCheckProvider, approval(envId, "prod-4"));
-            assert.strictEqual(id, String(manual.id));
+            assert.notStrictEqual(id, String(manual.id), "someone else's check was taken over");
             const lists = fake.log.slice(before).filter((r) => r.method === "GET" && /checks\/configurations$/.test(r.path));
             assert.ok(lists.length >= 2 && lists.slice(1).every((r) => r.query.continuationToken), "the list was paged");
-            assert.strictEqual(fake.checksOn(envId).length, 4);
-            assert.strictEqual(fake.check(manual.id)!.settings.approvers.length, 2);
+            assert.deepStrictEqual(fake.log.slice(before).filter((r) => r.method === "PATCH" || r.method === "DELETE"), [], "a foreign check was changed");
+            assert.strictEqual(fake.checksOn(envId).length, 5);
+            assert.deepStrictEqual(fake.check(manual.id)!.settings.approvers, [{ id: APPROVER_B }]);
         });
 
         it("reports a check gone when its environment is deleted out of band", async () => {
@@ -941,6 +939,30 @@ describe("Azure DevOps providers (components/ci/azureDevops)", () => {
             });
         });
 
+        it("BranchControlCheck, ExclusiveLockCheck, ResourceApprovalCheck: a second up and a preview after refresh change nothing", async () => {
+            const vg = await create(variableGroupProvider, { ...target(), name: "engine-checked-vg", variables: { A: { value: "1" } } });
+            const env = await create(environmentProvider, { ...target(), name: "engine-locked-env" });
+            const onGroup = { ...target(), resourceType: "variablegroup", resourceId: vg.id, resourceName: "engine-checked-vg" };
+            await steadyState("BranchControlCheck", branchControlCheckProvider, { ...onGroup, allowedBranches: ["main"], displayName: "Only main" });
+            await steadyState("ResourceApprovalCheck", resourceApprovalCheckProvider, { ...onGroup, approverIds: [APPROVER_B, APPROVER_A], instructions: "Approve" });
+            await steadyState("ExclusiveLockCheck", exclusiveLockCheckProvider, { ...target(), resourceType: "environment", resourceId: env.id, resourceName: "engine-locked-env" });
+        });
+
+        it("BuildValidationPolicy: a second up and a preview after refresh change nothing", async () => {
+            const def = await create(buildDefinitionProvider, {
+                ...target(),
+                name: "engine-policy-pipeline",
+                repository: { type: "TfsGit", id: "5f0c2f1e-6666-4c2b-9d7e-0123456789ab", name: "dbt" },
+            });
+            await steadyState("BuildValidationPolicy", buildValidationPolicyProvider, {
+                ...target(),
+                repositoryId: "5F0C2F1E-6666-4C2B-9D7E-0123456789AB",
+                branch: "main",
+                buildDefinitionId: Number(def.id),
+                displayName: "dbt slim CI",
+            });
+        });
+
         it("PipelinePermission: a second up and a preview after refresh change nothing", async () => {
             const vg = await create(variableGroupProvider, { ...target(), name: "engine-perm-vg", variables: { A: { value: "1" } } });
             const def = await create(buildDefinitionProvider, {
@@ -1128,6 +1150,10 @@ describe("Azure DevOps providers (components/ci/azureDevops)", () => {
             ["Environment", environmentProvider],
             ["ApprovalCheck", approvalCheckProvider],
             ["PipelinePermission", pipelinePermissionProvider],
+            ["BranchControlCheck", branchControlCheckProvider],
+            ["ExclusiveLockCheck", exclusiveLockCheckProvider],
+            ["ResourceApprovalCheck", resourceApprovalCheckProvider],
+            ["BuildValidationPolicy", buildValidationPolicyProvider],
         ];
 
         it("serialised providers contain no token and no secret value", async () => {
