@@ -26,7 +26,8 @@ import {
     variableGroupProvider,
 } from "../components/ci/azureDevops";
 import { AzureDevops, clearConfiguredTokenForTests, setRestOverridesForTests } from "../components/ci/azureDevops/common";
-import { find, installMocks } from "../scripts/offline";
+import { find, installMocks, runProgram, stackConfig } from "../scripts/offline";
+import { withCiSystem } from "../scripts/render";
 import { AzureDevopsCiSettings } from "../components/ci/azureDevops/settings";
 import { applyDynamicResources, EngineChain, stateSize } from "./support/engineAzure";
 import { FakeAzureDevops } from "./support/fakeAzureDevops";
@@ -1064,6 +1065,22 @@ describe("Azure DevOps providers (components/ci/azureDevops)", () => {
                 assert.strictEqual(fake.permission(fake.project().id, type, id)!.allPipelines, null, `${type} ${id} authorises all pipelines`);
             }
             assert.deepStrictEqual(r.settings.protectedResources, ["variablegroup:dbt-shop-prod-deploy"]);
+        });
+
+        it("the shipped prod stack on Azure DevOps registers the checks, the lock and the PR policy", async function () {
+            this.timeout(300_000);
+            const base = withCiSystem(stackConfig("prod"), "azure-devops").config;
+            const ci = JSON.parse(base["dbt-platform:ci"]);
+            const config = { ...base, "dbt-platform:ci": JSON.stringify({ ...ci, manageSettings: true, azureRepositoryId: REPO, approvers: [APPROVER_A] }) };
+            const { resources } = await runProgram("prod", config);
+            const of = (type: string) => resources.filter((r) => r.type === `pulumi-nodejs:dynamic/azuredevops:${type}`).map((r) => r.inputs);
+            assert.deepStrictEqual(of("BranchControlCheck").map((i) => [i.resourceType, i.resourceName, i.allowedBranches]), [["variablegroup", "dbt-prod-deploy", [MAIN]]]);
+            assert.deepStrictEqual(of("ResourceApprovalCheck").map((i) => [i.resourceType, i.resourceName, i.approverIds]), [["variablegroup", "dbt-prod-deploy", [APPROVER_A]]]);
+            assert.deepStrictEqual(of("ExclusiveLockCheck").map((i) => [i.resourceType, i.resourceName]), [["environment", "prod"]]);
+            assert.deepStrictEqual(of("BuildValidationPolicy").map((i) => [i.repositoryId, i.branch]), [[REPO, MAIN]]);
+            // One permission per resource (for this pipeline only: asserted against the fake above).
+            assert.deepStrictEqual(of("PipelinePermission").map((i) => i.resourceType).sort(), ["environment", "securefile", "variablegroup", "variablegroup"]);
+            for (const i of [...of("VariableGroup"), ...of("Environment")]) assert.match(i.description, /managed by dbt-platform stack prod/);
         });
 
         it("pull requests into main run the pipeline: a blocking build-validation policy", async () => {
