@@ -31,3 +31,5 @@ export { Environment, EnvironmentArgs, environmentProvider } from "./environment
 export { PipelinePermission, PipelinePermissionArgs, PipelineResourceType, pipelinePermissionProvider } from "./pipelinePermission";
 export { SecureFile, SecureFileArgs, secureFileProvider } from "./secureFile";
 export { VariableGroup, VariableGroupArgs, VariableGroupVariable, variableGroupProvider } from "./variableGroup";
+export { AzureDevopsCiSettings, AzureDevopsCiSettingsArgs } from "./settings";
+export { ownershipMarker } from "./common";
