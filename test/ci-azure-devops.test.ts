@@ -1074,7 +1074,10 @@ describe("Azure DevOps providers (components/ci/azureDevops)", () => {
             const config = { ...base, "dbt-platform:ci": JSON.stringify({ ...ci, manageSettings: true, azureRepositoryId: REPO, approvers: [APPROVER_A] }) };
             const { resources } = await runProgram("prod", config);
             const of = (type: string) => resources.filter((r) => r.type === `pulumi-nodejs:dynamic/azuredevops:${type}`).map((r) => r.inputs);
-            assert.deepStrictEqual(of("BranchControlCheck").map((i) => [i.resourceType, i.resourceName, i.allowedBranches]), [["variablegroup", "dbt-prod-deploy", [MAIN]]]);
+            assert.deepStrictEqual(of("BranchControlCheck").map((i) => [i.resourceType, i.resourceName, i.allowedBranches]).sort(), [
+                ["environment", "prod", [MAIN]],
+                ["variablegroup", "dbt-prod-deploy", [MAIN]],
+            ]);
             assert.deepStrictEqual(of("ResourceApprovalCheck").map((i) => [i.resourceType, i.resourceName, i.approverIds]), [["variablegroup", "dbt-prod-deploy", [APPROVER_A]]]);
             assert.deepStrictEqual(of("ExclusiveLockCheck").map((i) => [i.resourceType, i.resourceName]), [["environment", "prod"]]);
             assert.deepStrictEqual(of("BuildValidationPolicy").map((i) => [i.repositoryId, i.branch]), [[REPO, MAIN]]);
@@ -1098,7 +1101,13 @@ describe("Azure DevOps providers (components/ci/azureDevops)", () => {
         it("releases never overlap: an exclusive lock on the deploy environment, besides its approval", async () => {
             const r = await apply("shop-sandbox", false, [APPROVER_B]);
             const checks = fake.checksOnResource("environment", r.env.id).map((c) => c.type.id.toUpperCase()).sort();
-            assert.deepStrictEqual(checks, ["2EF31AD6-BAA0-403A-8B45-2CBC9B4E5563", "8C6F20A7-A545-4486-9777-F762FAFE0D4D"], "no exclusive lock");
+            assert.deepStrictEqual(
+                checks,
+                ["2EF31AD6-BAA0-403A-8B45-2CBC9B4E5563", "8C6F20A7-A545-4486-9777-F762FAFE0D4D", "FE1DE3EE-A436-41B4-BB20-F6EB4CB879A7"],
+                "no exclusive lock",
+            );
+            // A pull-request branch's own deployment job cannot target the environment either.
+            assert.ok(fake.usage("environment", r.env.id, { pipelineId: r.pipelineId, sourceBranch: PR_BRANCH }).rejectedBy.length > 0);
             // A stage without a pull-request job: the profiles file is production-only too, and no PR policy exists.
             assert.deepStrictEqual([...r.settings.protectedResources].sort(), ["securefile:dbt-shop-sandbox-profiles.yml", "variablegroup:dbt-shop-sandbox-deploy"]);
             assert.ok(fake.usage("securefile", r.profiles.id, { pipelineId: r.pipelineId, sourceBranch: PR_BRANCH }).rejectedBy.length > 0);

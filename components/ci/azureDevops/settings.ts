@@ -180,6 +180,12 @@ export class AzureDevopsCiSettings extends pulumi.ComponentResource {
                     child,
                 );
             }
+            // A branch's own YAML could target the environment in a deployment job of its own: main only.
+            new BranchControlCheck(
+                `${name}-branch-control-env-${deployEnv}`,
+                { ...where, resourceType: "environment", resourceId: env.environmentId.apply(String), resourceName: deployEnv, allowedBranches: [mainBranch], displayName: `Only ${args.defaultBranch} (${marker})` },
+                child,
+            );
             // Without it `lockBehavior: sequential` does nothing and releases can overlap.
             new ExclusiveLockCheck(
                 `${name}-lock-${deployEnv}`,
