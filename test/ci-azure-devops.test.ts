@@ -293,6 +293,22 @@ describe("Azure DevOps providers (components/ci/azureDevops)", () => {
             );
         });
 
+        it("stops paging after the page cap, naming the list (issue 11 #6)", async () => {
+            for (let n = 0; n < 7; n++) fake.seedVariableGroup(`capped-${n}`, { A: { value: "a", isSecret: false } });
+            const ado = new AzureDevops(target(), "variable groups in acme/dbt");
+            const req = {
+                method: "GET" as const,
+                path: "dbt/_apis/distributedtask/variablegroups",
+                apiVersion: "7.1",
+                query: { groupName: "capped-*" },
+                resource: "variable groups capped-* in acme/dbt",
+            };
+            const before = fake.log.length;
+            await rejects(ado.list(req, undefined, 3), /more than 3 pages of results; stopping/, /variable groups capped-\* in acme\/dbt/);
+            assert.strictEqual(fake.log.length - before, 3, "it asked for a page past the cap");
+            assert.strictEqual((await ado.list(req, undefined, 4)).length, 7);
+        });
+
         it("honours Retry-After on 429", async () => {
             fake.failNext(/\/_apis\/distributedtask\/variablegroups$/, 429, 1, { "retry-after": "7" }, "POST");
             const { id } = await create(variableGroupProvider, inputs("dbt-429"));

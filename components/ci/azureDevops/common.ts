@@ -89,6 +89,9 @@ function basic(pat: string): string {
     return `Basic ${Buffer.from(`:${pat}`).toString("base64")}`;
 }
 
+/** Most pages one list call walks (the providers' lists are short; this bounds a misbehaving server). */
+export const MAX_PAGES = 200;
+
 /** What every call needs: the organisation, the API root, and what is being acted on. */
 export interface Target {
     organization: string;
@@ -138,11 +141,15 @@ export class AzureDevops {
      * Walks a list endpoint page by page (x-ms-continuationtoken header → continuationToken query)
      * and returns the first item `match` accepts, or every item when `match` is omitted.
      */
-    async list<T>(req: RestRequest & { apiVersion: string }, match?: (item: T) => boolean): Promise<T[]> {
+    async list<T>(req: RestRequest & { apiVersion: string }, match?: (item: T) => boolean, maxPages = MAX_PAGES): Promise<T[]> {
         const found: T[] = [];
         let token: string | undefined;
         const seen = new Set<string>();
+        let pages = 0;
         do {
+            // A server that keeps handing out new tokens would otherwise page forever.
+            if (++pages > maxPages)
+                throw new Error(`Azure DevOps ${req.path} (${req.resource}): more than ${maxPages} pages of results; stopping (narrow the query or raise the cap).`);
             const res = await this.call<{ value?: T[] } | T[]>({ ...req, query: { ...req.query, continuationToken: token } });
             const page: T[] = Array.isArray(res.body) ? res.body : (res.body?.value ?? []);
             for (const item of page) {
