@@ -117,7 +117,10 @@ export class DbtPlatform extends pulumi.ComponentResource {
                 return new BitbucketCiSettings(`${name}-ci-settings`, { workspace: owner, repoSlug: rest[0], jobs: jobSettings(planned.model.jobs), values }, opts);
             case "github":
                 return new GithubCiSettings(`${name}-ci-settings`, githubSettingsArgs(config, planned, files, values), opts);
-            case "azure-devops":
+            case "azure-devops": {
+                const a = config.aws.enabled ? config.aws.azureDevops : undefined;
+                // Only a connection CI does not share can be main-only (else CiIdentity warns).
+                const deployOnly = a?.deployServiceConnection && a.deployServiceConnection !== a.serviceConnection ? a.deployServiceConnection : undefined;
                 return new AzureDevopsCiSettings(
                     `${name}-ci-settings`,
                     {
@@ -131,9 +134,11 @@ export class DbtPlatform extends pulumi.ComponentResource {
                         repositoryName: rest[1],
                         defaultBranch: config.ci.mainBranch,
                         approverIds: config.ci.approvers,
+                        deployServiceConnection: deployOnly,
                     },
                     opts,
                 );
+            }
         }
     }
 }

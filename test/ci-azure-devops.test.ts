@@ -965,6 +965,21 @@ describe("Azure DevOps providers (components/ci/azureDevops)", () => {
             await steadyState("ExclusiveLockCheck", exclusiveLockCheckProvider, { ...target(), resourceType: "environment", resourceId: env.id, resourceName: "engine-locked-env" });
         });
 
+        it("BranchControlCheck on a service connection found by name: a second up and a preview after refresh change nothing", async () => {
+            const connection = fake.seedServiceEndpoint("engine-aws-deploy");
+            await steadyState("BranchControlCheck", branchControlCheckProvider, {
+                ...target(),
+                resourceType: "endpoint",
+                resourceName: "engine-aws-deploy",
+                allowedBranches: ["main"],
+            });
+            assert.strictEqual(fake.checksOnResource("endpoint", connection.id).length, 1);
+            await rejects(
+                create(branchControlCheckProvider, { ...target(), resourceType: "endpoint", resourceName: "no-such-connection", allowedBranches: ["main"] }),
+                /no service connection named no-such-connection/,
+            );
+        });
+
         it("BuildValidationPolicy: a second up and a preview after refresh change nothing", async () => {
             const def = await create(buildDefinitionProvider, {
                 ...target(),
@@ -1021,7 +1036,7 @@ describe("Azure DevOps providers (components/ci/azureDevops)", () => {
         const upper = (stack: string) => stack.toUpperCase().replace(/[^A-Z0-9]/g, "_");
 
         /** Applies AzureDevopsCiSettings against the fake through the real providers; the objects it made. */
-        async function apply(stack: string, withCi: boolean, approverIds: string[]) {
+        async function apply(stack: string, withCi: boolean, approverIds: string[], deployServiceConnection?: string) {
             const { applied, errors, settle } = await applyDynamicResources("azuredevops", providers, stack);
             const jobs = [
                 ...(withCi ? [{ id: "pull-request" as const, variables: variables("CI") }] : []),
@@ -1038,6 +1053,7 @@ describe("Azure DevOps providers (components/ci/azureDevops)", () => {
                 repositoryName: "analytics-dbt",
                 defaultBranch: "main",
                 approverIds,
+                deployServiceConnection,
                 apiUrl: fake.url,
             });
             const pipelineId = await (settings.pipeline.definitionId as any).promise();
@@ -1056,7 +1072,11 @@ describe("Azure DevOps providers (components/ci/azureDevops)", () => {
         }
 
         it("the production group is usable only by runs of main, after an approval; PR runs keep their own group and profiles", async () => {
-            const r = await apply("shop-prod", true, [APPROVER_A]);
+            const connection = fake.seedServiceEndpoint("aws-shop-prod-deploy");
+            const r = await apply("shop-prod", true, [APPROVER_A], "aws-shop-prod-deploy");
+            // The deploy role's service connection: a PR run gets no token from it.
+            assert.ok(fake.usage("endpoint", connection.id, { pipelineId: r.pipelineId, sourceBranch: PR_BRANCH }).rejectedBy.length > 0, "the deploy connection serves PR runs");
+            assert.deepStrictEqual(fake.checksOnResource("endpoint", connection.id).map((c) => c.settings.inputs.allowedBranches), [MAIN]);
             const deploy = { type: "variablegroup", id: r.deployGroup.id };
             const fromPr = fake.usage(deploy.type, deploy.id, { pipelineId: r.pipelineId, sourceBranch: PR_BRANCH });
             assert.strictEqual(fromPr.authorized, true, "the pipeline is permitted to use the group");

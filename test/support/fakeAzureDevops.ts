@@ -202,6 +202,7 @@ export class FakeAzureDevops {
     private readonly checks = new Map<number, StoredCheck>();
     private readonly permissions = new Map<string, StoredPermission>();
     private readonly policies = new Map<number, StoredPolicy>();
+    private readonly endpoints = new Map<string, { id: string; name: string; type: string; projectId: string }>();
 
     constructor(opts: FakeAzureDevopsOptions = {}) {
         this.organization = opts.organization ?? "acme";
@@ -416,6 +417,13 @@ export class FakeAzureDevops {
         return d;
     }
 
+    /** Adds a service connection (service endpoint) directly, as made in the UI. */
+    seedServiceEndpoint(name: string, type = "AWS", project = this.projects[0].name): { id: string; name: string } {
+        const e = { id: crypto.randomUUID(), name, type, projectId: this.project(project).id };
+        this.endpoints.set(e.id, e);
+        return e;
+    }
+
     /** Adds an environment directly. */
     seedEnvironment(name: string, project = this.projects[0].name): StoredEnvironment {
         const now = new Date().toISOString();
@@ -600,6 +608,15 @@ export class FakeAzureDevops {
                 : m === "PATCH"
                   ? this.patchCheck(res, project, Number(cid), json())
                   : this.deleteCheck(res, project, Number(cid));
+        }
+        if (area === "serviceendpoint/endpoints" && id === undefined) {
+            allow(m, ["GET"]);
+            // Endpoints - Get Service Endpoints By Names: endpointNames is a comma-separated list, matched case-insensitively.
+            const wanted = (q.endpointNames ?? "").split(",").map((n) => n.trim()).filter(Boolean);
+            const value = [...this.endpoints.values()]
+                .filter((e) => e.projectId === project.id && (wanted.length === 0 || wanted.some((n) => same(n, e.name))))
+                .map((e) => ({ id: e.id, name: e.name, type: e.type, isReady: true, serviceEndpointProjectReferences: [{ projectReference: { id: project.id, name: project.name }, name: e.name }] }));
+            return send(res, 200, { count: value.length, value });
         }
         if (area === "policy/configurations") {
             if (id === undefined) {
@@ -1092,7 +1109,7 @@ export class FakeAzureDevops {
         if (!CHECKED_RESOURCE_TYPES.includes(r.type)) throw new HttpError(400, "ArgumentException", `Resource type ${r.type} does not support checks.`);
         if (r.type === "environment" && !this.environments.get(Number(r.id)))
             throw new HttpError(404, "EnvironmentNotFoundException", `Environment ${r.id} not found.`);
-        if ((r.type === "variablegroup" || r.type === "securefile") && !this.resourceExists(project, r.type, String(r.id)))
+        if ((r.type === "variablegroup" || r.type === "securefile" || r.type === "endpoint") && !this.resourceExists(project, r.type, String(r.id)))
             throw new HttpError(404, "ResourceNotFoundException", `Resource ${r.type} ${r.id} was not found.`);
         const type = String(body.type.id).toUpperCase();
         if (![APPROVAL_CHECK, TASK_CHECK, EXCLUSIVE_LOCK_CHECK, EXTENDS_CHECK].includes(type))
@@ -1245,7 +1262,8 @@ export class FakeAzureDevops {
         if (type === "variablegroup") return !!this.groups.get(Number(id))?.projectIds.includes(project.id);
         if (type === "securefile") return this.files.get(id)?.projectId === project.id;
         if (type === "environment") return this.environments.get(Number(id))?.projectId === project.id;
-        if (type === "queue" || type === "endpoint") return true;
+        if (type === "endpoint") return this.endpoints.get(id)?.projectId === project.id;
+        if (type === "queue") return true;
         throw new HttpError(400, "ArgumentException", `Resource type ${type} is not supported.`);
     }
 

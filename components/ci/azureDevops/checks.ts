@@ -50,8 +50,8 @@ export interface CheckTargetArgs {
     project: pulumi.Input<string>;
     /** Kind of the guarded resource. */
     resourceType: pulumi.Input<CheckedResourceType>;
-    /** The guarded resource's id (variable group id, secure file GUID, environment id…). */
-    resourceId: pulumi.Input<string | number>;
+    /** The guarded resource's id (variable group id, secure file GUID, environment id…); a service connection's may be left out: it is looked up by resourceName. */
+    resourceId?: pulumi.Input<string | number>;
     /** The guarded resource's name (recorded with the check, shown in the UI). */
     resourceName: pulumi.Input<string>;
     /** Minutes before a pending check fails, 1 to 43200. */
@@ -87,7 +87,7 @@ interface CheckInputs {
     organization: string;
     project: string;
     resourceType: CheckedResourceType;
-    resourceId: string | number;
+    resourceId?: string | number;
     resourceName: string;
     timeoutMinutes?: number;
     apiUrl?: string;
@@ -202,7 +202,7 @@ function desired(kind: Kind, i: CheckInputs): Omit<CheckOutputs, "checkId"> {
         organization: i.organization,
         project: i.project,
         resourceType: i.resourceType,
-        resourceId: String(i.resourceId),
+        resourceId: String(i.resourceId ?? ""),
         resourceName: i.resourceName,
         timeoutMinutes: i.timeoutMinutes ?? (kind === "branchControl" ? 1440 : MAX_TIMEOUT_MINUTES),
         apiUrl: i.apiUrl,
@@ -221,6 +221,21 @@ function base(i: { project: string }): string {
 function body(kind: Kind, d: Omit<CheckOutputs, "checkId">, id?: number) {
     const w = wire(kind, d.settings as Record<string, any>);
     return compact({ id, ...w, resource: { type: d.resourceType, id: d.resourceId, name: d.resourceName }, timeout: d.timeoutMinutes });
+}
+
+/** A service connection's id by its name (Endpoints - Get Service Endpoints By Names, REST 7.1). */
+async function endpointId(ado: AzureDevops, kind: Kind, i: CheckInputs): Promise<string> {
+    const res = await ado.call<{ value?: { id: string; name: string }[] }>({
+        method: "GET",
+        path: `${encodeURIComponent(i.project)}/_apis/serviceendpoint/endpoints`,
+        apiVersion: API.serviceEndpoints,
+        query: { endpointNames: i.resourceName },
+        resource: what(kind, i),
+    });
+    const hits = (res.body?.value ?? []).filter((e) => e.name.toLowerCase() === i.resourceName.toLowerCase());
+    if (hits.length !== 1)
+        throw new Error(`Azure DevOps ${what(kind, i)}: ${hits.length === 0 ? "no" : "more than one"} service connection named ${i.resourceName} in the project (or the token cannot see it).`);
+    return hits[0].id;
 }
 
 async function listOn(ado: AzureDevops, kind: Kind, i: CheckInputs): Promise<RemoteCheck[]> {
@@ -243,7 +258,8 @@ function makeProvider(kind: Kind): pulumi.dynamic.ResourceProvider {
             if (!isUnknown(news.resourceType) && !RESOURCE_TYPES.includes(news.resourceType))
                 c.fail("resourceType", `one of ${RESOURCE_TYPES.join(", ")} (got ${describe(news.resourceType)})`);
             const rid = news.resourceId;
-            if (!isUnknown(rid) && !((typeof rid === "string" && /^[A-Za-z0-9._-]+$/.test(rid)) || (typeof rid === "number" && Number.isInteger(rid) && rid > 0)))
+            const byName = rid === undefined && news.resourceType === "endpoint";
+            if (!byName && !isUnknown(rid) && !((typeof rid === "string" && /^[A-Za-z0-9._-]+$/.test(rid)) || (typeof rid === "number" && Number.isInteger(rid) && rid > 0)))
                 c.fail("resourceId", `the resource's id, a positive integer or a GUID (got ${describe(rid)})`);
             c.name("resourceName", "the guarded resource's name");
             c.integer("timeoutMinutes", 1, MAX_TIMEOUT_MINUTES);
@@ -273,8 +289,12 @@ function makeProvider(kind: Kind): pulumi.dynamic.ResourceProvider {
 
         async diff(_id: string, olds: CheckOutputs, news: CheckInputs) {
             const replaces = changedKeys({ ...olds, apiUrl: apiUrlOf(olds) }, { ...news, apiUrl: apiUrlOf(news) }, ["organization", "project", "apiUrl", "resourceType"]);
-            // A check belongs to one resource: another resource is another check.
-            if (isUnknown(news.resourceId) || String(news.resourceId) !== olds.resourceId) replaces.push("resourceId");
+            // A check belongs to one resource: another resource is another check. A service connection
+            // looked up by name is the same one while the name is.
+            const byName = news.resourceId === undefined && news.resourceType === "endpoint";
+            if (byName ? news.resourceName !== olds.resourceName : isUnknown(news.resourceId) || String(news.resourceId) !== olds.resourceId)
+                replaces.push(byName ? "resourceName" : "resourceId");
+            if (byName) news = { ...news, resourceId: olds.resourceId };
             const unknownSettings = [news.allowedBranches, news.approverIds].some((v) => isUnknown(v) || (Array.isArray(v) && v.some(isUnknown)));
             const want = desired(kind, { ...news, allowedBranches: unknownSettings ? [] : news.allowedBranches, approverIds: unknownSettings ? [] : news.approverIds });
             const changes = changedKeys(olds, want, ["resourceName", "timeoutMinutes", "settings"]);
@@ -282,8 +302,9 @@ function makeProvider(kind: Kind): pulumi.dynamic.ResourceProvider {
             return { changes: replaces.length + changes.length > 0, replaces };
         },
 
-        async create(inputs: CheckInputs) {
-            const ado = new AzureDevops(inputs, what(kind, inputs));
+        async create(given: CheckInputs) {
+            const ado = new AzureDevops(given, what(kind, given));
+            const inputs = given.resourceId === undefined && given.resourceType === "endpoint" ? { ...given, resourceId: await endpointId(ado, kind, given) } : given;
             const d = desired(kind, inputs);
             // Checks already there are someone else's (or a policy's): leave them, add ours.
             const before = new Set((await listOn(ado, kind, inputs)).map((c) => c.id));
@@ -326,8 +347,9 @@ function makeProvider(kind: Kind): pulumi.dynamic.ResourceProvider {
             };
         },
 
-        async update(id: string, _olds: CheckOutputs, news: CheckInputs) {
-            const ado = new AzureDevops(news, what(kind, news));
+        async update(id: string, olds: CheckOutputs, given: CheckInputs) {
+            const ado = new AzureDevops(given, what(kind, given));
+            const news = given.resourceId === undefined ? { ...given, resourceId: olds.resourceId } : given;
             const d = desired(kind, news);
             const res = await ado.call<RemoteCheck>({
                 method: "PATCH",

@@ -26,6 +26,7 @@ export const API = {
     checks: "7.1-preview.1",
     pipelinePermissions: "7.1-preview.1",
     policies: "7.1",
+    serviceEndpoints: "7.1",
 } as const;
 
 /** Stack config key read by the providers' `configure`. */

@@ -41,6 +41,8 @@ export interface AzureDevopsCiSettingsArgs {
     defaultBranch: string;
     /** Approver identity GUIDs of the deploy environment and the production variable group (none: no approval check). */
     approverIds?: string[];
+    /** Service connection only the deploy job uses (e.g. the AWS deploy role's): made main-only like the production group. */
+    deployServiceConnection?: string;
     /** REST API base URL (default https://dev.azure.com). */
     apiUrl?: pulumi.Input<string>;
 }
@@ -186,6 +188,14 @@ export class AzureDevopsCiSettings extends pulumi.ComponentResource {
                 { ...where, resourceType: "environment", resourceId: env.environmentId.apply(String), resourceName: deployEnv, allowedBranches: [mainBranch], displayName: `Only ${args.defaultBranch} (${marker})` },
                 child,
             );
+            // The deploy role trusts this service connection's OIDC subject: a PR run must not get its tokens.
+            if (args.deployServiceConnection) {
+                new BranchControlCheck(
+                    `${name}-branch-control-deploy-connection`,
+                    { ...where, resourceType: "endpoint", resourceName: args.deployServiceConnection, allowedBranches: [mainBranch], displayName: `Only ${args.defaultBranch} (${marker})` },
+                    child,
+                );
+            }
             // Without it `lockBehavior: sequential` does nothing and releases can overlap.
             new ExclusiveLockCheck(
                 `${name}-lock-${deployEnv}`,
