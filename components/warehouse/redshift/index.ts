@@ -1,0 +1,6 @@
+export * from "./client";
+export * from "./plan";
+export * from "./profiles";
+export * from "./providers";
+export * from "./sql";
+export * from "./warehouse";
