@@ -679,7 +679,7 @@ export interface RedshiftDefaultPrivilegesArgs extends RedshiftGrantArgs {
     schema?: pulumi.Input<string>;
 }
 
-/** ALTER DEFAULT REDSHIFT_PRIVILEGES FOR USER … [IN SCHEMA …] GRANT … ON TABLES TO …. */
+/** ALTER DEFAULT PRIVILEGES FOR USER … [IN SCHEMA …] GRANT … ON TABLES TO …. */
 export class RedshiftDefaultPrivileges extends pulumi.dynamic.Resource {
     declare public readonly privileges: pulumi.Output<string[]>;
     constructor(name: string, args: RedshiftDefaultPrivilegesArgs, opts?: pulumi.CustomResourceOptions) {

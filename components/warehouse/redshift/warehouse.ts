@@ -119,9 +119,9 @@ export class RedshiftWarehouse extends pulumi.ComponentResource {
         normalise(name, args);
     }
 
-    /** The plan the constructor registers, with passwords as placeholders (review, audit, tests). */
-    public static plan(name: string, args: RedshiftWarehouseArgs): PlanStep<string>[] {
-        return redshiftAccessPlan(normalise(name, args).plan, (u) => `<password of ${u}>`);
+    /** The plan the constructor registers; passwords are placeholders unless `password` supplies them (tests). */
+    public static plan(name: string, args: RedshiftWarehouseArgs, password: (user: string) => string = (u) => `<password of ${u}>`): PlanStep<string>[] {
+        return redshiftAccessPlan(normalise(name, args).plan, password);
     }
 
     /** Group names. */
