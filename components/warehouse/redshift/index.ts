@@ -4,3 +4,4 @@ export * from "./profiles";
 export * from "./providers";
 export * from "./sql";
 export * from "./warehouse";
+export * from "./render";
