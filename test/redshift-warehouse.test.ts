@@ -143,9 +143,13 @@ describe("RedshiftWarehouse (seed 003) under mocks", () => {
         assert.deepStrictEqual([devs.value.anton.schema, devs.value.anton.dbname], ["anton", "dev"]);
         const secrets = await resolve(ctx.wh.credentialSecrets);
         assert.strictEqual(secrets.secret, true);
-        assert.deepStrictEqual(Object.keys(secrets.value.production).sort(), ["dbname", "engine", "host", "password", "port", "username"]);
-        assert.deepStrictEqual([secrets.value.production.username, secrets.value.production.engine], ["dbt_prod", "redshift"]);
+        assert.deepStrictEqual(ctx.wh.credentialFields, ["host", "port", "user", "password", "dbname", "schema"]);
+        const prod = JSON.parse(secrets.value.prod);
+        assert.deepStrictEqual(Object.keys(prod), ["host", "port", "user", "password", "dbname", "schema"]);
+        assert.deepStrictEqual([prod.user, prod.port, prod.dbname, prod.password], ["dbt_prod", "5439", "dev", t.prod.password]);
+        assert.deepStrictEqual(JSON.parse(secrets.value.scheduler), prod, "deploy and scheduler: one identity, one credential");
         assert.deepStrictEqual(ctx.wh.adapter, REDSHIFT_ADAPTER);
+        assert.deepStrictEqual([ctx.wh.kind, ctx.wh.adapter.type, ctx.wh.adapter.package], ["redshift", "redshift", "dbt-redshift"]);
     });
 
     it("profiles.yml is dbt-redshift with method database and env_var() references only", async () => {
@@ -167,6 +171,50 @@ describe("RedshiftWarehouse (seed 003) under mocks", () => {
     });
 });
 
+describe("RedshiftWarehouse and the warehouse contract", () => {
+    let wh: RedshiftWarehouse;
+    before(async () => {
+        wh = (await underMocks(SEED_003)).wh;
+    });
+
+    it("targetEnv: DBT_<TARGET>_<FIELD>, the password secret, the CI schema computed per run", () => {
+        assert.deepStrictEqual(Object.keys(wh.targetEnv), ["ci", "prod", "scheduler"]);
+        assert.deepStrictEqual(wh.targetEnv.ci.map((v) => [v.name, v.secret, v.perRun ?? null]), [
+            ["DBT_CI_HOST", false, null],
+            ["DBT_CI_PORT", false, null],
+            ["DBT_CI_USER", false, null],
+            ["DBT_CI_PASSWORD", true, null],
+            ["DBT_CI_DBNAME", false, null],
+            ["DBT_CI_SCHEMA", false, "pull-request-schema"],
+        ]);
+        assert.ok(wh.targetEnv.prod.every((v) => v.perRun === undefined));
+    });
+
+    it("pullRequestSchemas: seed 003's dbt_build_<PR>, lower case, and a cleanup macro that drops only that family", () => {
+        const pr = wh.pullRequestSchemas;
+        assert.deepStrictEqual([pr.prefix, pr.database, pr.case, pr.createdBy, pr.dropMacroName], ["dbt_build_", "dev", "lower", "dbt", "dbt_platform_drop_pr_schema"]);
+        assert.match(pr.dropMacro, /suffix\.isdigit\(\)/);
+        assert.match(pr.dropMacro, /left\(nspname, \{\{ \(base \| length\) \+ 1 \}\}\) = '\{\{ base \}\}_'/);
+        assert.ok(!/\blike\b/i.test(pr.dropMacro), "no LIKE: _ is a wildcard");
+    });
+
+    it("accessPlan: groups, memberships, grants (all and future, forCreator the production identity), ownerships, logins", () => {
+        const plan = wh.accessPlan;
+        assert.deepStrictEqual(RedshiftWarehouse.accessPlan("rs", SEED_003), plan);
+        assert.deepStrictEqual(plan.roles.map((r) => [r.name, r.kind]), [["grp_dev", "group"], ["grp_prod", "group"]]);
+        assert.deepStrictEqual(plan.memberships.map((m) => `${m.member.name}->${m.role.name}`), ["dbt_prod->grp_prod", "dbt_ci->grp_dev", "anton->grp_dev", "maria->grp_dev"]);
+        const future = plan.grants.filter((g) => g.on.level !== "object" && g.on.scope === "future");
+        assert.deepStrictEqual(future.map((g) => [g.on.level, (g.on as any).schema ?? null, g.forCreator?.name, g.to.name]), [
+            ["schema", "dbt", "dbt_prod", "grp_dev"],
+            ["schema", "dbt_staging", "dbt_prod", "grp_dev"],
+            ["database", null, "dbt_prod", "grp_dev"],
+        ]);
+        assert.deepStrictEqual(plan.ownerships.map((o) => `${(o.on as any).name}:${o.to.name}`), ["dbt:dbt_prod", "dbt_staging:dbt_prod", "anton:anton", "anton_staging:anton", "maria:maria", "maria_staging:maria"]);
+        assert.deepStrictEqual(plan.logins.map((l) => [l.name, l.duty ?? null]), [["dbt_prod", "deploy"], ["dbt_prod", "scheduler"], ["dbt_ci", "ci"], ["anton", null], ["maria", null]]);
+        assert.ok(!JSON.stringify(plan).includes("password of"), "no password placeholder in the plan");
+    });
+});
+
 describe("RedshiftWarehouse options", () => {
     it("IAM on a provisioned cluster: cluster_id and region, no password anywhere", async () => {
         const { wh } = await underMocks({ ...SEED_003, auth: { method: "iam", clusterId: "dbt-cluster", region: "eu-west-1" } });
@@ -174,7 +222,8 @@ describe("RedshiftWarehouse options", () => {
         assert.deepStrictEqual([out.method, out.cluster_id, out.region, out.password], ["iam", "dbt-cluster", "eu-west-1", undefined]);
         const env = (await resolve(wh.profileEnvironment)).value;
         assert.ok(!Object.keys(env).some((k) => k.endsWith("_PASSWORD")));
-        assert.strictEqual((await resolve(wh.credentialSecrets)).value.production.password, undefined);
+        assert.strictEqual(JSON.parse((await resolve(wh.credentialSecrets)).value.prod).password, undefined);
+        assert.deepStrictEqual(wh.credentialFields, ["host", "port", "user", "dbname", "schema"]);
     });
 
     it("IAM on a Serverless workgroup: the workgroup endpoint is the host, no cluster_id", async () => {

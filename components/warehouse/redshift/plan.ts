@@ -120,3 +120,83 @@ export function redshiftAccessPlan<P>(m: PlanModel, password: (user: string) => 
 
 /** Statement forms the plan may use that Postgres cannot run (the proof renders, never executes them). */
 export const NOT_EXECUTED_ON_POSTGRES = REDSHIFT_ONLY_STATEMENTS;
+
+/*
+ * The warehouse contract's access plan (components/warehouse/contract.ts on branch `sf`: AccessPlan,
+ * PlannedGrant, RoleRef …). The types are restated structurally here so this branch compiles on
+ * its own; phase 2 replaces them with the contract's imports and adds `implements Warehouse`.
+ */
+/** A role or user in the contract's plan. */
+export interface RedshiftRoleRef {
+    name: string;
+    database?: string;
+}
+/** The contract's GrantTarget. */
+export type RedshiftGrantTarget =
+    | { level: "object"; objectType: string; name: string; database?: string }
+    | { level: "database" | "schema"; database: string; schema?: string; objectTypePlural: string; scope: "all" | "future" };
+/** The contract's AccessPlan, as RedshiftWarehouse declares it. */
+export interface RedshiftContractPlan {
+    roles: (RedshiftRoleRef & { kind: "group" | "functional" | "access" | "system"; comment: string })[];
+    memberships: { key: string; role: RedshiftRoleRef; member: RedshiftRoleRef }[];
+    grants: { key: string; privileges: string[]; on: RedshiftGrantTarget; to: RedshiftRoleRef; forCreator?: RedshiftRoleRef }[];
+    ownerships: { key: string; on: RedshiftGrantTarget; to: RedshiftRoleRef }[];
+    logins: { name: string; duty?: "ci" | "deploy" | "scheduler"; roles: RedshiftRoleRef[]; sessionRole?: RedshiftRoleRef; auth: "password" | "key-pair" }[];
+}
+
+/** The plan's steps as the contract's AccessPlan. The production identity is listed once per duty it serves. */
+export function contractAccessPlan(m: PlanModel, steps: PlanStep<unknown>[]): RedshiftContractPlan {
+    const db = m.database;
+    const plan: RedshiftContractPlan = { roles: [], memberships: [], grants: [], ownerships: [], logins: [] };
+    const to = (g: { name: string }) => ({ name: g.name });
+    for (const s of steps) {
+        const p = s.props as Record<string, any>;
+        switch (s.kind) {
+            case "Group":
+                plan.roles.push({ name: p.name, kind: "group", comment: p.name === m.devGroup ? "developers and CI: read production, build in their own schemas" : "the production identity: owns production" });
+                break;
+            case "Role":
+                plan.roles.push({ name: p.name, kind: "functional", comment: "Redshift RBAC role mirroring its group" });
+                break;
+            case "GroupMember":
+                plan.memberships.push({ key: s.key, role: { name: p.group }, member: { name: p.user } });
+                break;
+            case "RoleGrant":
+                plan.memberships.push({ key: s.key, role: { name: p.role }, member: to(p.grantee) });
+                break;
+            case "DatabaseGrant":
+                plan.grants.push({ key: s.key, privileges: p.privileges, on: { level: "object", objectType: "database", name: db }, to: to(p.grantee) });
+                break;
+            case "SchemaGrant":
+                plan.grants.push({ key: s.key, privileges: p.privileges, on: { level: "object", objectType: "schema", name: p.schema, database: db }, to: to(p.grantee) });
+                break;
+            case "TableGrant":
+                plan.grants.push({ key: s.key, privileges: p.privileges, on: { level: "schema", database: db, schema: p.schema, objectTypePlural: "tables", scope: "all" }, to: to(p.grantee) });
+                break;
+            case "DefaultPrivileges":
+                plan.grants.push({
+                    key: s.key,
+                    privileges: p.privileges,
+                    on: p.schema === undefined
+                        ? { level: "database", database: db, objectTypePlural: "tables", scope: "future" }
+                        : { level: "schema", database: db, schema: p.schema, objectTypePlural: "tables", scope: "future" },
+                    to: to(p.grantee),
+                    forCreator: { name: p.forUser },
+                });
+                break;
+            case "Schema":
+                plan.ownerships.push({ key: s.key, on: { level: "object", objectType: "schema", name: p.name, database: db }, to: { name: p.owner } });
+                break;
+            case "User": {
+                const roles = [{ name: p.name === m.productionUser ? m.prodGroup : m.devGroup }];
+                if (p.name === m.productionUser) {
+                    plan.logins.push({ name: p.name, duty: "deploy", roles, auth: "password" }, { name: p.name, duty: "scheduler", roles, auth: "password" });
+                } else {
+                    plan.logins.push({ name: p.name, duty: p.name === m.ciUser ? "ci" : undefined, roles, auth: "password" });
+                }
+                break;
+            }
+        }
+    }
+    return plan;
+}

@@ -6,7 +6,7 @@
 import { stringify } from "yaml";
 
 /** The adapter the pipelines install for Redshift stacks. */
-export const REDSHIFT_ADAPTER = { package: "dbt-redshift", version: "1.9.5" } as const;
+export const REDSHIFT_ADAPTER = { type: "redshift", package: "dbt-redshift", version: "1.9.5" } as const;
 
 /** How dbt authenticates: a database password, or IAM (temporary credentials) on a cluster or a Serverless workgroup. */
 export type RedshiftAuth =
@@ -96,4 +96,70 @@ export function redshiftProfiles(args: {
 /** Serialises a profiles document to YAML. */
 export function renderRedshiftProfilesYaml(doc: RedshiftProfilesDocument): string {
     return stringify(doc, { lineWidth: 0 });
+}
+
+/** One environment variable a target reads: the contract's TargetEnvVar (components/warehouse/contract.ts, branch sf). */
+export interface RedshiftTargetEnvVar {
+    field: string;
+    name: string;
+    secret: boolean;
+    perRun?: "pull-request-schema";
+}
+
+/** The variables of one target: the password is the only secret; the CI schema is computed per run (dbt_build_<PR>). */
+export function redshiftTargetEnv(target: string, auth: RedshiftAuth, pullRequestSchema: boolean): RedshiftTargetEnvVar[] {
+    return targetFields(auth).map((field) => {
+        const v: RedshiftTargetEnvVar = { field, name: redshiftEnvVarName(target, field), secret: field === "password" };
+        if (pullRequestSchema && field === "schema") v.perRun = "pull-request-schema";
+        return v;
+    });
+}
+
+/** The credential secret of one target: flat JSON whose keys are the target fields (values as text). */
+export function redshiftCredentialJson(connection: Record<string, unknown>, fields: readonly string[]): string {
+    const doc: Record<string, string> = {};
+    for (const f of fields) {
+        const v = connection[f];
+        if (v === undefined || v === null || v === "") throw new Error(`credential field ${f} is empty`);
+        doc[f] = String(v);
+    }
+    return JSON.stringify(doc);
+}
+
+/** Name of the cleanup macro (the same name the Postgres and Snowflake pipelines call). */
+export const REDSHIFT_DROP_MACRO_NAME = "dbt_platform_drop_pr_schema";
+
+/**
+ * The cleanup macro: drops pull request n's schema family, `<prefix><n>` and `<prefix><n>_<custom>`
+ * (seed 003 left them behind; this does not). It refuses any name that is not `<prefix><digits>`, and
+ * matches the family with LEFT(), not LIKE (`_` is a LIKE wildcard). pg_namespace exists on Redshift
+ * and Postgres alike; the validated name is the only value put into the query.
+ */
+export function redshiftDropMacro(prefix: string): string {
+    if (!/^[a-z_][a-z0-9_]{0,40}$/.test(prefix)) throw new Error(`drop schema macro: prefix ${JSON.stringify(prefix)} is not a lower-case schema name prefix`);
+    return [
+        "{# Rendered by dbt-platform; do not edit. Called by the CI cleanup step. #}",
+        `{% macro ${REDSHIFT_DROP_MACRO_NAME}(schema_name) %}`,
+        `  {%- set prefix = '${prefix}' -%}`,
+        "  {%- set base = (schema_name | string | lower) -%}",
+        "  {%- set suffix = base[prefix | length:] -%}",
+        "  {%- if not (base.startswith(prefix) and suffix.isdigit()) -%}",
+        "    {{ exceptions.raise_compiler_error('refusing to drop ' ~ schema_name ~ ': only ' ~ prefix ~ '<pull request number> schemas are dropped') }}",
+        "  {%- endif -%}",
+        "  {%- set family -%}",
+        "    select nspname from pg_namespace",
+        "    where nspname = '{{ base }}' or left(nspname, {{ (base | length) + 1 }}) = '{{ base }}_'",
+        "  {%- endset -%}",
+        "  {%- for row in run_query(family).rows -%}",
+        "    {%- do adapter.drop_schema(api.Relation.create(database=target.database, schema=row[0])) -%}",
+        "    {{ log('dropped schema ' ~ target.database ~ '.' ~ row[0], info=True) }}",
+        "  {%- endfor -%}",
+        "{% endmacro %}",
+        "",
+    ].join("\n");
+}
+
+/** The contract's PullRequestSchemas for Redshift: seed 003's dbt_build_<PR>, lower case, created by dbt as the CI user. */
+export function redshiftPullRequestSchemas(prefix: string, database: string) {
+    return { prefix, database, case: "lower" as const, createdBy: "dbt" as const, dropMacroName: REDSHIFT_DROP_MACRO_NAME, dropMacro: redshiftDropMacro(prefix) };
 }

@@ -1,8 +1,18 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import { RedshiftAdminConnection } from "./client";
-import { PlanModel, PlanStep, redshiftAccessPlan } from "./plan";
-import { REDSHIFT_ADAPTER, RedshiftAuth, redshiftEnvVarName, redshiftProfiles, renderRedshiftProfilesYaml, targetFields } from "./profiles";
+import { contractAccessPlan, PlanModel, PlanStep, redshiftAccessPlan, RedshiftContractPlan } from "./plan";
+import {
+    REDSHIFT_ADAPTER,
+    RedshiftAuth,
+    redshiftCredentialJson,
+    redshiftProfiles,
+    redshiftPullRequestSchemas,
+    redshiftTargetEnv,
+    RedshiftTargetEnvVar,
+    renderRedshiftProfilesYaml,
+    targetFields,
+} from "./profiles";
 import {
     RedshiftDatabaseGrant,
     RedshiftDefaultPrivileges,
@@ -97,19 +107,11 @@ export interface RedshiftTargetConnection {
     schema: string;
 }
 
-/** The JSON kept in Secrets Manager per identity (the seed's ECS task injects it as env vars). */
-export interface RedshiftCredentialSecret {
-    engine: "redshift";
-    host: string;
-    port: number;
-    username: string;
-    password?: string;
-    dbname: string;
-}
-
 /**
  * Users, groups, schemas and grants for dbt on Redshift, applied by the `redshift:*` dynamic
- * providers. Production is owned by one identity that the deploy and scheduler duties share (the
+ * providers. Shaped after the warehouse contract (components/warehouse/contract.ts, branch sf):
+ * kind, adapter, targetNames, targets, credentialSecrets, credentialFields, targetEnv,
+ * profileEnvironment, profilesYaml, pullRequestSchemas, accessPlan; phase 2 adds `implements Warehouse`. Production is owned by one identity that the deploy and scheduler duties share (the
  * counterpart of Postgres role masking: see plan.ts for why), CI builds in `dbt_build_<PR>` and reads
  * production, developers own their `<name>`, `<name>_<custom>` schema family and nothing else.
  */
@@ -124,12 +126,22 @@ export class RedshiftWarehouse extends pulumi.ComponentResource {
         return redshiftAccessPlan(normalise(name, args).plan, password);
     }
 
+    /** The warehouse kind (contract). */
+    public readonly kind = "redshift" as const;
+    /** The contract's access plan, without registering anything (review, audit). */
+    public static accessPlan(name: string, args: RedshiftWarehouseArgs): RedshiftContractPlan {
+        const model = normalise(name, args);
+        return contractAccessPlan(model.plan, redshiftAccessPlan(model.plan, () => undefined));
+    }
+
     /** Group names. */
     public readonly groups: { dev: string; prod: string };
     /** The production identity deploy and scheduler share. */
     public readonly productionUser: string;
     /** Per-PR build schema prefix (dbt_build_ → dbt_build_42). */
     public readonly pullRequestSchemaPrefix: string;
+    /** Per-PR schema naming, creation and cleanup (contract). */
+    public readonly pullRequestSchemas: ReturnType<typeof redshiftPullRequestSchemas>;
     /** The adapter package the pipelines install. */
     public readonly adapter = REDSHIFT_ADAPTER;
     /** dbt target name per duty. */
@@ -142,10 +154,20 @@ export class RedshiftWarehouse extends pulumi.ComponentResource {
     public readonly profileEnvironment: pulumi.Output<Record<string, string>>;
     /** profiles.yml with env_var() references only. */
     public readonly profilesYaml: pulumi.Output<string>;
-    /** Secrets Manager JSON per identity: `production` (deploy + scheduler) and `ci`. */
-    public readonly credentialSecrets: pulumi.Output<Record<string, RedshiftCredentialSecret>>;
-    /** The declared access plan (kinds and inputs, passwords replaced), for review. */
-    public readonly accessPlan: PlanStep<string>[];
+    /**
+     * The credential secret per target: flat JSON of `credentialFields` (a secret). The deploy and
+     * scheduler targets carry the same production identity, so phase 2 may keep one Secrets Manager
+     * secret for both (seed 003's ECS task reads it).
+     */
+    public readonly credentialSecrets: pulumi.Output<Record<string, string>>;
+    /** Keys of every target's credential JSON, in order. */
+    public readonly credentialFields: readonly string[];
+    /** Environment variables per target that profiles.yml reads. */
+    public readonly targetEnv: Record<string, RedshiftTargetEnvVar[]>;
+    /** The declared access plan in the contract's shape (roles, memberships, grants, ownerships, logins). */
+    public readonly accessPlan: RedshiftContractPlan;
+    /** The resources registered, in order, as plan steps (passwords replaced), for review and the SQL rendering. */
+    public readonly resourcePlan: PlanStep<string>[];
 
     constructor(name: string, args: RedshiftWarehouseArgs, opts?: pulumi.ComponentResourceOptions) {
         // Validate before super(): a bad argument registers nothing, not even this component.
@@ -154,6 +176,7 @@ export class RedshiftWarehouse extends pulumi.ComponentResource {
         this.groups = { dev: model.plan.devGroup, prod: model.plan.prodGroup };
         this.productionUser = model.plan.productionUser;
         this.pullRequestSchemaPrefix = model.pullRequestSchemaPrefix;
+        this.pullRequestSchemas = redshiftPullRequestSchemas(model.pullRequestSchemaPrefix, model.plan.database);
 
         const connection: pulumi.Output<RedshiftAdminConnection> = pulumi.secret(
             pulumi.all([args.connection.host, args.connection.port, args.connection.user, args.connection.password, args.connection.sslmode]).apply(
@@ -178,7 +201,8 @@ export class RedshiftWarehouse extends pulumi.ComponentResource {
             return p;
         };
         const steps = redshiftAccessPlan(model.plan, password);
-        this.accessPlan = redshiftAccessPlan(model.plan, (u) => `<password of ${u}>`);
+        this.resourcePlan = redshiftAccessPlan(model.plan, (u) => `<password of ${u}>`);
+        this.accessPlan = contractAccessPlan(model.plan, this.resourcePlan);
 
         const created: Record<string, pulumi.CustomResource> = {};
         // GRANT/REVOKE run one at a time: concurrent ACL updates of one object fail ("tuple concurrently updated").
@@ -216,12 +240,17 @@ export class RedshiftWarehouse extends pulumi.ComponentResource {
         this.developerTargets = pulumi.secret(collect(model.plan.developers.map((d) => [d.name, target(d.name, d.schemas[0])] as const)));
 
         const fields = targetFields(model.auth);
+        this.credentialFields = fields;
+        this.targetEnv = Object.fromEntries(entries.map(([t]) => [t, redshiftTargetEnv(t, model.auth, t === this.targetNames.ci)]));
         this.profileEnvironment = pulumi.secret(
             this.targets.apply((targets) => {
                 const env: Record<string, string> = {};
-                for (const [t, c] of Object.entries(targets)) for (const f of fields) env[redshiftEnvVarName(t, f)] = String(c[f]);
+                for (const [t, c] of Object.entries(targets)) for (const v of this.targetEnv[t]) env[v.name] = String(c[v.field as keyof RedshiftTargetConnection]);
                 return env;
             }),
+        );
+        this.credentialSecrets = pulumi.secret(
+            this.targets.apply((targets) => Object.fromEntries(Object.entries(targets).map(([t, c]) => [t, redshiftCredentialJson({ ...c }, fields)]))),
         );
         this.profilesYaml = pulumi.output(
             renderRedshiftProfilesYaml(
@@ -235,19 +264,10 @@ export class RedshiftWarehouse extends pulumi.ComponentResource {
                 }),
             ),
         );
-        const secretOf = (user: string) =>
-            pulumi.all([dbtHost, dbtPort, passwords[user]]).apply(([host, port, pw]) => {
-                const s: RedshiftCredentialSecret = { engine: "redshift", host, port, username: user, dbname: model.plan.database };
-                if (model.auth.method === "database") s.password = pw;
-                return s;
-            });
-        const secrets: [string, pulumi.Output<RedshiftCredentialSecret>][] = [["production", secretOf(model.plan.productionUser)]];
-        if (model.plan.ciUser) secrets.push(["ci", secretOf(model.plan.ciUser)]);
-        this.credentialSecrets = pulumi.secret(collect(secrets));
-
         this.registerOutputs({
             groups: this.groups,
             productionUser: this.productionUser,
+            targetNames: this.targetNames,
             targets: this.targets,
             developerTargets: this.developerTargets,
             profileEnvironment: this.profileEnvironment,
