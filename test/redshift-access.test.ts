@@ -31,7 +31,13 @@ import {
     SQL_LOG_SLOT,
     SqlLogEntry,
 } from "../components/warehouse/redshift";
-import { startPostgres, TestServer } from "./support/postgres";
+import * as fs from "fs";
+import * as os from "os";
+import { stringify } from "yaml";
+import { runDbt } from "./support/dbtProject";
+import { freePort, startPostgres, TestServer } from "./support/postgres";
+import { ensurePythonEnv } from "./support/python";
+import { redshiftPullRequestSchemas, withSession } from "../components/warehouse/redshift";
 
 const DATABASE = "rs_access";
 const INSUFFICIENT_PRIVILEGE = "42501";
@@ -416,6 +422,44 @@ describe("Redshift providers on a real Postgres 15 @integration", function () {
         assert.deepStrictEqual(await server.admin(DATABASE, "SELECT usename FROM pg_user WHERE usename = 'tmp_gone'"), []);
         // Deleting what is already gone is not an error.
         await redshiftProviderObjects.User.delete!(tmp.id, tmp.outs);
+    });
+
+    it("the cleanup macro, run by real dbt as the CI user, drops exactly PR n's schema family and refuses anything else", async function () {
+        this.timeout(300_000);
+        ensurePythonEnv();
+        const spec = redshiftPullRequestSchemas("dbt_build_", DATABASE);
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "rs-macro-"));
+        try {
+            fs.mkdirSync(path.join(dir, "macros"));
+            fs.writeFileSync(path.join(dir, "macros", "dbt_platform.sql"), spec.dropMacro);
+            fs.writeFileSync(path.join(dir, "dbt_project.yml"), stringify({ name: "rs_macro", version: "1.0.0", "config-version": 2, profile: "rs" }));
+            // dbt-postgres stands in for dbt-redshift: the macro uses pg_namespace, left() and adapter.drop_schema, which both have.
+            const ci = { type: "postgres", host: server.host, port: server.port, user: "dbt_ci", password: passwords.dbt_ci, dbname: DATABASE, schema: "dbt_build_0", threads: 1, sslmode: "disable" };
+            fs.writeFileSync(path.join(dir, "profiles.yml"), stringify({ rs: { target: "ci", outputs: { ci } } }));
+            for (const s of ["dbt_build_77", "dbt_build_77_staging", "dbt_build_770", "dbt_build_7"]) await attempt("dbt_ci", `CREATE SCHEMA ${s}; CREATE TABLE ${s}.t AS SELECT 1 AS x`);
+            const env = { DBT_PROFILES_DIR: dir, DBT_LOG_PATH: path.join(dir, "logs") };
+            await runDbt(["run-operation", spec.dropMacroName, "--args", "{schema_name: dbt_build_77}"], env, { cwd: dir });
+            const left = await server.admin(DATABASE, "SELECT nspname FROM pg_namespace WHERE nspname LIKE 'dbt\\_build\\_%' ORDER BY nspname");
+            assert.deepStrictEqual(left.map((r) => r.nspname), ["dbt_build_7", "dbt_build_770"], "only PR 77's family is gone");
+            const refused = await runDbt(["run-operation", spec.dropMacroName, "--args", "{schema_name: analytics}"], env, { cwd: dir, allowFailure: true });
+            assert.notStrictEqual(refused.code, 0);
+            assert.match(refused.output, /refusing to drop analytics: only dbt_build_<pull request number> schemas are dropped/);
+            assert.strictEqual((await server.admin(DATABASE, "SELECT 1 FROM pg_namespace WHERE nspname = 'analytics'")).length, 1);
+        } finally {
+            fs.rmSync(dir, { recursive: true, force: true });
+        }
+    });
+
+    it("a connection that is refused is retried with capped backoff, then fails naming the resource", async () => {
+        const port = await freePort();
+        const started = Date.now();
+        const message = await rejects(
+            withSession({ ...connection, port }, 'Redshift group "grp_x"', (s) => s.read("SELECT 1"), { maxAttempts: 3, baseDelayMs: 50, maxDelayMs: 60 }),
+        );
+        assert.match(message, /^Redshift group "grp_x": .*ECONNREFUSED.* after 3 attempts; statement: SELECT 1$/s);
+        assert.ok(Date.now() - started >= 100, "waited between attempts");
+        const capped = await rejects(withSession({ ...connection, port }, "r", (s) => s.read("SELECT 1"), { maxAttempts: 50, baseDelayMs: 50, deadlineMs: 300 }));
+        assert.ok(!/after 50 attempts/.test(capped), "the overall deadline stops the retries first");
     });
 
     describe("secrecy", () => {

@@ -6,7 +6,7 @@
 import { stringify } from "yaml";
 
 /** The adapter the pipelines install for Redshift stacks. */
-export const REDSHIFT_ADAPTER = { type: "redshift", package: "dbt-redshift", version: "1.9.5" } as const;
+export const REDSHIFT_ADAPTER = { type: "redshift", package: "dbt-redshift", version: "1.11.2" } as const;
 
 /** How dbt authenticates: a database password, or IAM (temporary credentials) on a cluster or a Serverless workgroup. */
 export type RedshiftAuth =
