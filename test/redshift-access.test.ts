@@ -20,16 +20,16 @@ import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import { Client, DatabaseError } from "pg";
 import {
-    ADMIN_PASSWORD_ENV,
-    OWNERSHIP_MARKER,
-    PlanStep,
+    REDSHIFT_ADMIN_PASSWORD_ENV,
+    REDSHIFT_OWNERSHIP_MARKER,
+    RedshiftPlanStep,
     RedshiftAdminConnection,
     RedshiftDiff,
     redshiftProviderObjects,
     RedshiftWarehouse,
     RedshiftWarehouseArgs,
-    SQL_LOG_SLOT,
-    SqlLogEntry,
+    REDSHIFT_SQL_LOG_SLOT,
+    RedshiftSqlLogEntry,
 } from "../components/warehouse/redshift";
 import * as fs from "fs";
 import * as os from "os";
@@ -37,7 +37,7 @@ import { stringify } from "yaml";
 import { runDbt } from "./support/dbtProject";
 import { freePort, startPostgres, TestServer } from "./support/postgres";
 import { ensurePythonEnv } from "./support/python";
-import { redshiftPullRequestSchemas, withSession } from "../components/warehouse/redshift";
+import { redshiftPullRequestSchemas, withRedshiftSession } from "../components/warehouse/redshift";
 
 const DATABASE = "rs_access";
 const INSUFFICIENT_PRIVILEGE = "42501";
@@ -56,7 +56,7 @@ const ARGS: RedshiftWarehouseArgs = {
 const newPassword = () => `Rs${crypto.randomBytes(12).toString("hex")}9`;
 
 interface Applied {
-    step: PlanStep<string>;
+    step: RedshiftPlanStep<string>;
     id: string;
     inputs: Record<string, any>;
     outs: Record<string, any>;
@@ -81,14 +81,14 @@ function dbtRebuild(kind: "table" | "view", schema: string, name: string, select
     ].join(";\n");
 }
 
-function sqlLog(): SqlLogEntry[] {
-    const log: SqlLogEntry[] = [];
-    (globalThis as Record<symbol, unknown>)[Symbol.for(SQL_LOG_SLOT)] = log;
+function sqlLog(): RedshiftSqlLogEntry[] {
+    const log: RedshiftSqlLogEntry[] = [];
+    (globalThis as Record<symbol, unknown>)[Symbol.for(REDSHIFT_SQL_LOG_SLOT)] = log;
     return log;
 }
 
 function stopLogging(): void {
-    delete (globalThis as Record<symbol, unknown>)[Symbol.for(SQL_LOG_SLOT)];
+    delete (globalThis as Record<symbol, unknown>)[Symbol.for(REDSHIFT_SQL_LOG_SLOT)];
 }
 
 async function rejects(p: Promise<unknown>): Promise<string> {
@@ -385,7 +385,7 @@ describe("Redshift providers on a real Postgres 15 @integration", function () {
         // adopt: true takes the schema over and marks it ours.
         const { outs } = await redshiftProviderObjects.Schema.create(await checked("Schema", { name: "squat", owner: "dbt_prod", adopt: true }));
         assert.strictEqual(outs.owner, "dbt_prod");
-        assert.deepStrictEqual(await server.admin(DATABASE, "SELECT obj_description(oid, 'pg_namespace') AS c FROM pg_namespace WHERE nspname = 'squat'"), [{ c: OWNERSHIP_MARKER }]);
+        assert.deepStrictEqual(await server.admin(DATABASE, "SELECT obj_description(oid, 'pg_namespace') AS c FROM pg_namespace WHERE nspname = 'squat'"), [{ c: REDSHIFT_OWNERSHIP_MARKER }]);
         // A schema that carries our marker is ours: a create whose state was lost adopts it without adopt: true.
         const again = await redshiftProviderObjects.Schema.create(await checked("Schema", { name: "squat", owner: "dbt_prod" }));
         assert.strictEqual(again.id, "squat");
@@ -454,11 +454,11 @@ describe("Redshift providers on a real Postgres 15 @integration", function () {
         const port = await freePort();
         const started = Date.now();
         const message = await rejects(
-            withSession({ ...connection, port }, 'Redshift group "grp_x"', (s) => s.read("SELECT 1"), { maxAttempts: 3, baseDelayMs: 50, maxDelayMs: 60 }),
+            withRedshiftSession({ ...connection, port }, 'Redshift group "grp_x"', (s) => s.read("SELECT 1"), { maxAttempts: 3, baseDelayMs: 50, maxDelayMs: 60 }),
         );
         assert.match(message, /^Redshift group "grp_x": .*ECONNREFUSED.* after 3 attempts; statement: SELECT 1$/s);
         assert.ok(Date.now() - started >= 100, "waited between attempts");
-        const capped = await rejects(withSession({ ...connection, port }, "r", (s) => s.read("SELECT 1"), { maxAttempts: 50, baseDelayMs: 50, deadlineMs: 300 }));
+        const capped = await rejects(withRedshiftSession({ ...connection, port }, "r", (s) => s.read("SELECT 1"), { maxAttempts: 50, baseDelayMs: 50, deadlineMs: 300 }));
         assert.ok(!/after 50 attempts/.test(capped), "the overall deadline stops the retries first");
     });
 
@@ -479,7 +479,7 @@ describe("Redshift providers on a real Postgres 15 @integration", function () {
                     assert.ok(!sf.text.includes(needle), `${name}: serialised provider contains a password`);
                 }
                 assert.strictEqual(sf.containsSecrets, false, name);
-                assert.match(sf.text, new RegExp(`process\\.env\\[ADMIN_PASSWORD_ENV\\]|${ADMIN_PASSWORD_ENV}`), `${name}: reads the admin password per call`);
+                assert.match(sf.text, new RegExp(`process\\.env\\[REDSHIFT_ADMIN_PASSWORD_ENV\\]|${REDSHIFT_ADMIN_PASSWORD_ENV}`), `${name}: reads the admin password per call`);
             }
         });
 
@@ -496,16 +496,16 @@ describe("Redshift providers on a real Postgres 15 @integration", function () {
             const provider = redshiftProviderObjects.Group;
             const { password: _drop, ...bare } = connection;
             const inputs = (await provider.check!({}, { connection: bare, name: "grp_env" })).inputs;
-            delete process.env[ADMIN_PASSWORD_ENV];
+            delete process.env[REDSHIFT_ADMIN_PASSWORD_ENV];
             const message = await rejects(provider.create(inputs));
-            assert.strictEqual(message, `Redshift group "grp_env": no admin password; pass connection.password (a secret) or set ${ADMIN_PASSWORD_ENV}.`);
-            process.env[ADMIN_PASSWORD_ENV] = server.adminPassword;
+            assert.strictEqual(message, `Redshift group "grp_env": no admin password; pass connection.password (a secret) or set ${REDSHIFT_ADMIN_PASSWORD_ENV}.`);
+            process.env[REDSHIFT_ADMIN_PASSWORD_ENV] = server.adminPassword;
             try {
                 const { id, outs } = await provider.create(inputs);
                 assert.ok(!JSON.stringify(outs).includes(server.adminPassword));
                 await provider.delete!(id, outs);
             } finally {
-                delete process.env[ADMIN_PASSWORD_ENV];
+                delete process.env[REDSHIFT_ADMIN_PASSWORD_ENV];
             }
         });
     });

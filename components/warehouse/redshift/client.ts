@@ -10,7 +10,7 @@
  * resource's name, the SQLSTATE and the statement (passwords redacted).
  */
 import { Client } from "pg";
-import { redact } from "./sql";
+import { redactRedshiftSql } from "./sql";
 
 /** The admin connection every Redshift resource carries as a secret input. */
 export interface RedshiftAdminConnection {
@@ -29,10 +29,10 @@ export interface RedshiftAdminConnection {
 }
 
 /** Environment variable consulted per call when a connection has no password. */
-export const ADMIN_PASSWORD_ENV = "REDSHIFT_ADMIN_PASSWORD";
+export const REDSHIFT_ADMIN_PASSWORD_ENV = "REDSHIFT_ADMIN_PASSWORD";
 
 /** Retry timing (tests shorten it); never credentials. */
-export interface RetryTuning {
+export interface RedshiftRetryTuning {
     /** Attempts per statement including the first (default 6). */
     maxAttempts?: number;
     /** First delay in ms, doubled per attempt (default 250). */
@@ -44,22 +44,22 @@ export interface RetryTuning {
 }
 
 /** One logged statement. Reads are catalog SELECTs; writes change the cluster. */
-export interface SqlLogEntry {
+export interface RedshiftSqlLogEntry {
     kind: "read" | "write";
     resource: string;
     sql: string;
 }
 
 /** Global slot a test (or a debugging session) fills with an array to receive every statement, redacted. */
-export const SQL_LOG_SLOT = "dbt-platform/redshift-sql-log";
+export const REDSHIFT_SQL_LOG_SLOT = "dbt-platform/redshift-sql-log";
 
-function logStatement(entry: SqlLogEntry): void {
-    const log = (globalThis as Record<symbol, unknown>)[Symbol.for(SQL_LOG_SLOT)];
+function logStatement(entry: RedshiftSqlLogEntry): void {
+    const log = (globalThis as Record<symbol, unknown>)[Symbol.for(REDSHIFT_SQL_LOG_SLOT)];
     if (Array.isArray(log)) log.push(entry);
 }
 
 /** What a provider method runs statements through. */
-export interface Session {
+export interface RedshiftSession {
     /** A catalog query with bind parameters. */
     read<T = Record<string, unknown>>(text: string, params?: unknown[]): Promise<T[]>;
     /** A DDL/DCL statement (identifiers quoted, literals escaped by the caller). */
@@ -81,7 +81,7 @@ function describeError(err: unknown): string {
 }
 
 /** Checks a connection's shape; returns problems naming the field (never the password). */
-export function connectionProblems(c: unknown): string[] {
+export function redshiftConnectionProblems(c: unknown): string[] {
     if (typeof c !== "object" || c === null) return ["connection: expected { host, port, database, user, password? }"];
     const v = c as Record<string, unknown>;
     const problems: string[] = [];
@@ -100,10 +100,10 @@ export function connectionProblems(c: unknown): string[] {
  * Opens a connection for one provider call, runs `fn`, and closes it. `resource` names what is being
  * managed in every error, e.g. `Redshift schema "analytics"`.
  */
-export async function withSession<T>(conn: RedshiftAdminConnection, resource: string, fn: (s: Session) => Promise<T>, tuning?: RetryTuning): Promise<T> {
-    const password = conn.password ?? process.env[ADMIN_PASSWORD_ENV];
+export async function withRedshiftSession<T>(conn: RedshiftAdminConnection, resource: string, fn: (s: RedshiftSession) => Promise<T>, tuning?: RedshiftRetryTuning): Promise<T> {
+    const password = conn.password ?? process.env[REDSHIFT_ADMIN_PASSWORD_ENV];
     if (password === undefined) {
-        throw new Error(`${resource}: no admin password; pass connection.password (a secret) or set ${ADMIN_PASSWORD_ENV}.`);
+        throw new Error(`${resource}: no admin password; pass connection.password (a secret) or set ${REDSHIFT_ADMIN_PASSWORD_ENV}.`);
     }
     const maxAttempts = tuning?.maxAttempts ?? 6;
     const baseDelayMs = tuning?.baseDelayMs ?? 250;
@@ -129,12 +129,12 @@ export async function withSession<T>(conn: RedshiftAdminConnection, resource: st
         return c;
     };
 
-    const run = async (text: string, params: unknown[] | undefined, kind: SqlLogEntry["kind"]) => {
+    const run = async (text: string, params: unknown[] | undefined, kind: RedshiftSqlLogEntry["kind"]) => {
         const started = Date.now();
         for (let attempt = 1; ; attempt++) {
             try {
                 if (!client) client = await connect();
-                if (attempt === 1) logStatement({ kind, resource, sql: redact(text) });
+                if (attempt === 1) logStatement({ kind, resource, sql: redactRedshiftSql(text) });
                 return (await client.query(text, params as unknown[] | undefined)).rows;
             } catch (err) {
                 const broken = client !== undefined && ["ECONNRESET", "EPIPE", "57P01"].includes((err as { code?: string }).code ?? "");
@@ -145,7 +145,7 @@ export async function withSession<T>(conn: RedshiftAdminConnection, resource: st
                 const delay = Math.min(maxDelayMs, baseDelayMs * 2 ** (attempt - 1));
                 if (!transient(err) || attempt >= maxAttempts || Date.now() - started + delay > deadlineMs) {
                     const tried = attempt > 1 ? ` after ${attempt} attempts` : "";
-                    throw new Error(`${resource}: ${describeError(err)}${tried}; statement: ${redact(text)}`);
+                    throw new Error(`${resource}: ${describeError(err)}${tried}; statement: ${redactRedshiftSql(text)}`);
                 }
                 await new Promise((r) => setTimeout(r, delay));
             }

@@ -26,7 +26,7 @@ import { REDSHIFT_ONLY_STATEMENTS } from "./sql";
 import type { RedshiftKindName } from "./providers";
 
 /** One resource of the plan. `after` lists keys it depends on; grants also run one at a time. */
-export interface PlanStep<P = string> {
+export interface RedshiftPlanStep<P = string> {
     /** Unique key, also the resource name suffix. */
     key: string;
     kind: RedshiftKindName;
@@ -41,7 +41,7 @@ export interface PlanStep<P = string> {
 }
 
 /** What the plan is built from (already validated). */
-export interface PlanModel {
+export interface RedshiftPlanModel {
     database: string;
     devGroup: string;
     prodGroup: string;
@@ -56,9 +56,9 @@ export interface PlanModel {
 }
 
 /** The steps, in dependency order. `password(user)` supplies each user's password. */
-export function redshiftAccessPlan<P>(m: PlanModel, password: (user: string) => P): PlanStep<P>[] {
-    const steps: PlanStep<P>[] = [];
-    const add = (s: PlanStep<P>) => steps.push(s);
+export function redshiftAccessPlan<P>(m: RedshiftPlanModel, password: (user: string) => P): RedshiftPlanStep<P>[] {
+    const steps: RedshiftPlanStep<P>[] = [];
+    const add = (s: RedshiftPlanStep<P>) => steps.push(s);
     const adopt = m.adopt ? { adopt: true } : {};
     const group = (name: string) => ({ kind: "group", name });
     const user = (name: string) => ({ kind: "user", name });
@@ -145,7 +145,7 @@ export interface RedshiftContractPlan {
 }
 
 /** The plan's steps as the contract's AccessPlan. The production identity is listed once per duty it serves. */
-export function contractAccessPlan(m: PlanModel, steps: PlanStep<unknown>[]): RedshiftContractPlan {
+export function redshiftContractAccessPlan(m: RedshiftPlanModel, steps: RedshiftPlanStep<unknown>[]): RedshiftContractPlan {
     const db = m.database;
     const plan: RedshiftContractPlan = { roles: [], memberships: [], grants: [], ownerships: [], logins: [] };
     const to = (g: { name: string }) => ({ name: g.name });

@@ -19,7 +19,7 @@ export const REDSHIFT_TARGET_FIELDS = ["host", "port", "user", "password", "dbna
 export type RedshiftTargetField = (typeof REDSHIFT_TARGET_FIELDS)[number];
 
 /** Fields a target of `auth` reads from the environment (IAM has no password). */
-export function targetFields(auth: RedshiftAuth): RedshiftTargetField[] {
+export function redshiftTargetFields(auth: RedshiftAuth): RedshiftTargetField[] {
     return REDSHIFT_TARGET_FIELDS.filter((f) => auth.method === "database" || f !== "password");
 }
 
@@ -108,7 +108,7 @@ export interface RedshiftTargetEnvVar {
 
 /** The variables of one target: the password is the only secret; the CI schema is computed per run (dbt_build_<PR>). */
 export function redshiftTargetEnv(target: string, auth: RedshiftAuth, pullRequestSchema: boolean): RedshiftTargetEnvVar[] {
-    return targetFields(auth).map((field) => {
+    return redshiftTargetFields(auth).map((field) => {
         const v: RedshiftTargetEnvVar = { field, name: redshiftEnvVarName(target, field), secret: field === "password" };
         if (pullRequestSchema && field === "schema") v.perRun = "pull-request-schema";
         return v;

@@ -3,7 +3,7 @@
  * Redshift: cyrilgdn/terraform-provider-postgresql#150). One type token each,
  * `pulumi-nodejs:dynamic/redshift:<Type>`.
  *
- * Every kind follows one life cycle (see `sqlProvider`):
+ * Every kind follows one life cycle (see `redshiftSqlProvider`):
  * - check validates identifiers and privilege lists and names the resource and property;
  * - read observes the catalog (pg_user, pg_group, pg_namespace, pg_class, pg_default_acl,
  *   pg_database) and reports what is there now: a missing object returns no id (deleted out of
@@ -19,15 +19,15 @@
  */
 import * as crypto from "crypto";
 import * as pulumi from "@pulumi/pulumi";
-import { connectionProblems, RedshiftAdminConnection, RetryTuning, Session, withSession } from "./client";
-import { aclPrivileges, canonicalPrivileges, Grantee, REDSHIFT_PRIVILEGES, RedshiftObjectKind, redshiftIdentifierProblem, redshiftSql } from "./sql";
+import { redshiftConnectionProblems, RedshiftAdminConnection, RedshiftRetryTuning, RedshiftSession, withRedshiftSession } from "./client";
+import { redshiftAclPrivileges, redshiftCanonicalPrivileges, RedshiftGrantee, REDSHIFT_PRIVILEGES, RedshiftObjectKind, redshiftIdentifierProblem, redshiftSql } from "./sql";
 
 /** Module of every Redshift resource type: pulumi-nodejs:dynamic/redshift:<Type>. */
 export const REDSHIFT_MODULE = "redshift";
 /** Pulumi's marker for a value not known yet (preview). */
 const UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
 /** COMMENT ON SCHEMA marker: a schema carrying it was created by this platform and may be adopted. */
-export const OWNERSHIP_MARKER = "managed by dbt-platform";
+export const REDSHIFT_OWNERSHIP_MARKER = "managed by dbt-platform";
 
 type Props = Record<string, any>;
 
@@ -45,13 +45,13 @@ interface Kind {
     /** Adds check failures to `fail`; returns normalised inputs. */
     check(p: Props, fail: (property: string, expected: string) => void): Props;
     /** The observed fields, or undefined when the object is gone. `ours` tells whether our marker is on it. */
-    observe(s: Session, p: Props): Promise<(Props & { ours?: boolean }) | undefined>;
+    observe(s: RedshiftSession, p: Props): Promise<(Props & { ours?: boolean }) | undefined>;
     /** Whether an existing object may be taken over without `adopt: true` (idempotent grants). */
     convergesOnExisting: boolean;
-    create(s: Session, p: Props): Promise<void>;
+    create(s: RedshiftSession, p: Props): Promise<void>;
     /** Brings an existing object to `p`, given what is observed now. */
-    update(s: Session, p: Props, observed: Props): Promise<void>;
-    remove(s: Session, p: Props): Promise<void>;
+    update(s: RedshiftSession, p: Props, observed: Props): Promise<void>;
+    remove(s: RedshiftSession, p: Props): Promise<void>;
 }
 
 function isUnknown(v: unknown): boolean {
@@ -63,7 +63,7 @@ function shown(v: unknown): string {
 }
 
 /** sha256(salt, NUL, value): detects a changed password without keeping it. */
-export function passwordHash(salt: string, value: string): string {
+export function redshiftPasswordHash(salt: string, value: string): string {
     return crypto.createHash("sha256").update(salt).update("\0").update(value).digest("hex");
 }
 
@@ -82,10 +82,10 @@ function privilegesOf(p: Props, objectType: keyof typeof REDSHIFT_PRIVILEGES, fa
         fail("privileges", `a non-empty list of ${allowed.join(", ")} (got ${shown(v)})`);
         return undefined;
     }
-    return canonicalPrivileges(v, objectType);
+    return redshiftCanonicalPrivileges(v, objectType);
 }
 
-function grantee(p: Props, fail: (property: string, expected: string) => void, kinds: Grantee["kind"][] = ["group", "user"]): void {
+function grantee(p: Props, fail: (property: string, expected: string) => void, kinds: RedshiftGrantee["kind"][] = ["group", "user"]): void {
     const g = p.grantee;
     if (isUnknown(g)) return;
     if (typeof g !== "object" || g === null || !kinds.includes(g.kind)) {
@@ -95,20 +95,20 @@ function grantee(p: Props, fail: (property: string, expected: string) => void, k
     identifier(g, "name", g.kind, (_k, expected) => fail("grantee.name", expected));
 }
 
-const granteeText = (g: Grantee | undefined) => (g ? `${g.kind} ${JSON.stringify(g.name)}` : "(unknown)");
+const granteeText = (g: RedshiftGrantee | undefined) => (g ? `${g.kind} ${JSON.stringify(g.name)}` : "(unknown)");
 
-async function exists(s: Session, catalog: "pg_user" | "pg_group", name: string): Promise<boolean> {
+async function exists(s: RedshiftSession, catalog: "pg_user" | "pg_group", name: string): Promise<boolean> {
     const column = catalog === "pg_user" ? "usename" : "groname";
     return (await s.read(`SELECT 1 FROM ${catalog} WHERE ${column} = $1`, [name])).length > 0;
 }
 
-async function granteeExists(s: Session, g: Grantee): Promise<boolean> {
+async function granteeExists(s: RedshiftSession, g: RedshiftGrantee): Promise<boolean> {
     if (g.kind === "role") return (await s.read("SELECT 1 FROM svv_roles WHERE role_name = $1", [g.name])).length > 0;
     return exists(s, g.kind === "group" ? "pg_group" : "pg_user", g.name);
 }
 
 /** GRANTs what is desired and missing, REVOKEs what is granted and not desired. */
-async function converge(s: Session, desired: string[], observed: string[], stmt: (verb: "GRANT" | "REVOKE", privileges: string[]) => string) {
+async function converge(s: RedshiftSession, desired: string[], observed: string[], stmt: (verb: "GRANT" | "REVOKE", privileges: string[]) => string) {
     const missing = desired.filter((p) => !observed.includes(p));
     const extra = observed.filter((p) => !desired.includes(p));
     if (extra.length > 0) await s.write(stmt("REVOKE", extra));
@@ -124,7 +124,7 @@ const userKind: Kind = {
     convergesOnExisting: false,
     check(p, fail) {
         identifier(p, "name", "user", fail);
-        if (!isUnknown(p.password) && (typeof p.password !== "string" || !passwordAcceptable(p.password))) {
+        if (!isUnknown(p.password) && (typeof p.password !== "string" || !redshiftPasswordAcceptable(p.password))) {
             fail("password", "8 to 64 printable ASCII characters with an upper-case letter, a lower-case letter and a digit, without ' \" \\ / @ or spaces (Redshift's rule; the value is not shown)");
         }
         return p;
@@ -139,7 +139,7 @@ const userKind: Kind = {
 };
 
 /** Redshift's password rule (CREATE USER): 8–64 ASCII, upper, lower and digit, none of ' " \ / @ space. */
-export function passwordAcceptable(pw: string): boolean {
+export function redshiftPasswordAcceptable(pw: string): boolean {
     return /^[\x21-\x7e]{8,64}$/.test(pw) && !/['"\\/@]/.test(pw) && /[A-Z]/.test(pw) && /[a-z]/.test(pw) && /[0-9]/.test(pw);
 }
 
@@ -207,15 +207,15 @@ const schemaKind: Kind = {
             [p.name],
         );
         if (rows.length === 0) return undefined;
-        return { owner: rows[0].owner, ours: rows[0].comment === OWNERSHIP_MARKER };
+        return { owner: rows[0].owner, ours: rows[0].comment === REDSHIFT_OWNERSHIP_MARKER };
     },
     async create(s, p) {
         await s.write(redshiftSql.createSchema(p.name, p.owner));
-        await s.write(redshiftSql.commentSchema(p.name, OWNERSHIP_MARKER));
+        await s.write(redshiftSql.commentSchema(p.name, REDSHIFT_OWNERSHIP_MARKER));
     },
     async update(s, p, observed) {
         if (observed.owner !== p.owner) await s.write(redshiftSql.alterSchemaOwner(p.name, p.owner));
-        if (!observed.ours) await s.write(redshiftSql.commentSchema(p.name, OWNERSHIP_MARKER));
+        if (!observed.ours) await s.write(redshiftSql.commentSchema(p.name, REDSHIFT_OWNERSHIP_MARKER));
     },
     remove: (s, p) => s.write(redshiftSql.dropSchema(p.name)),
 };
@@ -234,7 +234,7 @@ const databaseGrantKind: Kind = {
     async observe(s, p) {
         if (!(await granteeExists(s, p.grantee))) return undefined;
         const rows = await s.read<{ acl: string | null }>("SELECT array_to_string(datacl, ',') AS acl FROM pg_database WHERE datname = $1", [p.connection.database]);
-        return { privileges: aclPrivileges(rows[0]?.acl, p.grantee, "database") };
+        return { privileges: redshiftAclPrivileges(rows[0]?.acl, p.grantee, "database") };
     },
     create: (s, p) => s.write(redshiftSql.grantOnDatabase("GRANT", p.privileges, p.connection.database, p.grantee)),
     update: (s, p, o) => converge(s, p.privileges, o.privileges, (verb, privs) => redshiftSql.grantOnDatabase(verb, privs, p.connection.database, p.grantee)),
@@ -259,7 +259,7 @@ const schemaGrantKind: Kind = {
         if (!(await granteeExists(s, p.grantee))) return undefined;
         const rows = await s.read<{ acl: string | null }>("SELECT array_to_string(nspacl, ',') AS acl FROM pg_namespace WHERE nspname = $1", [p.schema]);
         if (rows.length === 0) return undefined;
-        return { privileges: aclPrivileges(rows[0].acl, p.grantee, "schema") };
+        return { privileges: redshiftAclPrivileges(rows[0].acl, p.grantee, "schema") };
     },
     create: (s, p) => s.write(redshiftSql.grantOnSchema("GRANT", p.privileges, p.schema, p.grantee)),
     update: (s, p, o) => converge(s, p.privileges, o.privileges, (verb, privs) => redshiftSql.grantOnSchema(verb, privs, p.schema, p.grantee)),
@@ -293,7 +293,7 @@ const tableGrantKind: Kind = {
         let held: string[] = rels.length === 0 && Array.isArray(p.privileges) ? p.privileges : [...REDSHIFT_PRIVILEGES.tables];
         const lacking: string[] = [];
         for (const r of rels) {
-            const privs = aclPrivileges(r.acl, p.grantee, "tables");
+            const privs = redshiftAclPrivileges(r.acl, p.grantee, "tables");
             if (Array.isArray(p.privileges) && p.privileges.some((x: string) => !privs.includes(x))) lacking.push(r.name);
             held = held.filter((x) => privs.includes(x));
         }
@@ -336,7 +336,7 @@ const defaultPrivilegesKind: Kind = {
                 "LEFT JOIN pg_namespace n ON n.oid = d.defaclnamespace WHERE d.defaclobjtype = 'r'",
         );
         const mine = rows.filter((r) => Number(r.defaclrole ?? r.defacluser) === Number(owner[0].usesysid) && r.nsp === (p.schema ?? ""));
-        return { privileges: mine.flatMap((r) => aclPrivileges(r.acl, p.grantee, "tables")) };
+        return { privileges: mine.flatMap((r) => redshiftAclPrivileges(r.acl, p.grantee, "tables")) };
     },
     create: (s, p) => s.write(redshiftSql.defaultPrivileges("GRANT", p.forUser, p.schema, p.privileges, p.grantee)),
     update: (s, p, o) => converge(s, p.privileges, o.privileges, (verb, privs) => redshiftSql.defaultPrivileges(verb, p.forUser, p.schema, privs, p.grantee)),
@@ -421,16 +421,16 @@ function outputsOf(kind: Kind, p: Props, observed: Props, salt?: string): Props 
     if (observed.lackingRelations !== undefined) out.lackingRelations = observed.lackingRelations;
     if (kind === userKind) {
         out.passwordSalt = salt ?? crypto.randomBytes(16).toString("hex");
-        out.passwordHash = passwordHash(out.passwordSalt, p.password);
+        out.passwordHash = redshiftPasswordHash(out.passwordSalt, p.password);
     }
     return out;
 }
 
 /** The dynamic provider of one kind; `tuning` changes retry timing only (tests). */
-export function sqlProvider(kindName: RedshiftKindName, tuning?: RetryTuning): pulumi.dynamic.ResourceProvider {
+export function redshiftSqlProvider(kindName: RedshiftKindName, tuning?: RedshiftRetryTuning): pulumi.dynamic.ResourceProvider {
     const kind: Kind = REDSHIFT_KINDS[kindName];
-    const session = <T>(p: Props, fn: (s: Session) => Promise<T>) => withSession(p.connection as RedshiftAdminConnection, kind.describe(p), fn, tuning);
-    const observeOrThrow = async (s: Session, p: Props) => {
+    const session = <T>(p: Props, fn: (s: RedshiftSession) => Promise<T>) => withRedshiftSession(p.connection as RedshiftAdminConnection, kind.describe(p), fn, tuning);
+    const observeOrThrow = async (s: RedshiftSession, p: Props) => {
         const o = await kind.observe(s, p);
         if (!o) throw new Error(`${kind.describe(p)}: not found right after it was written; check the admin user's privileges.`);
         return o;
@@ -441,7 +441,7 @@ export function sqlProvider(kindName: RedshiftKindName, tuning?: RetryTuning): p
             const what = kind.describe(news);
             const fail = (property: string, expected: string) => failures.push({ property, reason: `${what}: ${property} must be ${expected}.` });
             if (!isUnknown(news.connection)) {
-                for (const problem of connectionProblems(news.connection)) failures.push({ property: "connection", reason: `${what}: ${problem}.` });
+                for (const problem of redshiftConnectionProblems(news.connection)) failures.push({ property: "connection", reason: `${what}: ${problem}.` });
             }
             if (news.adopt !== undefined && typeof news.adopt !== "boolean" && !isUnknown(news.adopt)) fail("adopt", "true or false when set");
             const inputs = kind.check({ ...news }, fail);
@@ -464,7 +464,7 @@ export function sqlProvider(kindName: RedshiftKindName, tuning?: RetryTuning): p
             for (const k of kind.fields) if (isUnknown(news[k]) || !same(olds[k], news[k])) changed.push(k);
             if ((olds.lackingRelations ?? []).length > 0) changed.push("privileges");
             if (kind === userKind) {
-                const stale = isUnknown(news.password) || typeof olds.passwordSalt !== "string" || passwordHash(olds.passwordSalt, String(news.password)) !== olds.passwordHash;
+                const stale = isUnknown(news.password) || typeof olds.passwordSalt !== "string" || redshiftPasswordHash(olds.passwordSalt, String(news.password)) !== olds.passwordHash;
                 if (stale) changed.push("password");
             }
             const keys = [...new Set(changed)];
@@ -524,16 +524,16 @@ export function sqlProvider(kindName: RedshiftKindName, tuning?: RetryTuning): p
 }
 
 const providers = {
-    User: sqlProvider("User"),
-    Group: sqlProvider("Group"),
-    GroupMember: sqlProvider("GroupMember"),
-    Schema: sqlProvider("Schema"),
-    DatabaseGrant: sqlProvider("DatabaseGrant"),
-    SchemaGrant: sqlProvider("SchemaGrant"),
-    TableGrant: sqlProvider("TableGrant"),
-    DefaultPrivileges: sqlProvider("DefaultPrivileges"),
-    Role: sqlProvider("Role"),
-    RoleGrant: sqlProvider("RoleGrant"),
+    User: redshiftSqlProvider("User"),
+    Group: redshiftSqlProvider("Group"),
+    GroupMember: redshiftSqlProvider("GroupMember"),
+    Schema: redshiftSqlProvider("Schema"),
+    DatabaseGrant: redshiftSqlProvider("DatabaseGrant"),
+    SchemaGrant: redshiftSqlProvider("SchemaGrant"),
+    TableGrant: redshiftSqlProvider("TableGrant"),
+    DefaultPrivileges: redshiftSqlProvider("DefaultPrivileges"),
+    Role: redshiftSqlProvider("Role"),
+    RoleGrant: redshiftSqlProvider("RoleGrant"),
 };
 /** The provider objects the resources serialise (secrecy proof, direct calls in tests). */
 export const redshiftProviderObjects: Readonly<Record<RedshiftKindName, pulumi.dynamic.ResourceProvider>> = providers;
@@ -545,7 +545,7 @@ export interface RedshiftResourceArgs {
 }
 
 /** A grant's recipient as an input. */
-export type GranteeInput = pulumi.Input<{ kind: pulumi.Input<"group" | "user" | "role">; name: pulumi.Input<string> }>;
+export type RedshiftGranteeInput = pulumi.Input<{ kind: pulumi.Input<"group" | "user" | "role">; name: pulumi.Input<string> }>;
 
 /** Registers one Redshift resource: connection wrapped secret, output keys declared, secrets listed. */
 function register(kindName: RedshiftKindName, args: Props): Props {
@@ -636,7 +636,7 @@ export class RedshiftSchema extends pulumi.dynamic.Resource {
 /** Arguments of the grant resources. */
 export interface RedshiftGrantArgs extends RedshiftResourceArgs {
     /** Who receives the privileges: a group or a user (roles: RedshiftRoleGrant). */
-    grantee: GranteeInput;
+    grantee: RedshiftGranteeInput;
     /** Privileges, e.g. ["USAGE"]; read reports the ones held now. */
     privileges: pulumi.Input<pulumi.Input<string>[]>;
 }
@@ -708,7 +708,7 @@ export interface RedshiftRoleGrantArgs extends RedshiftResourceArgs {
     /** Role granted. */
     role: pulumi.Input<string>;
     /** A user or a role receiving it. */
-    grantee: GranteeInput;
+    grantee: RedshiftGranteeInput;
 }
 
 /** GRANT ROLE … TO … (Redshift RBAC). */

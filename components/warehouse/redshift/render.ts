@@ -2,22 +2,22 @@
  * The access plan as reviewable Redshift SQL: what the providers issue on a first apply, in plan
  * order, passwords redacted. Kept as golden files in sql/redshift-*.sql (test/redshift-warehouse.test.ts).
  */
-import type { Session } from "./client";
-import type { PlanStep } from "./plan";
+import type { RedshiftSession } from "./client";
+import type { RedshiftPlanStep } from "./plan";
 import { REDSHIFT_KINDS } from "./providers";
-import { redact } from "./sql";
+import { redactRedshiftSql } from "./sql";
 
 /** The statements each step's create issues, with the database the grants name. */
-export async function renderPlanSql(steps: PlanStep<string>[], database: string): Promise<string> {
+export async function renderRedshiftPlanSql(steps: RedshiftPlanStep<string>[], database: string): Promise<string> {
     const lines: string[] = [];
     for (const step of steps) {
         const statements: string[] = [];
-        const session: Session = {
+        const session: RedshiftSession = {
             read: async () => {
                 throw new Error(`${step.key}: create reads nothing`);
             },
             write: async (text) => {
-                statements.push(redact(text));
+                statements.push(redactRedshiftSql(text));
             },
         };
         const props = { ...step.props, connection: { host: "", port: 5439, database, user: "" } };

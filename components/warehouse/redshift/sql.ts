@@ -30,13 +30,13 @@ export function redshiftIdentifierProblem(name: unknown, what: RedshiftObjectKin
 }
 
 /** Who a privilege goes to. Groups and users run on Postgres too; roles are Redshift RBAC only. */
-export interface Grantee {
+export interface RedshiftGrantee {
     kind: "group" | "user" | "role";
     name: string;
 }
 
 /** `GROUP "g"`, `"u"` or `ROLE "r"` as GRANT/REVOKE and ALTER DEFAULT PRIVILEGES spell them. */
-export function granteeSql(g: Grantee): string {
+export function redshiftGranteeSql(g: RedshiftGrantee): string {
     return g.kind === "group" ? `GROUP ${quoteIdent(g.name)}` : g.kind === "role" ? `ROLE ${quoteIdent(g.name)}` : quoteIdent(g.name);
 }
 
@@ -50,12 +50,12 @@ export const REDSHIFT_PRIVILEGES = {
 export const REDSHIFT_ONLY_TABLE_PRIVILEGES = ["ALTER", "DROP", "TRUNCATE"] as const;
 
 /** ACL letters (aclitem text) of each privilege, shared by Postgres and Redshift. */
-export const ACL_LETTERS: Record<string, string> = {
+export const REDSHIFT_ACL_LETTERS: Record<string, string> = {
     SELECT: "r", INSERT: "a", UPDATE: "w", DELETE: "d", REFERENCES: "x", USAGE: "U", CREATE: "C", TEMP: "T",
 };
 
 /** Sorts privileges into canonical order and removes duplicates. */
-export function canonicalPrivileges(privileges: readonly string[], objectType: keyof typeof REDSHIFT_PRIVILEGES): string[] {
+export function redshiftCanonicalPrivileges(privileges: readonly string[], objectType: keyof typeof REDSHIFT_PRIVILEGES): string[] {
     const order: readonly string[] = REDSHIFT_PRIVILEGES[objectType];
     const up = privileges.map((p) => p.toUpperCase());
     return order.filter((p) => up.includes(p));
@@ -66,18 +66,18 @@ export function canonicalPrivileges(privileges: readonly string[], objectType: k
  * on Redshift, `{role_dev=U/admin}` on Postgres, where groups are roles). Inherited and PUBLIC
  * privileges do not count: drift is judged against what was granted to this grantee.
  */
-export function aclPrivileges(acl: string | null | undefined, grantee: Grantee, objectType: keyof typeof REDSHIFT_PRIVILEGES): string[] {
+export function redshiftAclPrivileges(acl: string | null | undefined, grantee: RedshiftGrantee, objectType: keyof typeof REDSHIFT_PRIVILEGES): string[] {
     if (!acl) return [];
     const letters = new Set<string>();
     // Names are validated identifiers ([a-z0-9_]): no quoting inside an aclitem to worry about.
     const re = new RegExp(`(?:^|[{,"\\s])(?:group |role )?${grantee.name}=([A-Za-z*]*)/`, "g");
     for (const m of acl.matchAll(re)) for (const ch of m[1].replace(/\*/g, "")) letters.add(ch);
-    return REDSHIFT_PRIVILEGES[objectType].filter((p) => letters.has(ACL_LETTERS[p]));
+    return REDSHIFT_PRIVILEGES[objectType].filter((p) => letters.has(REDSHIFT_ACL_LETTERS[p]));
 }
 
 const list = (privileges: readonly string[]) => privileges.join(", ");
 
-/** The statements of each object kind. Passwords are literals: use `redact` before logging. */
+/** The statements of each object kind. Passwords are literals: use `redactRedshiftSql` before logging. */
 export const redshiftSql = {
     createUser: (name: string, password: string, connectionLimit?: number) =>
         `CREATE USER ${quoteIdent(name)} PASSWORD ${quoteLiteral(password)}` + (connectionLimit === undefined ? "" : ` CONNECTION LIMIT ${connectionLimit}`),
@@ -94,32 +94,32 @@ export const redshiftSql = {
     commentSchema: (name: string, comment: string) => `COMMENT ON SCHEMA ${quoteIdent(name)} IS ${quoteLiteral(comment)}`,
     // RESTRICT, never CASCADE: destroying the stack must never drop built data silently.
     dropSchema: (name: string) => `DROP SCHEMA ${quoteIdent(name)} RESTRICT`,
-    grantOnDatabase: (verb: "GRANT" | "REVOKE", privileges: readonly string[], database: string, g: Grantee) =>
-        `${verb} ${list(privileges)} ON DATABASE ${quoteIdent(database)} ${verb === "GRANT" ? "TO" : "FROM"} ${granteeSql(g)}`,
-    grantOnSchema: (verb: "GRANT" | "REVOKE", privileges: readonly string[], schema: string, g: Grantee) =>
-        `${verb} ${list(privileges)} ON SCHEMA ${quoteIdent(schema)} ${verb === "GRANT" ? "TO" : "FROM"} ${granteeSql(g)}`,
-    grantOnAllTables: (verb: "GRANT" | "REVOKE", privileges: readonly string[], schema: string, g: Grantee) =>
-        `${verb} ${list(privileges)} ON ALL TABLES IN SCHEMA ${quoteIdent(schema)} ${verb === "GRANT" ? "TO" : "FROM"} ${granteeSql(g)}`,
+    grantOnDatabase: (verb: "GRANT" | "REVOKE", privileges: readonly string[], database: string, g: RedshiftGrantee) =>
+        `${verb} ${list(privileges)} ON DATABASE ${quoteIdent(database)} ${verb === "GRANT" ? "TO" : "FROM"} ${redshiftGranteeSql(g)}`,
+    grantOnSchema: (verb: "GRANT" | "REVOKE", privileges: readonly string[], schema: string, g: RedshiftGrantee) =>
+        `${verb} ${list(privileges)} ON SCHEMA ${quoteIdent(schema)} ${verb === "GRANT" ? "TO" : "FROM"} ${redshiftGranteeSql(g)}`,
+    grantOnAllTables: (verb: "GRANT" | "REVOKE", privileges: readonly string[], schema: string, g: RedshiftGrantee) =>
+        `${verb} ${list(privileges)} ON ALL TABLES IN SCHEMA ${quoteIdent(schema)} ${verb === "GRANT" ? "TO" : "FROM"} ${redshiftGranteeSql(g)}`,
     /** Applies to tables (and views) `forUser` creates later in `schema` (or anywhere when undefined). */
-    defaultPrivileges: (verb: "GRANT" | "REVOKE", forUser: string, schema: string | undefined, privileges: readonly string[], g: Grantee) =>
+    defaultPrivileges: (verb: "GRANT" | "REVOKE", forUser: string, schema: string | undefined, privileges: readonly string[], g: RedshiftGrantee) =>
         `ALTER DEFAULT PRIVILEGES FOR USER ${quoteIdent(forUser)}` +
         (schema === undefined ? "" : ` IN SCHEMA ${quoteIdent(schema)}`) +
-        ` ${verb} ${list(privileges)} ON TABLES ${verb === "GRANT" ? "TO" : "FROM"} ${granteeSql(g)}`,
+        ` ${verb} ${list(privileges)} ON TABLES ${verb === "GRANT" ? "TO" : "FROM"} ${redshiftGranteeSql(g)}`,
 
     // REDSHIFT_ONLY below: never executed on Postgres.
     /** A login that authenticates through IAM (GetClusterCredentials) only. */
     disablePassword: (name: string) => `ALTER USER ${quoteIdent(name)} PASSWORD DISABLE`,
     createRole: (name: string) => `CREATE ROLE ${quoteIdent(name)}`,
     dropRole: (name: string) => `DROP ROLE ${quoteIdent(name)}`,
-    grantRole: (verb: "GRANT" | "REVOKE", role: string, to: Grantee) =>
-        `${verb} ROLE ${quoteIdent(role)} ${verb === "GRANT" ? "TO" : "FROM"} ${granteeSql(to)}`,
+    grantRole: (verb: "GRANT" | "REVOKE", role: string, to: RedshiftGrantee) =>
+        `${verb} ROLE ${quoteIdent(role)} ${verb === "GRANT" ? "TO" : "FROM"} ${redshiftGranteeSql(to)}`,
     /** GRANT ALTER / DROP ON TABLE: lets a non-owner replace a relation (Redshift-only privileges). */
-    grantTablePrivilege: (verb: "GRANT" | "REVOKE", privileges: readonly string[], schema: string, table: string, g: Grantee) =>
-        `${verb} ${list(privileges)} ON TABLE ${quoteIdent(schema)}.${quoteIdent(table)} ${verb === "GRANT" ? "TO" : "FROM"} ${granteeSql(g)}`,
+    grantTablePrivilege: (verb: "GRANT" | "REVOKE", privileges: readonly string[], schema: string, table: string, g: RedshiftGrantee) =>
+        `${verb} ${list(privileges)} ON TABLE ${quoteIdent(schema)}.${quoteIdent(table)} ${verb === "GRANT" ? "TO" : "FROM"} ${redshiftGranteeSql(g)}`,
     /** Scoped permissions: current and future tables of a schema; roles and users only, never groups. */
-    scopedTables: (verb: "GRANT" | "REVOKE", privileges: readonly string[], schema: string, database: string, g: Grantee) => {
+    scopedTables: (verb: "GRANT" | "REVOKE", privileges: readonly string[], schema: string, database: string, g: RedshiftGrantee) => {
         if (g.kind === "group") throw new Error(`scoped permissions cannot be granted to groups (GROUP ${g.name}); use a role or a user`);
-        return `${verb} ${list(privileges)} FOR TABLES IN SCHEMA ${quoteIdent(schema)} DATABASE ${quoteIdent(database)} ${verb === "GRANT" ? "TO" : "FROM"} ${granteeSql(g)}`;
+        return `${verb} ${list(privileges)} FOR TABLES IN SCHEMA ${quoteIdent(schema)} DATABASE ${quoteIdent(database)} ${verb === "GRANT" ? "TO" : "FROM"} ${redshiftGranteeSql(g)}`;
     },
 };
 
@@ -134,6 +134,6 @@ export const REDSHIFT_ONLY_STATEMENTS = [
 ] as const;
 
 /** A statement with every string literal after PASSWORD replaced, for logs and errors. */
-export function redact(statement: string): string {
+export function redactRedshiftSql(statement: string): string {
     return statement.replace(/PASSWORD '(?:[^']|'')*'/g, "PASSWORD '***'");
 }

@@ -1,7 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import { RedshiftAdminConnection } from "./client";
-import { contractAccessPlan, PlanModel, PlanStep, redshiftAccessPlan, RedshiftContractPlan } from "./plan";
+import { redshiftContractAccessPlan, RedshiftPlanModel, RedshiftPlanStep, redshiftAccessPlan, RedshiftContractPlan } from "./plan";
 import {
     REDSHIFT_ADAPTER,
     RedshiftAuth,
@@ -11,7 +11,7 @@ import {
     redshiftTargetEnv,
     RedshiftTargetEnvVar,
     renderRedshiftProfilesYaml,
-    targetFields,
+    redshiftTargetFields,
 } from "./profiles";
 import {
     RedshiftDatabaseGrant,
@@ -122,7 +122,7 @@ export class RedshiftWarehouse extends pulumi.ComponentResource {
     }
 
     /** The plan the constructor registers; passwords are placeholders unless `password` supplies them (tests). */
-    public static plan(name: string, args: RedshiftWarehouseArgs, password: (user: string) => string = (u) => `<password of ${u}>`): PlanStep<string>[] {
+    public static plan(name: string, args: RedshiftWarehouseArgs, password: (user: string) => string = (u) => `<password of ${u}>`): RedshiftPlanStep<string>[] {
         return redshiftAccessPlan(normalise(name, args).plan, password);
     }
 
@@ -131,7 +131,7 @@ export class RedshiftWarehouse extends pulumi.ComponentResource {
     /** The contract's access plan, without registering anything (review, audit). */
     public static accessPlan(name: string, args: RedshiftWarehouseArgs): RedshiftContractPlan {
         const model = normalise(name, args);
-        return contractAccessPlan(model.plan, redshiftAccessPlan(model.plan, () => undefined));
+        return redshiftContractAccessPlan(model.plan, redshiftAccessPlan(model.plan, () => undefined));
     }
 
     /** Group names. */
@@ -167,7 +167,7 @@ export class RedshiftWarehouse extends pulumi.ComponentResource {
     /** The declared access plan in the contract's shape (roles, memberships, grants, ownerships, logins). */
     public readonly accessPlan: RedshiftContractPlan;
     /** The resources registered, in order, as plan steps (passwords replaced), for review and the SQL rendering. */
-    public readonly resourcePlan: PlanStep<string>[];
+    public readonly resourcePlan: RedshiftPlanStep<string>[];
 
     constructor(name: string, args: RedshiftWarehouseArgs, opts?: pulumi.ComponentResourceOptions) {
         // Validate before super(): a bad argument registers nothing, not even this component.
@@ -202,7 +202,7 @@ export class RedshiftWarehouse extends pulumi.ComponentResource {
         };
         const steps = redshiftAccessPlan(model.plan, password);
         this.resourcePlan = redshiftAccessPlan(model.plan, (u) => `<password of ${u}>`);
-        this.accessPlan = contractAccessPlan(model.plan, this.resourcePlan);
+        this.accessPlan = redshiftContractAccessPlan(model.plan, this.resourcePlan);
 
         const created: Record<string, pulumi.CustomResource> = {};
         // GRANT/REVOKE run one at a time: concurrent ACL updates of one object fail ("tuple concurrently updated").
@@ -239,7 +239,7 @@ export class RedshiftWarehouse extends pulumi.ComponentResource {
         this.targets = pulumi.secret(collect(entries));
         this.developerTargets = pulumi.secret(collect(model.plan.developers.map((d) => [d.name, target(d.name, d.schemas[0])] as const)));
 
-        const fields = targetFields(model.auth);
+        const fields = redshiftTargetFields(model.auth);
         this.credentialFields = fields;
         this.targetEnv = Object.fromEntries(entries.map(([t]) => [t, redshiftTargetEnv(t, model.auth, t === this.targetNames.ci)]));
         this.profileEnvironment = pulumi.secret(
@@ -312,7 +312,7 @@ function collect<T>(entries: readonly (readonly [string, pulumi.Output<T>])[]): 
 }
 
 interface Model {
-    plan: PlanModel;
+    plan: RedshiftPlanModel;
     pullRequestSchemaPrefix: string;
     auth: RedshiftAuth;
     dbtSslmode: string;
@@ -336,7 +336,7 @@ function normalise(name: string, args: RedshiftWarehouseArgs): Model {
         const base = d.schema ?? d.name;
         return { name: d.name, schemas: [base, ...customSchemas.map((c) => `${base}_${c}`)] };
     });
-    const plan: PlanModel = {
+    const plan: RedshiftPlanModel = {
         database: args.database,
         devGroup: args.devGroup ?? "grp_dev",
         prodGroup: args.prodGroup ?? "grp_prod",
