@@ -12,6 +12,7 @@ import { parse } from "yaml";
 import {
     NOT_EXECUTED_ON_POSTGRES,
     REDSHIFT_ADAPTER,
+    RedshiftServerless,
     redshiftSql,
     RedshiftWarehouse,
     RedshiftWarehouseArgs,
@@ -326,5 +327,33 @@ describe("Redshift golden SQL (sql/redshift-*.sql)", () => {
             statements.map(([k, s]) => `-- ${k}\n${s};`).join("\n") +
             "\n";
         golden("redshift-only.sql", text);
+    });
+});
+
+describe("RedshiftServerless (optional namespace and workgroup)", () => {
+    it("creates a namespace with a generated secret admin password and a private workgroup, and feeds RedshiftWarehouse", async () => {
+        const { resources, settle } = await installMocks("redshift");
+        const sls = new RedshiftServerless("rs", { namespaceName: "dbt-analytics", workgroupName: "dbt-wg", subnetIds: ["subnet-1"], securityGroupIds: ["sg-1"] });
+        const wh = new RedshiftWarehouse("wh", { ...SEED_003, database: sls.dbName, connection: sls.adminConnection, auth: sls.iamAuth("eu-west-1") });
+        await settle();
+        const ns = find(resources, "aws:redshiftserverless/namespace:Namespace", "rs-namespace");
+        assert.deepStrictEqual([ns.inputs.namespaceName, ns.inputs.dbName, ns.inputs.adminUsername], ["dbt-analytics", "dev", "dbt_admin"]);
+        assert.ok(ns.secretInputs.includes("adminUserPassword"));
+        assert.ok(!plainStrings(ns.inputs, ns.secretInputs).includes(ns.inputs.adminUserPassword));
+        const wg = find(resources, "aws:redshiftserverless/workgroup:Workgroup", "rs-workgroup");
+        assert.deepStrictEqual([wg.inputs.workgroupName, wg.inputs.namespaceName, wg.inputs.baseCapacity, wg.inputs.publiclyAccessible, wg.inputs.port], ["dbt-wg", "dbt-analytics", 8, false, 5439]);
+        const user = find(resources, T("User"), "wh-user-dbt_prod");
+        assert.strictEqual(user.inputs.connection.user, "dbt_admin");
+        assert.strictEqual(user.inputs.connection.password, ns.inputs.adminUserPassword);
+        const out = parse((await resolve(wh.profilesYaml)).value).redshift_development.outputs.prod;
+        assert.deepStrictEqual([out.method, out.region, out.cluster_id], ["iam", "eu-west-1", undefined]);
+    });
+
+    it("validate() names bad names and capacities", () => {
+        assert.throws(
+            () => RedshiftServerless.validate("rs", { namespaceName: "NS", workgroupName: "wg", baseCapacity: 12, maxCapacity: 4 }),
+            (e: Error) =>
+                ['namespaceName = "NS"', 'workgroupName = "wg"', "baseCapacity = 12", "maxCapacity = 4"].every((n) => e.message.includes(n)),
+        );
     });
 });

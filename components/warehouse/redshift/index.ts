@@ -5,3 +5,4 @@ export * from "./providers";
 export * from "./sql";
 export * from "./warehouse";
 export * from "./render";
+export * from "./serverless";
