@@ -31,7 +31,7 @@ COMMIT;
 BEGIN;
 SELECT pg_advisory_xact_lock(oid::bigint) FROM pg_catalog.pg_roles WHERE rolname = 'role_dev';
 REVOKE ALL PRIVILEGES ON DATABASE "analytics_dev" FROM "role_dev";
-GRANT CONNECT,CREATE ON DATABASE "analytics_dev" TO "role_dev";
+GRANT CONNECT,CREATE,TEMPORARY ON DATABASE "analytics_dev" TO "role_dev";
 COMMIT;
 -- postgresql:index/role:Role dbt-dev-warehouse-role-prod
 BEGIN;
@@ -41,7 +41,7 @@ COMMIT;
 BEGIN;
 SELECT pg_advisory_xact_lock(oid::bigint) FROM pg_catalog.pg_roles WHERE rolname = 'role_prod';
 REVOKE ALL PRIVILEGES ON DATABASE "analytics_dev" FROM "role_prod";
-GRANT CONNECT,CREATE ON DATABASE "analytics_dev" TO "role_prod";
+GRANT CONNECT,CREATE,TEMPORARY ON DATABASE "analytics_dev" TO "role_prod";
 COMMIT;
 \connect analytics_dev
 -- postgresql:index/schema:Schema dbt-dev-warehouse-schema-analytics

@@ -19,7 +19,7 @@ COMMIT;
 BEGIN;
 SELECT pg_advisory_xact_lock(oid::bigint) FROM pg_catalog.pg_roles WHERE rolname = 'role_dev';
 REVOKE ALL PRIVILEGES ON DATABASE "analytics" FROM "role_dev";
-GRANT CONNECT,CREATE ON DATABASE "analytics" TO "role_dev";
+GRANT CONNECT,CREATE,TEMPORARY ON DATABASE "analytics" TO "role_dev";
 COMMIT;
 -- postgresql:index/role:Role dbt-sandbox-warehouse-role-prod
 BEGIN;
@@ -29,7 +29,7 @@ COMMIT;
 BEGIN;
 SELECT pg_advisory_xact_lock(oid::bigint) FROM pg_catalog.pg_roles WHERE rolname = 'role_prod';
 REVOKE ALL PRIVILEGES ON DATABASE "analytics" FROM "role_prod";
-GRANT CONNECT,CREATE ON DATABASE "analytics" TO "role_prod";
+GRANT CONNECT,CREATE,TEMPORARY ON DATABASE "analytics" TO "role_prod";
 COMMIT;
 \connect analytics
 -- postgresql:index/schema:Schema dbt-sandbox-warehouse-schema-analytics

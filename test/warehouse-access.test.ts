@@ -83,6 +83,38 @@ function dbtRebuild(kind: "table" | "view", schema: string, name: string, select
     ].join(";\n");
 }
 
+/**
+ * What dbt-postgres runs for an incremental model from its second run on: the new rows go into a
+ * temporary table first (`create temporary table … as`), then into the target. The first
+ * statement stands in for the first run.
+ */
+function dbtIncremental(schema: string, name: string): string {
+    const rel = `"${schema}"."${name}"`;
+    const tmp = `"${name}__dbt_tmp"`;
+    return [
+        `create table if not exists ${rel} as (select 1 as id)`,
+        `create temporary table ${tmp} as (select 2 as id)`,
+        `insert into ${rel} ("id") (select "id" from ${tmp})`,
+    ].join(";\n");
+}
+
+/** A snapshot's second run (dbt-postgres snapshot_merge_sql): staged in a temp table, then merged. */
+function dbtSnapshot(schema: string, name: string): string {
+    const rel = `"${schema}"."${name}"`;
+    const tmp = `"${name}__dbt_tmp"`;
+    return [
+        `create table if not exists ${rel} as (select 1 as id, md5('1') as dbt_scd_id, now() as dbt_valid_from, null::timestamptz as dbt_valid_to)`,
+        `create temporary table ${tmp} as (select 1 as id, md5('1') as dbt_scd_id, now() as dbt_valid_from, now() as dbt_valid_to, 'update'::text as dbt_change_type
+            union all select 2, md5('2'), now(), null::timestamptz, 'insert')`,
+        `update ${rel} as DBT_INTERNAL_DEST set dbt_valid_to = DBT_INTERNAL_SOURCE.dbt_valid_to from ${tmp} as DBT_INTERNAL_SOURCE
+            where DBT_INTERNAL_SOURCE.dbt_scd_id::text = DBT_INTERNAL_DEST.dbt_scd_id::text
+            and DBT_INTERNAL_SOURCE.dbt_change_type::text in ('update', 'delete') and DBT_INTERNAL_DEST.dbt_valid_to is null`,
+        `insert into ${rel} ("id", "dbt_scd_id", "dbt_valid_from", "dbt_valid_to")
+            select "id", "dbt_scd_id", "dbt_valid_from", "dbt_valid_to" from ${tmp} as DBT_INTERNAL_SOURCE
+            where DBT_INTERNAL_SOURCE.dbt_change_type::text = 'insert'`,
+    ].join(";\n");
+}
+
 describe("PostgresWarehouse on a real Postgres @integration", function () {
     this.timeout(180_000);
     let server: TestServer;
@@ -176,6 +208,16 @@ describe("PostgresWarehouse on a real Postgres @integration", function () {
             { who: "dbt_scheduler", action: "create a new production table later", sql: "CREATE TABLE analytics.late_model AS SELECT 7 AS v", expect: "ok" },
             { who: "dev_ci", action: "read the later table (default privileges)", sql: "SELECT v FROM analytics.late_model", expect: "ok", check: (r) => assert.deepStrictEqual(r, [{ v: 7 }]) },
             { who: "maria", action: "read the later table (default privileges)", sql: "SELECT v FROM analytics.late_model", expect: "ok" },
+            // Incremental models and snapshots stage rows in temporary tables (TEMPORARY on the database).
+            { who: "dbt_bitbucket", action: "incremental model, second run (temp table)", sql: dbtIncremental("analytics", "orders_inc"), expect: "ok" },
+            { who: "dbt_scheduler", action: "incremental model, next run by another prod bot", sql: dbtIncremental("analytics", "orders_inc"), expect: "ok" },
+            { who: "dev_ci", action: "incremental model, second run in CI", sql: dbtIncremental("dbt_ci", "orders_inc"), expect: "ok" },
+            { who: "anton", action: "incremental model, second run in own schema", sql: dbtIncremental("dbt_anton", "orders_inc"), expect: "ok" },
+            { who: "dbt_bitbucket", action: "snapshot, second run (temp table + merge)", sql: dbtSnapshot("analytics", "orders_snap"), expect: "ok" },
+            { who: "dbt_scheduler", action: "snapshot, next run by another prod bot", sql: dbtSnapshot("analytics", "orders_snap"), expect: "ok" },
+            { who: "dev_ci", action: "snapshot, second run in CI", sql: dbtSnapshot("dbt_ci", "orders_snap"), expect: "ok" },
+            { who: "anton", action: "snapshot, second run in own schema", sql: dbtSnapshot("dbt_anton", "orders_snap"), expect: "ok" },
+            { who: "outsider", action: "no temp tables without CONNECT", sql: "CREATE TEMPORARY TABLE t AS SELECT 1", expect: "denied" },
             // PUBLIC lost its default CONNECT.
             { who: "outsider", action: "connect to the warehouse database", sql: "SELECT 1", expect: "denied" },
             // Control: the same model with masking off reproduces the seed's problem.

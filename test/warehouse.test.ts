@@ -105,10 +105,10 @@ describe("PostgresWarehouse (dev stack)", () => {
         for (const s of ["analytics", "staging"]) assert.strictEqual(r(T.schema, `schema-${s}`).inputs.owner, "role_prod");
     });
 
-    it("grants CONNECT and CREATE on the database to both group roles and revokes PUBLIC", () => {
+    it("grants CONNECT, CREATE and TEMPORARY on the database to both group roles and revokes PUBLIC", () => {
         for (const g of ["dev", "prod"]) {
             assert.deepStrictEqual(r(T.grant, `grant-${g}-database`).inputs, {
-                database: "analytics_dev", role: `role_${g}`, objectType: "database", privileges: ["CONNECT", "CREATE"],
+                database: "analytics_dev", role: `role_${g}`, objectType: "database", privileges: ["CONNECT", "CREATE", "TEMPORARY"],
             });
         }
         assert.deepStrictEqual(r(T.grant, "grant-public-database").inputs, { database: "analytics_dev", role: "public", objectType: "database", privileges: [] });
@@ -134,7 +134,7 @@ describe("PostgresWarehouse (dev stack)", () => {
         });
         const prodGrants = resources.filter((x) => (x.type === T.grant || x.type === T.defaultPrivileges) && x.inputs.role === "role_dev");
         for (const g of prodGrants) {
-            assert.ok(g.inputs.privileges.every((p: string) => ["USAGE", "SELECT", "CONNECT", "CREATE"].includes(p)), `${g.name}: ${g.inputs.privileges}`);
+            assert.ok(g.inputs.privileges.every((p: string) => ["USAGE", "SELECT", "CONNECT", "CREATE", "TEMPORARY"].includes(p)), `${g.name}: ${g.inputs.privileges}`);
             if (g.inputs.schema) assert.ok(!g.inputs.privileges.includes("CREATE"), `${g.name} must not allow CREATE in production`);
         }
     });

@@ -205,8 +205,10 @@ export class PostgresWarehouse extends pulumi.ComponentResource {
             grant("public-schema", { database, role: "public", schema: "public", objectType: "schema", privileges: ["USAGE"] }, []);
         }
         for (const key of ["dev", "prod"] as const) {
-            // CONNECT to log in; CREATE so dbt can create custom and per-pull-request schemas (seed step 1).
-            grant(`${key}-database`, { database, role: groups[key].name, objectType: "database", privileges: ["CONNECT", "CREATE"] }, [groups[key]]);
+            // CONNECT to log in; CREATE so dbt can create custom and per-pull-request schemas (seed step 1);
+            // TEMPORARY because incremental models and snapshots stage rows in `create temporary table`
+            // from their second run on (revokePublicConnect took PUBLIC's TEMP away).
+            grant(`${key}-database`, { database, role: groups[key].name, objectType: "database", privileges: ["CONNECT", "CREATE", "TEMPORARY"] }, [groups[key]]);
         }
         // Deferral: CI and developers read production relations, and nothing more.
         model.productionSchemas.forEach((s, i) => {
