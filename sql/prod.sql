@@ -51,24 +51,6 @@ COMMIT;
 BEGIN;
 CREATE SCHEMA IF NOT EXISTS "analytics" AUTHORIZATION "role_prod";
 COMMIT;
--- postgresql:index/grant:Grant dbt-prod-warehouse-grant-dev-usage-analytics
-BEGIN;
-SELECT pg_advisory_xact_lock(oid::bigint) FROM pg_catalog.pg_roles WHERE rolname = 'role_dev';
-REVOKE ALL PRIVILEGES ON SCHEMA "analytics" FROM "role_dev";
-GRANT USAGE ON SCHEMA "analytics" TO "role_dev";
-COMMIT;
--- postgresql:index/grant:Grant dbt-prod-warehouse-grant-dev-select-analytics
-BEGIN;
-SELECT pg_advisory_xact_lock(oid::bigint) FROM pg_catalog.pg_roles WHERE rolname = 'role_dev';
-REVOKE ALL PRIVILEGES ON ALL TABLES IN SCHEMA "analytics" FROM "role_dev";
-GRANT SELECT ON ALL TABLES IN SCHEMA "analytics" TO "role_dev";
-COMMIT;
--- postgresql:index/defaultPrivileges:DefaultPrivileges dbt-prod-warehouse-defaults-dev-select-analytics
-BEGIN;
-SELECT pg_advisory_xact_lock(oid::bigint) FROM pg_catalog.pg_roles WHERE rolname = 'role_dev';
-ALTER DEFAULT PRIVILEGES FOR ROLE "role_prod" IN SCHEMA "analytics" REVOKE ALL ON TABLES FROM "role_dev";
-ALTER DEFAULT PRIVILEGES FOR ROLE "role_prod" IN SCHEMA "analytics" GRANT SELECT ON TABLES TO "role_dev";
-COMMIT;
 -- postgresql:index/schema:Schema dbt-prod-warehouse-schema-dbt_anton
 BEGIN;
 CREATE SCHEMA IF NOT EXISTS "dbt_anton" AUTHORIZATION "anton";
@@ -88,6 +70,62 @@ COMMIT;
 -- postgresql:index/schema:Schema dbt-prod-warehouse-schema-marts
 BEGIN;
 CREATE SCHEMA IF NOT EXISTS "marts" AUTHORIZATION "role_prod";
+COMMIT;
+-- postgresql:index/schema:Schema dbt-prod-warehouse-schema-platform
+BEGIN;
+CREATE SCHEMA IF NOT EXISTS "dbt_platform";
+COMMIT;
+-- postgresql:index/function:Function dbt-prod-warehouse-function-terminate-backend
+BEGIN;
+CREATE FUNCTION "dbt_platform"."pg_terminate_backend" (
+    pid integer,
+    timeout bigint DEFAULT 0
+)
+RETURNS boolean
+LANGUAGE plpgsql
+SECURITY DEFINER
+AS $function$
+BEGIN
+    IF NOT EXISTS (
+        SELECT FROM pg_catalog.pg_stat_activity AS a
+        WHERE a.pid OPERATOR(pg_catalog.=) $1 AND a.usename OPERATOR(pg_catalog.=) SESSION_USER
+    ) THEN
+        RAISE EXCEPTION 'dbt-platform: % may only terminate its own sessions (backend % is not one)', SESSION_USER, $1
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    RETURN pg_catalog.pg_terminate_backend($1, $2);
+END;
+$function$;
+COMMIT;
+-- postgresql:index/grant:Grant dbt-prod-warehouse-grant-dev-usage-platform
+BEGIN;
+SELECT pg_advisory_xact_lock(oid::bigint) FROM pg_catalog.pg_roles WHERE rolname = 'role_dev';
+REVOKE ALL PRIVILEGES ON SCHEMA "dbt_platform" FROM "role_dev";
+GRANT USAGE ON SCHEMA "dbt_platform" TO "role_dev";
+COMMIT;
+-- postgresql:index/grant:Grant dbt-prod-warehouse-grant-prod-usage-platform
+BEGIN;
+SELECT pg_advisory_xact_lock(oid::bigint) FROM pg_catalog.pg_roles WHERE rolname = 'role_prod';
+REVOKE ALL PRIVILEGES ON SCHEMA "dbt_platform" FROM "role_prod";
+GRANT USAGE ON SCHEMA "dbt_platform" TO "role_prod";
+COMMIT;
+-- postgresql:index/grant:Grant dbt-prod-warehouse-grant-dev-usage-analytics
+BEGIN;
+SELECT pg_advisory_xact_lock(oid::bigint) FROM pg_catalog.pg_roles WHERE rolname = 'role_dev';
+REVOKE ALL PRIVILEGES ON SCHEMA "analytics" FROM "role_dev";
+GRANT USAGE ON SCHEMA "analytics" TO "role_dev";
+COMMIT;
+-- postgresql:index/grant:Grant dbt-prod-warehouse-grant-dev-select-analytics
+BEGIN;
+SELECT pg_advisory_xact_lock(oid::bigint) FROM pg_catalog.pg_roles WHERE rolname = 'role_dev';
+REVOKE ALL PRIVILEGES ON ALL TABLES IN SCHEMA "analytics" FROM "role_dev";
+GRANT SELECT ON ALL TABLES IN SCHEMA "analytics" TO "role_dev";
+COMMIT;
+-- postgresql:index/defaultPrivileges:DefaultPrivileges dbt-prod-warehouse-defaults-dev-select-analytics
+BEGIN;
+SELECT pg_advisory_xact_lock(oid::bigint) FROM pg_catalog.pg_roles WHERE rolname = 'role_dev';
+ALTER DEFAULT PRIVILEGES FOR ROLE "role_prod" IN SCHEMA "analytics" REVOKE ALL ON TABLES FROM "role_dev";
+ALTER DEFAULT PRIVILEGES FOR ROLE "role_prod" IN SCHEMA "analytics" GRANT SELECT ON TABLES TO "role_dev";
 COMMIT;
 -- postgresql:index/schema:Schema dbt-prod-warehouse-schema-staging
 BEGIN;
@@ -146,17 +184,20 @@ COMMIT;
 BEGIN;
 CREATE ROLE "dbt_bitbucket" WITH ENCRYPTED PASSWORD '[secret]' VALID UNTIL 'infinity' CONNECTION LIMIT -1 NOSUPERUSER NOCREATEDB NOCREATEROLE INHERIT LOGIN;
 GRANT "role_prod" TO "dbt_bitbucket";
+ALTER ROLE "dbt_bitbucket" SET search_path TO "dbt_platform", "pg_catalog", "analytics";
 ALTER ROLE "dbt_bitbucket" SET ROLE "role_prod";
 COMMIT;
 -- postgresql:index/role:Role dbt-prod-warehouse-user-dbt_cloud
 BEGIN;
 CREATE ROLE "dbt_cloud" WITH ENCRYPTED PASSWORD '[secret]' VALID UNTIL 'infinity' CONNECTION LIMIT -1 NOSUPERUSER NOCREATEDB NOCREATEROLE INHERIT LOGIN;
 GRANT "role_prod" TO "dbt_cloud";
+ALTER ROLE "dbt_cloud" SET search_path TO "dbt_platform", "pg_catalog", "analytics";
 ALTER ROLE "dbt_cloud" SET ROLE "role_prod";
 COMMIT;
 -- postgresql:index/role:Role dbt-prod-warehouse-user-dev_ci
 BEGIN;
 CREATE ROLE "dev_ci" WITH ENCRYPTED PASSWORD '[secret]' VALID UNTIL 'infinity' CONNECTION LIMIT -1 NOSUPERUSER NOCREATEDB NOCREATEROLE INHERIT LOGIN;
 GRANT "role_dev" TO "dev_ci";
+ALTER ROLE "dev_ci" SET search_path TO "dbt_platform", "pg_catalog", "dbt_ci";
 ALTER ROLE "dev_ci" SET ROLE "role_dev";
 COMMIT;

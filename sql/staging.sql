@@ -36,6 +36,48 @@ COMMIT;
 BEGIN;
 CREATE SCHEMA IF NOT EXISTS "analytics" AUTHORIZATION "role_prod";
 COMMIT;
+-- postgresql:index/schema:Schema dbt-staging-warehouse-schema-marts
+BEGIN;
+CREATE SCHEMA IF NOT EXISTS "marts" AUTHORIZATION "role_prod";
+COMMIT;
+-- postgresql:index/schema:Schema dbt-staging-warehouse-schema-platform
+BEGIN;
+CREATE SCHEMA IF NOT EXISTS "dbt_platform";
+COMMIT;
+-- postgresql:index/function:Function dbt-staging-warehouse-function-terminate-backend
+BEGIN;
+CREATE FUNCTION "dbt_platform"."pg_terminate_backend" (
+    pid integer,
+    timeout bigint DEFAULT 0
+)
+RETURNS boolean
+LANGUAGE plpgsql
+SECURITY DEFINER
+AS $function$
+BEGIN
+    IF NOT EXISTS (
+        SELECT FROM pg_catalog.pg_stat_activity AS a
+        WHERE a.pid OPERATOR(pg_catalog.=) $1 AND a.usename OPERATOR(pg_catalog.=) SESSION_USER
+    ) THEN
+        RAISE EXCEPTION 'dbt-platform: % may only terminate its own sessions (backend % is not one)', SESSION_USER, $1
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    RETURN pg_catalog.pg_terminate_backend($1, $2);
+END;
+$function$;
+COMMIT;
+-- postgresql:index/grant:Grant dbt-staging-warehouse-grant-dev-usage-platform
+BEGIN;
+SELECT pg_advisory_xact_lock(oid::bigint) FROM pg_catalog.pg_roles WHERE rolname = 'role_dev';
+REVOKE ALL PRIVILEGES ON SCHEMA "dbt_platform" FROM "role_dev";
+GRANT USAGE ON SCHEMA "dbt_platform" TO "role_dev";
+COMMIT;
+-- postgresql:index/grant:Grant dbt-staging-warehouse-grant-prod-usage-platform
+BEGIN;
+SELECT pg_advisory_xact_lock(oid::bigint) FROM pg_catalog.pg_roles WHERE rolname = 'role_prod';
+REVOKE ALL PRIVILEGES ON SCHEMA "dbt_platform" FROM "role_prod";
+GRANT USAGE ON SCHEMA "dbt_platform" TO "role_prod";
+COMMIT;
 -- postgresql:index/grant:Grant dbt-staging-warehouse-grant-dev-usage-analytics
 BEGIN;
 SELECT pg_advisory_xact_lock(oid::bigint) FROM pg_catalog.pg_roles WHERE rolname = 'role_dev';
@@ -53,10 +95,6 @@ BEGIN;
 SELECT pg_advisory_xact_lock(oid::bigint) FROM pg_catalog.pg_roles WHERE rolname = 'role_dev';
 ALTER DEFAULT PRIVILEGES FOR ROLE "role_prod" IN SCHEMA "analytics" REVOKE ALL ON TABLES FROM "role_dev";
 ALTER DEFAULT PRIVILEGES FOR ROLE "role_prod" IN SCHEMA "analytics" GRANT SELECT ON TABLES TO "role_dev";
-COMMIT;
--- postgresql:index/schema:Schema dbt-staging-warehouse-schema-marts
-BEGIN;
-CREATE SCHEMA IF NOT EXISTS "marts" AUTHORIZATION "role_prod";
 COMMIT;
 -- postgresql:index/schema:Schema dbt-staging-warehouse-schema-staging
 BEGIN;
@@ -115,11 +153,13 @@ COMMIT;
 BEGIN;
 CREATE ROLE "dbt_bitbucket" WITH ENCRYPTED PASSWORD '[secret]' VALID UNTIL 'infinity' CONNECTION LIMIT -1 NOSUPERUSER NOCREATEDB NOCREATEROLE INHERIT LOGIN;
 GRANT "role_prod" TO "dbt_bitbucket";
+ALTER ROLE "dbt_bitbucket" SET search_path TO "dbt_platform", "pg_catalog", "analytics";
 ALTER ROLE "dbt_bitbucket" SET ROLE "role_prod";
 COMMIT;
 -- postgresql:index/role:Role dbt-staging-warehouse-user-dbt_scheduler
 BEGIN;
 CREATE ROLE "dbt_scheduler" WITH ENCRYPTED PASSWORD '[secret]' VALID UNTIL 'infinity' CONNECTION LIMIT -1 NOSUPERUSER NOCREATEDB NOCREATEROLE INHERIT LOGIN;
 GRANT "role_prod" TO "dbt_scheduler";
+ALTER ROLE "dbt_scheduler" SET search_path TO "dbt_platform", "pg_catalog", "analytics";
 ALTER ROLE "dbt_scheduler" SET ROLE "role_prod";
 COMMIT;

@@ -20,6 +20,8 @@ interface Cell {
     /** Extra assertion on the rows of a successful statement. */
     check?: (rows: any[]) => void;
     database?: string;
+    /** A login whose idle session is opened first; `{victim}` in `sql` becomes its backend pid. */
+    victim?: string;
 }
 
 interface Login {
@@ -218,6 +220,20 @@ describe("PostgresWarehouse on a real Postgres @integration", function () {
             { who: "dev_ci", action: "snapshot, second run in CI", sql: dbtSnapshot("dbt_ci", "orders_snap"), expect: "ok" },
             { who: "anton", action: "snapshot, second run in own schema", sql: dbtSnapshot("dbt_anton", "orders_snap"), expect: "ok" },
             { who: "outsider", action: "no temp tables without CONNECT", sql: "CREATE TEMPORARY TABLE t AS SELECT 1", expect: "denied" },
+            // Cancellation (dbt's `select pg_terminate_backend(<pid>)` on the same login's other connection,
+            // run as the masked group role): a bot may end its own sessions, nobody else's.
+            { who: "dbt_bitbucket", action: "search_path is pinned (no $user, no public)", sql: "SHOW search_path", expect: "ok", check: (r) => assert.strictEqual(r[0].search_path, "dbt_platform, pg_catalog, analytics") },
+            { who: "dev_ci", action: "CI search_path is pinned to its own schema", sql: "SHOW search_path", expect: "ok", check: (r) => assert.strictEqual(r[0].search_path, "dbt_platform, pg_catalog, dbt_ci") },
+            { who: "dbt_bitbucket", action: "cancel: terminate own other session (dbt's statement)", sql: "select pg_terminate_backend({victim})", victim: "dbt_bitbucket", expect: "ok", check: (r) => assert.strictEqual(r[0].pg_terminate_backend, true) },
+            { who: "dbt_scheduler", action: "cancel: terminate own other session", sql: "select pg_terminate_backend({victim})", victim: "dbt_scheduler", expect: "ok", check: (r) => assert.strictEqual(r[0].pg_terminate_backend, true) },
+            { who: "dev_ci", action: "cancel: terminate own other session", sql: "select pg_terminate_backend({victim})", victim: "dev_ci", expect: "ok", check: (r) => assert.strictEqual(r[0].pg_terminate_backend, true) },
+            { who: "anton", action: "cancel: developer (unmasked) terminates own session", sql: "select pg_terminate_backend({victim})", victim: "anton", expect: "ok", check: (r) => assert.strictEqual(r[0].pg_terminate_backend, true) },
+            { who: "dbt_bitbucket", action: "cancel: masked bot without the platform function is refused (the bug)", sql: "select pg_catalog.pg_terminate_backend({victim})", victim: "dbt_bitbucket", expect: "denied" },
+            { who: "dbt_bitbucket", action: "cancel: terminate another prod bot's session", sql: "select pg_terminate_backend({victim})", victim: "dbt_scheduler", expect: "denied" },
+            { who: "dev_ci", action: "cancel: terminate the deploy bot's session", sql: "select pg_terminate_backend({victim})", victim: "dbt_bitbucket", expect: "denied" },
+            { who: "dbt_bitbucket", action: "cancel: terminate the admin's session", sql: "select pg_terminate_backend({victim})", victim: "postgres", expect: "denied" },
+            { who: "dev_ci", action: "cancel: terminate the admin's session, pg_catalog's function", sql: "select pg_catalog.pg_terminate_backend({victim})", victim: "postgres", expect: "denied" },
+            { who: "dev_ci", action: "add a function to the platform schema", sql: "CREATE FUNCTION dbt_platform.pg_sleep(float8) RETURNS void LANGUAGE sql AS 'select'", expect: "denied" },
             // PUBLIC lost its default CONNECT.
             { who: "outsider", action: "connect to the warehouse database", sql: "SELECT 1", expect: "denied" },
             // Control: the same model with masking off reproduces the seed's problem.
@@ -237,7 +253,19 @@ describe("PostgresWarehouse on a real Postgres @integration", function () {
             const database = isControl ? "access_control" : "access_test";
             const login = who === "postgres" ? { ...admin, database } : (isControl ? control : logins)[who];
             assert.ok(login, `no login for ${who}`);
-            const { rows, error } = await attempt(server, login, cell.sql);
+            let sql = cell.sql;
+            let victim: Client | undefined;
+            if (cell.victim) {
+                const v = cell.victim === "postgres" ? { ...admin, database } : (isControl ? control : logins)[cell.victim];
+                victim = new Client({ ...server.config(v.database, v.user, v.password), application_name: "matrix-victim" });
+                victim.on("error", () => {}); // the cell may terminate it
+                await victim.connect();
+                const pid = (victim as unknown as { processID: number }).processID;
+                assert.ok(Number.isInteger(pid) && pid > 0, `no backend pid for ${cell.victim}`);
+                sql = sql.replace("{victim}", String(pid));
+            }
+            const { rows, error } = await attempt(server, login, sql);
+            await victim?.end().catch(() => {});
             let problem: string | undefined;
             if (cell.expect === "ok") {
                 if (error) problem = `failed: ${error.message}`;

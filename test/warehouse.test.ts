@@ -75,6 +75,36 @@ describe("PostgresWarehouse (dev stack)", () => {
         }
     });
 
+    it("pins every bot's search_path: the platform schema, an explicit pg_catalog, then its group's schema", () => {
+        const expected: Record<string, string> = { dev_ci: "dbt_ci", dbt_bitbucket: "analytics", dbt_scheduler: "analytics" };
+        for (const [user, own] of Object.entries(expected)) {
+            assert.deepStrictEqual(r(T.role, `user-${user}`).inputs.searchPaths, ["dbt_platform", "pg_catalog", own], user);
+        }
+        for (const dev of ["anton", "maria"]) assert.strictEqual(r(T.role, `developer-${dev}`).inputs.searchPaths, undefined);
+    });
+
+    it("shadows pg_terminate_backend with a SECURITY DEFINER function in the admin-owned platform schema", () => {
+        const schema = r(T.schema, "schema-platform");
+        assert.deepStrictEqual(schema.inputs, { name: "dbt_platform", database: "analytics_dev", ifNotExists: true, dropCascade: true });
+        const fn = r(T.function, "function-terminate-backend");
+        assert.deepStrictEqual(
+            { ...fn.inputs, body: undefined },
+            {
+                database: "analytics_dev", schema: "dbt_platform", name: "pg_terminate_backend",
+                args: [{ name: "pid", type: "integer" }, { name: "timeout", type: "bigint", default: "0" }],
+                returns: "boolean", language: "plpgsql", securityDefiner: true, body: undefined,
+            },
+        );
+        assert.ok(fn.dependencies.includes(schema.urn));
+        // Runs as the admin: everything it calls is schema-qualified, and it checks the caller's login.
+        assert.match(fn.inputs.body, /a\.usename OPERATOR\(pg_catalog\.=\) SESSION_USER/);
+        assert.match(fn.inputs.body, /RETURN pg_catalog\.pg_terminate_backend\(\$1, \$2\)/);
+        for (const g of ["dev", "prod"]) {
+            assert.deepStrictEqual(r(T.grant, `grant-${g}-usage-platform`).inputs.privileges, ["USAGE"]);
+            assert.ok(r(T.grant, `grant-${g}-usage-platform`).dependencies.includes(fn.urn));
+        }
+    });
+
     it("generates one secret password per login with random.RandomPassword", () => {
         const passwords = resources.filter((x) => x.type === "random:index/randomPassword:RandomPassword");
         assert.deepStrictEqual(passwords.map((p) => p.name).sort(), [
@@ -297,6 +327,18 @@ describe("provider SQL translation", () => {
         ]);
         const pub = createSql(T.grant, "p", { database: "db", role: "public", objectType: "database", privileges: [] });
         assert.deepStrictEqual(pub.statements.map((s) => s.text), [`REVOKE ALL PRIVILEGES ON DATABASE "db" FROM PUBLIC`]);
+    });
+
+    it("translates a Function as the provider's createFunction does", () => {
+        const step = createSql(T.function, "f", {
+            database: "db", schema: "s", name: "f", args: [{ name: "a", type: "integer" }, { name: "b", type: "bigint", default: "0" }],
+            returns: "boolean", language: "plpgsql", securityDefiner: true, body: "BEGIN RETURN true; END;",
+        });
+        assert.strictEqual(step.database, "db");
+        assert.strictEqual(
+            step.statements[0].text,
+            'CREATE FUNCTION "s"."f" (\n    a integer,\n    b bigint DEFAULT 0\n)\nRETURNS boolean\nLANGUAGE plpgsql\nSECURITY DEFINER\nAS $function$BEGIN RETURN true; END;$function$',
+        );
     });
 
     it("renders a reviewable script with passwords redacted", () => {

@@ -30,6 +30,7 @@ export const POSTGRES_TYPES = {
     grant: "postgresql:index/grant:Grant",
     grantRole: "postgresql:index/grantRole:GrantRole",
     defaultPrivileges: "postgresql:index/defaultPrivileges:DefaultPrivileges",
+    function: "postgresql:index/function:Function",
 } as const;
 
 /** Whether `type` is a postgresql resource this module translates. */
@@ -109,9 +110,34 @@ export function createSql(type: string, name: string, inputs: Record<string, any
             }
             return { resource, database: inputs.database, transaction: true, statements };
         }
+        case POSTGRES_TYPES.function:
+            return { resource, database: inputs.database, transaction: true, statements: [{ text: functionSql(inputs) }] };
         default:
             throw new Error(`no SQL translation for ${resource}`);
     }
+}
+
+/**
+ * postgresql.Function's createFunction (resource_postgresql_function.go): `CREATE FUNCTION`, the
+ * arguments one per line, RETURNS and LANGUAGE always, VOLATILITY / PARALLEL only when not the
+ * defaults (VOLATILE / UNSAFE), SECURITY DEFINER and STRICT when set, the body in $function$ quotes.
+ */
+function functionSql(inputs: Record<string, any>): string {
+    const args: any[] = inputs.args ?? [];
+    const argText = args
+        .map((a) => `\n    ${a.mode ? `${a.mode} ` : ""}${a.name ? `${a.name} ` : ""}${a.type}${a.default ? ` DEFAULT ${a.default}` : ""}`)
+        .join(",");
+    const lines = [
+        `CREATE FUNCTION ${quoteIdent(inputs.schema ?? "public")}.${quoteIdent(inputs.name)} (${argText}${args.length ? "\n" : ""})`,
+        `RETURNS ${inputs.returns ?? "void"}`,
+        `LANGUAGE ${inputs.language ?? "plpgsql"}`,
+    ];
+    if (inputs.volatility && inputs.volatility !== "VOLATILE") lines.push(inputs.volatility);
+    if (inputs.securityDefiner) lines.push("SECURITY DEFINER");
+    if (inputs.parallel && inputs.parallel !== "UNSAFE") lines.push(`PARALLEL ${inputs.parallel}`);
+    if (inputs.strict) lines.push("STRICT");
+    lines.push(`AS $function$${inputs.body}$function$`);
+    return lines.join("\n");
 }
 
 /** postgresql.Grant: revoke everything the role has on the target, then grant the declared set. */

@@ -12,6 +12,42 @@ export function botTargetName(duty: PostgresBotDuty, deployTarget = "prod"): str
     return duty === "deploy" ? deployTarget : duty;
 }
 
+/**
+ * Schema of the platform's own functions, owned by the provider's admin: no bot can create in it.
+ * Reserved: no declared schema may use the name.
+ */
+export const PLATFORM_SCHEMA = "dbt_platform";
+
+/**
+ * Body of `dbt_platform.pg_terminate_backend(pid integer, timeout bigint DEFAULT 0)`, the function
+ * that lets a masked bot cancel its OWN other sessions (issue 10 #2).
+ *
+ * dbt cancels (`--fail-fast`, Ctrl-C, a CI cancel) with an unqualified `select pg_terminate_backend(<pid>)`
+ * on another connection of the same login. With role masking that connection's current_user is the
+ * group role, and Postgres only lets a role signal backends whose login it has the privileges of
+ * (`has_privs_of_role(GetUserId(), proc->roleId)`) or members of pg_signal_backend. The group role
+ * cannot be given the login's privileges (group ∈ bot ∈ group is circular), and pg_signal_backend
+ * would let a bot kill every non-superuser session, the admin's tools included. So the bots'
+ * pinned search_path lists this schema before an explicit pg_catalog, and this SECURITY DEFINER
+ * function, with the signature of pg_catalog's, shadows it: it terminates a backend only when that
+ * backend's login is the caller's session_user (SECURITY DEFINER changes current_user, never
+ * session_user), and raises 42501 otherwise. Masking is untouched: objects stay owned by the group.
+ * It runs as the admin (superuser, or rds_superuser, a member of pg_signal_backend on RDS), so every
+ * operator and function it uses is schema-qualified: a caller may set its own search_path first.
+ */
+export const TERMINATE_OWN_BACKEND_BODY = `
+BEGIN
+    IF NOT EXISTS (
+        SELECT FROM pg_catalog.pg_stat_activity AS a
+        WHERE a.pid OPERATOR(pg_catalog.=) $1 AND a.usename OPERATOR(pg_catalog.=) SESSION_USER
+    ) THEN
+        RAISE EXCEPTION 'dbt-platform: % may only terminate its own sessions (backend % is not one)', SESSION_USER, $1
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    RETURN pg_catalog.pg_terminate_backend($1, $2);
+END;
+`;
+
 /** A login role used by automation. */
 export interface PostgresBotUserArgs {
     /** Login name (a lower-case Postgres identifier). */
@@ -148,7 +184,7 @@ export class PostgresWarehouse extends pulumi.ComponentResource {
             new postgresql.Role(`${name}-role-${key}`, { name: roleName, login: false, inherit: true }, child);
         const groups = { dev: groupRole("dev", model.devRole), prod: groupRole("prod", model.prodRole) };
 
-        const login = (kind: "user" | "developer", userName: string, group: postgresql.Role, mask: boolean) => {
+        const login = (kind: "user" | "developer", userName: string, group: postgresql.Role, mask: boolean, searchPaths?: string[]) => {
             const password = new random.RandomPassword(
                 `${name}-${kind}-${userName}-password`,
                 // Alphanumeric only: the value travels through env vars, YAML and URLs unescaped.
@@ -164,18 +200,48 @@ export class PostgresWarehouse extends pulumi.ComponentResource {
                     roles: [group.name],
                     assumeRole: mask ? group.name : undefined,
                     inherit: true,
+                    searchPaths,
                 },
                 child,
             );
             return { role, password: password.result };
         };
+        // Bots' search_path is pinned (no "$user", no public): the platform schema (admin-owned) and an
+        // explicit pg_catalog, then the schema their group owns. Only the admin can put a function
+        // ahead of pg_catalog's, which is how dbt's unqualified pg_terminate_backend reaches ours.
+        const botSearchPath = (u: PostgresBotUserArgs) => [PLATFORM_SCHEMA, "pg_catalog", u.duty === "ci" ? model.ciSchema : model.productionSchemas[0]];
         const bots = model.users.map((u) => ({
             ...u,
             group: u.duty === "ci" ? groups.dev : groups.prod,
-            ...login("user", u.name, u.duty === "ci" ? groups.dev : groups.prod, model.roleMasking),
+            ...login("user", u.name, u.duty === "ci" ? groups.dev : groups.prod, model.roleMasking, botSearchPath(u)),
         }));
         // Developers are never masked: their private schema is theirs alone.
         const devs = model.developers.map((d) => ({ ...d, ...login("developer", d.name, groups.dev, false) }));
+
+        // The platform schema has no explicit owner: the provider's admin creates and owns it, so no
+        // bot or developer can add objects to it. Ours alone, so destroy drops it with its functions.
+        const platformSchema = new postgresql.Schema(
+            `${name}-schema-platform`,
+            { name: PLATFORM_SCHEMA, database, ifNotExists: true, dropCascade: true },
+            child,
+        );
+        const platformFunctions = [
+            new postgresql.Function(
+                `${name}-function-terminate-backend`,
+                {
+                    database,
+                    schema: PLATFORM_SCHEMA,
+                    name: "pg_terminate_backend",
+                    // pg_catalog's own signature, so the earlier schema on the search path wins.
+                    args: [{ name: "pid", type: "integer" }, { name: "timeout", type: "bigint", default: "0" }],
+                    returns: "boolean",
+                    language: "plpgsql",
+                    securityDefiner: true,
+                    body: TERMINATE_OWN_BACKEND_BODY,
+                },
+                { ...child, dependsOn: [platformSchema] },
+            ),
+        ];
 
         const schema = (key: string, schemaName: string, owner: pulumi.Input<string>) =>
             new postgresql.Schema(
@@ -209,6 +275,10 @@ export class PostgresWarehouse extends pulumi.ComponentResource {
             // TEMPORARY because incremental models and snapshots stage rows in `create temporary table`
             // from their second run on (revokePublicConnect took PUBLIC's TEMP away).
             grant(`${key}-database`, { database, role: groups[key].name, objectType: "database", privileges: ["CONNECT", "CREATE", "TEMPORARY"] }, [groups[key]]);
+        }
+        for (const key of ["dev", "prod"] as const) {
+            // USAGE is the gate to the platform functions (EXECUTE stays PUBLIC's default; PUBLIC has no USAGE).
+            grant(`${key}-usage-platform`, { database, role: groups[key].name, schema: PLATFORM_SCHEMA, objectType: "schema", privileges: ["USAGE"] }, [groups[key], platformSchema, ...platformFunctions]);
         }
         // Deferral: CI and developers read production relations, and nothing more.
         model.productionSchemas.forEach((s, i) => {

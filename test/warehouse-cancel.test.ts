@@ -1,0 +1,82 @@
+/**
+ * @integration dbt's own cancellation under role masking, with real dbt on a real Postgres: the
+ * dev stack's warehouse access is applied as the provider would, then the masked deploy bot runs
+ * `dbt run --fail-fast` on a project where one model fails at once while another sleeps. dbt
+ * cancels the sleeping connection with `select pg_terminate_backend(<pid>)` on its own other
+ * connection, whose current_user is the group role, not the login that owns the backend.
+ */
+import assert from "assert";
+import { spawn } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { parse } from "yaml";
+import { applyRecorded } from "./support/apply";
+import { ensurePythonEnv, pythonEnv, VENV_BIN } from "./support/python";
+import { startPostgres, TestServer } from "./support/postgres";
+import { resolve, ROOT, runProgram, toPulumiConfig } from "../scripts/offline";
+
+const PROJECT = path.resolve(__dirname, "fixtures", "cancel-project");
+
+function run(cmd: string, args: string[], env: NodeJS.ProcessEnv, cwd: string, timeoutMs: number): Promise<{ code: number | null; output: string }> {
+    return new Promise((done, fail) => {
+        const child = spawn(cmd, args, { env, cwd, stdio: ["ignore", "pipe", "pipe"] });
+        let output = "";
+        child.stdout.on("data", (d) => (output += d));
+        child.stderr.on("data", (d) => (output += d));
+        const timer = setTimeout(() => {
+            child.kill("SIGKILL");
+            fail(new Error(`${cmd} ${args.join(" ")} did not finish in ${timeoutMs} ms:\n${output}`));
+        }, timeoutMs);
+        child.on("error", fail);
+        child.on("close", (code) => {
+            clearTimeout(timer);
+            done({ code, output });
+        });
+    });
+}
+
+describe("dbt cancellation under role masking @integration", function () {
+    this.timeout(240_000);
+    let server: TestServer;
+    let tmp: string;
+    let env: NodeJS.ProcessEnv;
+
+    before(async () => {
+        ensurePythonEnv();
+        server = await startPostgres();
+        const doc = parse(fs.readFileSync(`${ROOT}/Pulumi.dev.yaml`, "utf8")).config;
+        doc["dbt-platform:warehouse"].connection = { host: server.host, port: server.port, database: "cancel_test", username: server.adminUser, sslmode: "disable" };
+        const { resources, exports } = await runProgram("dev", toPulumiConfig(doc));
+        await applyRecorded(server, resources);
+        tmp = fs.mkdtempSync(path.join(os.tmpdir(), "dbt-cancel-"));
+        fs.cpSync(PROJECT, path.join(tmp, "project"), { recursive: true });
+        fs.writeFileSync(path.join(tmp, "profiles.yml"), (await resolve(exports.profilesYaml)).value as string);
+        const profileEnv = (await resolve(exports.profileEnvironment)).value as Record<string, string>;
+        env = pythonEnv({ ...profileEnv, DBT_PROFILES_DIR: tmp });
+    });
+
+    after(async () => {
+        await server?.stop();
+        if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
+    });
+
+    it("--fail-fast as the masked deploy bot cancels its own connection and shows the real error", async () => {
+        const project = path.join(tmp, "project");
+        const started = Date.now();
+        const r = await run(path.join(VENV_BIN, "dbt"), ["run", "--fail-fast", "--threads", "2", "--target", "prod"], env, project, 180_000);
+        const elapsed = Date.now() - started;
+        assert.notStrictEqual(r.code, 0, `dbt must fail:\n${r.output}`);
+        // The failing model's own error, not the cancellation's permission error, reaches the console.
+        assert.match(r.output, /division by zero/, r.output);
+        assert.doesNotMatch(r.output, /permission denied to terminate process|must be a member of the role whose process/, r.output);
+        const results = JSON.parse(fs.readFileSync(path.join(project, "target", "run_results.json"), "utf8"));
+        const status = Object.fromEntries(results.results.map((x: any) => [x.unique_id.split(".").pop(), x.status]));
+        assert.strictEqual(status.fails_fast, "error", JSON.stringify(status));
+        // The sleeping model was terminated, not waited for (it sleeps 60 s).
+        assert.ok(elapsed < 50_000, `dbt took ${elapsed} ms: the slow model was not cancelled`);
+        const leftover = await server.admin("cancel_test", "SELECT count(*)::int AS n FROM pg_stat_activity WHERE query LIKE '%pg_sleep(60)%' AND pid <> pg_backend_pid()");
+        assert.strictEqual(leftover[0].n, 0, "the slow model's backend is still running");
+        console.log("cancel: real error shown");
+    });
+});
