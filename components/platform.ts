@@ -159,6 +159,7 @@ function warehouseArgs(config: StackConfig, adminPassword: pulumi.Input<string> 
         roleMasking: wh.roleMasking,
         ciSchema: wh.schemas.ci,
         productionSchemas: wh.schemas.production,
+        pullRequestPrefix: wh.schemas.pullRequestPrefix,
         developers: wh.developers,
         revokePublicConnect: wh.revokePublicConnect,
         dbtSslmode: wh.connection.sslmode,

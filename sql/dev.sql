@@ -31,7 +31,7 @@ COMMIT;
 BEGIN;
 SELECT pg_advisory_xact_lock(oid::bigint) FROM pg_catalog.pg_roles WHERE rolname = 'role_dev';
 REVOKE ALL PRIVILEGES ON DATABASE "analytics_dev" FROM "role_dev";
-GRANT CONNECT,CREATE,TEMPORARY ON DATABASE "analytics_dev" TO "role_dev";
+GRANT CONNECT,TEMPORARY ON DATABASE "analytics_dev" TO "role_dev";
 COMMIT;
 -- postgresql:index/role:Role dbt-dev-warehouse-role-prod
 BEGIN;
@@ -63,6 +63,54 @@ COMMIT;
 -- postgresql:index/schema:Schema dbt-dev-warehouse-schema-platform
 BEGIN;
 CREATE SCHEMA IF NOT EXISTS "dbt_platform";
+COMMIT;
+-- postgresql:index/function:Function dbt-dev-warehouse-function-create-schema
+BEGIN;
+CREATE FUNCTION "dbt_platform"."create_schema" (
+    schema_name text
+)
+RETURNS void
+LANGUAGE plpgsql
+SECURITY DEFINER
+AS $function$
+DECLARE
+    owner_role pg_catalog.text;
+    existing pg_catalog.text;
+BEGIN
+    IF schema_name IS NULL OR NOT (schema_name OPERATOR(pg_catalog.~) '^[a-z_][a-z0-9_]*$')
+        OR pg_catalog.octet_length(schema_name) OPERATOR(pg_catalog.>) 63 THEN
+        RAISE EXCEPTION 'dbt-platform: % is not a lower-case schema name of at most 63 bytes', schema_name
+            USING ERRCODE = 'invalid_schema_name';
+    END IF;
+    IF schema_name OPERATOR(pg_catalog.~) '^pg_' OR schema_name OPERATOR(pg_catalog.=) ANY (ARRAY['public', 'information_schema', 'dbt_platform', 'role_dev', 'role_prod', 'dev_ci', 'dbt_bitbucket', 'dbt_scheduler', 'anton', 'maria']::pg_catalog.text[]) THEN
+        RAISE EXCEPTION 'dbt-platform: schema name % is reserved', schema_name USING ERRCODE = 'insufficient_privilege';
+    ELSIF schema_name OPERATOR(pg_catalog.~) '^(dbt_pr_[0-9]+|dbt_ci)(_[a-z0-9_]+)?$'
+        AND pg_catalog.pg_has_role(SESSION_USER, 'role_dev', 'MEMBER') THEN
+        owner_role := 'role_dev';
+    ELSIF SESSION_USER OPERATOR(pg_catalog.=) 'anton' AND schema_name OPERATOR(pg_catalog.~) '^dbt_anton_[a-z0-9_]+$' THEN
+        owner_role := 'role_dev';
+    ELSIF SESSION_USER OPERATOR(pg_catalog.=) 'maria' AND schema_name OPERATOR(pg_catalog.~) '^dbt_maria_[a-z0-9_]+$' THEN
+        owner_role := 'role_dev';
+    ELSIF NOT (schema_name OPERATOR(pg_catalog.~) '^(dbt_pr_[0-9]+|dbt_ci)(_[a-z0-9_]+)?$')
+        AND NOT (schema_name OPERATOR(pg_catalog.~) '^dbt_anton(_[a-z0-9_]+)?$')
+        AND NOT (schema_name OPERATOR(pg_catalog.~) '^dbt_maria(_[a-z0-9_]+)?$')
+        AND pg_catalog.pg_has_role(SESSION_USER, 'role_prod', 'MEMBER') THEN
+        owner_role := 'role_prod';
+    ELSE
+        RAISE EXCEPTION 'dbt-platform: % may not create schema %', SESSION_USER, schema_name USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    SELECT pg_catalog.pg_get_userbyid(n.nspowner) INTO existing FROM pg_catalog.pg_namespace AS n
+    WHERE n.nspname OPERATOR(pg_catalog.=) schema_name;
+    IF FOUND THEN
+        IF existing OPERATOR(pg_catalog.=) owner_role THEN
+            RETURN;
+        END IF;
+        RAISE EXCEPTION 'dbt-platform: schema % exists and is owned by %, not %', schema_name, existing, owner_role
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    EXECUTE pg_catalog.format('CREATE SCHEMA %I AUTHORIZATION %I', schema_name, owner_role);
+END;
+$function$;
 COMMIT;
 -- postgresql:index/function:Function dbt-dev-warehouse-function-terminate-backend
 BEGIN;
@@ -155,20 +203,20 @@ COMMIT;
 BEGIN;
 CREATE ROLE "dbt_bitbucket" WITH ENCRYPTED PASSWORD '[secret]' VALID UNTIL 'infinity' CONNECTION LIMIT -1 NOSUPERUSER NOCREATEDB NOCREATEROLE INHERIT LOGIN;
 GRANT "role_prod" TO "dbt_bitbucket";
-ALTER ROLE "dbt_bitbucket" SET search_path TO "dbt_platform", "pg_catalog", "analytics";
+ALTER ROLE "dbt_bitbucket" SET search_path TO "dbt_platform", "pg_catalog", "analytics", "public";
 ALTER ROLE "dbt_bitbucket" SET ROLE "role_prod";
 COMMIT;
 -- postgresql:index/role:Role dbt-dev-warehouse-user-dbt_scheduler
 BEGIN;
 CREATE ROLE "dbt_scheduler" WITH ENCRYPTED PASSWORD '[secret]' VALID UNTIL 'infinity' CONNECTION LIMIT -1 NOSUPERUSER NOCREATEDB NOCREATEROLE INHERIT LOGIN;
 GRANT "role_prod" TO "dbt_scheduler";
-ALTER ROLE "dbt_scheduler" SET search_path TO "dbt_platform", "pg_catalog", "analytics";
+ALTER ROLE "dbt_scheduler" SET search_path TO "dbt_platform", "pg_catalog", "analytics", "public";
 ALTER ROLE "dbt_scheduler" SET ROLE "role_prod";
 COMMIT;
 -- postgresql:index/role:Role dbt-dev-warehouse-user-dev_ci
 BEGIN;
 CREATE ROLE "dev_ci" WITH ENCRYPTED PASSWORD '[secret]' VALID UNTIL 'infinity' CONNECTION LIMIT -1 NOSUPERUSER NOCREATEDB NOCREATEROLE INHERIT LOGIN;
 GRANT "role_dev" TO "dev_ci";
-ALTER ROLE "dev_ci" SET search_path TO "dbt_platform", "pg_catalog", "dbt_ci";
+ALTER ROLE "dev_ci" SET search_path TO "dbt_platform", "pg_catalog", "dbt_ci", "public";
 ALTER ROLE "dev_ci" SET ROLE "role_dev";
 COMMIT;

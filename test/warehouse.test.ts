@@ -75,10 +75,10 @@ describe("PostgresWarehouse (dev stack)", () => {
         }
     });
 
-    it("pins every bot's search_path: the platform schema, an explicit pg_catalog, then its group's schema", () => {
+    it("pins every bot's search_path: the platform schema, an explicit pg_catalog, its group's schema, read-only public", () => {
         const expected: Record<string, string> = { dev_ci: "dbt_ci", dbt_bitbucket: "analytics", dbt_scheduler: "analytics" };
         for (const [user, own] of Object.entries(expected)) {
-            assert.deepStrictEqual(r(T.role, `user-${user}`).inputs.searchPaths, ["dbt_platform", "pg_catalog", own], user);
+            assert.deepStrictEqual(r(T.role, `user-${user}`).inputs.searchPaths, ["dbt_platform", "pg_catalog", own, "public"], user);
         }
         for (const dev of ["anton", "maria"]) assert.strictEqual(r(T.role, `developer-${dev}`).inputs.searchPaths, undefined);
     });
@@ -103,6 +103,24 @@ describe("PostgresWarehouse (dev stack)", () => {
             assert.deepStrictEqual(r(T.grant, `grant-${g}-usage-platform`).inputs.privileges, ["USAGE"]);
             assert.ok(r(T.grant, `grant-${g}-usage-platform`).dependencies.includes(fn.urn));
         }
+    });
+
+    it("lets the dev role create only its schema families, through a SECURITY DEFINER create_schema", () => {
+        const fn = r(T.function, "function-create-schema");
+        assert.deepStrictEqual({ ...fn.inputs, body: undefined }, {
+            database: "analytics_dev", schema: "dbt_platform", name: "create_schema", args: [{ name: "schema_name", type: "text" }],
+            returns: "void", language: "plpgsql", securityDefiner: true, body: undefined,
+        });
+        const body: string = fn.inputs.body;
+        assert.ok(body.includes("'^(dbt_pr_[0-9]+|dbt_ci)(_[a-z0-9_]+)?$'"), "PR and CI families");
+        assert.ok(body.includes("SESSION_USER OPERATOR(pg_catalog.=) 'anton' AND schema_name OPERATOR(pg_catalog.~) '^dbt_anton_[a-z0-9_]+$'"));
+        assert.ok(body.includes("SESSION_USER OPERATOR(pg_catalog.=) 'maria' AND schema_name OPERATOR(pg_catalog.~) '^dbt_maria_[a-z0-9_]+$'"));
+        for (const name of ["public", "information_schema", "dbt_platform", "role_dev", "role_prod", "dev_ci", "dbt_bitbucket", "dbt_scheduler", "anton", "maria"]) {
+            assert.ok(body.includes(`'${name}'`), `${name} must be reserved`);
+        }
+        // No unqualified operator or cast: a caller may set its own search_path before calling.
+        assert.doesNotMatch(body.replace(/OPERATOR\(pg_catalog\.[=~>]\)|ERRCODE = /g, ""), /[^:]\s[=~]\s|::(?!pg_catalog\.)/);
+        assert.ok(!resources.some((x) => x.type === T.grantRole), "a superuser admin needs no membership");
     });
 
     it("generates one secret password per login with random.RandomPassword", () => {
@@ -135,10 +153,11 @@ describe("PostgresWarehouse (dev stack)", () => {
         for (const s of ["analytics", "staging"]) assert.strictEqual(r(T.schema, `schema-${s}`).inputs.owner, "role_prod");
     });
 
-    it("grants CONNECT, CREATE and TEMPORARY on the database to both group roles and revokes PUBLIC", () => {
+    it("grants CONNECT and TEMPORARY on the database to both group roles, CREATE to the prod role only, and revokes PUBLIC", () => {
+        const expected: Record<string, string[]> = { dev: ["CONNECT", "TEMPORARY"], prod: ["CONNECT", "CREATE", "TEMPORARY"] };
         for (const g of ["dev", "prod"]) {
             assert.deepStrictEqual(r(T.grant, `grant-${g}-database`).inputs, {
-                database: "analytics_dev", role: `role_${g}`, objectType: "database", privileges: ["CONNECT", "CREATE", "TEMPORARY"],
+                database: "analytics_dev", role: `role_${g}`, objectType: "database", privileges: expected[g],
             });
         }
         assert.deepStrictEqual(r(T.grant, "grant-public-database").inputs, { database: "analytics_dev", role: "public", objectType: "database", privileges: [] });
@@ -263,6 +282,42 @@ describe("PostgresWarehouse (other stacks and options)", () => {
         const provider = find(resources, "pulumi:providers:postgresql", "dbt-staging-warehouse-provider");
         assert.strictEqual(provider.inputs.sslmode, "verify-full");
         assert.strictEqual(provider.inputs.superuser, "false");
+    });
+
+    it("makes a non-superuser admin a member of both group roles, so create_schema can hand schemas to them", async () => {
+        const { resources } = await runProgram("staging");
+        const grants = resources.filter((x) => x.type === T.grantRole).map((x) => [x.name, x.inputs]);
+        assert.deepStrictEqual(grants, [
+            ["dbt-staging-warehouse-admin-in-dev", { role: "platform_admin", grantRole: "role_dev" }],
+            ["dbt-staging-warehouse-admin-in-prod", { role: "platform_admin", grantRole: "role_prod" }],
+        ]);
+    });
+
+    it("rejects reserved and family names as schema names", () => {
+        const base = {
+            connection: { host: "db", port: 5432, username: "admin" },
+            database: "analytics",
+            users: [{ name: "ci_bot", duty: "ci" as const }, { name: "deploy_bot", duty: "deploy" as const }],
+            developers: [{ name: "ann" }],
+            profile: "p",
+        };
+        const cases: [Partial<Parameters<typeof PostgresWarehouse.validate>[1]>, RegExp][] = [
+            [{ productionSchemas: ["public"] }, /productionSchemas\[0\] = "public": expected a schema name that is not reserved/],
+            [{ productionSchemas: ["pg_temp_1"] }, /productionSchemas\[0\] = "pg_temp_1": expected a name not starting with pg_/],
+            [{ productionSchemas: ["information_schema"] }, /productionSchemas\[0\] = "information_schema"/],
+            [{ productionSchemas: ["role_prod"] }, /productionSchemas\[0\] = "role_prod": expected a schema name that is not reserved/],
+            [{ productionSchemas: ["deploy_bot"] }, /productionSchemas\[0\] = "deploy_bot": expected a schema name that is not reserved/],
+            [{ productionSchemas: ["dbt_platform"] }, /productionSchemas\[0\] = "dbt_platform": expected a schema name that is not reserved/],
+            [{ productionSchemas: ["analytics"], ciSchema: "role_dev" }, /ciSchema = "role_dev": expected a schema name that is not reserved/],
+            [{ productionSchemas: ["analytics"], developers: [{ name: "ann", schema: "ci_bot" }] }, /developers\[0\]\.schema = "ci_bot"/],
+            [{ productionSchemas: ["dbt_pr_1_x"] }, /productionSchemas\[0\] = "dbt_pr_1_x": expected a name outside the pull-request, CI and developer schema families/],
+            [{ productionSchemas: ["dbt_ann_finance"] }, /productionSchemas\[0\] = "dbt_ann_finance": expected a name outside/],
+            [{ productionSchemas: ["analytics"], pullRequestPrefix: "pg_pr_" }, /pullRequestPrefix = "pg_pr_"/],
+        ];
+        for (const [override, expected] of cases) {
+            assert.throws(() => PostgresWarehouse.validate("v", { ...base, productionSchemas: [], ...override } as any), expected, JSON.stringify(override));
+        }
+        PostgresWarehouse.validate("v", { ...base, productionSchemas: ["analytics", "analytics_pr_1"] });
     });
 
     it("passes a secret admin password to the provider", async () => {

@@ -48,6 +48,110 @@ BEGIN
 END;
 `;
 
+/** Who may create which schemas through `dbt_platform.create_schema`, with the owner each gets. */
+export interface SchemaFamilies {
+    devRole: string;
+    prodRole: string;
+    /** `<prefix><n>` and `<prefix><n>_<custom>` (pull requests), `<ci>_<custom>` (the CI schema's custom schemas). */
+    pullRequestPrefix: string;
+    ciSchema: string;
+    /** Each developer's `<schema>_<custom>` family, creatable by that developer only. */
+    developers: { name: string; schema: string }[];
+    /** Names nobody may create (Postgres's own, the platform's, every declared role and login). */
+    reserved: string[];
+}
+
+/** The regular expression of the dev role's schema families (pull requests and the CI schema's custom schemas). */
+export function devFamilyPattern(f: Pick<SchemaFamilies, "pullRequestPrefix" | "ciSchema">): string {
+    return `^(${f.pullRequestPrefix}[0-9]+|${f.ciSchema})(_[a-z0-9_]+)?$`;
+}
+
+/**
+ * Body of `dbt_platform.create_schema(schema_name text)`, the only way the dev role's members
+ * (the CI bot, developers) create schemas: the dev role has no CREATE on the database, so pull-request
+ * code cannot squat a production name (`analytics_finance`) or a role's name (`role_prod`, the
+ * search_path hijack). It creates, owned by the dev role, `<prefix><n>[_<custom>]` and
+ * `<ci>_<custom>` for members of the dev role and `<own schema>_<custom>` for that developer; for
+ * members of the prod role any other name that is not reserved, owned by the prod role (the prod
+ * role keeps CREATE on the database too, so dbt's plain `create schema` still works in production).
+ * An existing schema is accepted only when its owner is the one the name's family gets, so a
+ * squatted schema fails the build instead of being built into. Runs as the admin: every operator,
+ * function and type it uses is schema-qualified. Identifiers come validated (lower-case, no quotes).
+ */
+export function createSchemaBody(f: SchemaFamilies): string {
+    const lit = (v: string) => `'${v}'`;
+    const devBranches = f.developers
+        .map(
+            (d) => `    ELSIF SESSION_USER OPERATOR(pg_catalog.=) ${lit(d.name)} AND schema_name OPERATOR(pg_catalog.~) ${lit(`^${d.schema}_[a-z0-9_]+$`)} THEN
+        owner_role := ${lit(f.devRole)};`,
+        )
+        .join("\n");
+    const reserved = `ARRAY[${f.reserved.map(lit).join(", ")}]::pg_catalog.text[]`;
+    return `
+DECLARE
+    owner_role pg_catalog.text;
+    existing pg_catalog.text;
+BEGIN
+    IF schema_name IS NULL OR NOT (schema_name OPERATOR(pg_catalog.~) '^[a-z_][a-z0-9_]*$')
+        OR pg_catalog.octet_length(schema_name) OPERATOR(pg_catalog.>) 63 THEN
+        RAISE EXCEPTION 'dbt-platform: % is not a lower-case schema name of at most 63 bytes', schema_name
+            USING ERRCODE = 'invalid_schema_name';
+    END IF;
+    IF schema_name OPERATOR(pg_catalog.~) '^pg_' OR schema_name OPERATOR(pg_catalog.=) ANY (${reserved}) THEN
+        RAISE EXCEPTION 'dbt-platform: schema name % is reserved', schema_name USING ERRCODE = 'insufficient_privilege';
+    ELSIF schema_name OPERATOR(pg_catalog.~) ${lit(devFamilyPattern(f))}
+        AND pg_catalog.pg_has_role(SESSION_USER, ${lit(f.devRole)}, 'MEMBER') THEN
+        owner_role := ${lit(f.devRole)};
+${devBranches}
+    ELSIF NOT (schema_name OPERATOR(pg_catalog.~) ${lit(devFamilyPattern(f))})${f.developers.map((d) => `
+        AND NOT (schema_name OPERATOR(pg_catalog.~) ${lit(`^${d.schema}(_[a-z0-9_]+)?$`)})`).join("")}
+        AND pg_catalog.pg_has_role(SESSION_USER, ${lit(f.prodRole)}, 'MEMBER') THEN
+        owner_role := ${lit(f.prodRole)};
+    ELSE
+        RAISE EXCEPTION 'dbt-platform: % may not create schema %', SESSION_USER, schema_name USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    SELECT pg_catalog.pg_get_userbyid(n.nspowner) INTO existing FROM pg_catalog.pg_namespace AS n
+    WHERE n.nspname OPERATOR(pg_catalog.=) schema_name;
+    IF FOUND THEN
+        IF existing OPERATOR(pg_catalog.=) owner_role THEN
+            RETURN;
+        END IF;
+        RAISE EXCEPTION 'dbt-platform: schema % exists and is owned by %, not %', schema_name, existing, owner_role
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    EXECUTE pg_catalog.format('CREATE SCHEMA %I AUTHORIZATION %I', schema_name, owner_role);
+END;
+`;
+}
+
+/**
+ * The dbt macro a project needs so that CI and developers create schemas through the platform's
+ * function (the dev role has no CREATE on the database). Root-project macros win dbt's dispatch over
+ * dbt-postgres's own `postgres__create_schema`; production bots go through the same function.
+ */
+export const CREATE_SCHEMA_MACRO = `{% macro postgres__create_schema(relation) -%}
+  {#- dbt-platform: the dev role has no CREATE on the database; ${PLATFORM_SCHEMA}.create_schema creates only the caller's schema families. -#}
+  {%- call statement('create_schema') -%}
+    select "${PLATFORM_SCHEMA}".create_schema('{{ relation.without_identifier().schema | replace("'", "''") }}')
+  {%- endcall -%}
+{% endmacro %}
+`;
+
+/**
+ * A query a production build runs before it writes (issue 11): one row per target schema that
+ * exists and is not owned by `prodRole` (a squatted schema). Zero rows: safe to build. Schemas that
+ * don't exist yet are fine (the build creates them, owned by the prod role).
+ */
+export function schemaOwnershipCheckSql(prodRole: string, schemas: readonly string[]): string {
+    const lit = (v: string) => `'${v.replace(/'/g, "''")}'`;
+    return (
+        "select n.nspname as schema_name, pg_catalog.pg_get_userbyid(n.nspowner) as owner " +
+        "from pg_catalog.pg_namespace as n " +
+        `where n.nspname = any (array[${schemas.map(lit).join(", ")}]::text[]) ` +
+        `and n.nspowner <> (select r.oid from pg_catalog.pg_roles as r where r.rolname = ${lit(prodRole)})`
+    );
+}
+
 /** A login role used by automation. */
 export interface PostgresBotUserArgs {
     /** Login name (a lower-case Postgres identifier). */
@@ -105,6 +209,8 @@ export interface PostgresWarehouseArgs {
     ciSchema?: string;
     /** Production schemas, owned by the prod role and readable by the dev role. */
     productionSchemas: string[];
+    /** Prefix of the per-pull-request schemas CI creates, `<prefix><n>` (default dbt_pr_). */
+    pullRequestPrefix?: string;
     /** Per-developer logins with private schemas. */
     developers?: PostgresDeveloperArgs[];
     /** Revoke PUBLIC's default CONNECT/TEMP on the database (default true). */
@@ -206,10 +312,17 @@ export class PostgresWarehouse extends pulumi.ComponentResource {
             );
             return { role, password: password.result };
         };
-        // Bots' search_path is pinned (no "$user", no public): the platform schema (admin-owned) and an
-        // explicit pg_catalog, then the schema their group owns. Only the admin can put a function
-        // ahead of pg_catalog's, which is how dbt's unqualified pg_terminate_backend reaches ours.
-        const botSearchPath = (u: PostgresBotUserArgs) => [PLATFORM_SCHEMA, "pg_catalog", u.duty === "ci" ? model.ciSchema : model.productionSchemas[0]];
+        // Bots' search_path is pinned (no "$user": a schema named after the group role would come first):
+        // the platform schema (admin-owned) and an explicit pg_catalog, then the schema their group owns,
+        // then public only when revokePublicConnect made it read-only for PUBLIC (shared UDFs keep
+        // resolving). Only the admin can put a function ahead of pg_catalog's, which is how dbt's
+        // unqualified pg_terminate_backend reaches ours.
+        const botSearchPath = (u: PostgresBotUserArgs) => [
+            PLATFORM_SCHEMA,
+            "pg_catalog",
+            u.duty === "ci" ? model.ciSchema : model.productionSchemas[0],
+            ...(model.revokePublicConnect ? ["public"] : []),
+        ];
         const bots = model.users.map((u) => ({
             ...u,
             group: u.duty === "ci" ? groups.dev : groups.prod,
@@ -241,7 +354,35 @@ export class PostgresWarehouse extends pulumi.ComponentResource {
                 },
                 { ...child, dependsOn: [platformSchema] },
             ),
+            new postgresql.Function(
+                `${name}-function-create-schema`,
+                {
+                    database,
+                    schema: PLATFORM_SCHEMA,
+                    name: "create_schema",
+                    args: [{ name: "schema_name", type: "text" }],
+                    returns: "void",
+                    language: "plpgsql",
+                    securityDefiner: true,
+                    body: createSchemaBody({
+                        devRole: model.devRole,
+                        prodRole: model.prodRole,
+                        pullRequestPrefix: model.pullRequestPrefix,
+                        ciSchema: model.ciSchema,
+                        developers: model.developers,
+                        reserved: reservedSchemaNames(model),
+                    }),
+                },
+                { ...child, dependsOn: [platformSchema] },
+            ),
         ];
+        if (args.connection && args.connection.superuser === false) {
+            // Without superuser (RDS, Cloud SQL) the admin may only create a schema AUTHORIZATION a
+            // group role it is a member of (Postgres 15 check_is_member_of_role), and create_schema runs as it.
+            for (const key of ["dev", "prod"] as const) {
+                new postgresql.GrantRole(`${name}-admin-in-${key}`, { role: args.connection.username, grantRole: groups[key].name }, child);
+            }
+        }
 
         const schema = (key: string, schemaName: string, owner: pulumi.Input<string>) =>
             new postgresql.Schema(
@@ -271,10 +412,12 @@ export class PostgresWarehouse extends pulumi.ComponentResource {
             grant("public-schema", { database, role: "public", schema: "public", objectType: "schema", privileges: ["USAGE"] }, []);
         }
         for (const key of ["dev", "prod"] as const) {
-            // CONNECT to log in; CREATE so dbt can create custom and per-pull-request schemas (seed step 1);
-            // TEMPORARY because incremental models and snapshots stage rows in `create temporary table`
-            // from their second run on (revokePublicConnect took PUBLIC's TEMP away).
-            grant(`${key}-database`, { database, role: groups[key].name, objectType: "database", privileges: ["CONNECT", "CREATE", "TEMPORARY"] }, [groups[key]]);
+            // CONNECT to log in; TEMPORARY because incremental models and snapshots stage rows in
+            // `create temporary table` from their second run on (revokePublicConnect took PUBLIC's TEMP
+            // away). CREATE only for the prod role (custom production schemas): the dev role creates its
+            // pull-request, CI and developer families through dbt_platform.create_schema, never any name.
+            const privileges = key === "prod" ? ["CONNECT", "CREATE", "TEMPORARY"] : ["CONNECT", "TEMPORARY"];
+            grant(`${key}-database`, { database, role: groups[key].name, objectType: "database", privileges }, [groups[key]]);
         }
         for (const key of ["dev", "prod"] as const) {
             // USAGE is the gate to the platform functions (EXECUTE stays PUBLIC's default; PUBLIC has no USAGE).
@@ -374,6 +517,7 @@ interface Model {
     ciSchema: string;
     productionSchemas: string[];
     developers: Required<PostgresDeveloperArgs>[];
+    pullRequestPrefix: string;
     revokePublicConnect: boolean;
     dbtSslmode: string;
     profile: string;
@@ -398,6 +542,7 @@ function normalise(name: string, args: PostgresWarehouseArgs): Model {
         ciSchema: args.ciSchema ?? "dbt_ci",
         productionSchemas: args.productionSchemas,
         developers: (args.developers ?? []).map((d) => ({ name: d.name, schema: d.schema ?? `dbt_${d.name}` })),
+        pullRequestPrefix: args.pullRequestPrefix ?? "dbt_pr_",
         revokePublicConnect: args.revokePublicConnect ?? true,
         dbtSslmode: args.dbtSslmode ?? "require",
         profile: args.profile,
@@ -415,6 +560,27 @@ function normalise(name: string, args: PostgresWarehouseArgs): Model {
     check(m.ciSchema, "schema", "ciSchema");
     m.productionSchemas.forEach((s, i) => check(s, "schema", `productionSchemas[${i}]`));
     if (m.productionSchemas.length === 0) problems.push("productionSchemas: expected at least one schema");
+    if (!/^[a-z_][a-z0-9_]*$/.test(m.pullRequestPrefix) || m.pullRequestPrefix.length > 50 || m.pullRequestPrefix.startsWith("pg_")) {
+        problems.push(`pullRequestPrefix = ${JSON.stringify(m.pullRequestPrefix)}: expected lower-case letters, digits and underscores, at most 50, not starting with pg_`);
+    }
+    // Reserved schema names: a schema named after a role is what "$user" resolves to (the search_path
+    // hijack), and the provider would ALTER the owner of an existing public or system schema.
+    const reserved = new Set(reservedSchemaNames(m));
+    const declaredSchemas: [string, string][] = [
+        ["ciSchema", m.ciSchema],
+        ...m.productionSchemas.map((s, i): [string, string] => [`productionSchemas[${i}]`, s]),
+        ...m.developers.map((d, i): [string, string] => [`developers[${i}].schema`, d.schema]),
+    ];
+    for (const [where, s] of declaredSchemas) {
+        if (reserved.has(s)) problems.push(`${where} = ${JSON.stringify(s)}: expected a schema name that is not reserved (public, information_schema, ${PLATFORM_SCHEMA}, or a declared role or login)`);
+    }
+    // Production names must stay out of the families the dev role may create.
+    const devFamily = new RegExp(devFamilyPattern(m));
+    m.productionSchemas.forEach((s, i) => {
+        if (devFamily.test(s) || m.developers.some((d) => s === d.schema || s.startsWith(`${d.schema}_`))) {
+            problems.push(`productionSchemas[${i}] = ${JSON.stringify(s)}: expected a name outside the pull-request, CI and developer schema families`);
+        }
+    });
     const logins = [m.devRole, m.prodRole, ...m.users.map((u) => u.name), ...m.developers.map((d) => d.name)];
     dupes(logins).forEach((d) => problems.push(`role ${d} is declared more than once`));
     dupes([m.ciSchema, ...m.productionSchemas, ...m.developers.map((d) => d.schema)]).forEach((d) =>
@@ -437,6 +603,11 @@ function normalise(name: string, args: PostgresWarehouseArgs): Model {
         throw new Error(`PostgresWarehouse ${name}: invalid arguments:\n  - ${problems.join("\n  - ")}`);
     }
     return m;
+}
+
+/** Schema names nobody may declare or create: Postgres's own, the platform's, every role and login. */
+function reservedSchemaNames(m: Pick<Model, "devRole" | "prodRole" | "users" | "developers">): string[] {
+    return ["public", "information_schema", PLATFORM_SCHEMA, m.devRole, m.prodRole, ...m.users.map((u) => u.name), ...m.developers.map((d) => d.name)];
 }
 
 function dupes(values: string[]): string[] {

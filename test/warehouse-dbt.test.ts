@@ -1,9 +1,13 @@
 /**
- * @integration dbt's own cancellation under role masking, with real dbt on a real Postgres: the
- * dev stack's warehouse access is applied as the provider would, then the masked deploy bot runs
- * `dbt run --fail-fast` on a project where one model fails at once while another sleeps. dbt
- * cancels the sleeping connection with `select pg_terminate_backend(<pid>)` on its own other
- * connection, whose current_user is the group role, not the login that owns the backend.
+ * @integration Real dbt against exactly what the dev stack's warehouse declares, applied to a real
+ * Postgres as the provider would:
+ * - dbt's own cancellation under role masking: the masked deploy bot runs `dbt run --fail-fast` on
+ *   a project where one model fails at once while another sleeps. dbt cancels the sleeping
+ *   connection with `select pg_terminate_backend(<pid>)` on its own other connection, whose
+ *   current_user is the group role, not the login that owns the backend.
+ * - schema creation without CREATE on the database for the dev role: CI builds a pull-request
+ *   schema and a `+schema` custom schema through the platform's create_schema macro, and an
+ *   incremental model twice (temporary tables), as do the prod bots.
  */
 import assert from "assert";
 import { spawn } from "child_process";
@@ -15,6 +19,7 @@ import { applyRecorded } from "./support/apply";
 import { ensurePythonEnv, pythonEnv, VENV_BIN } from "./support/python";
 import { startPostgres, TestServer } from "./support/postgres";
 import { resolve, ROOT, runProgram, toPulumiConfig } from "../scripts/offline";
+import { CREATE_SCHEMA_MACRO } from "../components/warehouse/postgres/warehouse";
 
 const PROJECT = path.resolve(__dirname, "fixtures", "cancel-project");
 
@@ -36,7 +41,7 @@ function run(cmd: string, args: string[], env: NodeJS.ProcessEnv, cwd: string, t
     });
 }
 
-describe("dbt cancellation under role masking @integration", function () {
+describe("real dbt on the warehouse: cancellation and schema creation @integration", function () {
     this.timeout(240_000);
     let server: TestServer;
     let tmp: string;
@@ -78,5 +83,44 @@ describe("dbt cancellation under role masking @integration", function () {
         const leftover = await server.admin("cancel_test", "SELECT count(*)::int AS n FROM pg_stat_activity WHERE query LIKE '%pg_sleep(60)%' AND pid <> pg_backend_pid()");
         assert.strictEqual(leftover[0].n, 0, "the slow model's backend is still running");
         console.log("cancel: real error shown");
+    });
+
+    it("CI and prod bots build PR, custom and incremental models through create_schema, twice", async () => {
+        const project = path.join(tmp, "schemas");
+        fs.mkdirSync(path.join(project, "models"), { recursive: true });
+        fs.mkdirSync(path.join(project, "macros"), { recursive: true });
+        fs.writeFileSync(path.join(project, "dbt_project.yml"), "name: schemas_project\nversion: '1.0.0'\nprofile: acme_analytics\nmodels:\n  schemas_project:\n    +materialized: table\n");
+        fs.writeFileSync(path.join(project, "models", "base.sql"), "select 1 as id");
+        fs.writeFileSync(path.join(project, "models", "shop.sql"), "{{ config(schema='shopify') }}\nselect id from {{ ref('base') }}");
+        fs.writeFileSync(
+            path.join(project, "models", "events.sql"),
+            "{{ config(materialized='incremental', unique_key='id') }}\nselect id from {{ ref('base') }}\n{% if is_incremental() %}where id >= (select max(id) from {{ this }}){% endif %}",
+        );
+        const dbt = (target: string, extra: Record<string, string> = {}) =>
+            run(path.join(VENV_BIN, "dbt"), ["run", "--target", target], { ...env, ...extra }, project, 120_000);
+        // Without the macro dbt's own `create schema` is refused: the dev role has no CREATE on the database.
+        const refused = await dbt("ci", { DBT_CI_SCHEMA: "dbt_pr_7" });
+        assert.notStrictEqual(refused.code, 0, refused.output);
+        assert.match(refused.output, /permission denied for database/, refused.output);
+
+        fs.writeFileSync(path.join(project, "macros", "create_schema.sql"), CREATE_SCHEMA_MACRO);
+        for (const [target, extra] of [["ci", { DBT_CI_SCHEMA: "dbt_pr_7" }], ["prod", {}], ["scheduler", {}]] as const) {
+            for (const round of [1, 2]) {
+                const r = await dbt(target, extra);
+                assert.strictEqual(r.code, 0, `${target} run ${round}:\n${r.output}`);
+            }
+        }
+        const owners = await server.admin(
+            "cancel_test",
+            "SELECT nspname, pg_get_userbyid(nspowner) AS owner FROM pg_namespace WHERE nspname IN ('dbt_pr_7', 'dbt_pr_7_shopify', 'analytics', 'analytics_shopify') ORDER BY 1",
+        );
+        assert.deepStrictEqual(owners, [
+            { nspname: "analytics", owner: "role_prod" },
+            { nspname: "analytics_shopify", owner: "role_prod" },
+            { nspname: "dbt_pr_7", owner: "role_dev" },
+            { nspname: "dbt_pr_7_shopify", owner: "role_dev" },
+        ]);
+        const events = await server.admin("cancel_test", "SELECT count(*)::int AS n, pg_get_userbyid(c.relowner) AS owner FROM analytics.events, pg_class c WHERE c.oid = 'analytics.events'::regclass GROUP BY 2");
+        assert.deepStrictEqual(events, [{ n: 1, owner: "role_prod" }]);
     });
 });
