@@ -143,9 +143,30 @@ describe("PostgresWarehouse (dev stack)", () => {
             assert.deepStrictEqual(role.roles, ["role_dev"]);
             assert.strictEqual(role.assumeRole, undefined);
             assert.deepStrictEqual(r(T.schema, `schema-${schema}`).inputs, {
-                name: schema, database: "analytics_dev", owner: dev, ifNotExists: true, dropCascade: false,
+                name: schema, database: "analytics_dev", owner: dev, ifNotExists: true, dropCascade: true,
             });
         }
+    });
+
+    it("retains production on destroy and drops only what the stack alone owns", () => {
+        const retained = resources.filter((x) => x.type.startsWith("postgresql:index/") && x.retainOnDelete).map((x) => x.name).sort();
+        assert.deepStrictEqual(retained, [
+            "dbt-dev-warehouse-database", "dbt-dev-warehouse-role-dev", "dbt-dev-warehouse-role-prod",
+            "dbt-dev-warehouse-schema-analytics", "dbt-dev-warehouse-schema-staging",
+        ]);
+        for (const s of ["analytics", "staging"]) assert.strictEqual(r(T.schema, `schema-${s}`).inputs.dropCascade, false, `${s} must never cascade`);
+        for (const s of ["dbt_ci", "dbt_anton", "dbt_maria", "platform"]) assert.strictEqual(r(T.schema, `schema-${s}`).inputs.dropCascade, true, `${s} is ours to drop`);
+        assert.ok(resources.every((x) => x.importId === ""), "nothing is imported unless adoptRetained");
+    });
+
+    it("deletes logins through a provider on the warehouse database (REASSIGN/DROP OWNED run there)", () => {
+        const onDb = find(resources, "pulumi:providers:postgresql", "dbt-dev-warehouse-provider-database");
+        assert.strictEqual(onDb.inputs.database, "analytics_dev");
+        assert.ok(onDb.dependencies.includes(r(T.database, "database").urn), "the provider connects after the database exists");
+        for (const login of ["user-dev_ci", "user-dbt_bitbucket", "user-dbt_scheduler", "developer-anton", "developer-maria"]) {
+            assert.ok(r(T.role, login).provider.startsWith(`${onDb.urn}::`), login);
+        }
+        assert.ok(r(T.role, "role-prod").provider.startsWith(`${find(resources, "pulumi:providers:postgresql", "dbt-dev-warehouse-provider").urn}::`));
     });
 
     it("creates the CI schema owned by role_dev and production schemas owned by role_prod", () => {
@@ -291,6 +312,45 @@ describe("PostgresWarehouse (other stacks and options)", () => {
             ["dbt-staging-warehouse-admin-in-dev", { role: "platform_admin", grantRole: "role_dev" }],
             ["dbt-staging-warehouse-admin-in-prod", { role: "platform_admin", grantRole: "role_prod" }],
         ]);
+    });
+
+    it("imports the retained database and group roles with adoptRetained", async () => {
+        const { resources, settle } = await installMocks("dev");
+        new PostgresWarehouse("adopt", {
+            connection: { host: "db", port: 5432, username: "admin" },
+            database: "analytics",
+            createDatabase: true,
+            adoptRetained: true,
+            users: [{ name: "deploy_bot", duty: "deploy" }],
+            productionSchemas: ["analytics"],
+            profile: "p",
+        });
+        await settle();
+        const imported = resources.filter((x) => x.importId).map((x) => [x.name, x.importId]);
+        assert.deepStrictEqual(imported, [["adopt-database", "analytics"], ["adopt-role-dev", "role_dev"], ["adopt-role-prod", "role_prod"]]);
+    });
+
+    it("writes sslrootcert into profiles.yml when given, and validates it", async () => {
+        const { resources, settle } = await installMocks("dev");
+        const base = {
+            connection: { host: "db", port: 5432, username: "admin" },
+            database: "analytics",
+            users: [{ name: "deploy_bot", duty: "deploy" as const }],
+            productionSchemas: ["analytics"],
+            profile: "p",
+            dbtSslmode: "verify-full",
+        };
+        const wh = new PostgresWarehouse("tls", { ...base, dbtSslrootcert: "system" });
+        const plain = new PostgresWarehouse("notls", base);
+        await settle();
+        assert.deepStrictEqual(parse((await resolve(wh.profilesYaml)).value as string).p.outputs.prod.sslrootcert, "system");
+        assert.ok(!("sslrootcert" in parse((await resolve(plain.profilesYaml)).value as string).p.outputs.prod));
+        // The CA path is the runner's, not the deploying machine's: the provider never gets it.
+        assert.ok(resources.filter((x) => x.type === "pulumi:providers:postgresql").every((x) => x.inputs.sslrootcert === undefined));
+        PostgresWarehouse.validate("v", { ...base, dbtSslrootcert: "/etc/ssl/certs/rds-global-bundle.pem" });
+        for (const bad of ["relative/ca.pem", "/etc/{{ env_var('X') }}", "/a b.pem", "/x'.pem", ""]) {
+            assert.throws(() => PostgresWarehouse.validate("v", { ...base, dbtSslrootcert: bad }), /dbtSslrootcert = .*: expected system or an absolute path/, bad);
+        }
     });
 
     it("rejects reserved and family names as schema names", () => {

@@ -215,12 +215,16 @@ export interface PostgresWarehouseArgs {
     developers?: PostgresDeveloperArgs[];
     /** Revoke PUBLIC's default CONNECT/TEMP on the database (default true). */
     revokePublicConnect?: boolean;
+    /** Adopt (import) the database and group roles a previous `pulumi destroy` retained (default false). */
+    adoptRetained?: boolean;
     /** Host that dbt (not the provider) connects to; defaults to the admin connection's host. */
     dbtHost?: pulumi.Input<string>;
     /** Port that dbt connects to; defaults to the admin connection's port. */
     dbtPort?: pulumi.Input<number>;
     /** sslmode written into profiles.yml (default require). */
     dbtSslmode?: string;
+    /** sslrootcert written into profiles.yml: an absolute CA bundle path on the runner, or `system` (libpq 16+ uses the OS store). */
+    dbtSslrootcert?: string;
     /** Profile name in profiles.yml. */
     profile: string;
     /** dbt threads per target (default 4). */
@@ -265,10 +269,9 @@ export class PostgresWarehouse extends pulumi.ComponentResource {
         super("dbt-platform:warehouse:PostgresWarehouse", name, {}, opts);
         this.roles = { dev: model.devRole, prod: model.prodRole };
 
-        const provider =
-            args.provider ??
+        const adminProvider = (key: string, databaseName: pulumi.Input<string>) =>
             new postgresql.Provider(
-                `${name}-provider`,
+                `${name}-${key}`,
                 {
                     host: args.connection!.host,
                     port: args.connection!.port,
@@ -276,18 +279,42 @@ export class PostgresWarehouse extends pulumi.ComponentResource {
                     password: args.connection!.password ? pulumi.secret(args.connection!.password) : undefined,
                     sslmode: args.connection!.sslmode ?? "require",
                     superuser: args.connection!.superuser ?? true,
-                    database: "postgres",
+                    database: databaseName,
                 },
                 { parent: this },
             );
+        const provider = args.provider ?? adminProvider("provider", "postgres");
         const child: pulumi.CustomResourceOptions = { parent: this, provider };
 
+        // `pulumi destroy` keeps production data (issue 9 §3). Retained: the database (DROP DATABASE
+        // would take everything), the production schemas (DROP SCHEMA … RESTRICT fails with 2BP01 once
+        // dbt has built there, and CASCADE would drop production), and both group roles: the provider
+        // deletes a role with REASSIGN OWNED BY … TO <admin>; DROP OWNED BY …; DROP ROLE … on its own
+        // connection (database postgres), so a role owning or holding privileges on objects in the
+        // warehouse database fails DROP ROLE with 2BP01, and where it succeeded the admin would own
+        // production and masking could not rebuild it. What the stack alone owns is dropped: logins,
+        // the CI and developer schemas (dropCascade), the platform schema and functions, every grant.
+        // A following `up` adopts what was retained: `adoptRetained` imports the database and the
+        // roles (CREATE would fail on them), and the schemas' ifNotExists path keeps their owner.
+        const retained = (id: string): pulumi.CustomResourceOptions => ({
+            ...child,
+            retainOnDelete: true,
+            ...(model.adoptRetained ? { import: id } : {}),
+        });
         const database: pulumi.Output<string> = model.createDatabase
-            ? new postgresql.Database(`${name}-database`, { name: model.database }, child).name
+            ? new postgresql.Database(`${name}-database`, { name: model.database }, retained(model.database)).name
             : pulumi.output(model.database);
 
+        // Logins are deleted through a provider connected to the warehouse database: the provider's
+        // role delete runs REASSIGN OWNED / DROP OWNED on its own connection's database only, so from
+        // `postgres` a login that owns anything in the warehouse (a developer's table in a dev-role
+        // schema, a bot's object made after RESET ROLE) fails DROP ROLE with 2BP01. Connected here,
+        // such leftovers pass to the admin and the login goes. CREATE ROLE is cluster-wide either way.
+        const loginProvider = args.provider ?? adminProvider("provider-database", database);
+        const loginChild: pulumi.CustomResourceOptions = { parent: this, provider: loginProvider };
+
         const groupRole = (key: "dev" | "prod", roleName: string) =>
-            new postgresql.Role(`${name}-role-${key}`, { name: roleName, login: false, inherit: true }, child);
+            new postgresql.Role(`${name}-role-${key}`, { name: roleName, login: false, inherit: true }, retained(roleName));
         const groups = { dev: groupRole("dev", model.devRole), prod: groupRole("prod", model.prodRole) };
 
         const login = (kind: "user" | "developer", userName: string, group: postgresql.Role, mask: boolean, searchPaths?: string[]) => {
@@ -308,7 +335,7 @@ export class PostgresWarehouse extends pulumi.ComponentResource {
                     inherit: true,
                     searchPaths,
                 },
-                child,
+                loginChild,
             );
             return { role, password: password.result };
         };
@@ -384,16 +411,17 @@ export class PostgresWarehouse extends pulumi.ComponentResource {
             }
         }
 
-        const schema = (key: string, schemaName: string, owner: pulumi.Input<string>) =>
+        // Production schemas are retained on destroy and never cascade; the CI and developer schemas
+        // hold only rebuildable output and are the stack's to drop, with what dbt built in them.
+        const schema = (key: string, schemaName: string, owner: pulumi.Input<string>, production: boolean) =>
             new postgresql.Schema(
                 `${name}-schema-${key}`,
-                // dropCascade stays false: destroying the stack must never drop built data silently.
-                { name: schemaName, database, owner, ifNotExists: true, dropCascade: false },
-                child,
+                { name: schemaName, database, owner, ifNotExists: true, dropCascade: !production },
+                production ? { ...child, retainOnDelete: true } : child,
             );
-        if (model.users.some((u) => u.duty === "ci")) schema(model.ciSchema, model.ciSchema, groups.dev.name);
-        const prodSchemas = model.productionSchemas.map((s) => schema(s, s, groups.prod.name));
-        devs.forEach((d) => schema(d.schema, d.schema, d.role.name));
+        if (model.users.some((u) => u.duty === "ci")) schema(model.ciSchema, model.ciSchema, groups.dev.name, false);
+        const prodSchemas = model.productionSchemas.map((s) => schema(s, s, groups.prod.name, true));
+        devs.forEach((d) => schema(d.schema, d.schema, d.role.name, false));
 
         // Every GRANT/REVOKE and ALTER DEFAULT PRIVILEGES runs alone: the provider revokes then grants
         // in one transaction, and two such transactions on the same role or object fail with
@@ -485,6 +513,7 @@ export class PostgresWarehouse extends pulumi.ComponentResource {
                     targets: targetNames,
                     threads: model.threads,
                     sslmode: model.dbtSslmode,
+                    sslrootcert: model.dbtSslrootcert,
                 }),
             ),
         );
@@ -519,7 +548,9 @@ interface Model {
     developers: Required<PostgresDeveloperArgs>[];
     pullRequestPrefix: string;
     revokePublicConnect: boolean;
+    adoptRetained: boolean;
     dbtSslmode: string;
+    dbtSslrootcert?: string;
     profile: string;
     threads: number;
     deployTarget: string;
@@ -544,7 +575,9 @@ function normalise(name: string, args: PostgresWarehouseArgs): Model {
         developers: (args.developers ?? []).map((d) => ({ name: d.name, schema: d.schema ?? `dbt_${d.name}` })),
         pullRequestPrefix: args.pullRequestPrefix ?? "dbt_pr_",
         revokePublicConnect: args.revokePublicConnect ?? true,
+        adoptRetained: args.adoptRetained ?? false,
         dbtSslmode: args.dbtSslmode ?? "require",
+        dbtSslrootcert: args.dbtSslrootcert,
         profile: args.profile,
         threads: args.threads ?? 4,
         deployTarget: botTargetName("deploy", args.deployTarget),
@@ -594,6 +627,9 @@ function normalise(name: string, args: PostgresWarehouseArgs): Model {
     const targets = [m.deployTarget, "ci", "scheduler"];
     if (m.deployTarget === "ci" || m.deployTarget === "scheduler" || !/^[a-z][a-z0-9_-]*$/.test(m.deployTarget)) {
         problems.push(`deployTarget = ${JSON.stringify(m.deployTarget)}: expected a target name other than ${targets.slice(1).join(", ")}`);
+    }
+    if (m.dbtSslrootcert !== undefined && !/^(system|\/[A-Za-z0-9._\/-]{1,255})$/.test(m.dbtSslrootcert)) {
+        problems.push(`dbtSslrootcert = ${JSON.stringify(m.dbtSslrootcert)}: expected system or an absolute path to a CA bundle (letters, digits, . _ - /)`);
     }
     if (!args.provider && !args.connection) problems.push("connection: expected an admin connection or a provider");
     if ((args.dbtHost ?? args.connection?.host) === undefined || (args.dbtPort ?? args.connection?.port) === undefined) {
