@@ -11,6 +11,7 @@ import { parse } from "yaml";
 import { applyRecorded } from "./support/apply";
 import { startPostgres, TestServer } from "./support/postgres";
 import { resolve, ROOT, runProgram, toPulumiConfig } from "../scripts/offline";
+import { schemaOwnershipCheckSql } from "../components/warehouse/postgres/warehouse";
 
 const DB = "attack_test";
 
@@ -137,5 +138,13 @@ describe("Postgres attacks from pull-request code @integration", function () {
         }
         console.log(`postgres attacks: ${blocked}/${attacks.length} blocked`);
         assert.strictEqual(blocked, attacks.length, report.join("\n"));
+    });
+
+    it("gives production builds a query that finds target schemas the prod role doesn't own", async () => {
+        // A schema squatted before this platform took CREATE away (made here by the admin for the dev role).
+        await server.admin(DB, "CREATE SCHEMA analytics_squatted AUTHORIZATION role_dev");
+        const sql = schemaOwnershipCheckSql("role_prod", ["analytics", "staging", "analytics_squatted", "analytics_not_yet", "o'brien"]);
+        const rows = (await as(server, logins.dbt_bitbucket, sql)).rows;
+        assert.deepStrictEqual(rows, [{ schema_name: "analytics_squatted", owner: "role_dev" }]);
     });
 });
