@@ -85,6 +85,36 @@ describe("real dbt on the warehouse: cancellation and schema creation @integrati
         console.log("cancel: real error shown");
     });
 
+    it("Ctrl-C (SIGINT) of the masked scheduler bot's run cancels its running query", async () => {
+        const project = path.join(tmp, "project");
+        const child = spawn(path.join(VENV_BIN, "dbt"), ["run", "--select", "slow_model", "--target", "scheduler"], { env, cwd: project, stdio: ["ignore", "pipe", "pipe"] });
+        let output = "";
+        const started = Date.now();
+        const closed = new Promise<number | null>((done) => child.on("close", done));
+        await new Promise<void>((ready, fail) => {
+            const timer = setTimeout(() => fail(new Error(`slow_model never started:\n${output}`)), 60_000);
+            const onData = (d: Buffer) => {
+                output += d;
+                if (/START sql table model analytics\.slow_model/.test(output)) {
+                    clearTimeout(timer);
+                    ready();
+                }
+            };
+            child.stdout.on("data", onData);
+            child.stderr.on("data", (d) => (output += d));
+        });
+        // Give the query time to reach the server before interrupting, as a person pressing Ctrl-C would.
+        await new Promise((r) => setTimeout(r, 1500));
+        child.kill("SIGINT");
+        const code = await closed;
+        assert.notStrictEqual(code, 0, output);
+        assert.ok(Date.now() - started < 45_000, `dbt did not stop on SIGINT:\n${output}`);
+        assert.match(output, /CANCEL query model\.cancel_project\.slow_model/, output);
+        assert.doesNotMatch(output, /permission denied to terminate process|must be a member of the role whose process/, output);
+        const leftover = await server.admin("cancel_test", "SELECT count(*)::int AS n FROM pg_stat_activity WHERE query LIKE '%pg_sleep(60)%' AND pid <> pg_backend_pid()");
+        assert.strictEqual(leftover[0].n, 0, "the interrupted model's backend is still running");
+    });
+
     it("CI and prod bots build PR, custom and incremental models through create_schema, twice", async () => {
         const project = path.join(tmp, "schemas");
         fs.mkdirSync(path.join(project, "models"), { recursive: true });
