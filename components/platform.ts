@@ -113,7 +113,11 @@ export class DbtPlatform extends pulumi.ComponentResource {
         const [owner, ...rest] = config.ci.repository.split("/");
         switch (config.ci.system) {
             case "bitbucket":
-                return new BitbucketCiSettings(`${name}-ci-settings`, { workspace: owner, repoSlug: rest[0], jobs: jobSettings(planned.model.jobs), values }, opts);
+                return new BitbucketCiSettings(
+                    `${name}-ci-settings`,
+                    { workspace: owner, repoSlug: rest[0], jobs: jobSettings(planned.model.jobs), values, apiUrl: config.ci.apiUrl, adoptExisting: config.ci.adoptExisting },
+                    opts,
+                );
             case "github":
                 return new GithubCiSettings(`${name}-ci-settings`, githubSettingsArgs(config, planned, files, values), opts);
             case "azure-devops":
@@ -130,6 +134,7 @@ export class DbtPlatform extends pulumi.ComponentResource {
                         repositoryName: rest[1],
                         defaultBranch: config.ci.mainBranch,
                         approverIds: config.ci.approvers,
+                        apiUrl: config.ci.apiUrl,
                     },
                     opts,
                 );

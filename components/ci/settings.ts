@@ -63,6 +63,8 @@ export interface BitbucketCiSettingsArgs {
     environmentType?: "Test" | "Staging" | "Production";
     /** REST API base URL (default https://api.bitbucket.org/2.0). */
     apiUrl?: pulumi.Input<string>;
+    /** Take over variables and a deploy environment that already exist under the same names (default false: fail naming them). */
+    adoptExisting?: pulumi.Input<boolean>;
 }
 
 /**
@@ -80,25 +82,26 @@ export class BitbucketCiSettings extends pulumi.ComponentResource {
         super("dbt-platform:ci:BitbucketCiSettings", name, {}, opts);
         const repo = { workspace: args.workspace, repoSlug: args.repoSlug, apiUrl: args.apiUrl };
         const component = `BitbucketCiSettings ${name}`;
+        const adopt = args.adoptExisting ?? false;
         new bb.PipelinesConfig(`${name}-pipelines`, { ...repo, enabled: true }, { parent: this });
         this.variableNames = {};
         for (const job of args.jobs) {
             if (job.deploymentEnvironment) {
                 const envName = job.deploymentEnvironment;
                 const type = args.environmentType ?? (/^prod/i.test(envName) ? "Production" : /^stag/i.test(envName) ? "Staging" : "Test");
-                const env = new bb.DeploymentEnvironment(`${name}-env-${envName}`, { ...repo, name: envName, environmentType: type }, { parent: this });
+                const env = new bb.DeploymentEnvironment(`${name}-env-${envName}`, { ...repo, name: envName, environmentType: type, adopt }, { parent: this });
                 (this as { environment?: bb.DeploymentEnvironment }).environment = env;
                 for (const v of job.variables) {
                     new bb.DeploymentVariable(
                         `${name}-${envName}-${v.name}`,
-                        { ...repo, environmentUuid: env.uuid, key: v.name, value: valueOf(component, args.values, v.name), secured: v.secret },
+                        { ...repo, environmentUuid: env.uuid, key: v.name, value: valueOf(component, args.values, v.name), secured: v.secret, adopt },
                         { parent: this },
                     );
                 }
                 this.variableNames[envName] = job.variables.map((v) => v.name);
             } else {
                 for (const v of job.variables) {
-                    new bb.RepositoryVariable(`${name}-${v.name}`, { ...repo, key: v.name, value: valueOf(component, args.values, v.name), secured: v.secret }, { parent: this });
+                    new bb.RepositoryVariable(`${name}-${v.name}`, { ...repo, key: v.name, value: valueOf(component, args.values, v.name), secured: v.secret, adopt }, { parent: this });
                 }
                 this.variableNames.repository = [...(this.variableNames.repository ?? []), ...job.variables.map((v) => v.name)];
             }
