@@ -1,6 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as postgresql from "@pulumi/postgresql";
 import * as random from "@pulumi/random";
+import { pullRequestPrefixProblem } from "../../config/rules";
 import { identifierProblem } from "./identifiers";
 import { envVarName, postgresProfiles, renderProfilesYaml, TARGET_FIELDS } from "./profiles";
 
@@ -593,9 +594,9 @@ function normalise(name: string, args: PostgresWarehouseArgs): Model {
     check(m.ciSchema, "schema", "ciSchema");
     m.productionSchemas.forEach((s, i) => check(s, "schema", `productionSchemas[${i}]`));
     if (m.productionSchemas.length === 0) problems.push("productionSchemas: expected at least one schema");
-    if (!/^[a-z_][a-z0-9_]*$/.test(m.pullRequestPrefix) || m.pullRequestPrefix.length > 50 || m.pullRequestPrefix.startsWith("pg_")) {
-        problems.push(`pullRequestPrefix = ${JSON.stringify(m.pullRequestPrefix)}: expected lower-case letters, digits and underscores, at most 50, not starting with pg_`);
-    }
+    // The one pull-request prefix rule the config and the pipelines apply too.
+    const prefixProblem = pullRequestPrefixProblem(m.pullRequestPrefix);
+    if (prefixProblem) problems.push(`pullRequestPrefix = ${JSON.stringify(m.pullRequestPrefix)}: expected ${prefixProblem}`);
     // Reserved schema names: a schema named after a role is what "$user" resolves to (the search_path
     // hijack), and the provider would ALTER the owner of an existing public or system schema.
     const reserved = new Set(reservedSchemaNames(m));
