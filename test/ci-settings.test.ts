@@ -7,9 +7,7 @@ import assert from "assert";
 import { parse } from "yaml";
 import { ConfigError, parseStackConfig } from "../components/config";
 import { SettingVariable } from "../components/pipelines";
-import * as path from "path";
-import * as pulumi from "@pulumi/pulumi";
-import { installMocks, Recorded, resolve, ROOT, runProgram, stackConfig } from "../scripts/offline";
+import { Recorded, resolve, runProgram, stackConfig } from "../scripts/offline";
 import { withCiSystem } from "../scripts/render";
 
 const REPO_GUID = "5b1c2d3e-4f50-4a6b-9c7d-8e9fa0b1c2d3";
@@ -130,17 +128,12 @@ describe("CI settings from the stack", function () {
         assert.deepStrictEqual(committed, Object.keys(files).sort());
     });
 
-    it("GitHub reviewers without a deploy environment fail before any resource is registered", async () => {
+    it("GitHub reviewers go on the deploy environment the program always creates (no aws.github.deployEnvironment needed)", async () => {
         const config = withCiSystem(stackConfig("prod"), "github").config;
         config["dbt-platform:ci"] = JSON.stringify({ ...JSON.parse(config["dbt-platform:ci"]), manageSettings: true, approvers: ["1234567"] });
-        // The program's steps, with the registrations recorded before the failure.
-        const { resources, settle } = await installMocks("prod");
-        pulumi.runtime.setAllConfig(config, []);
-        const entry = require.resolve(path.join(ROOT, "index.ts"));
-        delete require.cache[entry];
-        assert.throws(() => require(entry), /reviewers: the deploy job has no environment/);
-        await settle();
-        assert.deepStrictEqual(resources.map((r) => r.type), []);
+        const { resources } = await runProgram("prod", config);
+        const envs = resources.filter((r) => r.type === "github:index/repositoryEnvironment:RepositoryEnvironment");
+        assert.deepStrictEqual(envs.map((r) => [r.inputs.environment, r.inputs.reviewers]), [["prod", [{ users: [1234567] }]]]);
     });
 
     it("rejects settings the system cannot take, naming the key", () => {

@@ -5,8 +5,6 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import type { Job, SettingVariable } from "../pipelines/model";
-import { azureNames } from "../pipelines/azure";
-import * as azdo from "./azureDevops";
 import * as bb from "./bitbucket";
 
 /** What a settings component needs to know of one pipeline job (plain: it decides which resources exist). */
@@ -110,91 +108,5 @@ export class BitbucketCiSettings extends pulumi.ComponentResource {
     }
 }
 
-/** Arguments of AzureDevopsCiSettings. */
-export interface AzureDevopsCiSettingsArgs {
-    /** Organization name. */
-    organization: string;
-    /** Project name. */
-    project: string;
-    /** Stack name: objects are named dbt-<stack>-… as the rendered azure-pipelines.yml references them. */
-    stack: string;
-    /** The pipeline jobs (see jobSettings). */
-    jobs: JobSettings[];
-    /** Variable values by name; a secret. */
-    values: pulumi.Input<Record<string, string>>;
-    /** profiles.yml for the secure file the pipeline downloads. */
-    profilesYaml: pulumi.Input<string>;
-    /** Azure Repos repository GUID holding azure-pipelines.yml. */
-    repositoryId: pulumi.Input<string>;
-    /** Repository name. */
-    repositoryName: pulumi.Input<string>;
-    /** Default branch (the main branch). */
-    defaultBranch: string;
-    /** Approver identity GUIDs of the deploy environment (none: no approval check). */
-    approverIds?: string[];
-    /** REST API base URL (default https://dev.azure.com). */
-    apiUrl?: pulumi.Input<string>;
-}
-
-/**
- * Seed 003 as code: variable groups per job (secrets marked), profiles.yml as a secure file, the
- * YAML pipeline, the deploy environment with an approval check, and the pipeline's permission to
- * use each of them.
- */
-export class AzureDevopsCiSettings extends pulumi.ComponentResource {
-    /** The YAML pipeline definition. */
-    public readonly pipeline: azdo.BuildDefinition;
-    /** Variable group names per job. */
-    public readonly variableGroupNames: Record<string, string>;
-
-    constructor(name: string, args: AzureDevopsCiSettingsArgs, opts?: pulumi.ComponentResourceOptions) {
-        const component = `AzureDevopsCiSettings ${name}`;
-        checkJobs(component, args.jobs);
-        const guid = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
-        const bad = (args.approverIds ?? []).filter((a) => !guid.test(a));
-        if (bad.length) throw new Error(`${component}: approverIds: ${bad.join(", ")}: expected identity GUIDs`);
-        super("dbt-platform:ci:AzureDevopsCiSettings", name, {}, opts);
-        const where = { organization: args.organization, project: args.project, apiUrl: args.apiUrl };
-        const names = azureNames(args.stack);
-        const groups: azdo.VariableGroup[] = [];
-        this.variableGroupNames = {};
-        for (const job of args.jobs) {
-            const groupName = names.variableGroup(job.id);
-            const variables = Object.fromEntries(job.variables.map((v) => [v.name, { value: valueOf(component, args.values, v.name), isSecret: v.secret }]));
-            groups.push(new azdo.VariableGroup(`${name}-${job.id}`, { ...where, name: groupName, description: `dbt ${job.id} settings of stack ${args.stack}`, variables }, { parent: this }));
-            this.variableGroupNames[job.id] = groupName;
-        }
-        const profiles = new azdo.SecureFile(`${name}-profiles`, { ...where, name: names.profilesSecureFile, content: pulumi.secret(args.profilesYaml) }, { parent: this });
-        this.pipeline = new azdo.BuildDefinition(
-            `${name}-pipeline`,
-            {
-                ...where,
-                name: names.pipeline,
-                yamlFilename: "azure-pipelines.yml",
-                repository: { type: "TfsGit", id: args.repositoryId, name: args.repositoryName, defaultBranch: `refs/heads/${args.defaultBranch}` },
-            },
-            { parent: this },
-        );
-        const permit = (kind: "variablegroup" | "securefile" | "environment", key: string, id: pulumi.Input<string | number>) =>
-            new azdo.PipelinePermission(
-                `${name}-permit-${key}`,
-                { ...where, resourceType: kind, resourceId: pulumi.output(id).apply(String), pipelineId: this.pipeline.definitionId },
-                { parent: this },
-            );
-        groups.forEach((g, i) => permit("variablegroup", args.jobs[i].id, g.groupId));
-        permit("securefile", "profiles", profiles.secureFileId);
-        const deployEnv = args.jobs.find((j) => j.deploymentEnvironment)?.deploymentEnvironment;
-        if (deployEnv) {
-            const env = new azdo.Environment(`${name}-env-${deployEnv}`, { ...where, name: deployEnv, description: `dbt deployments of stack ${args.stack}` }, { parent: this });
-            permit("environment", deployEnv, env.environmentId);
-            if (args.approverIds?.length) {
-                new azdo.ApprovalCheck(
-                    `${name}-approval-${deployEnv}`,
-                    { ...where, environmentId: env.environmentId, environmentName: deployEnv, approverIds: args.approverIds, instructions: `Approve the dbt release to ${args.stack}` },
-                    { parent: this },
-                );
-            }
-        }
-        this.registerOutputs({ pipelineId: this.pipeline.definitionId, variableGroupNames: this.variableGroupNames });
-    }
-}
+/** Azure DevOps settings live with their providers; re-exported here beside the Bitbucket ones. */
+export { AzureDevopsCiSettings, AzureDevopsCiSettingsArgs } from "./azureDevops/settings";
