@@ -28,6 +28,10 @@ export interface Recorded {
     parent: string;
     /** Provider reference `<provider urn>::<provider id>`; "" for the default provider. */
     provider: string;
+    /** The retainOnDelete resource option: `pulumi destroy` leaves the object in place. */
+    retainOnDelete: boolean;
+    /** The import resource option's id ("" when not importing). */
+    importId: string;
     /** Mock provider outputs, with secrets unwrapped. */
     state: Record<string, any>;
     /** Outputs a component registered with registerOutputs, with secrets unwrapped ({} until then). */
@@ -132,6 +136,8 @@ export async function installMocks(stack: string): Promise<{ resources: Recorded
                     dependencies: req.getDependenciesList(),
                     parent: req.getParent(),
                     provider: req.getProvider(),
+                    retainOnDelete: req.getRetainondelete() === true,
+                    importId: req.getImportid() ?? "",
                     state: unwrapSecrets(pulumi.runtime.deserializeProperties(resp.getObject())),
                     outputs: {},
                     secretOutputs: [],
