@@ -323,6 +323,30 @@ describe("SnowflakeWarehouse (seed 002 under mocks)", () => {
         for (const v of Object.values(env.value)) if (v.length >= 20) assert.ok(!yaml.includes(v), "no credential value may appear in profiles.yml");
     });
 
+    it("exposes the access plan as data, the same one the resources were declared from", () => {
+        const plan = wh.accessPlan;
+        assert.deepStrictEqual(SnowflakeWarehouse.accessPlan("analytics", seed002()), plan);
+        assert.deepStrictEqual(plan.roles.map((x) => [x.kind, x.database ?? "", x.name]), [
+            ["functional", "", "TRANSFORMER"],
+            ["functional", "", "TRANSFORMER_CI"],
+            ["functional", "", "REPORTER"],
+            ["access", "ANALYTICS", "ANALYTICS_READ"],
+            ["access", "ANALYTICS", "ANALYTICS_WRITE"],
+            ["access", "ANALYTICS_DEV", "ANALYTICS_DEV_READ"],
+            ["access", "ANALYTICS_DEV", "ANALYTICS_DEV_WRITE"],
+            ["system", "", "SYSADMIN"],
+        ]);
+        assert.deepStrictEqual(plan.logins, [
+            { name: "SVC_DBT_CI", duty: "ci", roles: [{ name: "TRANSFORMER_CI" }], sessionRole: { name: "TRANSFORMER_CI" }, auth: "key-pair" },
+            { name: "SVC_DBT_DEPLOY", duty: "deploy", roles: [{ name: "TRANSFORMER" }], sessionRole: { name: "TRANSFORMER" }, auth: "key-pair" },
+            { name: "SVC_DBT_SCHEDULER", duty: "scheduler", roles: [{ name: "TRANSFORMER" }], sessionRole: { name: "TRANSFORMER" }, auth: "key-pair" },
+        ]);
+        // One resource per plan entry, no more.
+        assert.strictEqual(resources.filter((x) => x.type === S.toDatabaseRole || x.type === S.toAccountRole).length, plan.grants.length);
+        assert.strictEqual(resources.filter((x) => x.type === S.ownership).length, plan.ownerships.length);
+        assert.strictEqual(resources.filter((x) => x.name.startsWith("analytics-membership-")).length, plan.memberships.length);
+    });
+
     it("names PR schemas CI_PR_<n> in the development database, with the custom-schema family", () => {
         const spec = wh.pullRequestSchemas;
         assert.deepStrictEqual({ ...spec, dropMacro: undefined }, { prefix: "CI_PR_", database: "ANALYTICS_DEV", case: "upper", createdBy: "dbt", dropMacroName: "dbt_platform_drop_pr_schema", dropMacro: undefined });

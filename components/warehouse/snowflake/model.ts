@@ -214,6 +214,10 @@ export function normaliseSnowflake(name: string, args: SnowflakeWarehouseArgs): 
     };
     check(m.productionDatabase, "database", "productionDatabase");
     check(m.developmentDatabase, "database", "developmentDatabase");
+    for (const key of ["productionDatabase", "developmentDatabase"] as const) {
+        // The access roles are named <DB>_READ / <DB>_WRITE and must stay valid identifiers.
+        if (typeof m[key] === "string" && m[key].length > 249) problems.push(`${key}: at most 249 characters (its access role <name>_WRITE must fit 255)`);
+    }
     if (m.productionDatabase === m.developmentDatabase) problems.push(`developmentDatabase: must differ from productionDatabase (${m.productionDatabase})`);
     check(m.productionSchema, "schema", "productionSchema");
     check(m.ciSchema, "schema", "ciSchema");

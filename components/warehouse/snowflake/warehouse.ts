@@ -8,6 +8,12 @@
  * Providers: objects (databases, warehouses, database roles) are created as SYSADMIN, so the
  * administrators own them; roles, users, the network policy and every grant as SECURITYADMIN
  * (MANAGE GRANTS is needed for database-level future grants).
+ *
+ * Key rotation without downtime, one `pulumi up` per step: (1) `secondKey: true` adds key 2 as
+ * RSA_PUBLIC_KEY_2 while the target still uses key 1; (2) `activeKey: 2` switches the target,
+ * its credential secret and profileEnvironment to key 2 (CI settings follow); (3) replace key 1
+ * (`pulumi up --replace <urn of …-key-1>`), then switch back with `activeKey: 1` when key 2 is
+ * next to be retired. Either key logs in at every step.
  */
 import * as pulumi from "@pulumi/pulumi";
 import * as snowflake from "@pulumi/snowflake";
@@ -27,7 +33,7 @@ import {
     snowflakeTargetFields,
 } from "./profiles";
 
-/** Access role, functional role and warehouse of each resource key, for naming children. */
+/** Keys of the functional roles, as their resources are named (`<name>-role-<key>`). */
 const FUNCTIONAL_KEYS = ["transformer", "ci", "reporter"] as const;
 
 /** Warehouse access for dbt on Snowflake (seed 002), implementing the warehouse contract. */
