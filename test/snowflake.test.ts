@@ -5,7 +5,11 @@
  * reviewable SQL. (The mocks generate real RSA key pairs for tls.PrivateKey.)
  */
 import assert from "assert";
+import { spawnSync } from "child_process";
 import * as crypto from "crypto";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
 import { parse } from "yaml";
 import {
     inPullRequestFamily,
@@ -462,13 +466,34 @@ describe("Snowflake access plan as SQL", () => {
 });
 
 describe("contract helpers", () => {
-    it("writes file variables with mode 600 and exports their path", () => {
-        const lines = writeFileLines([{ field: "private_key", name: "DBT_CI_PRIVATE_KEY", secret: true, file: { pathVariable: "DBT_CI_PRIVATE_KEY_PATH", path: "${RUNNER_TEMP:-/tmp}/k.p8" } }, { field: "user", name: "DBT_CI_USER", secret: false }]);
-        assert.deepStrictEqual(lines, [
-            'export DBT_CI_PRIVATE_KEY_PATH="${RUNNER_TEMP:-/tmp}/k.p8"',
+    const keyVar = { field: "private_key", name: "DBT_CI_PRIVATE_KEY", secret: true, file: { pathVariable: "DBT_CI_PRIVATE_KEY_PATH", path: "${RUNNER_TEMP:-/tmp}/dbt-platform/ci.p8" } };
+    const pem = crypto.generateKeyPairSync("rsa", { modulusLength: 2048 }).privateKey.export({ type: "pkcs8", format: "pem" }) as string;
+
+    it("renders the lines that write a file variable with mode 600 and export its path", () => {
+        assert.deepStrictEqual(writeFileLines([keyVar, { field: "user", name: "DBT_CI_USER", secret: false }]), [
+            'export DBT_CI_PRIVATE_KEY_PATH="${RUNNER_TEMP:-/tmp}/dbt-platform/ci.p8"',
             'mkdir -p "$(dirname "$DBT_CI_PRIVATE_KEY_PATH")"',
             "(umask 077 && printf '%s\\n' \"$DBT_CI_PRIVATE_KEY\" > \"$DBT_CI_PRIVATE_KEY_PATH\")",
             'chmod 600 "$DBT_CI_PRIVATE_KEY_PATH"',
         ]);
     });
+
+    for (const base64 of [false, true]) {
+        it(`writes the key file in bash${base64 ? " from a base64 variable (Bitbucket)" : ""}: mode 600, the exact PEM, a usable key`, () => {
+            const dir = fs.mkdtempSync(path.join(os.tmpdir(), "sf-keyfile-"));
+            try {
+                const script = ["set -eu", ...writeFileLines([keyVar], { base64 }), 'stat -c %a "$DBT_CI_PRIVATE_KEY_PATH"', 'echo "$DBT_CI_PRIVATE_KEY_PATH"'].join("\n");
+                const value = base64 ? Buffer.from(pem).toString("base64") : pem;
+                const r = spawnSync("bash", ["--noprofile", "--norc", "-c", script], { env: { PATH: process.env.PATH, RUNNER_TEMP: dir, DBT_CI_PRIVATE_KEY: value }, encoding: "utf8" });
+                assert.strictEqual(r.status, 0, r.stderr);
+                const [mode, file] = r.stdout.trim().split("\n");
+                assert.strictEqual(mode, "600");
+                assert.strictEqual(file, path.join(dir, "dbt-platform", "ci.p8"));
+                assert.strictEqual(fs.readFileSync(file, "utf8").trim(), pem.trim());
+                assert.strictEqual(crypto.createPrivateKey(fs.readFileSync(file)).asymmetricKeyType, "rsa");
+            } finally {
+                fs.rmSync(dir, { recursive: true, force: true });
+            }
+        });
+    }
 });

@@ -204,16 +204,19 @@ export function envVarRef(name: string, opts: { int?: boolean } = {}): string {
 /**
  * Shell lines a job runs before dbt for every file variable of a target: the contents go to the
  * file with mode 600 (created under umask 077, so it is never readable by others, even briefly)
- * and the path is exported in the variable profiles.yml reads.
+ * and the path is exported in the variable profiles.yml reads. With `base64`, the variable holds
+ * the contents base64-encoded (for CI systems whose secured variables cannot carry newlines,
+ * such as Bitbucket's).
  */
-export function writeFileLines(vars: readonly TargetEnvVar[]): string[] {
+export function writeFileLines(vars: readonly TargetEnvVar[], opts: { base64?: boolean } = {}): string[] {
     const lines: string[] = [];
     for (const v of vars) {
         if (!v.file) continue;
+        const write = opts.base64 ? `printf '%s' "$${v.name}" | base64 -d` : `printf '%s\\n' "$${v.name}"`;
         lines.push(
             `export ${v.file.pathVariable}="${v.file.path}"`,
             `mkdir -p "$(dirname "$${v.file.pathVariable}")"`,
-            `(umask 077 && printf '%s\\n' "$${v.name}" > "$${v.file.pathVariable}")`,
+            `(umask 077 && ${write} > "$${v.file.pathVariable}")`,
             `chmod 600 "$${v.file.pathVariable}"`,
         );
     }
