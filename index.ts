@@ -1,3 +1,7 @@
+/**
+ * The program `pulumi up` runs on every stack (Pulumi.yaml `main`). The library other projects install is
+ * components/, built to dist/ (package.json `exports`); the two entries are kept apart on purpose.
+ */
 import * as pulumi from "@pulumi/pulumi";
 import { DbtPlatform, loadStackConfig } from "./components";
 
@@ -10,26 +14,36 @@ const platform = new DbtPlatform(`dbt-${config.stack}`, {
     warehouseAdminPassword: secrets.getSecret("warehouseAdminPassword"),
 });
 
-export const environment = config.environment;
-export const ciSystem = config.ci.system;
-export const warehouseRoles = platform.warehouse.roles;
-export const dbtTargets = platform.warehouse.targets;
-export const developerTargets = platform.warehouse.developerTargets;
-export const profileEnvironment = platform.warehouse.profileEnvironment;
-export const profilesYaml = platform.warehouse.profilesYaml;
+const docsSite = platform.artifacts?.docsSite;
 
-// AWS side (aws.enabled): where CI finds state, docs, roles and credentials.
-export const artifactsBucket = platform.artifacts?.bucketName;
-export const latestManifestKey = platform.artifacts?.latestManifestKey;
-export const docsUrl = platform.artifacts?.docsSite?.url;
-export const docsDistributionId = platform.artifacts?.docsSite?.distributionId;
-/** basic-auth docs access: the login to hand out (the password is a secret). */
-export const docsBasicAuth = platform.artifacts?.docsSite?.basicAuthPassword
-    ? pulumi.secret({ username: platform.artifacts.docsSite.basicAuthUsername, password: platform.artifacts.docsSite.basicAuthPassword })
-    : undefined;
-export const ciRoleArns = platform.ciIdentity?.roleArns;
-export const credentialSecretNames = platform.credentials?.secretNames;
+/** Drops the keys this stack has no value for: an undefined export is no output, only a warning on every preview. */
+function defined<T extends Record<string, unknown>>(outputs: T): { [K in keyof T]?: Exclude<T[K], undefined> } {
+    return Object.fromEntries(Object.entries(outputs).filter(([, v]) => v !== undefined)) as { [K in keyof T]?: Exclude<T[K], undefined> };
+}
 
-// Pipelines: the CI files for the dbt repository (`npm run render` writes them) and the settings they read.
-export const pipelineFiles = platform.pipelineFiles;
-export const pipelineVariables = platform.pipelineVariables;
+// The module's exports are the stack outputs.
+export = defined({
+    environment: config.environment,
+    ciSystem: config.ci.system,
+    warehouseRoles: platform.warehouse.roles,
+    dbtTargets: platform.warehouse.targets,
+    developerTargets: platform.warehouse.developerTargets,
+    profileEnvironment: platform.warehouse.profileEnvironment,
+    profilesYaml: platform.warehouse.profilesYaml,
+
+    // AWS side (aws.enabled): where CI finds state, docs, roles and credentials.
+    artifactsBucket: platform.artifacts?.bucketName,
+    latestManifestKey: platform.artifacts?.latestManifestKey,
+    docsUrl: docsSite?.url,
+    docsDistributionId: docsSite?.distributionId,
+    /** basic-auth docs access: the login to hand out (the password is a secret). */
+    docsBasicAuth: docsSite?.basicAuthPassword
+        ? pulumi.secret({ username: docsSite.basicAuthUsername, password: docsSite.basicAuthPassword })
+        : undefined,
+    ciRoleArns: platform.ciIdentity?.roleArns,
+    credentialSecretNames: platform.credentials?.secretNames,
+
+    // Pipelines: the CI files for the dbt repository (`npm run render` writes them) and the settings they read.
+    pipelineFiles: platform.pipelineFiles,
+    pipelineVariables: platform.pipelineVariables,
+});

@@ -2,7 +2,8 @@ import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { ArtifactStore, ArtifactStoreArgs, CiIdentity, CiIdentityArgs, WarehouseCredentials, WarehouseCredentialsArgs } from "./aws";
 import { StackConfig } from "./config";
-import { AzureDevopsCiSettings, BitbucketCiSettings, jobSettings } from "./ci/settings";
+import { BitbucketCiSettings, jobSettings } from "./ci/settings";
+import { AzureDevopsCiSettings } from "./ci/azureDevops/settings";
 import { githubCiJobs, GithubCiSettings, GithubCiSettingsArgs } from "./ci/github";
 import { Job, PipelineContext, renderPipelineFiles, SettingVariable, settingVariables } from "./pipelines";
 import { botTargetName, PostgresTargetConnection, PostgresWarehouse, PostgresWarehouseArgs } from "./warehouse";
@@ -113,10 +114,17 @@ export class DbtPlatform extends pulumi.ComponentResource {
         const [owner, ...rest] = config.ci.repository.split("/");
         switch (config.ci.system) {
             case "bitbucket":
-                return new BitbucketCiSettings(`${name}-ci-settings`, { workspace: owner, repoSlug: rest[0], jobs: jobSettings(planned.model.jobs), values }, opts);
+                return new BitbucketCiSettings(
+                    `${name}-ci-settings`,
+                    { workspace: owner, repoSlug: rest[0], jobs: jobSettings(planned.model.jobs), values, apiUrl: config.ci.apiUrl, adoptExisting: config.ci.adoptExisting },
+                    opts,
+                );
             case "github":
                 return new GithubCiSettings(`${name}-ci-settings`, githubSettingsArgs(config, planned, files, values), opts);
-            case "azure-devops":
+            case "azure-devops": {
+                const a = config.aws.enabled ? config.aws.azureDevops : undefined;
+                // Only a connection CI does not share can be main-only (else CiIdentity warns).
+                const deployOnly = a?.deployServiceConnection && a.deployServiceConnection !== a.serviceConnection ? a.deployServiceConnection : undefined;
                 return new AzureDevopsCiSettings(
                     `${name}-ci-settings`,
                     {
@@ -130,9 +138,12 @@ export class DbtPlatform extends pulumi.ComponentResource {
                         repositoryName: rest[1],
                         defaultBranch: config.ci.mainBranch,
                         approverIds: config.ci.approvers,
+                        apiUrl: config.ci.apiUrl,
+                        deployServiceConnection: deployOnly,
                     },
                     opts,
                 );
+            }
         }
     }
 }
@@ -211,7 +222,7 @@ function ciArgs(config: StackConfig, w: Wiring): CiIdentityArgs {
         system: config.ci.system,
         github:
             config.ci.system === "github"
-                ? { repository: config.ci.repository, mainBranch: config.ci.mainBranch, deployEnvironment: a.github?.deployEnvironment }
+                ? { repository: config.ci.repository, mainBranch: config.ci.mainBranch, deployEnvironment: deploymentEnvironment(config) }
                 : undefined,
         bitbucket: config.ci.system === "bitbucket" && a.bitbucket ? { workspace: owner, ...a.bitbucket } : undefined,
         azureDevops: config.ci.system === "azure-devops" && a.azureDevops ? { organization: owner, project, ...a.azureDevops } : undefined,
@@ -233,8 +244,9 @@ function deploymentEnvironment(config: StackConfig): string | undefined {
     const stage = config.environment.kind === "release" ? config.stack : "production";
     switch (config.ci.system) {
         case "github":
-            // A job with `environment:` presents an environment subject, not a ref: match the trust exactly.
-            return config.aws.enabled ? config.aws.github?.deployEnvironment : stage;
+            // Always an environment the program creates: its secrets are the only place production credentials
+            // live, it admits main only, and the deploy role trusts its OIDC subject (see ciArgs).
+            return config.aws.github?.deployEnvironment ?? stage;
         default:
             return stage;
     }

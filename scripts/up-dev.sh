@@ -4,7 +4,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# The CLI: the npm package `pulumi` at this exact version (run through npx, nothing installed globally).
 PULUMI_VERSION=3.265.0
+# Resource plugins at exactly the versions the pinned npm packages request (their package.json "pulumi" field;
+# test/commands.test.ts keeps the two in step).
+PLUGINS=(postgresql:3.18.1 random:4.21.2 aws:7.48.0 github:6.15.0)
 export PULUMI_BACKEND_URL="file://$PWD/.pulumi-state"
 export PULUMI_CONFIG_PASSPHRASE="${PULUMI_CONFIG_PASSPHRASE:-dbt-platform-dev}"
 # The provider reads the local admin password from PGPASSWORD (see scripts/local-postgres.ts).
@@ -21,5 +25,10 @@ if ! port_open; then
   port_open || { echo "local Postgres did not start; see .local/postgres.log" >&2; exit 1; }
 fi
 
+for plugin in "${PLUGINS[@]}"; do
+  pulumi plugin install resource "${plugin%%:*}" "${plugin#*:}"
+done
+
+# Pulumi.dev.yaml carries the encryptionsalt of the dev passphrase, in the CLI's own form: git stays clean.
 pulumi stack select dev --create --non-interactive
 pulumi up --stack dev --yes --non-interactive "$@"

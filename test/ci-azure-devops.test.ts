@@ -10,6 +10,10 @@ import * as pulumi from "@pulumi/pulumi";
 import {
     ApprovalCheck,
     BuildDefinition,
+    branchControlCheckProvider,
+    buildValidationPolicyProvider,
+    exclusiveLockCheckProvider,
+    resourceApprovalCheckProvider,
     Environment,
     PipelinePermission,
     SecureFile,
@@ -22,8 +26,12 @@ import {
     variableGroupProvider,
 } from "../components/ci/azureDevops";
 import { AzureDevops, clearConfiguredTokenForTests, setRestOverridesForTests } from "../components/ci/azureDevops/common";
-import { find, installMocks } from "../scripts/offline";
+import { find, installMocks, runProgram, stackConfig } from "../scripts/offline";
+import { withCiSystem } from "../scripts/render";
+import { AzureDevopsCiSettings } from "../components/ci/azureDevops/settings";
+import { applyDynamicResources, EngineChain, stateSize } from "./support/engineAzure";
 import { FakeAzureDevops } from "./support/fakeAzureDevops";
+import { attack } from "./support/attacks";
 
 const PAT = `pat-${crypto.randomBytes(12).toString("hex")}`;
 const BEARER = `bearer-${crypto.randomBytes(12).toString("hex")}`;
@@ -231,18 +239,40 @@ describe("Azure DevOps providers (components/ci/azureDevops)", () => {
             await variableGroupProvider.delete!(id, outs);
         });
 
-        it("adopts a group of the same name on 409 and sets it to the desired state", async () => {
-            const existing = fake.seedVariableGroup("dbt-adopt", { OLD: { value: "x", isSecret: false } });
-            for (let n = 0; n < 5; n++) fake.seedVariableGroup(`dbt-adopt-other-${n}`, { A: { value: "a", isSecret: false } });
-            const { id } = await create(variableGroupProvider, inputs("dbt-adopt"));
-            assert.strictEqual(id, String(existing.id));
+        it("refuses a foreign group of the same name: not taken over, not changed, not deleted (issue 11 #5)", async () => {
+            const tried = attack("refuses a foreign group of the same name: not taken over, not changed, not deleted (issue 11 #5)");
+            const existing = fake.seedVariableGroup("dbt-foreign", { OLD: { value: "theirs", isSecret: true } });
+            for (let n = 0; n < 5; n++) fake.seedVariableGroup(`dbt-foreign-other-${n}`, { A: { value: "a", isSecret: false } });
+            const mark = fake.log.length;
+            await rejects(
+                create(variableGroupProvider, inputs("dbt-foreign", "s3cret", { description: "dbt deploy settings (managed by dbt-platform stack prod)" })),
+                /variable group dbt-foreign in acme\/dbt already exists and is not ours/,
+                /managed by dbt-platform stack prod/,
+                /adopt: true/,
+            );
+            assert.deepStrictEqual(fake.log.slice(mark).filter((r) => r.method !== "GET").map((r) => `${r.method} ${r.path}`), [], "no write");
+            assert.deepStrictEqual(fake.variableGroup(existing.id)!.variables, { OLD: { value: "theirs", isSecret: true } });
+            assert.strictEqual(fake.variableGroup(existing.id)!.description, "made by hand");
+            // Nothing of ours exists, so nothing can be deleted on destroy.
+            assert.strictEqual(fake.variableGroupsNamed("dbt-foreign").length, 1);
+            tried.blocked();
+        });
+
+        it("takes over a group carrying our ownership marker, or with adopt: true, and sets it to the desired state", async () => {
+            const marked = fake.seedVariableGroup("dbt-ours", { OLD: { value: "x", isSecret: false } });
+            marked.description = "dbt deploy settings (managed by dbt-platform stack prod)";
+            const { id } = await create(variableGroupProvider, inputs("dbt-ours", "s3cret", { description: "dbt deploy settings (managed by dbt-platform stack prod)" }));
+            assert.strictEqual(id, String(marked.id));
+            assert.deepStrictEqual(Object.keys(fake.variableGroup(marked.id)!.variables).sort(), ["DBT_PASSWORD", "DBT_TARGET"]);
+            assert.strictEqual(fake.requests("PUT", new RegExp(`variablegroups/${marked.id}$`)).length, 1);
+            // Another stack's marker is not ours.
+            const other = fake.seedVariableGroup("dbt-other-stack", { OLD: { value: "x", isSecret: false } });
+            other.description = "managed by dbt-platform stack staging";
+            await rejects(create(variableGroupProvider, inputs("dbt-other-stack", "s", { description: "managed by dbt-platform stack prod" })), /is not ours/);
+            const adopted = fake.seedVariableGroup("dbt-adopt", { OLD: { value: "x", isSecret: false } });
+            const taken = await create(variableGroupProvider, inputs("dbt-adopt", "s3cret", { adopt: true }));
+            assert.strictEqual(taken.id, String(adopted.id));
             assert.strictEqual(fake.variableGroupsNamed("dbt-adopt").length, 1, "no duplicate");
-            assert.deepStrictEqual(Object.keys(fake.variableGroup(existing.id)!.variables).sort(), ["DBT_PASSWORD", "DBT_TARGET"]);
-            const post = fake.requests("POST", /variablegroups$/).at(-1)!;
-            assert.strictEqual(post.status, 409);
-            const list = fake.requests("GET", /^\/acme\/dbt\/_apis\/distributedtask\/variablegroups$/).at(-1)!;
-            assert.strictEqual(list.query.groupName, "dbt-adopt");
-            assert.strictEqual(fake.requests("PUT", new RegExp(`variablegroups/${existing.id}$`)).length, 1);
         });
 
         it("lists follow continuation tokens to the last page", async () => {
@@ -264,6 +294,22 @@ describe("Azure DevOps providers (components/ci/azureDevops)", () => {
                 pages.slice(1).map((r) => r.query.continuationToken),
                 pages.slice(1).map((_, n) => String((n + 1) * fake.pageSize)),
             );
+        });
+
+        it("stops paging after the page cap, naming the list (issue 11 #6)", async () => {
+            for (let n = 0; n < 7; n++) fake.seedVariableGroup(`capped-${n}`, { A: { value: "a", isSecret: false } });
+            const ado = new AzureDevops(target(), "variable groups in acme/dbt");
+            const req = {
+                method: "GET" as const,
+                path: "dbt/_apis/distributedtask/variablegroups",
+                apiVersion: "7.1",
+                query: { groupName: "capped-*" },
+                resource: "variable groups capped-* in acme/dbt",
+            };
+            const before = fake.log.length;
+            await rejects(ado.list(req, undefined, 3), /more than 3 pages of results; stopping/, /variable groups capped-\* in acme\/dbt/);
+            assert.strictEqual(fake.log.length - before, 3, "it asked for a page past the cap");
+            assert.strictEqual((await ado.list(req, undefined, 4)).length, 7);
         });
 
         it("honours Retry-After on 429", async () => {
@@ -366,13 +412,28 @@ describe("Azure DevOps providers (components/ci/azureDevops)", () => {
             await secureFileProvider.delete!(second.id, second.outs);
         });
 
-        it("adopts a file of the same name on 409 by replacing its content", async () => {
-            const old = fake.seedSecureFile("adopt.yml", "stale content");
-            const { id } = await create(secureFileProvider, inputs("adopt.yml"));
-            assert.notStrictEqual(id, old.id, "content cannot be updated in place, so the file is re-uploaded");
-            assert.strictEqual(fake.secureFilesNamed("adopt.yml").length, 1);
+        it("refuses a foreign file of the same name: not replaced, not deleted (issue 11 #5)", async () => {
+            const tried = attack("refuses a foreign file of the same name: not replaced, not deleted (issue 11 #5)");
+            const theirs = fake.seedSecureFile("foreign.yml", "their content");
+            const mark = fake.log.length;
+            await rejects(create(secureFileProvider, { ...inputs("foreign.yml"), marker: "managed by dbt-platform stack prod" }), /secure file foreign.yml in acme\/dbt already exists and is not ours/);
+            assert.deepStrictEqual(fake.log.slice(mark).filter((r) => r.method !== "GET").map((r) => r.method), [], "no write");
+            assert.strictEqual(fake.secureFile(theirs.id)!.content.toString(), "their content");
+            tried.blocked();
+        });
+
+        it("replaces a file of ours (marker in its properties) or with adopt: true, and marks what it uploads", async () => {
+            const ours = fake.seedSecureFile("ours.yml", "stale content");
+            ours.properties = { "dbt-platform": "managed by dbt-platform stack prod" };
+            const { id } = await create(secureFileProvider, { ...inputs("ours.yml"), marker: "managed by dbt-platform stack prod" });
+            assert.notStrictEqual(id, ours.id, "content cannot be updated in place, so the file is re-uploaded");
+            assert.strictEqual(fake.secureFilesNamed("ours.yml").length, 1);
             assert.strictEqual(fake.secureFile(id)!.content.toString(), PROFILES);
-            assert.strictEqual(fake.requests("POST", /securefiles$/).filter((r) => r.query.name === "adopt.yml")[0].status, 409);
+            assert.deepStrictEqual(fake.secureFile(id)!.properties, { "dbt-platform": "managed by dbt-platform stack prod" });
+            fake.seedSecureFile("adopt.yml", "stale content");
+            const adopted = await create(secureFileProvider, { ...inputs("adopt.yml"), adopt: true });
+            assert.strictEqual(fake.secureFilesNamed("adopt.yml").length, 1);
+            assert.strictEqual(fake.secureFile(adopted.id)!.content.toString(), PROFILES);
         });
 
         it("ends with one file after the connection drops mid-upload", async () => {
@@ -456,12 +517,16 @@ describe("Azure DevOps providers (components/ci/azureDevops)", () => {
             await buildDefinitionProvider.delete!(id, up.outs);
         });
 
-        it("adopts the pipeline of the same name in the same folder on DefinitionExistsException (400)", async () => {
+        it("refuses a foreign pipeline of the same name and folder unless adopt: true (issue 11 #5)", async () => {
+            const tried = attack("refuses a foreign pipeline of the same name and folder unless adopt: true (issue 11 #5)");
             for (let n = 0; n < 4; n++) fake.seedDefinition(`dbt-adopt`, `\\other${n}`);
             const existing = fake.seedDefinition("dbt-adopt", "\\dbt");
-            const { id, outs } = await create(buildDefinitionProvider, inputs("dbt-adopt"));
+            const mark = fake.log.length;
+            await rejects(create(buildDefinitionProvider, inputs("dbt-adopt")), /pipeline dbt-adopt in acme\/dbt already exists and is not ours/);
+            assert.deepStrictEqual(fake.log.slice(mark).filter((r) => r.method !== "GET").map((r) => r.method), [], "no write");
+            assert.strictEqual(fake.definition(existing.id)!.body.process.yamlFilename, "old.yml");
+            const { id, outs } = await create(buildDefinitionProvider, inputs("dbt-adopt", { adopt: true }));
             assert.strictEqual(id, String(existing.id));
-            assert.strictEqual(fake.requests("POST", /build\/definitions$/).at(-1)!.status, 400);
             assert.strictEqual(fake.definitionsNamed("dbt-adopt").filter((d) => d.body.path === "\\dbt").length, 1);
             assert.strictEqual(fake.definition(existing.id)!.body.process.yamlFilename, "azure-pipelines.yml");
             assert.strictEqual(outs.revision, 4, "the PUT carried the current revision 3");
@@ -472,6 +537,15 @@ describe("Azure DevOps providers (components/ci/azureDevops)", () => {
                     .every((d) => d.body.process.yamlFilename === "old.yml"),
                 "other folders untouched",
             );
+            tried.blocked();
+        });
+
+        it("adopts its own pipeline after the connection drops mid-create (DefinitionExistsException on the retry)", async () => {
+            fake.dropNextCreate(/build\/definitions$/);
+            const { id } = await create(buildDefinitionProvider, inputs("dbt-dropped"));
+            assert.strictEqual(fake.definitionsNamed("dbt-dropped").length, 1);
+            assert.strictEqual(fake.requests("POST", /build\/definitions$/).at(-1)!.status, 400);
+            assert.ok(fake.definition(Number(id)));
         });
 
         it("re-reads and retries once when the revision is stale (409)", async () => {
@@ -555,14 +629,29 @@ describe("Azure DevOps providers (components/ci/azureDevops)", () => {
             assert.deepStrictEqual(await environmentProvider.read!(id, up.outs), {});
         });
 
-        it("adopts an environment of the same name on 409 EnvironmentExistsException", async () => {
+        it("refuses a foreign environment of the same name: not taken over, not deleted (issue 11 #5)", async () => {
+            const tried = attack("refuses a foreign environment of the same name: not taken over, not deleted (issue 11 #5)");
             const existing = fake.seedEnvironment("staging");
             for (let n = 0; n < 3; n++) fake.seedEnvironment(`staging-${n}`);
-            const { id } = await create(environmentProvider, env("staging", "from Pulumi"));
-            assert.strictEqual(id, String(existing.id));
-            assert.strictEqual(fake.requests("POST", /environments$/).at(-1)!.status, 409);
-            assert.strictEqual(fake.environment(existing.id)!.description, "from Pulumi");
+            const mark = fake.log.length;
+            await rejects(create(environmentProvider, env("staging", "dbt deployments (managed by dbt-platform stack staging)")), /environment staging in acme\/dbt already exists and is not ours/);
+            assert.deepStrictEqual(fake.log.slice(mark).filter((r) => r.method !== "GET").map((r) => r.method), [], "no write");
+            assert.strictEqual(fake.environment(existing.id)!.description, "made by hand");
             assert.strictEqual(fake.environmentsNamed("staging").length, 1);
+            tried.blocked();
+        });
+
+        it("takes over an environment carrying our marker, and its own after a dropped POST (409 on the retry)", async () => {
+            const ours = fake.seedEnvironment("sandbox");
+            ours.description = "dbt deployments (managed by dbt-platform stack sandbox)";
+            const { id } = await create(environmentProvider, env("sandbox", "dbt deployments of sandbox (managed by dbt-platform stack sandbox)"));
+            assert.strictEqual(id, String(ours.id));
+            assert.strictEqual(fake.environment(ours.id)!.description, "dbt deployments of sandbox (managed by dbt-platform stack sandbox)");
+            fake.dropNextCreate(/environments$/);
+            const dropped = await create(environmentProvider, env("dropped-env"));
+            assert.strictEqual(fake.environmentsNamed("dropped-env").length, 1);
+            assert.strictEqual(fake.requests("POST", /environments$/).at(-1)!.status, 409);
+            assert.ok(fake.environment(Number(dropped.id)));
         });
 
         it("adds an Approval check, reads it, updates approvers in place and deletes it", async () => {
@@ -608,17 +697,14 @@ describe("Azure DevOps providers (components/ci/azureDevops)", () => {
             await approvalCheckProvider.delete!(id, outs);
         });
 
-        it("adopts the Approval check already on the environment and never doubles it after a dropped POST", async () => {
+        it("never doubles its Approval check after a dropped POST", async () => {
             const e = await create(environmentProvider, env("prod-2"));
             const envId = Number(e.id);
             fake.dropNextCreate(/checks\/configurations$/);
             const first = await create(approvalCheckProvider, approval(envId, "prod-2"));
             assert.strictEqual(fake.checksOn(envId).length, 1, "no duplicate after the dropped connection");
             assert.strictEqual(fake.requests("POST", /checks\/configurations$/).filter((r) => r.status === 0).length, 1);
-            const second = await create(approvalCheckProvider, approval(envId, "prod-2", { instructions: "second" }));
-            assert.strictEqual(second.id, first.id);
-            assert.strictEqual(fake.checksOn(envId).length, 1);
-            assert.strictEqual(fake.check(Number(first.id))!.settings.instructions, "second");
+            assert.strictEqual(fake.check(Number(first.id))!.settings.instructions, "Check the dbt test results before releasing to prod.");
         });
 
         it("retries a throttled or failed check POST without doubling the check", async () => {
@@ -638,18 +724,19 @@ describe("Azure DevOps providers (components/ci/azureDevops)", () => {
             assert.strictEqual(fake.checksOn(envId).length, 1);
         });
 
-        it("finds an Approval check made by hand behind other checks on later list pages, and adopts it", async () => {
+        it("leaves an Approval check made by hand alone (behind other checks on later list pages) and adds its own (issue 11 #5)", async () => {
             const e = await create(environmentProvider, env("prod-4"));
             const envId = Number(e.id);
             for (let n = 0; n < 3; n++) fake.seedCheck(envId, "fe1de3ee-a436-41b4-bb20-f6eb4cb879a7", { displayName: `branch control ${n}` });
             const manual = fake.seedCheck(envId, "8c6f20a7-a545-4486-9777-f762fafe0d4d", { approvers: [{ id: APPROVER_B }] });
             const before = fake.log.length;
             const { id } = await create(approvalCheckProvider, approval(envId, "prod-4"));
-            assert.strictEqual(id, String(manual.id));
+            assert.notStrictEqual(id, String(manual.id), "someone else's check was taken over");
             const lists = fake.log.slice(before).filter((r) => r.method === "GET" && /checks\/configurations$/.test(r.path));
             assert.ok(lists.length >= 2 && lists.slice(1).every((r) => r.query.continuationToken), "the list was paged");
-            assert.strictEqual(fake.checksOn(envId).length, 4);
-            assert.strictEqual(fake.check(manual.id)!.settings.approvers.length, 2);
+            assert.deepStrictEqual(fake.log.slice(before).filter((r) => r.method === "PATCH" || r.method === "DELETE"), [], "a foreign check was changed");
+            assert.strictEqual(fake.checksOn(envId).length, 5);
+            assert.deepStrictEqual(fake.check(manual.id)!.settings.approvers, [{ id: APPROVER_B }]);
         });
 
         it("reports a check gone when its environment is deleted out of band", async () => {
@@ -818,6 +905,318 @@ describe("Azure DevOps providers (components/ci/azureDevops)", () => {
         });
     });
 
+    describe("Azure DevOps providers under the engine's call chain", () => {
+        /**
+         * First up (check → create), second up (check against recorded inputs → diff against recorded
+         * outputs), refresh (read) and a preview after it: the last two must report no change and send no
+         * write. Values cross the engine boundary as it does (protobuf Struct, sorted keys, __provider).
+         */
+        async function steadyState(type: string, provider: Provider, program: Record<string, any>): Promise<void> {
+            const chain = new EngineChain(provider, type);
+            const first = await chain.create(program);
+            const mark = fake.log.length;
+            const second = await chain.diff(first, program);
+            assert.strictEqual(second.changes, false, `${type}: second up reports changes (replaces: ${JSON.stringify(second.replaces)})`);
+            assert.deepStrictEqual(second.replaces ?? [], [], `${type}: second up replaces`);
+            const refreshed = await chain.refresh(first);
+            const preview = await chain.diff(refreshed, program);
+            assert.strictEqual(preview.changes, false, `${type}: preview after refresh reports changes (replaces: ${JSON.stringify(preview.replaces)})`);
+            assert.deepStrictEqual(preview.replaces ?? [], [], `${type}: preview after refresh replaces`);
+            const again = await chain.refresh(refreshed);
+            assert.deepStrictEqual(again.outputs, refreshed.outputs, `${type}: a second refresh changes the recorded outputs`);
+            const writes = fake.log.slice(mark).filter((r) => r.method !== "GET");
+            assert.deepStrictEqual(writes.map((r) => `${r.method} ${r.path}`), [], `${type}: the second up and refresh sent writes`);
+            const size = stateSize(first);
+            console.log(`state size: azuredevops:${type} ${size.total} bytes`);
+        }
+
+        it("VariableGroup: a second up and a preview after refresh change nothing", async () => {
+            await steadyState("VariableGroup", variableGroupProvider, {
+                ...target(),
+                name: "engine-vg",
+                description: "dbt deploy settings",
+                variables: { DBT_TARGET: { value: "prod" }, DBT_PASSWORD: { value: "engine-secret-1", isSecret: true } },
+            });
+        });
+
+        it("SecureFile: a second up and a preview after refresh change nothing", async () => {
+            await steadyState("SecureFile", secureFileProvider, { ...target(), name: "engine-profiles.yml", content: "profile: {}\n" });
+        });
+
+        it("BuildDefinition: a second up and a preview after refresh change nothing (repository compared normalised)", async () => {
+            await steadyState("BuildDefinition", buildDefinitionProvider, {
+                ...target(),
+                name: "engine-pipeline",
+                yamlFilename: "azure-pipelines.yml",
+                repository: { type: "TfsGit", id: "5f0c2f1e-4444-4c2b-9d7e-0123456789ab", name: "dbt-transform", defaultBranch: "refs/heads/main" },
+                variableGroupIds: [7, 3],
+            });
+        });
+
+        it("Environment and ApprovalCheck: a second up and a preview after refresh change nothing", async () => {
+            const env = await new EngineChain(environmentProvider, "Environment").create({ ...target(), name: "engine-env", description: "dbt" });
+            await steadyState("Environment", environmentProvider, { ...target(), name: "engine-env-2", description: "dbt deployments" });
+            await steadyState("ApprovalCheck", approvalCheckProvider, {
+                ...target(),
+                environmentId: Number(env.id),
+                environmentName: "engine-env",
+                approverIds: [APPROVER_B, APPROVER_A],
+                instructions: "Approve the release",
+            });
+        });
+
+        it("BranchControlCheck, ExclusiveLockCheck, ResourceApprovalCheck: a second up and a preview after refresh change nothing", async () => {
+            const vg = await create(variableGroupProvider, { ...target(), name: "engine-checked-vg", variables: { A: { value: "1" } } });
+            const env = await create(environmentProvider, { ...target(), name: "engine-locked-env" });
+            const onGroup = { ...target(), resourceType: "variablegroup", resourceId: vg.id, resourceName: "engine-checked-vg" };
+            await steadyState("BranchControlCheck", branchControlCheckProvider, { ...onGroup, allowedBranches: ["main"], displayName: "Only main" });
+            await steadyState("ResourceApprovalCheck", resourceApprovalCheckProvider, { ...onGroup, approverIds: [APPROVER_B, APPROVER_A], instructions: "Approve" });
+            await steadyState("ExclusiveLockCheck", exclusiveLockCheckProvider, { ...target(), resourceType: "environment", resourceId: env.id, resourceName: "engine-locked-env" });
+        });
+
+        it("BranchControlCheck on a service connection found by name: a second up and a preview after refresh change nothing", async () => {
+            const connection = fake.seedServiceEndpoint("engine-aws-deploy");
+            await steadyState("BranchControlCheck", branchControlCheckProvider, {
+                ...target(),
+                resourceType: "endpoint",
+                resourceName: "engine-aws-deploy",
+                allowedBranches: ["main"],
+            });
+            assert.strictEqual(fake.checksOnResource("endpoint", connection.id).length, 1);
+            await rejects(
+                create(branchControlCheckProvider, { ...target(), resourceType: "endpoint", resourceName: "no-such-connection", allowedBranches: ["main"] }),
+                /no service connection named no-such-connection/,
+            );
+        });
+
+        it("BuildValidationPolicy: a second up and a preview after refresh change nothing", async () => {
+            const def = await create(buildDefinitionProvider, {
+                ...target(),
+                name: "engine-policy-pipeline",
+                repository: { type: "TfsGit", id: "5f0c2f1e-6666-4c2b-9d7e-0123456789ab", name: "dbt" },
+            });
+            await steadyState("BuildValidationPolicy", buildValidationPolicyProvider, {
+                ...target(),
+                repositoryId: "5F0C2F1E-6666-4C2B-9D7E-0123456789AB",
+                branch: "main",
+                buildDefinitionId: Number(def.id),
+                displayName: "dbt slim CI",
+            });
+        });
+
+        it("PipelinePermission: a second up and a preview after refresh change nothing", async () => {
+            const vg = await create(variableGroupProvider, { ...target(), name: "engine-perm-vg", variables: { A: { value: "1" } } });
+            const def = await create(buildDefinitionProvider, {
+                ...target(),
+                name: "engine-perm-pipeline",
+                repository: { type: "TfsGit", id: "5f0c2f1e-5555-4c2b-9d7e-0123456789ab", name: "dbt" },
+            });
+            await steadyState("PipelinePermission", pipelinePermissionProvider, {
+                ...target(),
+                resourceType: "variablegroup",
+                resourceId: vg.id,
+                pipelineId: Number(def.id),
+            });
+        });
+    });
+
+    describe("Azure DevOps settings: no path from pull-request code to production (issue 11 #3, #4)", () => {
+        const REPO = "5f0c2f1e-7777-4c2b-9d7e-0123456789ab";
+        const PR_BRANCH = "refs/pull/17/merge";
+        const MAIN = "refs/heads/main";
+        const providers = {
+            VariableGroup: variableGroupProvider,
+            SecureFile: secureFileProvider,
+            BuildDefinition: buildDefinitionProvider,
+            Environment: environmentProvider,
+            ApprovalCheck: approvalCheckProvider,
+            PipelinePermission: pipelinePermissionProvider,
+            BranchControlCheck: branchControlCheckProvider,
+            ExclusiveLockCheck: exclusiveLockCheckProvider,
+            ResourceApprovalCheck: resourceApprovalCheckProvider,
+            BuildValidationPolicy: buildValidationPolicyProvider,
+        };
+        const variables = (target: string) => [
+            { name: `DBT_${target}_HOST`, secret: false },
+            { name: `DBT_${target}_PASSWORD`, secret: true },
+        ];
+        const values = (stack: string) =>
+            pulumi.secret({ DBT_CI_HOST: "db", DBT_CI_PASSWORD: "ci-pw-1", [`DBT_${upper(stack)}_HOST`]: "db", [`DBT_${upper(stack)}_PASSWORD`]: "prod-pw-1" });
+        const upper = (stack: string) => stack.toUpperCase().replace(/[^A-Z0-9]/g, "_");
+
+        /** Applies AzureDevopsCiSettings against the fake through the real providers; the objects it made. */
+        async function apply(stack: string, withCi: boolean, approverIds: string[], deployServiceConnection?: string) {
+            const { applied, errors, settle } = await applyDynamicResources("azuredevops", providers, stack);
+            const jobs = [
+                ...(withCi ? [{ id: "pull-request" as const, variables: variables("CI") }] : []),
+                { id: "deploy" as const, variables: variables(upper(stack)), deploymentEnvironment: stack },
+            ];
+            const settings = new AzureDevopsCiSettings("ado", {
+                organization: "acme",
+                project: "dbt",
+                stack,
+                jobs,
+                values: values(stack),
+                profilesYaml: "acme:\n  target: ci\n",
+                repositoryId: REPO,
+                repositoryName: "analytics-dbt",
+                defaultBranch: "main",
+                approverIds,
+                deployServiceConnection,
+                apiUrl: fake.url,
+            });
+            const pipelineId = await (settings.pipeline.definitionId as any).promise();
+            await settle();
+            assert.deepStrictEqual(errors.map((e) => e.message), []);
+            const byName = (type: string, name: string) => applied.find((a) => a.type === type && a.outs.name === name)!;
+            return {
+                applied,
+                pipelineId: Number(pipelineId),
+                deployGroup: byName("VariableGroup", `dbt-${stack}-deploy`),
+                prGroup: byName("VariableGroup", `dbt-${stack}-pull-request`),
+                profiles: byName("SecureFile", `dbt-${stack}-profiles.yml`),
+                env: byName("Environment", stack),
+                settings,
+            };
+        }
+
+        it("the production group is usable only by runs of main, after an approval; PR runs keep their own group and profiles", async () => {
+            const tried = attack("the production group is usable only by runs of main, after an approval; PR runs keep their own group and profiles");
+            const connection = fake.seedServiceEndpoint("aws-shop-prod-deploy");
+            const r = await apply("shop-prod", true, [APPROVER_A], "aws-shop-prod-deploy");
+            // The deploy role's service connection: a PR run gets no token from it.
+            assert.ok(fake.usage("endpoint", connection.id, { pipelineId: r.pipelineId, sourceBranch: PR_BRANCH }).rejectedBy.length > 0, "the deploy connection serves PR runs");
+            assert.deepStrictEqual(fake.checksOnResource("endpoint", connection.id).map((c) => c.settings.inputs.allowedBranches), [MAIN]);
+            const deploy = { type: "variablegroup", id: r.deployGroup.id };
+            const fromPr = fake.usage(deploy.type, deploy.id, { pipelineId: r.pipelineId, sourceBranch: PR_BRANCH });
+            assert.strictEqual(fromPr.authorized, true, "the pipeline is permitted to use the group");
+            assert.strictEqual(fromPr.usableWithoutCheck, false, "group usable without a check from a pull-request run");
+            assert.ok(fromPr.rejectedBy.some((c) => c.startsWith("branch control")), `a PR run is not rejected: ${JSON.stringify(fromPr)}`);
+            const fromFeature = fake.usage(deploy.type, deploy.id, { pipelineId: r.pipelineId, sourceBranch: "refs/heads/feature/x" });
+            assert.ok(fromFeature.rejectedBy.length > 0, "a feature branch run may use the production group");
+            const fromMain = fake.usage(deploy.type, deploy.id, { pipelineId: r.pipelineId, sourceBranch: MAIN });
+            assert.deepStrictEqual(fromMain.rejectedBy, [], "a main run is rejected");
+            assert.ok(fromMain.waitsFor.some((c) => c.startsWith("approval")), "a main run needs no approval for the production group");
+            // CI must keep working on pull requests: its group and the (secret-free) profiles file carry no check.
+            assert.strictEqual(fake.usage("variablegroup", r.prGroup.id, { pipelineId: r.pipelineId, sourceBranch: PR_BRANCH }).usableWithoutCheck, true);
+            assert.strictEqual(fake.usage("securefile", r.profiles.id, { pipelineId: r.pipelineId, sourceBranch: PR_BRANCH }).usableWithoutCheck, true);
+            // Permissions name this pipeline only: another pipeline of the project gets nothing.
+            const other = await create(buildDefinitionProvider, {
+                ...target(),
+                name: "someone-elses-pipeline",
+                repository: { type: "TfsGit", id: "5f0c2f1e-8888-4c2b-9d7e-0123456789ab", name: "other" },
+            });
+            for (const [type, id] of [["variablegroup", r.deployGroup.id], ["variablegroup", r.prGroup.id], ["securefile", r.profiles.id], ["environment", r.env.id]]) {
+                assert.strictEqual(fake.usage(type, id, { pipelineId: Number(other.id), sourceBranch: MAIN }).authorized, false, `${type} ${id} is open to every pipeline`);
+                assert.strictEqual(fake.permission(fake.project().id, type, id)!.allPipelines, null, `${type} ${id} authorises all pipelines`);
+            }
+            assert.deepStrictEqual(r.settings.protectedResources, ["variablegroup:dbt-shop-prod-deploy"]);
+            tried.blocked();
+        });
+
+        it("the shipped prod stack on Azure DevOps registers the checks, the lock and the PR policy", async function () {
+            this.timeout(300_000);
+            const base = withCiSystem(stackConfig("prod"), "azure-devops").config;
+            const ci = JSON.parse(base["dbt-platform:ci"]);
+            const config = { ...base, "dbt-platform:ci": JSON.stringify({ ...ci, manageSettings: true, azureRepositoryId: REPO, approvers: [APPROVER_A] }) };
+            const { resources } = await runProgram("prod", config);
+            const of = (type: string) => resources.filter((r) => r.type === `pulumi-nodejs:dynamic/azuredevops:${type}`).map((r) => r.inputs);
+            assert.deepStrictEqual(of("BranchControlCheck").map((i) => [i.resourceType, i.resourceName, i.allowedBranches]).sort(), [
+                ["environment", "prod", [MAIN]],
+                ["variablegroup", "dbt-prod-deploy", [MAIN]],
+            ]);
+            assert.deepStrictEqual(of("ResourceApprovalCheck").map((i) => [i.resourceType, i.resourceName, i.approverIds]), [["variablegroup", "dbt-prod-deploy", [APPROVER_A]]]);
+            assert.deepStrictEqual(of("ExclusiveLockCheck").map((i) => [i.resourceType, i.resourceName]), [["environment", "prod"]]);
+            assert.deepStrictEqual(of("BuildValidationPolicy").map((i) => [i.repositoryId, i.branch]), [[REPO, MAIN]]);
+            // One permission per resource (for this pipeline only: asserted against the fake above).
+            assert.deepStrictEqual(of("PipelinePermission").map((i) => i.resourceType).sort(), ["environment", "securefile", "variablegroup", "variablegroup"]);
+            for (const i of [...of("VariableGroup"), ...of("Environment")]) assert.match(i.description, /managed by dbt-platform stack prod/);
+        });
+
+        it("pull requests into main run the pipeline: a blocking build-validation policy", async () => {
+            const r = await apply("shop-staging", true, []);
+            const builds = fake.pullRequestBuilds(REPO, MAIN);
+            assert.deepStrictEqual(builds.filter((b) => b.definitionId === r.pipelineId), [{ definitionId: r.pipelineId, blocking: true }], "no build-validation policy");
+            const [policy] = fake.allPolicies().filter((p) => Number(p.settings.buildDefinitionId) === r.pipelineId);
+            assert.deepStrictEqual(policy.settings.scope, [{ repositoryId: REPO, refName: MAIN, matchKind: "Exact" }]);
+            // Without approvers the production group still admits main only.
+            const fromPr = fake.usage("variablegroup", r.deployGroup.id, { pipelineId: r.pipelineId, sourceBranch: PR_BRANCH });
+            assert.ok(fromPr.rejectedBy.length > 0);
+            assert.deepStrictEqual(fake.usage("variablegroup", r.deployGroup.id, { pipelineId: r.pipelineId, sourceBranch: MAIN }).usableWithoutCheck, true);
+        });
+
+        it("releases never overlap: an exclusive lock on the deploy environment, besides its approval", async () => {
+            const tried = attack("releases never overlap: an exclusive lock on the deploy environment, besides its approval");
+            const r = await apply("shop-sandbox", false, [APPROVER_B]);
+            const checks = fake.checksOnResource("environment", r.env.id).map((c) => c.type.id.toUpperCase()).sort();
+            assert.deepStrictEqual(
+                checks,
+                ["2EF31AD6-BAA0-403A-8B45-2CBC9B4E5563", "8C6F20A7-A545-4486-9777-F762FAFE0D4D", "FE1DE3EE-A436-41B4-BB20-F6EB4CB879A7"],
+                "no exclusive lock",
+            );
+            // A pull-request branch's own deployment job cannot target the environment either.
+            assert.ok(fake.usage("environment", r.env.id, { pipelineId: r.pipelineId, sourceBranch: PR_BRANCH }).rejectedBy.length > 0);
+            // A stage without a pull-request job: the profiles file is production-only too, and no PR policy exists.
+            assert.deepStrictEqual([...r.settings.protectedResources].sort(), ["securefile:dbt-shop-sandbox-profiles.yml", "variablegroup:dbt-shop-sandbox-deploy"]);
+            assert.ok(fake.usage("securefile", r.profiles.id, { pipelineId: r.pipelineId, sourceBranch: PR_BRANCH }).rejectedBy.length > 0);
+            assert.strictEqual(fake.allPolicies().filter((p) => Number(p.settings.buildDefinitionId) === r.pipelineId).length, 0);
+            // Every object carries the stack's ownership marker.
+            assert.match(fake.variableGroup(Number(r.deployGroup.id))!.description, /managed by dbt-platform stack shop-sandbox/);
+            assert.match(fake.environment(Number(r.env.id))!.description, /managed by dbt-platform stack shop-sandbox/);
+            assert.deepStrictEqual(fake.secureFile(r.profiles.id)!.properties, { "dbt-platform": "managed by dbt-platform stack shop-sandbox" });
+            tried.blocked();
+        });
+    });
+
+    describe("Azure DevOps declared outputs", () => {
+        // tsconfig targets ES2022 (define semantics, reproduced by tsx): a `field!:` declaration would reset
+        // the Output the base constructor assigned, so dependants would read undefined.
+        it("every resource exposes its declared output fields as resolved Outputs", async () => {
+            const computed: Record<string, Record<string, unknown>> = {
+                VariableGroup: { groupId: 11, projectId: "p-1", name: "dbt-ci", variables: { A: { value: "a", isSecret: false } }, secretHashes: {} },
+                SecureFile: { secureFileId: "f-1", name: "profiles.yml", contentHash: "h" },
+                BuildDefinition: { definitionId: 12, revision: 2, url: "https://x/12", name: "dbt" },
+                Environment: { environmentId: 13, name: "prod" },
+                ApprovalCheck: { checkId: 14, approverIds: [APPROVER_A] },
+                PipelinePermission: { authorized: true },
+            };
+            await pulumi.runtime.setMocks(
+                {
+                    newResource: (a) => ({ id: `${a.name}-id`, state: { ...a.inputs, ...computed[a.type.split(":").pop()!] } }),
+                    call: (a) => a.inputs,
+                },
+                "dbt-platform",
+                "dev",
+                false,
+            );
+            const t = { organization: "acme", project: "dbt" };
+            const made: Record<string, pulumi.Resource> = {
+                VariableGroup: new VariableGroup("vg", { ...t, name: "dbt-ci", variables: { A: { value: "a" } } }),
+                SecureFile: new SecureFile("profiles", { ...t, name: "profiles.yml", content: "c" }),
+                BuildDefinition: new BuildDefinition("pipeline", {
+                    ...t,
+                    name: "dbt",
+                    repository: { type: "TfsGit", id: "5f0c2f1e-3333-4c2b-9d7e-0123456789ab", name: "dbt" },
+                }),
+                Environment: new Environment("prod", { ...t, name: "prod" }),
+                ApprovalCheck: new ApprovalCheck("approval", { ...t, environmentId: 13, environmentName: "prod", approverIds: [APPROVER_A] }),
+                PipelinePermission: new PipelinePermission("perm", { ...t, resourceType: "variablegroup", resourceId: 11, pipelineId: 12 }),
+            };
+            const missing: string[] = [];
+            for (const [type, fields] of Object.entries(computed)) {
+                for (const [field, want] of Object.entries(fields)) {
+                    const v = (made[type] as any)[field];
+                    if (!pulumi.Output.isInstance(v)) {
+                        missing.push(`${type}.${field} is ${typeof v}`);
+                        continue;
+                    }
+                    assert.deepStrictEqual(await (v as any).promise(), want, `${type}.${field}`);
+                }
+            }
+            assert.deepStrictEqual(missing, []);
+        });
+    });
+
     describe("Azure DevOps provider secrecy", () => {
         const providers: [string, Provider][] = [
             ["VariableGroup", variableGroupProvider],
@@ -826,6 +1225,10 @@ describe("Azure DevOps providers (components/ci/azureDevops)", () => {
             ["Environment", environmentProvider],
             ["ApprovalCheck", approvalCheckProvider],
             ["PipelinePermission", pipelinePermissionProvider],
+            ["BranchControlCheck", branchControlCheckProvider],
+            ["ExclusiveLockCheck", exclusiveLockCheckProvider],
+            ["ResourceApprovalCheck", resourceApprovalCheckProvider],
+            ["BuildValidationPolicy", buildValidationPolicyProvider],
         ];
 
         it("serialised providers contain no token and no secret value", async () => {

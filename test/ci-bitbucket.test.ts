@@ -24,8 +24,10 @@ import {
     TOKEN_ENV,
     UNKNOWN,
 } from "../components/ci/bitbucket";
-import { find, installMocks, plainStrings } from "../scripts/offline";
-import { FakeBitbucket } from "./support/fakeBitbucket";
+import { find, installMocks, plainStrings, resolve } from "../scripts/offline";
+import { EngineResource } from "./support/engine";
+import { FakeBitbucket, LoggedRequest } from "./support/fakeBitbucket";
+import { attack } from "./support/attacks";
 
 const TOKEN = "bbtok-3f9a1c7e-live";
 const READ_ONLY = "bbtok-readonly-77c1";
@@ -187,11 +189,11 @@ describe("Bitbucket settings providers", function () {
             assert.deepStrictEqual((await diff({}, legacy)).changedKeys, ["value"], "no salt: treated as changed");
         });
 
-        it("lists follow `next` across pages; create adopts an existing key found on page 3 (409) and PUTs the desired value", async () => {
+        it("lists follow `next` across pages; with adopt: true, create adopts an existing key found on page 3 (409) and PUTs the desired value", async () => {
             const slug = newRepo();
             for (const key of ["A_ONE", "B_TWO", "C_THREE", "D_FOUR", "E_FIVE"]) fake.seedVariable(WS, slug, { key, value: "x" });
             const existing = fake.seedVariable(WS, slug, { key: "DB_CI_HOST", value: "old-host" });
-            const { outs } = await p.repositoryVariable.create(await checked(p.repositoryVariable, repoVar(slug, { value: "new-host" })));
+            const { outs } = await p.repositoryVariable.create(await checked(p.repositoryVariable, repoVar(slug, { value: "new-host", adopt: true })));
             assert.strictEqual(outs.uuid, existing.uuid, "adopted, not duplicated");
             assert.strictEqual(fake.variables(WS, slug).length, 6);
             assert.strictEqual(existing.value, "new-host");
@@ -362,12 +364,12 @@ describe("Bitbucket settings providers", function () {
             const diff = (n: Record<string, unknown>) => p.deploymentEnvironment.diff!("id", olds, { ...envInputs("dbt"), ...n });
             assert.deepStrictEqual({ ...(await diff({ environmentType: "Staging" })) }, { changes: true, replaces: ["environmentType"], deleteBeforeReplace: true, changedKeys: ["environmentType"] });
             assert.deepStrictEqual({ ...(await diff({ name: "dbt-ci-2" })) }, { changes: true, replaces: ["name"], deleteBeforeReplace: false, changedKeys: ["name"] });
-            assert.strictEqual((await diff({ name: "DBT-CI" })).deleteBeforeReplace, true, "names are unique case-insensitively");
+            assert.deepStrictEqual({ ...(await diff({ name: "DBT-CI" })) }, { changes: false, replaces: [], deleteBeforeReplace: false, changedKeys: [] }, "names are one case-insensitive identity, as Bitbucket matches them");
             assert.deepStrictEqual((await diff({ repoSlug: "other" })).replaces, ["repoSlug"]);
         });
 
         it("deleted out of band: read reports it gone; update re-creates it; a dropped create is adopted", async () => {
-            const slug = newRepo();
+            const slug = newRepo({ defaultEnvironments: false });
             const inputs = await checked(p.deploymentEnvironment, envInputs(slug));
             fake.dropNextCreate();
             const { id, outs } = await p.deploymentEnvironment.create(inputs);
@@ -436,11 +438,11 @@ describe("Bitbucket settings providers", function () {
             await p.deploymentVariable.delete!(id, updated);
         });
 
-        it("adopts an existing key (409); deleted out of band → gone → update re-creates; gone with its environment", async () => {
+        it("adopt: true adopts an existing key (409); deleted out of band → gone → update re-creates; gone with its environment", async () => {
             const slug = newRepo();
             const env = await environment(slug);
             fake.deploymentVariables(WS, slug, env).push({ uuid: "{0b7a2c4d-1e2f-4a5b-8c6d-7e8f9a0b1c2d}", key: "DB_PROD_PWD", value: "old", secured: true });
-            const inputs = await checked(p.deploymentVariable, depVar(slug, env));
+            const inputs = await checked(p.deploymentVariable, depVar(slug, env, { adopt: true }));
             const { id, outs } = await p.deploymentVariable.create(inputs);
             assert.strictEqual(outs.uuid, "{0b7a2c4d-1e2f-4a5b-8c6d-7e8f9a0b1c2d}");
             assert.strictEqual(fake.deploymentVariables(WS, slug, env)[0].value, "prod-pw-1");
@@ -532,6 +534,190 @@ describe("Bitbucket settings providers", function () {
         });
     });
 
+    describe("under the engine: first up, second up, refresh, preview (test/support/engine.ts)", () => {
+        const writes = (log: LoggedRequest[]) => log.filter((r) => r.method !== "GET").map((r) => `${r.method} ${r.path} → ${r.status}`);
+
+        /** Second up, refresh and preview after a first up: no change reported and no write sent. */
+        async function settled(r: EngineResource, news: Record<string, unknown>): Promise<void> {
+            const from = fake.log.length;
+            const second = await r.up(news);
+            assert.deepStrictEqual([second.op, second.diff?.replaces ?? []], ["same", []], `${r.type}: second up must be a no-op (${JSON.stringify(second.diff)})`);
+            assert.deepStrictEqual(writes(fake.log.slice(from)), [], `${r.type}: second up sent writes`);
+            assert.strictEqual(await r.refresh(), true, `${r.type}: refresh found it`);
+            const preview = await r.preview(news);
+            assert.deepStrictEqual([preview.op, preview.diff?.replaces ?? []], ["same", []], `${r.type}: preview after refresh (${JSON.stringify(preview.diff)})`);
+            assert.deepStrictEqual(writes(fake.log.slice(from)), [], `${r.type}: refresh or preview sent writes`);
+            const third = await r.up(news);
+            assert.strictEqual(third.op, "same", `${r.type}: up after refresh`);
+            assert.deepStrictEqual(writes(fake.log.slice(from)), [], `${r.type}: up after refresh sent writes`);
+            console.log(`state size: ${r.type} ${r.stateBytes()} bytes`);
+            // The host copies __provider into every result, so the engine keeps it in inputs and outputs alike.
+            console.log(`state size: ${r.type} __provider ${r.providerBytes} bytes x2 (inputs and outputs)`);
+            assert.strictEqual(JSON.stringify(r.state!.inputs.__provider), JSON.stringify(r.state!.outputs.__provider));
+        }
+
+        it("every Bitbucket resource type: a second up is a no-op on the request log; refresh + preview show no change", async () => {
+            const slug = newRepo(); // Bitbucket's built-in Test, Staging, Production are there
+            const builtIn = fake.environments(WS, slug).find((e) => e.name === "Production")!;
+            const config = { [TOKEN_CONFIG]: TOKEN };
+            delete process.env[TOKEN_ENV]; // the token from stack config, through the reloaded provider's configure
+
+            const env = await EngineResource.start(bitbucketProviderObjects.deploymentEnvironment, { type: "bitbucket:DeploymentEnvironment", config });
+            // Lowercase, as bitbucket-pipelines.yml `deployment: production` names it; Bitbucket's is "Production".
+            const envNews = { apiUrl: fake.url, workspace: WS, repoSlug: slug, name: "production", environmentType: "Production", uuid: undefined, slug: undefined };
+            assert.strictEqual((await env.up(envNews)).op, "create");
+            const envUuid = env.programOutputs().uuid;
+            assert.strictEqual(envUuid, builtIn.uuid, "the built-in Production is the environment");
+            await settled(env, envNews);
+            assert.deepStrictEqual(fake.environments(WS, slug).map((e) => [e.name, e.uuid]).find(([n]) => n === "Production"), ["Production", builtIn.uuid], "Bitbucket's Production survives");
+            assert.ok(!fake.environments(WS, slug).some((e) => e.name === "production"), "no lowercase twin");
+
+            const variables: [string, EngineResource, Record<string, unknown>][] = [
+                ["RepositoryVariable", await EngineResource.start(bitbucketProviderObjects.repositoryVariable, { type: "bitbucket:RepositoryVariable", config }), repoVar(slug, { key: "DB_CI_PWD", value: pulumi.secret("ci-pw-1"), secured: true })],
+                ["RepositoryVariable", await EngineResource.start(bitbucketProviderObjects.repositoryVariable, { type: "bitbucket:RepositoryVariable", config }), repoVar(slug)],
+                [
+                    "DeploymentVariable",
+                    await EngineResource.start(bitbucketProviderObjects.deploymentVariable, { type: "bitbucket:DeploymentVariable", config }),
+                    { ...repoVar(slug, { key: "DB_PROD_PWD", value: pulumi.secret("prod-pw-1"), secured: true }), environmentUuid: envUuid.replace(/[{}]/g, "") },
+                ],
+            ];
+            for (const [, r, news] of variables) {
+                assert.strictEqual((await r.up({ ...news, uuid: undefined, valueHash: undefined, valueSalt: undefined })).op, "create");
+                await settled(r, news);
+            }
+            assert.deepStrictEqual(fake.deploymentVariables(WS, slug, builtIn.uuid).map((v) => [v.key, v.value, v.secured]), [["DB_PROD_PWD", "prod-pw-1", true]]);
+
+            const pipelines = await EngineResource.start(bitbucketProviderObjects.pipelinesConfig, { type: "bitbucket:PipelinesConfig", config });
+            const pcNews = { apiUrl: fake.url, workspace: WS, repoSlug: slug, enabled: true, disableOnDelete: false };
+            assert.strictEqual((await pipelines.up(pcNews)).op, "create");
+            await settled(pipelines, pcNews);
+
+            // Destroy leaves nothing of ours and keeps Bitbucket's built-in environment.
+            for (const [, r] of variables) await r.destroy();
+            await env.destroy();
+            await pipelines.destroy();
+            assert.deepStrictEqual(fake.variables(WS, slug), []);
+            assert.deepStrictEqual(fake.environments(WS, slug).map((e) => e.name), ["Test", "Staging", "Production"]);
+        });
+    });
+
+    describe("adoption: only what is provably ours (issue 11 #5)", () => {
+        const envInputs = (repoSlug: string, over: Record<string, unknown> = {}) => ({ apiUrl: fake.url, workspace: WS, repoSlug, name: "dbt-ci", environmentType: "Test", ...over });
+
+        it("a foreign repository variable is neither overwritten nor deleted: create fails naming it", async () => {
+            const tried = attack("a foreign repository variable is neither overwritten nor deleted: create fails naming it");
+            const slug = newRepo();
+            const foreign = fake.seedVariable(WS, slug, { key: "DB_CI_HOST", value: "someone-elses-host" });
+            const message = await rejects(p.repositoryVariable.create(await checked(p.repositoryVariable, repoVar(slug))));
+            assert.ok(message.includes(`repository variable DB_CI_HOST in ${WS}/${slug}`) && message.includes(foreign.uuid), message);
+            assert.match(message, /not created by this stack.*adopt: true/);
+            assert.deepStrictEqual(fake.variables(WS, slug).map((v) => [v.uuid, v.value]), [[foreign.uuid, "someone-elses-host"]], "untouched");
+            assert.deepStrictEqual(fake.log.filter((r) => r.path.includes(slug) && r.method !== "GET").map((r) => `${r.method} ${r.status}`), ["POST 409"], "no PUT, no DELETE");
+            tried.blocked();
+        });
+
+        it("a foreign secured variable stays secured: no delete-and-recreate as plain, not even with adopt: true", async () => {
+            const tried = attack("a foreign secured variable stays secured: no delete-and-recreate as plain, not even with adopt: true");
+            const slug = newRepo();
+            const foreign = fake.seedVariable(WS, slug, { key: "DB_CI_PWD", value: "their-secret", secured: true });
+            for (const adopt of [false, true]) {
+                const message = await rejects(p.repositoryVariable.create(await checked(p.repositoryVariable, repoVar(slug, { key: "DB_CI_PWD", value: "plain", secured: false, adopt }))));
+                assert.ok(message.includes(`repository variable DB_CI_PWD in ${WS}/${slug}`), message);
+            }
+            assert.deepStrictEqual(fake.variables(WS, slug).map((v) => [v.uuid, v.value, v.secured]), [[foreign.uuid, "their-secret", true]]);
+            tried.blocked();
+        });
+
+        it("a foreign variable in Bitbucket's built-in Production is not adopted; adopt: true takes it over and destroy then removes it", async () => {
+            const slug = newRepo();
+            const prod = fake.environments(WS, slug).find((e) => e.name === "Production")!;
+            fake.deploymentVariables(WS, slug, prod.uuid).push({ uuid: "{1c2d3e4f-5a6b-4c7d-8e9f-0a1b2c3d4e5f}", key: "DB_PROD_PWD", value: "theirs", secured: true });
+            const news = { ...repoVar(slug, { key: "DB_PROD_PWD", value: "ours", secured: true }), environmentUuid: prod.uuid };
+            const message = await rejects(p.deploymentVariable.create(await checked(p.deploymentVariable, news)));
+            assert.ok(message.includes("deployment variable DB_PROD_PWD") && message.includes("not created by this stack"), message);
+            assert.strictEqual(fake.deploymentVariables(WS, slug, prod.uuid)[0].value, "theirs");
+            const { id, outs } = await p.deploymentVariable.create(await checked(p.deploymentVariable, { ...news, adopt: true }));
+            assert.strictEqual(fake.deploymentVariables(WS, slug, prod.uuid)[0].value, "ours");
+            await p.deploymentVariable.delete!(id, outs);
+            assert.deepStrictEqual(fake.deploymentVariables(WS, slug, prod.uuid), []);
+        });
+
+        it("a foreign environment is not taken over (nor deleted); the built-ins are adopted and kept on delete; adopt: true hands one over", async () => {
+            const tried = attack("a foreign environment is not taken over (nor deleted); the built-ins are adopted and kept on delete; adopt: true hands one over");
+            const slug = newRepo();
+            const foreign = fake.seedEnvironment(WS, slug, "dbt-ci", "Test");
+            const message = await rejects(p.deploymentEnvironment.create(await checked(p.deploymentEnvironment, envInputs(slug))));
+            assert.ok(message.includes(`deployment environment dbt-ci in ${WS}/${slug}`) && message.includes(foreign.uuid), message);
+            assert.match(message, /not created by this stack.*adopt: true/);
+
+            const staging = await p.deploymentEnvironment.create(await checked(p.deploymentEnvironment, envInputs(slug, { name: "staging", environmentType: "Staging" })));
+            assert.deepStrictEqual([staging.outs.name, staging.outs.origin], ["Staging", "built-in"]);
+            await p.deploymentEnvironment.delete!(staging.id, staging.outs);
+            assert.ok(fake.environments(WS, slug).some((e) => e.name === "Staging"), "Bitbucket's Staging stays");
+
+            const { origin: _o, ...legacy } = staging.outs; // state written before `origin` existed
+            await p.deploymentEnvironment.delete!(staging.id, legacy);
+            assert.ok(fake.environments(WS, slug).some((e) => e.name === "Staging"), "still kept");
+
+            const adopted = await p.deploymentEnvironment.create(await checked(p.deploymentEnvironment, envInputs(slug, { adopt: true })));
+            assert.deepStrictEqual([adopted.outs.uuid, adopted.outs.origin], [foreign.uuid, "adopted"]);
+            await p.deploymentEnvironment.delete!(adopted.id, adopted.outs);
+            assert.ok(!fake.environments(WS, slug).some((e) => e.uuid === foreign.uuid), "handed over, so deleted with the stack");
+            assert.deepStrictEqual(fake.requests("DELETE", new RegExp(`${slug}/environments/`)).map((r) => r.path.split("/").pop()), [encodeURIComponent(foreign.uuid)]);
+            tried.blocked();
+        });
+
+        it("refresh does not re-bind to a foreign object re-made under the same key or name after ours was deleted", async () => {
+            const tried = attack("refresh does not re-bind to a foreign object re-made under the same key or name after ours was deleted");
+            const slug = newRepo();
+            const inputs = await checked(p.repositoryVariable, repoVar(slug));
+            const { id, outs } = await p.repositoryVariable.create(inputs);
+            fake.deleteOutOfBand("variable", WS, slug, "DB_CI_HOST");
+            const theirs = fake.seedVariable(WS, slug, { key: "DB_CI_HOST", value: "theirs" });
+            assert.strictEqual((await p.repositoryVariable.read!(id, outs)).id, undefined, "ours is gone");
+            const message = await rejects(p.repositoryVariable.update!(id, outs, inputs));
+            assert.ok(message.includes("not created by this stack"), message);
+            assert.strictEqual(theirs.value, "theirs");
+
+            const env = await p.deploymentEnvironment.create(await checked(p.deploymentEnvironment, envInputs(slug)));
+            fake.deleteOutOfBand("environment", WS, slug, "dbt-ci");
+            fake.seedEnvironment(WS, slug, "dbt-ci", "Test");
+            assert.strictEqual((await p.deploymentEnvironment.read!(env.id, env.outs)).id, undefined);
+            tried.blocked();
+        });
+    });
+
+    describe("class fields under the project's compilation (ES2022 define semantics)", () => {
+        it("every declared output of each Bitbucket resource is a resolved Output on the constructed object, not reset to undefined", async () => {
+            // tsx compiles with the tsconfig target (ES2022: useDefineForClassFields), as ts-node does in Pulumi's host.
+            await installMocks("dev");
+            const env = new DeploymentEnvironment("fields-env", { workspace: WS, repoSlug: "dbt", name: "Production", environmentType: "Production" });
+            const repoVariable = new RepositoryVariable("fields-rv", { workspace: WS, repoSlug: "dbt", key: "DB_CI_HOST", value: "h", secured: false });
+            const deploymentVariable = new DeploymentVariable("fields-dv", { workspace: WS, repoSlug: "dbt", environmentUuid: "{8f7c2d1e-0a9b-4c3d-8e7f-6a5b4c3d2e1f}", key: "K", value: "v", secured: true });
+            const pipelines = new PipelinesConfig("fields-pc", { workspace: WS, repoSlug: "dbt", enabled: true });
+            const expected: [string, pulumi.Resource, Record<string, unknown>, string[]][] = [
+                ["DeploymentEnvironment", env, { workspace: WS, repoSlug: "dbt", name: "Production", environmentType: "Production", apiUrl: DEFAULT_API_URL }, ["uuid", "slug"]],
+                ["RepositoryVariable", repoVariable, { workspace: WS, repoSlug: "dbt", key: "DB_CI_HOST", secured: false, apiUrl: DEFAULT_API_URL }, ["uuid", "valueHash", "valueSalt"]],
+                [
+                    "DeploymentVariable",
+                    deploymentVariable,
+                    { workspace: WS, repoSlug: "dbt", environmentUuid: "{8f7c2d1e-0a9b-4c3d-8e7f-6a5b4c3d2e1f}", key: "K", secured: true, apiUrl: DEFAULT_API_URL },
+                    ["uuid", "valueHash", "valueSalt"],
+                ],
+                ["PipelinesConfig", pipelines, { workspace: WS, repoSlug: "dbt", enabled: true, disableOnDelete: false, apiUrl: DEFAULT_API_URL }, []],
+            ];
+            for (const [type, resource, values, computedOnly] of expected) {
+                for (const field of [...Object.keys(values), ...computedOnly]) {
+                    const out = (resource as any)[field];
+                    assert.ok(pulumi.Output.isInstance(out), `${type}.${field} is ${out === undefined ? "undefined" : typeof out}, not an Output`);
+                }
+                for (const [field, value] of Object.entries(values)) {
+                    assert.deepStrictEqual((await resolve((resource as any)[field])).value, value, `${type}.${field}`);
+                }
+            }
+        });
+    });
+
     describe("secrecy", () => {
         const SECRET = "prod-password-that-must-not-leak-91c2";
 
@@ -565,7 +751,7 @@ describe("Bitbucket settings providers", function () {
         it("a serialised provider, loaded as the provider host loads it, creates, reads and deletes against the fake", async () => {
             const slug = newRepo();
             const provider = await reloaded(bitbucketProviderObjects.repositoryVariable);
-            const inputs = await checked(provider, repoVar(slug));
+            const inputs = await checked(provider, repoVar(slug, { adopt: true }));
             fake.seedVariable(WS, slug, { key: inputs.key, value: "old" }); // the 409 → adopt path too
             const { id, outs } = await provider.create(inputs);
             assert.strictEqual(fake.variables(WS, slug)[0].value, inputs.value);

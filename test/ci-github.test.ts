@@ -15,6 +15,7 @@ import { envVarName, postgresProfiles, renderProfilesYaml, TARGET_FIELDS } from 
 import { withCiSystem } from "../scripts/render";
 import { find, installMocks, plainStrings, Recorded, resolve, runProgram, stackConfig } from "../scripts/offline";
 import { withUnhandledRejections } from "./support/rejections";
+import { attack } from "./support/attacks";
 
 const T = {
     component: "dbt-platform:ci:GithubCiSettings",
@@ -260,16 +261,81 @@ describe("GithubCiSettings", () => {
         });
     });
 
+    describe("production secrets are reachable only from the deploy environment (issue 11 #2)", () => {
+        const STACKS = ["sandbox", "staging", "prod"] as const;
+        const ROLE = "aws:iam/role:Role";
+
+        /** The stack's shipped config rendered for GitHub with settings managed, evaluated as the program. */
+        async function evaluate(stack: string) {
+            const base = withCiSystem(stackConfig(stack), "github").config;
+            const ci = JSON.parse(base["dbt-platform:ci"]);
+            const config = { ...base, "dbt-platform:ci": JSON.stringify({ ...ci, manageSettings: true }) };
+            const { resources: regs, exports } = await runProgram(stack, config);
+            const files = (await resolve(exports.pipelineFiles)).value as Record<string, string>;
+            return { regs, files, repository: ci.repository as string };
+        }
+
+        it("every production secret of the shipped release stacks is an environment secret of the deploy job's environment", async function () {
+            this.timeout(600_000);
+            let repositoryScoped = 0;
+            const problems: string[] = [];
+            for (const stack of STACKS) {
+                const { regs, files, repository } = await evaluate(stack);
+                // Release stages deploy to the target named after the stack; the scheduler is a production login too.
+                const prodPrefixes = [stack, "scheduler"].map((t) => envVarName(t, "host").replace(/HOST$/, ""));
+                const isProd = (n: string) => prodPrefixes.some((p) => n.startsWith(p));
+                const repoSecrets = regs.filter((r) => r.type === T.secret && isProd(r.inputs.secretName));
+                repositoryScoped += repoSecrets.length;
+                for (const r of repoSecrets) problems.push(`${stack}: ${r.inputs.secretName} is a repository secret`);
+
+                const deploy = parse(files[".github/workflows/deploy.yml"]);
+                const jobs = Object.entries<any>(deploy.jobs);
+                assert.ok(jobs.length > 0, `${stack}: deploy.yml has no jobs`);
+                const environments = regs.filter((r) => r.type === T.environment);
+                for (const [id, job] of jobs) {
+                    const env = typeof job.environment === "string" ? job.environment : job.environment?.name;
+                    if (!env) {
+                        problems.push(`${stack}: deploy job ${id} runs in no environment`);
+                        continue;
+                    }
+                    const created = environments.find((e) => e.inputs.environment === env);
+                    if (!created) {
+                        problems.push(`${stack}: deploy job ${id} runs in environment ${env}, which the program does not create`);
+                        continue;
+                    }
+                    // main only: a custom policy naming main, not "any protected branch".
+                    assert.deepStrictEqual(created.inputs.deploymentBranchPolicy, { protectedBranches: false, customBranchPolicies: true }, `${stack}: ${env} branch policy`);
+                    const policies = regs.filter((r) => r.type === T.deploymentPolicy && r.inputs.environment === env);
+                    assert.deepStrictEqual(policies.map((r) => r.inputs.branchPattern), ["main"], `${stack}: ${env} deployment branch policies`);
+                    const envSecrets = regs.filter((r) => r.type === T.envSecret && r.inputs.environment === env).map((r) => r.inputs.secretName);
+                    assert.ok(envSecrets.some(isProd), `${stack}: environment ${env} holds no production secret (has ${envSecrets.join(", ")})`);
+                    // The deploy role trusts exactly that environment's OIDC subject.
+                    const trusts = regs
+                        .filter((r) => r.type === ROLE && /deploy/.test(r.name))
+                        .map((r) => JSON.stringify(JSON.parse(r.inputs.assumeRolePolicy)));
+                    assert.strictEqual(trusts.length, 1, `${stack}: one deploy role`);
+                    assert.ok(trusts[0].includes(`"repo:${repository}:environment:${env}"`), `${stack}: the deploy role trusts ${trusts[0]}`);
+                    assert.ok(!/ref:refs\/heads/.test(trusts[0]), `${stack}: the deploy role also trusts a branch ref`);
+                }
+            }
+            console.log(`github prod secrets: ${repositoryScoped} repository-scoped`);
+            const tried = attack("GitHub: a production secret readable from a pull-request or branch job");
+            assert.deepStrictEqual(problems, []);
+            tried.blocked();
+        });
+    });
+
     describe("deploy environment and main branch", () => {
-        it("the environment has the reviewers and deploys only from protected branches", async () => {
+        it("the environment has the reviewers and deploys only from main (a custom policy, not any protected branch)", async () => {
             const c = caseFor(context(), { reviewers: { users: [101, 102], teams: [7] } });
             const { regs } = await build(c.args);
             const env = find(regs, T.environment, "gh-env-production");
             assert.deepStrictEqual(env.inputs.reviewers, [{ users: [101, 102], teams: [7] }]);
-            assert.deepStrictEqual(env.inputs.deploymentBranchPolicy, { protectedBranches: true, customBranchPolicies: false });
+            assert.deepStrictEqual(env.inputs.deploymentBranchPolicy, { protectedBranches: false, customBranchPolicies: true });
             assert.strictEqual(env.inputs.repository, "analytics-dbt");
             assert.deepStrictEqual(env.secretInputs, [], "the environment name must not inherit the values' secrecy");
-            assert.strictEqual(regs.filter((r) => r.type === T.deploymentPolicy).length, 0);
+            const policy = find(regs, T.deploymentPolicy, "gh-env-production-branch-policy");
+            assert.deepStrictEqual(policy.inputs, { repository: "analytics-dbt", environment: "production", branchPattern: "main" });
             // Environment settings wait for their environment.
             for (const r of regs.filter((x) => x.type === T.envSecret || x.type === T.envVariable)) assert.ok(r.dependencies.includes(env.urn), `${r.name} does not wait for the environment`);
         });

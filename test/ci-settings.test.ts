@@ -7,9 +7,7 @@ import assert from "assert";
 import { parse } from "yaml";
 import { ConfigError, parseStackConfig } from "../components/config";
 import { SettingVariable } from "../components/pipelines";
-import * as path from "path";
-import * as pulumi from "@pulumi/pulumi";
-import { installMocks, Recorded, resolve, ROOT, runProgram, stackConfig } from "../scripts/offline";
+import { Recorded, resolve, runProgram, stackConfig } from "../scripts/offline";
 import { withCiSystem } from "../scripts/render";
 
 const REPO_GUID = "5b1c2d3e-4f50-4a6b-9c7d-8e9fa0b1c2d3";
@@ -58,6 +56,36 @@ describe("CI settings from the stack", function () {
             assert.strictEqual(r.inputs.repoSlug, "analytics-dbt");
         }
         assert.ok(deployVars.every((r) => r.inputs.environmentUuid === environment.state.uuid || r.dependencies.includes(environment.urn)));
+        // Issue 11: production credentials live only in the deployment environment, never as repository
+        // variables (every pipeline on every branch, pull requests included, can read those).
+        const prodSecrets = deployVars.filter((r) => r.inputs.secured).map((r) => r.inputs.value as string);
+        assert.ok(prodSecrets.length > 0, "the deploy step has secured credentials");
+        for (const r of repoVars) {
+            assert.ok(!prodSecrets.includes(r.inputs.value), `${r.inputs.key}: a production secret as a repository variable`);
+            assert.ok(!deployVars.some((d) => d.inputs.key === r.inputs.key), `${r.inputs.key}: also a deployment variable, so a repository-wide copy exists`);
+        }
+        assert.ok(deployVars.filter((r) => variables.deploy.find((v) => v.name === r.inputs.key)!.secret).every((r) => r.inputs.secured === true), "secret deploy values are Secured");
+    });
+
+    it("ci.apiUrl reaches every Bitbucket and Azure DevOps resource; without it they use the public API", async () => {
+        const bb = await program("bitbucket", { manageSettings: true, apiUrl: "https://bitbucket-proxy.acme.internal/2.0/" });
+        const bbResources = bb.resources.filter((r) => r.type.startsWith("pulumi-nodejs:dynamic/bitbucket:"));
+        assert.ok(bbResources.length >= 4);
+        for (const r of bbResources) assert.strictEqual(r.inputs.apiUrl, "https://bitbucket-proxy.acme.internal/2.0", `${r.type} ${r.name}`);
+        const az = await program("azure-devops", { manageSettings: true, azureRepositoryId: REPO_GUID, approvers: [APPROVER], apiUrl: "https://devops.acme.internal/DefaultCollection" });
+        const azResources = az.resources.filter((r) => r.type.startsWith("pulumi-nodejs:dynamic/azuredevops:"));
+        assert.ok(azResources.length >= 4);
+        for (const r of azResources) assert.strictEqual(r.inputs.apiUrl, "https://devops.acme.internal/DefaultCollection", `${r.type} ${r.name}`);
+        const plain = await program("bitbucket", { manageSettings: true });
+        for (const r of plain.resources.filter((x) => x.type.startsWith("pulumi-nodejs:dynamic/bitbucket:"))) {
+            assert.strictEqual(r.inputs.apiUrl, "https://api.bitbucket.org/2.0");
+            if (!r.type.endsWith(":PipelinesConfig")) assert.strictEqual(r.inputs.adopt, false, `${r.name}: adopts nothing by default`);
+        }
+        for (const r of bbResources) if (!r.type.endsWith(":PipelinesConfig")) assert.strictEqual(r.inputs.adopt, false);
+        const adopting = await program("bitbucket", { manageSettings: true, adoptExisting: true });
+        for (const r of adopting.resources.filter((x) => /bitbucket:(RepositoryVariable|DeploymentVariable|DeploymentEnvironment)$/.test(x.type))) {
+            assert.strictEqual(r.inputs.adopt, true, `${r.name}: ci.adoptExisting reaches it`);
+        }
     });
 
     it("Azure DevOps: the groups, secure file and environment the YAML names, with permissions and approval", async () => {
@@ -100,17 +128,12 @@ describe("CI settings from the stack", function () {
         assert.deepStrictEqual(committed, Object.keys(files).sort());
     });
 
-    it("GitHub reviewers without a deploy environment fail before any resource is registered", async () => {
+    it("GitHub reviewers go on the deploy environment the program always creates (no aws.github.deployEnvironment needed)", async () => {
         const config = withCiSystem(stackConfig("prod"), "github").config;
         config["dbt-platform:ci"] = JSON.stringify({ ...JSON.parse(config["dbt-platform:ci"]), manageSettings: true, approvers: ["1234567"] });
-        // The program's steps, with the registrations recorded before the failure.
-        const { resources, settle } = await installMocks("prod");
-        pulumi.runtime.setAllConfig(config, []);
-        const entry = require.resolve(path.join(ROOT, "index.ts"));
-        delete require.cache[entry];
-        assert.throws(() => require(entry), /reviewers: the deploy job has no environment/);
-        await settle();
-        assert.deepStrictEqual(resources.map((r) => r.type), []);
+        const { resources } = await runProgram("prod", config);
+        const envs = resources.filter((r) => r.type === "github:index/repositoryEnvironment:RepositoryEnvironment");
+        assert.deepStrictEqual(envs.map((r) => [r.inputs.environment, r.inputs.reviewers]), [["prod", [{ users: [1234567] }]]]);
     });
 
     it("rejects settings the system cannot take, naming the key", () => {

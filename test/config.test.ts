@@ -9,7 +9,7 @@ import * as path from "path";
 import * as util from "util";
 import * as pulumi from "@pulumi/pulumi";
 import { parse } from "yaml";
-import { ConfigError, ConfigProblem, parseStackConfig, StackConfig } from "../components/config";
+import { ConfigError, ConfigProblem, loadStackConfig, parseStackConfig, StackConfig } from "../components/config";
 import { installMocks, Recorded, ROOT, runProgram, stackConfig, toPulumiConfig } from "../scripts/offline";
 import { DBT_CORE_VERSION, DBT_POSTGRES_VERSION, PYTHON_VERSION } from "../components/pipelines/versions";
 
@@ -76,9 +76,9 @@ describe("stack config", () => {
                 adapterVersion: DBT_POSTGRES_VERSION,
                 pythonVersion: PYTHON_VERSION,
             });
-            assert.deepStrictEqual(c.aws, { enabled: false, region: "eu-west-1", artifacts: { retentionDays: 90 }, docs: { access: "public", allowedCidrs: [] } });
+            assert.deepStrictEqual(c.aws, { enabled: false, region: "eu-west-1", artifacts: { retentionDays: 90 }, docs: { access: "public", allowedCidrs: [], allowPublic: false } });
             assert.deepStrictEqual(c.features, { docsSite: false, scheduledRuns: false, projectEvaluator: false });
-            assert.deepStrictEqual(c.ci, { system: "bitbucket", repository: "acme-data/analytics-dbt", mainBranch: "main", manageSettings: false, approvers: [], azureRepositoryId: undefined });
+            assert.deepStrictEqual(c.ci, { system: "bitbucket", repository: "acme-data/analytics-dbt", mainBranch: "main", manageSettings: false, approvers: [], azureRepositoryId: undefined, apiUrl: undefined, adoptExisting: false });
             const wh = c.warehouse;
             assert.strictEqual(wh.kind, "postgres");
             assert.deepStrictEqual(wh.connection, {
@@ -114,7 +114,7 @@ describe("stack config", () => {
                 enabled: true,
                 region: "eu-west-1",
                 artifacts: { retentionDays: 90 },
-                docs: { access: "public", allowedCidrs: [] },
+                docs: { access: "public", allowedCidrs: [], allowPublic: false },
                 bitbucket: {
                     workspaceUuid: "{3c5f1a2e-8d4b-4f6a-9c1e-2b7d5e8f0a13}",
                     repositoryUuid: "{9e2d7c41-5b3a-4e8f-a6d2-1c4b8f7e3a95}",
@@ -156,6 +156,7 @@ describe("stack config", () => {
                 hostedZoneId: "Z0ACME1234567890",
                 access: "ip-allowlist",
                 allowedCidrs: ["203.0.113.0/24", "198.51.100.17/32"],
+                allowPublic: false,
             });
             assert.strictEqual(c.aws.enabled, true);
             assert.strictEqual(c.warehouse.connection.host, "warehouse-prod.acme.internal");
@@ -174,6 +175,75 @@ describe("stack config", () => {
             assert.strictEqual(c.adminPasswordKey, `${NS}:warehouseAdminPassword`);
             assert.strictEqual(c.aws.region, "eu-west-1");
         });
+    });
+
+    describe("CI tokens and ci.apiUrl (issue 9 §2)", () => {
+        const TOKEN = "bbtok-secret-value-8e1f";
+        const withToken = (key: string, value: string, mutate: (c: Record<string, any>) => void = () => undefined) => ({ ...devWith(mutate), [`${NS}:${key}`]: value });
+
+        it("the token keys the README documents are accepted as secrets, for the stack's CI system", () => {
+            assert.doesNotThrow(() => parseStackConfig("dev", withToken("bitbucketToken", TOKEN), [`${NS}:bitbucketToken`]));
+            const azure = (c: Record<string, any>) => (c[CI] = { system: "azure-devops", repository: "acme/data/analytics-dbt" });
+            assert.doesNotThrow(() => parseStackConfig("dev", withToken("azureDevopsToken", TOKEN, azure), [`${NS}:azureDevopsToken`]));
+        });
+
+        it("through the Pulumi runtime: `pulumi config set --secret bitbucketToken` passes loadStackConfig; plaintext fails naming the key", async () => {
+            await installMocks("dev");
+            try {
+                pulumi.runtime.setAllConfig(withToken("bitbucketToken", TOKEN), [`${NS}:bitbucketToken`]);
+                assert.strictEqual(loadStackConfig().ci.system, "bitbucket");
+                pulumi.runtime.setAllConfig(withToken("bitbucketToken", TOKEN), []);
+                assert.throws(() => loadStackConfig(), (e: Error) => e instanceof ConfigError && e.message.includes(`${NS}:bitbucketToken`) && !e.message.includes(TOKEN));
+            } finally {
+                pulumi.runtime.setAllConfig({}, []);
+            }
+        });
+
+        it("a plaintext token, an empty one, or one for another CI system is an error naming the key, never showing the value", () => {
+            const plain = rejects(withToken("bitbucketToken", TOKEN));
+            problemAt(plain, `${NS}:bitbucketToken`, /a secret \(pulumi config set --secret bitbucketToken <token>\)/);
+            assert.ok(!plain.message.includes(TOKEN), plain.message);
+            problemAt(rejects(withToken("bitbucketToken", " ", undefined), "dev", [`${NS}:bitbucketToken`]), `${NS}:bitbucketToken`, /a non-empty token string/);
+            const other = rejects(withToken("azureDevopsToken", TOKEN), "dev", [`${NS}:azureDevopsToken`]);
+            problemAt(other, `${NS}:azureDevopsToken`, /no azureDevopsToken unless ci.system is azure-devops \(ci.system is bitbucket\)/);
+            assert.ok(!other.message.includes(TOKEN), other.message);
+            problemAt(rejects(withToken("githubToken", TOKEN), "dev", [`${NS}:githubToken`]), `${NS}:githubToken`, /no such key/);
+        });
+
+        it("ci.apiUrl: https (any path), or http to loopback only; trailing slash dropped", () => {
+            const parsed = (url: string) => parseStackConfig("dev", devWith((c) => (c[CI].apiUrl = url))).ci.apiUrl;
+            assert.strictEqual(parsed("https://bitbucket-proxy.acme.internal/2.0/"), "https://bitbucket-proxy.acme.internal/2.0");
+            assert.strictEqual(parsed("http://127.0.0.1:8443/2.0"), "http://127.0.0.1:8443/2.0");
+            assert.strictEqual(parsed("http://localhost:9000"), "http://localhost:9000");
+            assert.strictEqual(parseStackConfig("dev", devWith(() => undefined)).ci.apiUrl, undefined);
+        });
+
+        it("ci.adoptExisting: a boolean, Bitbucket only", () => {
+            assert.strictEqual(parseStackConfig("dev", devWith((c) => (c[CI].adoptExisting = true))).ci.adoptExisting, true);
+            problemAt(rejects(devWith((c) => (c[CI].adoptExisting = "yes"))), `${CI}.adoptExisting`, /true or false/);
+            const azure = devWith((c) => (c[CI] = { system: "azure-devops", repository: "acme/data/analytics-dbt", adoptExisting: true }));
+            problemAt(rejects(azure), `${CI}.adoptExisting`, /only for ci.system bitbucket/);
+        });
+
+        const hostile: [string, unknown, RegExp][] = [
+            ["plain http to a remote host", "http://bitbucket.acme.internal/2.0", /an https URL \(http only to a loopback host/],
+            ["http to a host that only starts like loopback", "http://127.0.0.1.evil.example/2.0", /an https URL \(http only to a loopback host/],
+            ["credentials in the URL", "https://bot:hunter2@bitbucket.acme.internal/2.0", /without credentials/],
+            ["a query string", "https://bitbucket.acme.internal/2.0?token=x", /without a query string/],
+            ["an empty query string", "https://bitbucket.acme.internal/2.0?", /without a query string/],
+            ["a fragment", "https://bitbucket.acme.internal/2.0#frag", /without a fragment/],
+            ["another scheme", "ftp://bitbucket.acme.internal/2.0", /an https URL/],
+            ["not a URL", "bitbucket.acme.internal/2.0", /an absolute https URL/],
+            ["not a string", 443, /an https URL \(a non-empty string\)/],
+        ];
+        for (const [name, value, expected] of hostile) {
+            it(`ci.apiUrl rejects ${name}`, () => {
+                const err = rejects(devWith((c) => (c[CI].apiUrl = value)));
+                const p = problemAt(err, `${CI}.apiUrl`, expected);
+                assert.match(p.expected, /the bitbucket API base, e\.g\. https:\/\/api\.bitbucket\.org\/2\.0/);
+                assert.ok(!err.message.includes("hunter2"), err.message);
+            });
+        }
     });
 
     describe("rejects bad configs with the exact path", () => {
@@ -335,10 +405,11 @@ describe("stack config", () => {
                 expected: /a prefix that no declared schema matches \(dbt_2024 at dbt-platform:warehouse\.schemas\.production\[1\]/,
             },
             {
-                name: "pullRequestPrefix too long (51 characters)",
-                mutate: (c) => (c[WH].schemas.pullRequestPrefix = "p".repeat(51)),
+                // 41: the pipelines' drop-schema macro takes no more, and config and pipelines share one rule.
+                name: "pullRequestPrefix too long (42 characters)",
+                mutate: (c) => (c[WH].schemas.pullRequestPrefix = "p".repeat(42)),
                 path: `${WH}.schemas.pullRequestPrefix`,
-                expected: /at most 50 characters/,
+                expected: /at most 41 characters/,
             },
             { name: "pullRequestPrefix starting pg_", mutate: (c) => (c[WH].schemas.pullRequestPrefix = "pg_pr_"), path: `${WH}.schemas.pullRequestPrefix`, expected: /not starting with pg_/ },
             { name: "pullRequestPrefix with a dash", mutate: (c) => (c[WH].schemas.pullRequestPrefix = "dbt-pr-"), path: `${WH}.schemas.pullRequestPrefix`, expected: /a schema-name prefix/ },

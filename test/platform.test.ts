@@ -129,7 +129,7 @@ describe("program: release stages without a CI user", () => {
         assert.ok(!JSON.stringify(pr).includes("secretsmanager"), "no CI credentials to read on a stage without a CI user");
     });
 
-    it("github CI: trust the repository's pull requests and main branch", async () => {
+    it("github CI: trust the repository's pull requests and the deploy environment (main only) the program creates", async () => {
         const config: Record<string, string> = { ...stackConfig("staging"), "dbt-platform:ci": JSON.stringify({ system: "github", repository: "acme-data/analytics-dbt" }) };
         const aws = JSON.parse(config["dbt-platform:aws"]);
         delete aws.bitbucket;
@@ -140,7 +140,9 @@ describe("program: release stages without a CI user", () => {
         const pr = json(find(resources, "aws:iam/role:Role", "dbt-staging-ci-pull-request"), "assumeRolePolicy");
         assert.ok(JSON.stringify(pr).includes("repo:acme-data/analytics-dbt:pull_request"));
         const deploy = json(find(resources, "aws:iam/role:Role", "dbt-staging-ci-deploy"), "assumeRolePolicy");
-        assert.ok(JSON.stringify(deploy).includes("repo:acme-data/analytics-dbt:ref:refs/heads/main"));
+        // Without aws.github.deployEnvironment the deploy job still runs in the stage's environment, and only it is trusted.
+        assert.ok(JSON.stringify(deploy).includes("repo:acme-data/analytics-dbt:environment:staging"), JSON.stringify(deploy));
+        assert.ok(!JSON.stringify(deploy).includes(":ref:refs/heads/"), "the deploy role also trusts a branch ref");
     });
 });
 

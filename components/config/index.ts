@@ -2,6 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { parseStackConfig, StackConfig } from "./stack";
 
 export * from "./reader";
+export * from "./rules";
 export * from "./stack";
 
 /**
@@ -10,7 +11,9 @@ export * from "./stack";
  */
 export function loadStackConfig(): StackConfig {
     const raw = pulumi.runtime.allConfig();
-    // isConfigSecret is marked internal; it only serves to keep secret values out of error text.
+    // isConfigSecret (internal) reads PULUMI_CONFIG_SECRET_KEYS, which the language host sets from the
+    // stack's `secure:` keys. It keeps secret values out of error text and tells a secret admin password
+    // from a plain one (a plain one is an error).
     const isSecret = (pulumi.runtime as unknown as { isConfigSecret?: (k: string) => boolean }).isConfigSecret;
     const secretKeys = Object.keys(raw).filter((k) => isSecret?.(k) ?? false);
     return parseStackConfig(pulumi.getStack(), raw, secretKeys);

@@ -5,8 +5,10 @@
  * before any resource is registered.
  */
 import { cidrProblem } from "../aws/cidr";
+import { apiUrlProblem } from "../ci/rest";
 import { identifierProblem } from "../warehouse/postgres/identifiers";
 import { ConfigError, ConfigProblem, Node, ObjectNode } from "./reader";
+import { branchProblem, isRepository, MAX_PR_PREFIX, pullRequestPrefixProblem, repositoryShape } from "./rules";
 import { DBT_CORE_VERSION, DBT_POSTGRES_VERSION, PYTHON_VERSION } from "../pipelines/versions";
 
 export const NAMESPACE = "dbt-platform";
@@ -108,6 +110,10 @@ export interface CiConfig {
     approvers: string[];
     /** Azure Repos repository GUID (Azure DevOps with manageSettings). */
     azureRepositoryId?: string;
+    /** API base URL of the CI system (self-hosted or proxied), without a trailing slash; undefined: the public API. */
+    apiUrl?: string;
+    /** Bitbucket: take over existing variables and environments of the same names instead of failing. */
+    adoptExisting: boolean;
 }
 
 export const DOCS_ACCESS_MODES = ["public", "basic-auth", "ip-allowlist"] as const;
@@ -132,6 +138,8 @@ export interface AwsConfig {
         /** Who may read the docs: everyone, a basic-auth login, or an IP allow-list. */
         access: DocsAccessMode;
         allowedCidrs: string[];
+        /** Lets the allow-list hold prefixes shorter than /8, 0.0.0.0/0 included (default false). */
+        allowPublic: boolean;
     };
     /** Reuse an account's existing OIDC identity provider instead of creating one. */
     oidcProviderArn?: string;
@@ -165,33 +173,37 @@ export interface StackConfig {
     adminPasswordKey?: string;
 }
 
-const TOP_LEVEL_KEYS = ["environment", "dbt", "warehouse", "ci", "aws", "features", "warehouseAdminPassword"] as const;
+/** Secret config keys holding a CI system's token, read by its providers' `configure` (GitHub's is the provider's own `github:token`). */
+export const CI_TOKEN_KEYS: Partial<Record<CiSystem, string>> = { bitbucket: "bitbucketToken", "azure-devops": "azureDevopsToken" };
+const TOP_LEVEL_KEYS = ["environment", "dbt", "warehouse", "ci", "aws", "features", "warehouseAdminPassword", "bitbucketToken", "azureDevopsToken"] as const;
 const STAGE_NAME = /^[a-z][a-z0-9-]{0,39}$/;
 /** dbt target names the platform uses for bots; a release stage's target is its stack name. */
 const RESERVED_TARGETS = ["ci", "scheduler"];
 const DBT_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
 const HOST = /^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$|^\[[0-9A-Fa-f:.]+\]$/;
-const AWS_REGION = /^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$/;
-const BRANCH = /^(?!\/|.*\/\/|.*\.\.|.*\/$)[A-Za-z0-9._/-]{1,200}$/;
-const REPO_SEGMENT = "[A-Za-z0-9._-]{1,100}";
-// Owners as each system allows them (and as the OIDC issuers and subjects spell them).
-const REPOSITORY: Record<CiSystem, { pattern: RegExp; shape: string }> = {
-    bitbucket: { pattern: new RegExp(`^[a-z0-9][a-z0-9_-]{0,61}/${REPO_SEGMENT}$`), shape: "workspace/repository (workspace ID in lower case)" },
-    github: { pattern: new RegExp(`^[A-Za-z0-9][A-Za-z0-9-]{0,38}/${REPO_SEGMENT}$`), shape: "owner/repository" },
-    "azure-devops": {
-        pattern: new RegExp(`^[A-Za-z0-9](?:[A-Za-z0-9-]{0,48}[A-Za-z0-9])?/[A-Za-z0-9._ -]{1,64}/${REPO_SEGMENT}$`),
-        shape: "organization/project/repository",
-    },
-};
-/** Room left for the pull-request number in a 63-byte schema name. */
-const MAX_PR_PREFIX = 50;
+// Region names of the known partitions and directions: a typo or an invented region fails here, not at the AWS API.
+const AWS_REGION = /^(us|eu|ap|sa|ca|me|af|il|mx|cn)(-gov|-iso[a-z]?)?-(north|south|east|west|central|northeast|northwest|southeast|southwest)-\d{1,2}$/;
+
+/** The warehouse's own schema (admin-owned platform functions): no declared schema may take the name. */
+const PLATFORM_SCHEMA = "dbt_platform";
+/** Roles that RDS, Cloud SQL and Azure create for themselves: a bot of that name would adopt the service's role. */
+const MANAGED_ROLE = /^(rds_|rdsadmin$|rdsrepladmin$|rdstopmgr$|cloudsql|azure_|azuresu$)/;
 
 function ident(what: "role" | "schema" | "database") {
     return (n: Node): string | undefined => {
         if (typeof n.value !== "string") return n.fail(`a ${what} name (string)`);
-        const problem = identifierProblem(n.value, what);
+        const problem = identifierProblem(n.value, what) ?? reservedNameProblem(n.value, what);
         return problem ? n.fail(problem) : n.value;
     };
+}
+
+/** Names that are valid identifiers but belong to Postgres or the service hosting it. */
+function reservedNameProblem(name: string, what: "role" | "schema" | "database"): string | undefined {
+    // Every role could create in public before Postgres 15, and it ends every default search_path.
+    if (what === "schema" && name === "public") return "a schema name other than public (shared with every role; on every search_path)";
+    if (what === "role" && MANAGED_ROLE.test(name)) return "a role name not reserved by a managed Postgres service (rds_*, rdsadmin, cloudsql*, azure_*, azuresu)";
+    if (what === "database" && /^template[01]$/.test(name)) return "a database other than template0 and template1 (every new database is copied from them)";
+    return undefined;
 }
 
 /**
@@ -226,8 +238,36 @@ export function parseStackConfig(stack: string, raw: Record<string, unknown>, se
     const ci = readCi(at("ci"));
     const aws = readAws(at("aws"), environment?.kind, ci?.system);
     const features = readFeatures(at("features"), aws);
-    if (root.child("warehouseAdminPassword").present && typeof top.warehouseAdminPassword !== "string") {
-        problems.push({ path: `${NAMESPACE}:warehouseAdminPassword`, value: "[secret]", expected: "a secret string (pulumi config set --secret)" });
+    const passwordKey = `${NAMESPACE}:warehouseAdminPassword`;
+    if (root.child("warehouseAdminPassword").present) {
+        // Never shown, even when plain: it is a password either way.
+        if (typeof top.warehouseAdminPassword !== "string") {
+            problems.push({ path: passwordKey, value: "[secret]", expected: "a secret string (pulumi config set --secret)" });
+        } else if (!secretKeys.includes(passwordKey)) {
+            problems.push({ path: passwordKey, value: "[not shown]", expected: `a secret (pulumi config set --secret ${passwordKey}); a plain value sits readable in Pulumi.${stack}.yaml and the state` });
+        } else if (top.warehouseAdminPassword.length === 0) {
+            problems.push({ path: passwordKey, value: "[secret]", expected: "a non-empty secret string (or leave it unset and use PGPASSWORD)" });
+        }
+    }
+    if (aws?.oidcProviderArn && ci) oidcIssuerCheck(new Node(`${NAMESPACE}:aws.oidcProviderArn`, aws.oidcProviderArn, problems), aws, ci);
+    if (environment?.kind === "release" && warehouse) {
+        // A release stage sends the admin and bot passwords over the network: unencrypted only to this machine.
+        const { host, sslmode } = warehouse.connection;
+        if (!["require", "verify-ca", "verify-full"].includes(sslmode) && !/^(localhost|127(\.\d{1,3}){3}|\[::1\])$/.test(host)) {
+            new Node(`${NAMESPACE}:warehouse.connection.sslmode`, sslmode, problems).fail(`require, verify-ca or verify-full on a release stage (${host} is not this machine)`);
+        }
+    }
+    for (const [system, key] of Object.entries(CI_TOKEN_KEYS) as [CiSystem, string][]) {
+        const fullKey = `${NAMESPACE}:${key}`;
+        if (!root.child(key).present) continue;
+        // Never the value in the message: it is (or should have been) a secret.
+        if (!secretKeys.includes(fullKey)) {
+            problems.push({ path: fullKey, value: "[redacted]", expected: `a secret (pulumi config set --secret ${key} <token>); a plaintext token is stored readable in Pulumi.${stack}.yaml` });
+        } else if (typeof raw[fullKey] !== "string" || (raw[fullKey] as string).trim() === "") {
+            problems.push({ path: fullKey, value: "[secret]", expected: "a non-empty token string" });
+        } else if (ci && ci.system !== system) {
+            problems.push({ path: fullKey, value: "[secret]", expected: `no ${key} unless ci.system is ${system} (ci.system is ${ci.system})` });
+        }
     }
 
     if (problems.length > 0 || !environment || !dbt || !warehouse || !ci || !aws || !features) {
@@ -247,6 +287,20 @@ export function parseStackConfig(stack: string, raw: Record<string, unknown>, se
         features,
         adminPasswordKey: top.warehouseAdminPassword !== undefined ? `${NAMESPACE}:warehouseAdminPassword` : undefined,
     };
+}
+
+/** A reused OIDC provider must be the CI system's issuer (as CiIdentity derives it) and in the region's partition. */
+function oidcIssuerCheck(n: Node, aws: AwsConfig, ci: CiConfig): void {
+    const m = OIDC_ARN.exec(aws.oidcProviderArn!);
+    if (!m) return;
+    const owner = ci.repository.split("/")[0];
+    const orgId = aws.azureDevops?.organizationId.replace(/[{}]/g, "").toLowerCase();
+    const issuer =
+        ci.system === "github" ? "token.actions.githubusercontent.com"
+        : ci.system === "bitbucket" ? `api.bitbucket.org/2.0/workspaces/${owner}/pipelines-config/identity/oidc`
+        : orgId ? `vstoken.dev.azure.com/${orgId}` : undefined;
+    if (issuer !== undefined && m[2] !== issuer) n.fail(`the ${ci.system} OIDC provider (an ARN ending in oidc-provider/${issuer})`);
+    else if (m[1] !== partitionOf(aws.region)) n.fail(`an OIDC provider in partition ${partitionOf(aws.region)} (aws.region ${aws.region})`);
 }
 
 function decodeObjectOnly(value: unknown): unknown {
@@ -319,6 +373,10 @@ function readPostgres(o: ObjectNode): PostgresWarehouseConfig | undefined {
         connection.host = conn.required("host").string(HOST, "a host name or IP address");
         connection.port = conn.optional("port", 5432, (p) => p.integer(1, 65535));
         connection.database = ident("database")(conn.required("database"));
+        // Creating "postgres" would claim the maintenance database every client falls back to.
+        if (connection.database === "postgres" && o.child("createDatabase").value === true) {
+            connection.database = conn.child("database").fail("a database other than postgres when createDatabase is true (postgres is the maintenance database)");
+        }
         connection.username = conn.optional("username", "postgres", (u) => u.string(/^[A-Za-z0-9_.@-]{1,63}$/, "a login name"));
         connection.sslmode = conn.optional("sslmode", "require", (s) => s.oneOf(SSL_MODES));
         connection.superuser = conn.optional("superuser", true, (s) => s.boolean());
@@ -361,12 +419,11 @@ function readPostgres(o: ObjectNode): PostgresWarehouseConfig | undefined {
         const prodNode = schemasNode.required("production");
         production = prodNode.array(ident("schema"), "a non-empty list of schema names");
         if (production && production.length === 0) prodNode.fail("a non-empty list of schema names");
+        // The pipelines check the prefix with the same rule, so nothing the config accepts fails after registering.
         pullRequestPrefix = schemasNode.optional("pullRequestPrefix", "dbt_pr_", (p) => {
-            const v = p.string(/^[a-z_][a-z0-9_]*$/, "a schema-name prefix: lower-case letters, digits, underscores");
-            if (v !== undefined && (v.length > MAX_PR_PREFIX || v.startsWith("pg_"))) {
-                return p.fail(`at most ${MAX_PR_PREFIX} characters, not starting with pg_`);
-            }
-            return v;
+            const v = p.string(undefined, `a schema-name prefix of at most ${MAX_PR_PREFIX} characters`);
+            const problem = v === undefined ? undefined : pullRequestPrefixProblem(v);
+            return problem ? p.fail(problem) : v;
         });
     }
 
@@ -398,6 +455,8 @@ function readPostgres(o: ObjectNode): PostgresWarehouseConfig | undefined {
             else logins.set(name, `${o.path}.${path}`);
         };
         declaredRoles.forEach((r) => logins.set(r, `${o.path}.roles`));
+        // The admin login is a role too: a bot or developer of that name would be the admin, masked.
+        if (connection.username) logins.set(connection.username, `${o.path}.connection.username`);
         parsed(users).forEach(({ v, index }) => claim(v.name, `users[${index}].name`));
         parsed(developers).forEach(({ v, index }) => claim(v.name, `developers[${index}].name`));
         for (const duty of BOT_DUTIES) {
@@ -427,10 +486,39 @@ function readPostgres(o: ObjectNode): PostgresWarehouseConfig | undefined {
         if (ci) claim(ci, "schemas.ci");
         parsed(production).forEach(({ v, index }) => claim(v, `schemas.production[${index}]`));
         parsed(developers).forEach(({ v, index }) => claim(v.schema, `developers[${index}].schema`));
+        // A schema named like a role is that role's "$user" schema on the default search_path: whoever owns
+        // it can shadow functions and tables for sessions of that role (masked bots included).
+        const roleNames = new Map<string, string>();
+        declaredRoles.forEach((r) => roleNames.set(r, `${o.path}.roles`));
+        if (connection.username) roleNames.set(connection.username, `${o.path}.connection.username`);
+        parsed(users).forEach(({ v, index }) => roleNames.set(v.name, `${o.path}.users[${index}].name`));
+        parsed(developers).forEach(({ v, index }) => roleNames.set(v.name, `${o.path}.developers[${index}].name`));
+        const at = (path: string) => o.child(path.slice(o.path.length + 1));
+        for (const [name, path] of owners) {
+            const role = roleNames.get(name);
+            if (role) at(path).fail(`a schema name that is no declared role or login (${name} is declared at ${role}; it would be that role's "$user" schema)`, name);
+            if (name === PLATFORM_SCHEMA) at(path).fail(`a schema name other than ${PLATFORM_SCHEMA} (the platform's own functions live there)`, name);
+        }
+        // dbt names custom schemas <schema>_<custom>; the dev role's members may create the CI schema's and
+        // their own schema's family. Another declared schema inside such a family could be squatted.
+        const families: [string, string][] = [];
+        if (ci) families.push([ci, `${o.path}.schemas.ci`]);
+        parsed(developers).forEach(({ v, index }) => families.push([v.schema, `${o.path}.developers[${index}].schema`]));
+        for (const [name, path] of owners) {
+            const family = families.find(([f]) => name.startsWith(`${f}_`));
+            if (family) at(path).fail(`a name outside the custom-schema family ${family[0]}_<custom> of ${family[1]} (members of the dev role may create those)`, name);
+        }
         if (pullRequestPrefix) {
+            // A pull request's schemas: <prefix><n> and dbt's custom-schema variants <prefix><n>_<custom>.
+            const pr = new RegExp(`^${pullRequestPrefix}\\d+(_[a-z0-9_]*)?$`);
             for (const [name, path] of owners) {
-                if (new RegExp(`^${pullRequestPrefix}\\d+$`).test(name)) {
+                if (pr.test(name)) {
                     o.child("schemas.pullRequestPrefix").fail(`a prefix that no declared schema matches (${name} at ${path} would be dropped by PR cleanup)`, pullRequestPrefix);
+                }
+            }
+            for (const [name, path] of roleNames) {
+                if (pr.test(name)) {
+                    o.child("schemas.pullRequestPrefix").fail(`a prefix that no declared role or login matches (${name} at ${path} would have a pull-request schema as its "$user" schema)`, pullRequestPrefix);
                 }
             }
         }
@@ -460,20 +548,41 @@ function readPostgres(o: ObjectNode): PostgresWarehouseConfig | undefined {
 
 function readCi(n: Node): CiConfig | undefined {
     const o = n.present
-        ? n.object(["system", "repository", "mainBranch", "manageSettings", "approvers", "azureRepositoryId"])
+        ? n.object(["system", "repository", "mainBranch", "manageSettings", "approvers", "azureRepositoryId", "apiUrl", "adoptExisting"])
         : n.fail("an object with system and repository");
     if (!o) return undefined;
     const system = o.required("system").oneOf(CI_SYSTEMS);
     const repoNode = o.required("repository");
     const repository = system
-        ? repoNode.string(REPOSITORY[system].pattern, `${/^[aeiou]/.test(system) ? "an" : "a"} ${system} repository as ${REPOSITORY[system].shape}`)
+        ? (() => {
+              // Every segment a valid slug for that system: the segments go into API paths (no . or ..).
+              const expected = `${/^[aeiou]/.test(system) ? "an" : "a"} ${system} repository as ${repositoryShape(system)}`;
+              const v = repoNode.string(undefined, expected);
+              return v !== undefined && !isRepository(system, v) ? repoNode.fail(expected) : v;
+          })()
         : undefined;
-    const mainBranch = o.optional("mainBranch", "main", (b) => b.string(BRANCH, "a git branch name"));
+    const mainBranch = o.optional("mainBranch", "main", (b) => {
+        const v = b.string(undefined, "a git branch name");
+        const problem = v === undefined ? undefined : branchProblem(v);
+        return problem ? b.fail(problem) : v;
+    });
     const manageSettings = o.optional("manageSettings", false, (b) => b.boolean());
     const approverShape = system === "azure-devops" ? { re: GUID, what: "an Azure DevOps identity GUID" } : { re: /^\d{1,12}$/, what: "a GitHub user id (digits)" };
-    const approvers = o.optional("approvers", [] as (string | undefined)[], (a) =>
-        a.array((x) => (system === "bitbucket" ? x.fail("no approvers on Bitbucket (deployment permissions are set in Bitbucket)") : x.string(approverShape.re, approverShape.what))),
-    );
+    const approvers = o.optional("approvers", [] as (string | undefined)[], (a) => {
+        const seen = new Map<string, string>();
+        const list = a.array((x) => {
+            if (system === "bitbucket") return x.fail("no approvers on Bitbucket (deployment permissions are set in Bitbucket)");
+            const v = x.string(approverShape.re, approverShape.what);
+            if (v === undefined) return undefined;
+            const first = seen.get(v.toLowerCase());
+            if (first) return x.fail(`each approver listed once (${v} is already at ${first})`);
+            seen.set(v.toLowerCase(), x.path);
+            return v;
+        });
+        // A GitHub environment takes at most six required reviewers; the API refuses more after other settings exist.
+        if (list && system === "github" && list.length > 6) return a.fail("at most 6 approvers (a GitHub environment takes up to six reviewers)");
+        return list;
+    });
     let azureRepositoryId: string | undefined;
     const repoId = o.child("azureRepositoryId");
     if (repoId.present) {
@@ -481,20 +590,50 @@ function readCi(n: Node): CiConfig | undefined {
     } else if (system === "azure-devops" && manageSettings) {
         repoId.fail("the Azure Repos repository GUID (required with manageSettings on Azure DevOps)");
     }
-    return system && repository && mainBranch && manageSettings !== undefined && approvers
-        ? { system, repository, mainBranch, manageSettings, approvers: approvers.filter((x): x is string => x !== undefined), azureRepositoryId }
+    const apiNode = o.child("apiUrl");
+    let apiUrl: string | undefined;
+    if (apiNode.present) {
+        const problem = apiUrlProblem(apiNode.value);
+        // Not echoed: a URL with credentials in it is one of the things rejected here.
+        if (problem) apiNode.fail(`${problem}: the ${system ?? "CI system"} API base, e.g. ${API_URL_EXAMPLE[system ?? "bitbucket"]}`, "[redacted]");
+        else apiUrl = (apiNode.value as string).replace(/\/+$/, "");
+    }
+    const adoptNode = o.child("adoptExisting");
+    const adoptExisting = !adoptNode.present ? false : system !== "bitbucket" ? adoptNode.fail("only for ci.system bitbucket") : adoptNode.boolean();
+    return system && repository && mainBranch && manageSettings !== undefined && approvers && (!apiNode.present || apiUrl) && adoptExisting !== undefined
+        ? { system, repository, mainBranch, manageSettings, approvers: approvers.filter((x): x is string => x !== undefined), azureRepositoryId, apiUrl, adoptExisting }
         : undefined;
 }
 
+/** What `ci.apiUrl` looks like per system. */
+const API_URL_EXAMPLE: Record<CiSystem, string> = {
+    bitbucket: "https://api.bitbucket.org/2.0",
+    github: "https://github.example.com/api/v3",
+    "azure-devops": "https://devops.example.com/DefaultCollection",
+};
 const GUID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
 const UUID = /^(\{[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\}|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})$/;
-const BUCKET_NAME = /^(?!xn--)(?!.*\.\.)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
-const KMS_ARN = /^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/[A-Za-z0-9-]+$/;
-const OIDC_ARN = /^arn:aws[a-z-]*:iam::\d{12}:oidc-provider\/.+$/;
+// No dots: virtual-hosted S3 over HTTPS (CloudFront's origin, the CLI) cannot use them. AWS reserves the
+// prefixes and suffixes below for access points, aliases and other bucket types, and rejects IP-shaped names.
+const BUCKET_NAME = /^(?!xn--|sthree-|amzn-s3-demo-)(?!.*(-s3alias|--ol-s3|--x-s3|--table-s3)$)[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$/;
+const KMS_ARN = /^arn:(aws[a-z-]*):kms:([a-z0-9-]+):\d{12}:key\/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32})$/;
+const OIDC_ARN = /^arn:(aws[a-z-]*):iam::\d{12}:oidc-provider\/(.+)$/;
 const DOMAIN = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/;
 const HOSTED_ZONE = /^Z[A-Z0-9]{1,31}$/;
 const CIDR = /^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}\/(3[0-2]|[12]?\d)$/;
-const SERVICE_CONNECTION = /^[A-Za-z0-9._ -]{1,128}$/;
+const SERVICE_CONNECTION = /^(?! )(?!\.+$)[A-Za-z0-9._ -]{1,128}(?<! )$/;
+/** A GitHub environment name; . and .. would turn /environments/<name> into another API path. */
+const GITHUB_ENVIRONMENT = /^(?!\.+$)[A-Za-z0-9._-]{1,255}$/;
+/** Docs allow-list prefixes shorter than this cover a large share of the Internet: they need docs.allowPublic. */
+const MIN_PRIVATE_PREFIX = 8;
+
+/** The ARN partition of a region (aws, aws-cn, aws-us-gov, aws-iso…). */
+export function partitionOf(region: string): string {
+    if (region.startsWith("cn-")) return "aws-cn";
+    if (region.startsWith("us-gov-")) return "aws-us-gov";
+    const iso = /^[a-z]{2}-iso([a-z]?)-/.exec(region);
+    return iso ? `aws-iso${iso[1] ? `-${iso[1]}` : ""}` : "aws";
+}
 
 function readAws(n: Node, kind: EnvironmentKind | undefined, ci: CiSystem | undefined): AwsConfig | undefined {
     // Cloud parts are off by default on development stacks, so `pulumi up --stack dev` needs no account.
@@ -506,19 +645,32 @@ function readAws(n: Node, kind: EnvironmentKind | undefined, ci: CiSystem | unde
 
     const art = o.optional("artifacts", undefined as ObjectNode | undefined, (a) => a.object(["bucketName", "retentionDays", "kmsKeyArn"]));
     const artifacts = {
-        bucketName: art?.optional("bucketName", undefined, (b) => b.string(BUCKET_NAME, "an S3 bucket name (3-63 lower-case letters, digits, dots, dashes)")),
+        bucketName: art?.optional("bucketName", undefined, (b) => b.string(BUCKET_NAME, "an S3 bucket name (3-63 lower-case letters, digits and dashes; no dots, not IP-shaped, no AWS-reserved prefix or suffix)")),
         retentionDays: art ? art.optional("retentionDays", 90, (d) => d.integer(1, 3650)) : 90,
-        kmsKeyArn: art?.optional("kmsKeyArn", undefined, (k) => k.string(KMS_ARN, "a KMS key ARN (arn:aws:kms:<region>:<account>:key/<id>; IAM policies cannot name a key by alias)")),
+        kmsKeyArn: art?.optional("kmsKeyArn", undefined, (k) => {
+            const v = k.string(KMS_ARN, "a KMS key ARN (arn:aws:kms:<region>:<account>:key/<id>; IAM policies cannot name a key by alias)");
+            const m = v === undefined || region === undefined ? null : KMS_ARN.exec(v);
+            // S3 and Secrets Manager only use keys of their own region.
+            if (m && (m[2] !== region || m[1] !== partitionOf(region))) return k.fail(`a KMS key in ${region} (aws.region), partition ${partitionOf(region!)}`);
+            return v;
+        }),
     };
 
-    const docsNode = o.optional("docs", undefined as ObjectNode | undefined, (d) => d.object(["domain", "hostedZoneId", "access", "allowedCidrs"]));
+    const docsNode = o.optional("docs", undefined as ObjectNode | undefined, (d) => d.object(["domain", "hostedZoneId", "access", "allowedCidrs", "allowPublic"]));
     const domain = docsNode?.optional("domain", undefined, (d) => d.string(DOMAIN, "a lower-case DNS name such as docs.example.com"));
     const hostedZoneId = docsNode?.optional("hostedZoneId", undefined, (z) => z.string(HOSTED_ZONE, "a Route 53 hosted zone id (Z…)"));
     if (domain && !hostedZoneId && docsNode) docsNode.child("hostedZoneId").fail("the Route 53 zone of docs.domain (its certificate is DNS-validated there)");
     const access = docsNode ? docsNode.optional("access", "public" as DocsAccessMode, (a) => a.oneOf(DOCS_ACCESS_MODES)) : "public";
+    const allowPublic = docsNode ? docsNode.optional("allowPublic", false, (b) => b.boolean()) : false;
+    if (allowPublic && access !== "ip-allowlist" && docsNode) docsNode.child("allowPublic").fail(`only with docs.access ip-allowlist (access is ${access})`);
     const allowedCidrs = docsNode ? docsNode.optional("allowedCidrs", [] as (string | undefined)[], (c) => c.array((x) => {
         const v = x.string(CIDR, "an IPv4 CIDR such as 203.0.113.0/24");
-        return v !== undefined && cidrProblem(v) !== undefined ? x.fail("a network address without host bits (e.g. 203.0.113.0/24, not 203.0.113.5/24)") : v;
+        if (v !== undefined && cidrProblem(v) !== undefined) return x.fail("a network address without host bits (e.g. 203.0.113.0/24, not 203.0.113.5/24)");
+        // 0.0.0.0/0 (or a /1../7) makes the allow-list a public site: say so explicitly.
+        if (v !== undefined && Number(v.split("/")[1]) < MIN_PRIVATE_PREFIX && allowPublic !== true) {
+            return x.fail(`a prefix of /${MIN_PRIVATE_PREFIX} or longer (${v} opens the docs to a large part of the Internet; set docs.allowPublic: true to mean it)`);
+        }
+        return v;
     })) : [];
     if (access !== "ip-allowlist" && allowedCidrs && allowedCidrs.length > 0 && docsNode) {
         docsNode.child("allowedCidrs").fail(`no CIDRs unless docs.access is ip-allowlist (access is ${access})`);
@@ -529,7 +681,7 @@ function readAws(n: Node, kind: EnvironmentKind | undefined, ci: CiSystem | unde
 
     const oidcProviderArn = o.optional("oidcProviderArn", undefined, (a) => a.string(OIDC_ARN, "an IAM OIDC provider ARN"));
     const gh = o.optional("github", undefined as ObjectNode | undefined, (g) => g.object(["deployEnvironment"]));
-    const github = gh ? { deployEnvironment: gh.optional("deployEnvironment", undefined, (e) => e.string(/^[A-Za-z0-9._-]{1,255}$/, "a GitHub environment name")) } : undefined;
+    const github = gh ? { deployEnvironment: gh.optional("deployEnvironment", undefined, (e) => e.string(GITHUB_ENVIRONMENT, "a GitHub environment name (letters, digits, . _ -; not . or ..)")) } : undefined;
     const bb = o.optional("bitbucket", undefined as ObjectNode | undefined, (b) => b.object(["workspaceUuid", "repositoryUuid", "deploymentEnvironmentUuid"]));
     const uuid = (x: Node) => x.string(UUID, "a UUID, with or without braces");
     const bitbucket = bb
@@ -543,8 +695,8 @@ function readAws(n: Node, kind: EnvironmentKind | undefined, ci: CiSystem | unde
     const azureDevops = az
         ? {
               organizationId: uuid(az.required("organizationId")),
-              serviceConnection: az.required("serviceConnection").string(SERVICE_CONNECTION, "a service connection name"),
-              deployServiceConnection: az.optional("deployServiceConnection", undefined, (x) => x.string(SERVICE_CONNECTION, "a service connection name")),
+              serviceConnection: az.required("serviceConnection").string(SERVICE_CONNECTION, "a service connection name (no leading or trailing space)"),
+              deployServiceConnection: az.optional("deployServiceConnection", undefined, (x) => x.string(SERVICE_CONNECTION, "a service connection name (no leading or trailing space)")),
           }
         : undefined;
     // The CI system's OIDC identity must be described when AWS roles are built for it.
@@ -552,7 +704,7 @@ function readAws(n: Node, kind: EnvironmentKind | undefined, ci: CiSystem | unde
     if (enabled && ci === "azure-devops" && !az) o.child("azureDevops").fail("organizationId and serviceConnection (aws.enabled with ci.system azure-devops needs them for OIDC trust)");
 
     if (
-        enabled === undefined || region === undefined || artifacts.retentionDays === undefined || access === undefined || !allowedCidrs ||
+        enabled === undefined || region === undefined || artifacts.retentionDays === undefined || access === undefined || allowPublic === undefined || !allowedCidrs ||
         allowedCidrs.includes(undefined) || (bitbucket && (!bitbucket.workspaceUuid || !bitbucket.repositoryUuid)) ||
         (azureDevops && (!azureDevops.organizationId || !azureDevops.serviceConnection))
     ) {
@@ -563,7 +715,7 @@ function readAws(n: Node, kind: EnvironmentKind | undefined, ci: CiSystem | unde
         enabled,
         region,
         artifacts: strip(artifacts) as AwsConfig["artifacts"],
-        docs: strip({ domain, hostedZoneId, access, allowedCidrs: allowedCidrs as string[] }),
+        docs: strip({ domain, hostedZoneId, access, allowedCidrs: allowedCidrs as string[], allowPublic }),
         oidcProviderArn,
         github: github && strip(github),
         bitbucket: bitbucket && (strip(bitbucket) as AwsConfig["bitbucket"]),

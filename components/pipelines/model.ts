@@ -10,6 +10,7 @@
 import { stringify } from "yaml";
 import { HISTORY_PREFIX, LATEST_MANIFEST_KEY, DOCS_PREFIX } from "../aws/artifactStore";
 import type { CiSystem } from "../config/stack";
+import { pullRequestPrefixProblem } from "../config/rules";
 import { envVarName, TARGET_FIELDS, TargetField } from "../warehouse/postgres/profiles";
 import { AWSCLI_VERSION } from "./versions";
 
@@ -136,9 +137,9 @@ function targetVariables(target: string, fields: readonly TargetField[]): Settin
 /** Problems with a context, each naming the field; empty when the model can be built. */
 export function contextProblems(ctx: PipelineContext): string[] {
     const problems: string[] = [];
-    if (!/^[a-z][a-z0-9_]{0,40}$/.test(ctx.pullRequestSchemaPrefix)) {
-        problems.push(`pullRequestSchemaPrefix = ${JSON.stringify(ctx.pullRequestSchemaPrefix)}: expected lower-case letters, digits and _ (a schema name prefix)`);
-    }
+    // The stack config's own rule: a prefix the config accepts never fails here, after registration.
+    const prefixProblem = pullRequestPrefixProblem(ctx.pullRequestSchemaPrefix);
+    if (prefixProblem) problems.push(`pullRequestSchemaPrefix = ${JSON.stringify(ctx.pullRequestSchemaPrefix)}: expected ${prefixProblem}`);
     if (ctx.aws) {
         if (!ctx.aws.bucket) problems.push("aws.bucket: expected the artifacts bucket name");
         if (!ctx.aws.deployRoleArn) problems.push("aws.deployRoleArn: expected the deploy role ARN");

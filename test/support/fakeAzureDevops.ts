@@ -13,6 +13,14 @@
  * Assumption (the docs name no error for it): a PUT of a build definition with a stale `revision`
  * answers 409.
  *
+ * Checks (pipelines/checks/configurations) take only the documented check types (Approval, Task
+ * Check with a definitionRef, Exclusive Lock, Extends Check) on existing resources, and go with their
+ * resource. Branch policies (policy/configurations, REST 7.1, not preview) take only known policy
+ * types; a Build policy must name an existing definition and an Exact/Prefix scope with a repository
+ * and ref. `usage()` evaluates a run's access to a protected resource the way the service does
+ * (pipeline permission, then every check on it), and `pullRequestBuilds()` which pipelines a pull
+ * request into a branch queues.
+ *
  * Fault injection: failNext (status, times, headers), dropNextCreate (store, then drop the
  * connection), deleteOutOfBand, plus a request log.
  */
@@ -46,7 +54,30 @@ export interface LoggedRequest {
 }
 
 /** Kinds of stored objects (for deleteOutOfBand). */
-export type FakeKind = "variablegroup" | "securefile" | "definition" | "environment" | "check";
+export type FakeKind = "variablegroup" | "securefile" | "definition" | "environment" | "check" | "policy";
+
+/** What a run of a pipeline on a branch gets when it asks for a protected resource. */
+export interface FakeUsage {
+    /** The pipeline may use the resource at all (permission granted to it or to all pipelines). */
+    authorized: boolean;
+    /** Checks that fail the run outright (e.g. branch control for another branch). */
+    rejectedBy: string[];
+    /** Checks the run waits on (approvals, an exclusive lock). */
+    waitsFor: string[];
+    /** The run gets the resource with no check in its way. */
+    usableWithoutCheck: boolean;
+}
+
+interface StoredPolicy {
+    id: number;
+    projectId: string;
+    revision: number;
+    isEnabled: boolean;
+    isBlocking: boolean;
+    type: { id: string };
+    settings: Record<string, any>;
+    createdDate: string;
+}
 
 interface Project {
     id: string;
@@ -134,6 +165,21 @@ const SIGN_IN_PAGE = "<!DOCTYPE html><html><head><title>Azure DevOps Services | 
 const MAX_SECURE_FILE = 10 * 1024 * 1024;
 // Areas only offered as previews in REST 7.1.
 const PREVIEW_ONLY = /\/_apis\/(distributedtask\/securefiles|distributedtask\/environments|pipelines\/checks|pipelines\/pipelinepermissions)/;
+// Check types (upper case) and the branch control task a Task Check may run.
+const APPROVAL_CHECK = "8C6F20A7-A545-4486-9777-F762FAFE0D4D";
+const TASK_CHECK = "FE1DE3EE-A436-41B4-BB20-F6EB4CB879A7";
+const EXCLUSIVE_LOCK_CHECK = "2EF31AD6-BAA0-403A-8B45-2CBC9B4E5563";
+const EXTENDS_CHECK = "4020E66E-B0F3-47E1-BC88-48F3CC59B5F3";
+const BRANCH_CONTROL_TASK = "86b05a0c-73e6-4f7d-b3cf-e38f3b39a75b";
+const CHECKED_RESOURCE_TYPES = ["environment", "variablegroup", "securefile", "endpoint", "queue", "repository"];
+// Policy types (lower case) the service knows, by id.
+const BUILD_POLICY = "0609b952-1397-4640-95ec-e00a01b2c241";
+const POLICY_TYPES: Record<string, string> = {
+    [BUILD_POLICY]: "Build",
+    "fa4e907d-c16b-4a4c-9dfa-4906e5d171dd": "Minimum number of reviewers",
+    "fd2167ab-b0be-447a-8ec8-39368250530e": "Required reviewers",
+    "cbdc66da-9728-4af8-aada-9a5a32e4a226": "Status",
+};
 
 /** The fake server. */
 export class FakeAzureDevops {
@@ -155,6 +201,8 @@ export class FakeAzureDevops {
     private readonly environments = new Map<number, StoredEnvironment>();
     private readonly checks = new Map<number, StoredCheck>();
     private readonly permissions = new Map<string, StoredPermission>();
+    private readonly policies = new Map<number, StoredPolicy>();
+    private readonly endpoints = new Map<string, { id: string; name: string; type: string; projectId: string }>();
 
     constructor(opts: FakeAzureDevopsOptions = {}) {
         this.organization = opts.organization ?? "acme";
@@ -211,7 +259,9 @@ export class FakeAzureDevops {
                     ? this.definitions.delete(Number(id))
                     : kind === "environment"
                       ? this.removeEnvironment(Number(id))
-                      : this.checks.delete(Number(id));
+                      : kind === "policy"
+                        ? this.policies.delete(Number(id))
+                        : this.checks.delete(Number(id));
         if (!gone) throw new Error(`fake Azure DevOps: no ${kind} ${id} to delete`);
     }
 
@@ -268,6 +318,49 @@ export class FakeAzureDevops {
         return this.checks.get(id);
     }
 
+    /** Checks on any protected resource. */
+    checksOnResource(type: string, id: string | number): StoredCheck[] {
+        return [...this.checks.values()].filter((c) => c.resource.type === type && c.resource.id === String(id));
+    }
+
+    /** Stored branch policies. */
+    allPolicies(): StoredPolicy[] {
+        return [...this.policies.values()];
+    }
+
+    /** Definitions a pull request into `refName` of `repositoryId` queues: enabled Build policies whose scope matches. */
+    pullRequestBuilds(repositoryId: string, refName: string): { definitionId: number; blocking: boolean }[] {
+        return [...this.policies.values()]
+            .filter((p) => p.isEnabled && p.type.id.toLowerCase() === BUILD_POLICY)
+            .filter((p) => (p.settings.scope as any[]).some((sc) => same(sc.repositoryId, repositoryId) && scopeMatches(sc, refName)))
+            .map((p) => ({ definitionId: Number(p.settings.buildDefinitionId), blocking: p.isBlocking }));
+    }
+
+    /**
+     * A run of `pipelineId` on `sourceBranch` asking for a protected resource: the pipeline needs a
+     * permission, then every check on the resource is evaluated (branch control against the run's
+     * source branch; approvals and exclusive locks make it wait).
+     */
+    usage(resourceType: string, resourceId: string | number, run: { pipelineId: number; sourceBranch: string }): FakeUsage {
+        const p = this.permissions.get(permKey(this.projects[0].id, resourceType, String(resourceId)));
+        const authorized = !!p && (!!p.allPipelines?.authorized || !!p.pipelines.get(run.pipelineId)?.authorized);
+        const rejectedBy: string[] = [];
+        const waitsFor: string[] = [];
+        for (const c of this.checksOnResource(resourceType, resourceId)) {
+            const type = c.type.id.toUpperCase();
+            if (type === APPROVAL_CHECK) waitsFor.push(`approval ${c.id}`);
+            else if (type === EXCLUSIVE_LOCK_CHECK) waitsFor.push(`exclusive lock ${c.id}`);
+            else if (type === TASK_CHECK && String(c.settings.definitionRef?.id).toLowerCase() === BRANCH_CONTROL_TASK) {
+                const allowed = String(c.settings.inputs?.allowedBranches ?? "")
+                    .split(",")
+                    .map((b) => b.trim())
+                    .filter(Boolean);
+                if (!allowed.some((b) => wildcard(b)(run.sourceBranch))) rejectedBy.push(`branch control ${c.id} (allows ${allowed.join(", ")})`);
+            } else waitsFor.push(`check ${c.id}`);
+        }
+        return { authorized, rejectedBy, waitsFor, usableWithoutCheck: authorized && rejectedBy.length === 0 && waitsFor.length === 0 };
+    }
+
     permission(projectId: string, type: string, id: string | number): StoredPermission | undefined {
         return this.permissions.get(permKey(projectId, type, String(id)));
     }
@@ -322,6 +415,13 @@ export class FakeAzureDevops {
         };
         this.definitions.set(id, d);
         return d;
+    }
+
+    /** Adds a service connection (service endpoint) directly, as made in the UI. */
+    seedServiceEndpoint(name: string, type = "AWS", project = this.projects[0].name): { id: string; name: string } {
+        const e = { id: crypto.randomUUID(), name, type, projectId: this.project(project).id };
+        this.endpoints.set(e.id, e);
+        return e;
     }
 
     /** Adds an environment directly. */
@@ -509,6 +609,27 @@ export class FakeAzureDevops {
                   ? this.patchCheck(res, project, Number(cid), json())
                   : this.deleteCheck(res, project, Number(cid));
         }
+        if (area === "serviceendpoint/endpoints" && id === undefined) {
+            allow(m, ["GET"]);
+            // Endpoints - Get Service Endpoints By Names: endpointNames is a comma-separated list, matched case-insensitively.
+            const wanted = (q.endpointNames ?? "").split(",").map((n) => n.trim()).filter(Boolean);
+            const value = [...this.endpoints.values()]
+                .filter((e) => e.projectId === project.id && (wanted.length === 0 || wanted.some((n) => same(n, e.name))))
+                .map((e) => ({ id: e.id, name: e.name, type: e.type, isReady: true, serviceEndpointProjectReferences: [{ projectReference: { id: project.id, name: project.name }, name: e.name }] }));
+            return send(res, 200, { count: value.length, value });
+        }
+        if (area === "policy/configurations") {
+            if (id === undefined) {
+                allow(m, ["GET", "POST"]);
+                return m === "POST" ? this.createPolicy(res, url, project, json()) : this.listPolicies(res, project, q);
+            }
+            allow(m, ["GET", "PUT", "DELETE"]);
+            return m === "GET"
+                ? send(res, 200, this.policyView(this.policyIn(project, Number(id)), project))
+                : m === "PUT"
+                  ? this.putPolicy(res, project, Number(id), json())
+                  : this.deletePolicy(res, project, Number(id));
+        }
         if (area === "pipelines/pipelinepermissions" && r.length === 4) {
             allow(m, ["GET", "PATCH"]);
             return m === "GET" ? this.getPermission(res, project, r[2], r[3]) : this.patchPermission(res, project, r[2], r[3], json());
@@ -661,6 +782,7 @@ export class FakeAzureDevops {
         if (!g) return false;
         this.groups.delete(id);
         for (const pid of g.projectIds) this.permissions.delete(permKey(pid, "variablegroup", String(id)));
+        for (const c of this.checksOnResource("variablegroup", id)) this.checks.delete(c.id);
         return true;
     }
 
@@ -759,6 +881,7 @@ export class FakeAzureDevops {
         if (!f) return false;
         this.files.delete(id);
         this.permissions.delete(permKey(f.projectId, "securefile", id));
+        for (const c of this.checksOnResource("securefile", id)) this.checks.delete(c.id);
         return true;
     }
 
@@ -983,13 +1106,28 @@ export class FakeAzureDevops {
         if (!body.type?.id) throw argumentNull("configuration.Type");
         const r = body.resource;
         if (!r?.type || r.id === undefined) throw argumentNull("configuration.Resource");
+        if (!CHECKED_RESOURCE_TYPES.includes(r.type)) throw new HttpError(400, "ArgumentException", `Resource type ${r.type} does not support checks.`);
         if (r.type === "environment" && !this.environments.get(Number(r.id)))
             throw new HttpError(404, "EnvironmentNotFoundException", `Environment ${r.id} not found.`);
-        if (
-            String(body.type.id).toUpperCase() === "8C6F20A7-A545-4486-9777-F762FAFE0D4D" &&
-            !(Array.isArray(body.settings?.approvers) && body.settings.approvers.length > 0)
-        ) {
+        if ((r.type === "variablegroup" || r.type === "securefile" || r.type === "endpoint") && !this.resourceExists(project, r.type, String(r.id)))
+            throw new HttpError(404, "ResourceNotFoundException", `Resource ${r.type} ${r.id} was not found.`);
+        const type = String(body.type.id).toUpperCase();
+        if (![APPROVAL_CHECK, TASK_CHECK, EXCLUSIVE_LOCK_CHECK, EXTENDS_CHECK].includes(type))
+            throw new HttpError(400, "CheckTypeNotFoundException", `Check type ${body.type.id} does not exist.`);
+        if (type === APPROVAL_CHECK && !(Array.isArray(body.settings?.approvers) && body.settings.approvers.length > 0)) {
             throw new HttpError(400, "ArgumentException", "An approval check needs at least one approver.");
+        }
+        if (type === TASK_CHECK) {
+            // A task check runs the task its definitionRef names, with string inputs.
+            const d = body.settings?.definitionRef;
+            if (!d?.id || !d?.name || !d?.version) throw argumentNull("configuration.Settings.DefinitionRef");
+            if (String(d.id).toLowerCase() === BRANCH_CONTROL_TASK) {
+                const inputs = body.settings?.inputs;
+                if (typeof inputs?.allowedBranches !== "string" || inputs.allowedBranches.trim() === "")
+                    throw new HttpError(400, "ArgumentException", "Branch control needs inputs.allowedBranches (a comma-separated list).");
+                if (inputs.ensureProtectionOfBranch !== undefined && !["true", "false"].includes(inputs.ensureProtectionOfBranch))
+                    throw new HttpError(400, "ArgumentException", "inputs.ensureProtectionOfBranch must be \"true\" or \"false\".");
+            }
         }
         void project;
         return {
@@ -1043,13 +1181,89 @@ export class FakeAzureDevops {
         send(res, 204, undefined);
     }
 
+    // ---- branch policies ----
+
+    private policyView(p: StoredPolicy, project: Project) {
+        const url = `${this.url}/${this.organization}/${project.id}/_apis/policy/configurations/${p.id}`;
+        return {
+            id: p.id,
+            revision: p.revision,
+            isEnabled: p.isEnabled,
+            isBlocking: p.isBlocking,
+            isDeleted: false,
+            isEnterpriseManaged: false,
+            type: { id: p.type.id, displayName: POLICY_TYPES[p.type.id.toLowerCase()], url: `${this.url}/${this.organization}/_apis/policy/types/${p.type.id}` },
+            settings: p.settings,
+            createdBy: USER,
+            createdDate: p.createdDate,
+            url,
+            _links: { self: { href: url } },
+        };
+    }
+
+    private policyParams(project: Project, body: any): Omit<StoredPolicy, "id" | "projectId" | "revision" | "createdDate"> {
+        if (!body || typeof body !== "object") throw argumentNull("configuration");
+        const typeId = String(body.type?.id ?? "").toLowerCase();
+        if (!typeId) throw argumentNull("configuration.Type");
+        if (!POLICY_TYPES[typeId]) throw new HttpError(404, "PolicyTypeNotFoundException", `The policy type ${body.type.id} does not exist.`);
+        if (typeof body.isEnabled !== "boolean" || typeof body.isBlocking !== "boolean")
+            throw new HttpError(400, "InvalidArgumentValueException", "isEnabled and isBlocking are required booleans.");
+        const settings = body.settings;
+        if (!settings || typeof settings !== "object") throw argumentNull("configuration.Settings");
+        if (typeId === BUILD_POLICY) {
+            const def = this.definitions.get(Number(settings.buildDefinitionId));
+            if (!def || def.projectId !== project.id)
+                throw new HttpError(400, "InvalidArgumentValueException", `The build definition ${settings.buildDefinitionId} does not exist in the project.`);
+            if (!Array.isArray(settings.scope) || settings.scope.length === 0) throw new HttpError(400, "InvalidArgumentValueException", "A Build policy needs a scope.");
+            for (const sc of settings.scope) {
+                if (!sc?.repositoryId || typeof sc.refName !== "string" || !sc.refName.startsWith("refs/") || !["Exact", "Prefix"].includes(sc.matchKind))
+                    throw new HttpError(400, "InvalidArgumentValueException", "Each scope needs a repositoryId, a refs/… refName and matchKind Exact or Prefix.");
+            }
+        }
+        return { isEnabled: body.isEnabled, isBlocking: body.isBlocking, type: { id: typeId }, settings };
+    }
+
+    private createPolicy(res: http.ServerResponse, url: URL, project: Project, body: any): void {
+        const p: StoredPolicy = { id: this.nextId++, projectId: project.id, revision: 1, createdDate: new Date().toISOString(), ...this.policyParams(project, body) };
+        this.policies.set(p.id, p);
+        this.created(res, url, this.policyView(p, project));
+    }
+
+    private listPolicies(res: http.ServerResponse, project: Project, q: Record<string, string>): void {
+        const items = [...this.policies.values()]
+            // Configurations - List filters by policyType only (scope filters belong to the git area).
+            .filter((p) => p.projectId === project.id && (!q.policyType || same(p.type.id, q.policyType)))
+            .map((p) => this.policyView(p, project));
+        this.paged(res, items, q);
+    }
+
+    private policyIn(project: Project, id: number): StoredPolicy {
+        const p = this.policies.get(id);
+        if (!p || p.projectId !== project.id) throw new HttpError(404, "PolicyConfigurationNotFoundException", `Policy configuration ${id} does not exist.`);
+        return p;
+    }
+
+    private putPolicy(res: http.ServerResponse, project: Project, id: number, body: any): void {
+        const p = this.policyIn(project, id);
+        Object.assign(p, this.policyParams(project, body));
+        p.revision++;
+        send(res, 200, this.policyView(p, project));
+    }
+
+    private deletePolicy(res: http.ServerResponse, project: Project, id: number): void {
+        this.policyIn(project, id);
+        this.policies.delete(id);
+        send(res, 204, undefined);
+    }
+
     // ---- pipeline permissions ----
 
     private resourceExists(project: Project, type: string, id: string): boolean {
         if (type === "variablegroup") return !!this.groups.get(Number(id))?.projectIds.includes(project.id);
         if (type === "securefile") return this.files.get(id)?.projectId === project.id;
         if (type === "environment") return this.environments.get(Number(id))?.projectId === project.id;
-        if (type === "queue" || type === "endpoint") return true;
+        if (type === "endpoint") return this.endpoints.get(id)?.projectId === project.id;
+        if (type === "queue") return true;
         throw new HttpError(400, "ArgumentException", `Resource type ${type} is not supported.`);
     }
 
@@ -1102,6 +1316,11 @@ function wildcard(pattern: string): (name: string) => boolean {
         "i",
     );
     return (name) => re.test(name);
+}
+
+/** A policy scope matches a ref exactly or, for Prefix, as a prefix. */
+function scopeMatches(sc: { refName?: string; matchKind?: string }, refName: string): boolean {
+    return sc.matchKind === "Prefix" ? refName.startsWith(sc.refName ?? "") : sc.refName === refName;
 }
 
 function permKey(projectId: string, type: string, id: string): string {

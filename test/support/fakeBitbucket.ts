@@ -137,10 +137,13 @@ export class FakeBitbucket {
 
     // ----- state set-up and inspection (no HTTP) -----
 
-    /** Registers a repository; Bitbucket gives every Pipelines repository Test, Staging and Production. */
+    /**
+     * Registers a repository. Like Bitbucket, every repository starts with the built-in Test, Staging
+     * and Production environments (names capitalised, types to match); `defaultEnvironments: false` leaves them out.
+     */
     addRepo(workspace: string, repoSlug: string, opts: { defaultEnvironments?: boolean; pipelinesEnabled?: boolean } = {}): void {
         const state: RepoState = { pipelinesEnabled: opts.pipelinesEnabled ?? false, variables: [], environments: [] };
-        if (opts.defaultEnvironments) {
+        if (opts.defaultEnvironments ?? true) {
             for (const type of ["Test", "Staging", "Production"] as FakeEnvironmentType[]) {
                 state.environments.push({ uuid: newUuid(), name: type, slug: slugOf(type), type, variables: [] });
             }

@@ -2,8 +2,9 @@
  * A manual-approval check on an environment, REST 7.1-preview.1 pipelines/checks/configurations
  * with the Approval check type 8C6F20A7-A545-4486-9777-F762FAFE0D4D.
  *
- * The API does not deduplicate check configurations, so create first adopts an Approval check
- * already on the environment, and never resends a POST blindly after a dropped connection.
+ * The API does not deduplicate check configurations. An Approval check already on the environment
+ * is someone else's and is left as it is (checks combine: ours only adds a gate); after a dropped
+ * connection create takes only a matching check that was not there before its POST.
  */
 import * as pulumi from "@pulumi/pulumi";
 import {
@@ -138,18 +139,19 @@ function isApproval(c: RemoteCheck): boolean {
     return (c.type?.id ?? "").toUpperCase() === APPROVAL_CHECK_TYPE_ID;
 }
 
-async function findOnEnvironment(ado: AzureDevops, i: CheckInputs): Promise<RemoteCheck | undefined> {
-    const [hit] = await ado.list<RemoteCheck>(
-        {
-            method: "GET",
-            path: base(i),
-            apiVersion: API.checks,
-            query: { resourceType: "environment", resourceId: String(i.environmentId), $expand: "settings" },
-            resource: what(i),
-        },
-        isApproval,
-    );
-    return hit;
+async function approvalsOnEnvironment(ado: AzureDevops, i: CheckInputs): Promise<RemoteCheck[]> {
+    const all = await ado.list<RemoteCheck>({
+        method: "GET",
+        path: base(i),
+        apiVersion: API.checks,
+        query: { resourceType: "environment", resourceId: String(i.environmentId), $expand: "settings" },
+        resource: what(i),
+    });
+    return all.filter(isApproval);
+}
+
+function approverKey(ids: string[]): string {
+    return [...ids].map((a) => a.toLowerCase()).sort().join(",");
 }
 
 async function patch(ado: AzureDevops, i: CheckInputs, id: number): Promise<RemoteCheck> {
@@ -214,17 +216,16 @@ export const approvalCheckProvider: pulumi.dynamic.ResourceProvider = {
 
     async create(inputs: CheckInputs) {
         const ado = new AzureDevops(inputs, what(inputs));
-        // An Approval check already on the environment is adopted rather than doubled.
-        const existing = await findOnEnvironment(ado, inputs);
-        const check = existing
-            ? await patch(ado, inputs, existing.id)
-            : await createWithoutDuplicates<RemoteCheck>(
-                  inputs,
-                  what(inputs),
-                  { method: "POST", path: base(inputs), apiVersion: API.checks, json: body(inputs), resource: what(inputs) },
-                  () => findOnEnvironment(ado, inputs),
-              );
-        // A check found after a dropped POST is ours: none was there before we sent it.
+        const before = new Set((await approvalsOnEnvironment(ado, inputs)).map((c) => c.id));
+        const want = approverKey(desired(inputs).approverIds);
+        // A matching check that appeared after our POST is the one it made (a dropped connection).
+        const mine = (c: RemoteCheck) => !before.has(c.id) && approverKey((c.settings?.approvers ?? []).map((a) => a.id)) === want;
+        const check = await createWithoutDuplicates<RemoteCheck>(
+            inputs,
+            what(inputs),
+            { method: "POST", path: base(inputs), apiVersion: API.checks, json: body(inputs), resource: what(inputs) },
+            async () => (await approvalsOnEnvironment(ado, inputs)).find(mine),
+        );
         return { id: String(check.id), outs: { ...desired(inputs), checkId: check.id } };
     },
 
@@ -272,9 +273,9 @@ export const approvalCheckProvider: pulumi.dynamic.ResourceProvider = {
 /** A manual approval required before any stage deploys to an environment (e.g. prod). */
 export class ApprovalCheck extends pulumi.dynamic.Resource {
     /** The check configuration id (the resource id as a number). */
-    public readonly checkId!: pulumi.Output<number>;
+    declare public readonly checkId: pulumi.Output<number>;
     /** Approver identity ids, lower-case and sorted. */
-    public readonly approverIds!: pulumi.Output<string[]>;
+    declare public readonly approverIds: pulumi.Output<string[]>;
 
     constructor(name: string, args: ApprovalCheckArgs, opts?: pulumi.CustomResourceOptions) {
         super(approvalCheckProvider, name, { ...args, checkId: undefined }, opts, MODULE, "ApprovalCheck");

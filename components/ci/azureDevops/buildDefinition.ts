@@ -22,6 +22,7 @@ import {
     deletedOutsidePulumi,
     createRejected,
     duplicateNotListed,
+    foreignObject,
 } from "./common";
 
 /** Where the pipeline's YAML lives. */
@@ -60,6 +61,8 @@ export interface BuildDefinitionArgs {
     serviceConnectionId?: pulumi.Input<string>;
     /** API root, default https://dev.azure.com. */
     apiUrl?: pulumi.Input<string>;
+    /** Take over (rewrite) a pipeline of the same name and folder that already exists (default false: fail). */
+    adopt?: pulumi.Input<boolean>;
 }
 
 interface RepoInputs {
@@ -81,6 +84,7 @@ interface DefinitionInputs {
     variableGroupIds?: number[];
     serviceConnectionId?: string;
     apiUrl?: string;
+    adopt?: boolean;
 }
 
 interface DefinitionOutputs {
@@ -319,6 +323,13 @@ export const buildDefinitionProvider: pulumi.dynamic.ResourceProvider = {
 
     async create(inputs: DefinitionInputs) {
         const ado = new AzureDevops(inputs, what(inputs));
+        // A definition has no field to mark it ours: one already there is rewritten only with adopt: true.
+        const before = await findByName(ado, inputs);
+        if (before) {
+            if (inputs.adopt !== true) throw foreignObject(what(inputs), undefined);
+            const def = await put(ado, inputs, before.id);
+            return { id: String(def.id), outs: outputs(inputs, def) };
+        }
         const res = await ado.call<RemoteDefinition>({
             method: "POST",
             path: base(inputs),
@@ -332,7 +343,7 @@ export const buildDefinitionProvider: pulumi.dynamic.ResourceProvider = {
             if (typeKeyOf(res.body) !== "DefinitionExistsException") {
                 throw createRejected(what(inputs), res);
             }
-            // Already there (someone else's, or ours from a retried POST): adopt and set it to the desired state.
+            // None existed before the POST: this is the definition our own retried POST made.
             const existing = await findByName(ado, inputs);
             if (!existing) throw duplicateNotListed(what(inputs));
             def = await put(ado, inputs, existing.id);
@@ -386,13 +397,13 @@ export const buildDefinitionProvider: pulumi.dynamic.ResourceProvider = {
 /** A YAML pipeline definition pointing at azure-pipelines.yml (or another file) in a repository. */
 export class BuildDefinition extends pulumi.dynamic.Resource {
     /** The definition id (the resource id as a number), for pipeline permissions. */
-    public readonly definitionId!: pulumi.Output<number>;
+    declare public readonly definitionId: pulumi.Output<number>;
     /** The definition's revision after the last change. */
-    public readonly revision!: pulumi.Output<number>;
+    declare public readonly revision: pulumi.Output<number>;
     /** The pipeline's web URL. */
-    public readonly url!: pulumi.Output<string>;
+    declare public readonly url: pulumi.Output<string>;
     /** The pipeline name. */
-    public readonly name!: pulumi.Output<string>;
+    declare public readonly name: pulumi.Output<string>;
 
     constructor(name: string, args: BuildDefinitionArgs, opts?: pulumi.CustomResourceOptions) {
         super(

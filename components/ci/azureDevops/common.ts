@@ -25,6 +25,8 @@ export const API = {
     environments: "7.1-preview.1",
     checks: "7.1-preview.1",
     pipelinePermissions: "7.1-preview.1",
+    policies: "7.1",
+    serviceEndpoints: "7.1",
 } as const;
 
 /** Stack config key read by the providers' `configure`. */
@@ -88,6 +90,9 @@ function basic(pat: string): string {
     return `Basic ${Buffer.from(`:${pat}`).toString("base64")}`;
 }
 
+/** Most pages one list call walks (the providers' lists are short; this bounds a misbehaving server). */
+export const MAX_PAGES = 200;
+
 /** What every call needs: the organisation, the API root, and what is being acted on. */
 export interface Target {
     organization: string;
@@ -137,11 +142,15 @@ export class AzureDevops {
      * Walks a list endpoint page by page (x-ms-continuationtoken header → continuationToken query)
      * and returns the first item `match` accepts, or every item when `match` is omitted.
      */
-    async list<T>(req: RestRequest & { apiVersion: string }, match?: (item: T) => boolean): Promise<T[]> {
+    async list<T>(req: RestRequest & { apiVersion: string }, match?: (item: T) => boolean, maxPages = MAX_PAGES): Promise<T[]> {
         const found: T[] = [];
         let token: string | undefined;
         const seen = new Set<string>();
+        let pages = 0;
         do {
+            // A server that keeps handing out new tokens would otherwise page forever.
+            if (++pages > maxPages)
+                throw new Error(`Azure DevOps ${req.path} (${req.resource}): more than ${maxPages} pages of results; stopping (narrow the query or raise the cap).`);
             const res = await this.call<{ value?: T[] } | T[]>({ ...req, query: { ...req.query, continuationToken: token } });
             const page: T[] = Array.isArray(res.body) ? res.body : (res.body?.value ?? []);
             for (const item of page) {
@@ -176,6 +185,33 @@ export function deletedOutsidePulumi(what: string, kind: string, id: string | nu
     return new Error(
         `Azure DevOps ${what}: ${kind} ${id} no longer exists (deleted outside Pulumi). ` +
             "Run `pulumi refresh` so Pulumi forgets it, then `pulumi up` recreates it.",
+    );
+}
+
+/** The ownership marker a stack writes into what it creates (descriptions, secure file properties). */
+export function ownershipMarker(stack: string): string {
+    return `managed by dbt-platform stack ${stack}`;
+}
+
+const MARKER = /managed by dbt-platform stack [A-Za-z0-9._-]+/;
+
+/**
+ * Whether an object that already exists under our name may be taken over: only with an explicit
+ * `adopt: true`, or when it carries the ownership marker our own text carries (we wrote it).
+ */
+export function provablyOurs(ours: string | undefined, theirs: string | undefined, adopt: boolean | undefined): boolean {
+    if (adopt === true) return true;
+    const m = MARKER.exec(ours ?? "")?.[0];
+    return m !== undefined && (theirs ?? "").includes(m);
+}
+
+/** The refusal to take over an object someone else made; nothing was changed or deleted. */
+export function foreignObject(what: string, ours: string | undefined): Error {
+    const m = MARKER.exec(ours ?? "")?.[0];
+    const mark = m ? `it does not carry the marker "${m}"` : "nothing marks it as made by this stack";
+    return new Error(
+        `Azure DevOps ${what} already exists and is not ours (${mark}); it was left unchanged. ` +
+            "Rename ours, remove or rename the existing one, or set `adopt: true` to take it over (or `pulumi import` it).",
     );
 }
 
@@ -343,9 +379,28 @@ export function describe(v: unknown): string {
     return typeof v;
 }
 
-/** Keys whose values differ between two plain records (by JSON). */
+/**
+ * JSON with object keys sorted at every level and undefined members dropped: the engine hands
+ * recorded outputs back with sorted keys, so key order must not count as a change.
+ */
+export function stableJson(v: unknown): string {
+    const norm = (x: any): any =>
+        Array.isArray(x)
+            ? x.map(norm)
+            : x && typeof x === "object"
+              ? Object.fromEntries(
+                    Object.keys(x)
+                        .filter((k) => x[k] !== undefined)
+                        .sort()
+                        .map((k) => [k, norm(x[k])]),
+                )
+              : x;
+    return JSON.stringify(norm(v ?? null));
+}
+
+/** Keys whose values differ between two plain records (normalised JSON: key order is not a change). */
 export function changedKeys(olds: Record<string, any>, news: Record<string, any>, keys: string[]): string[] {
-    return keys.filter((k) => JSON.stringify(olds[k] ?? null) !== JSON.stringify(news[k] ?? null));
+    return keys.filter((k) => stableJson(olds[k]) !== stableJson(news[k]));
 }
 
 /** The API root a resource uses (for diffs: unset equals the default). */

@@ -19,6 +19,8 @@ import {
     deletedOutsidePulumi,
     createRejected,
     duplicateNotListed,
+    foreignObject,
+    provablyOurs,
 } from "./common";
 
 /** Arguments of an Environment. */
@@ -33,6 +35,8 @@ export interface EnvironmentArgs {
     description?: pulumi.Input<string>;
     /** API root, default https://dev.azure.com. */
     apiUrl?: pulumi.Input<string>;
+    /** Take over an environment of the same name that does not carry our ownership marker (default false: fail). */
+    adopt?: pulumi.Input<boolean>;
 }
 
 interface EnvInputs {
@@ -41,6 +45,7 @@ interface EnvInputs {
     name: string;
     description?: string;
     apiUrl?: string;
+    adopt?: boolean;
 }
 
 interface EnvOutputs extends EnvInputs {
@@ -88,6 +93,14 @@ async function patch(ado: AzureDevops, i: EnvInputs, id: number): Promise<Remote
     return res.body;
 }
 
+async function findByName(ado: AzureDevops, i: EnvInputs): Promise<RemoteEnvironment | undefined> {
+    const [hit] = await ado.list<RemoteEnvironment>(
+        { method: "GET", path: base(i), apiVersion: API.environments, query: { name: i.name }, resource: what(i) },
+        (e) => sameName(e.name, i.name),
+    );
+    return hit;
+}
+
 /** The dynamic provider of Environment (exported for the serialisation test). */
 export const environmentProvider: pulumi.dynamic.ResourceProvider = {
     configure: configureFromStack,
@@ -109,6 +122,13 @@ export const environmentProvider: pulumi.dynamic.ResourceProvider = {
 
     async create(inputs: EnvInputs) {
         const ado = new AzureDevops(inputs, what(inputs));
+        // Taken over only when provably ours; one that appears during our POST is the one it made.
+        const before = await findByName(ado, inputs);
+        if (before) {
+            if (!provablyOurs(inputs.description, before.description, inputs.adopt)) throw foreignObject(what(inputs), inputs.description);
+            const env = await patch(ado, inputs, before.id);
+            return { id: String(env.id), outs: outputs(inputs, env.id) };
+        }
         const res = await ado.call<RemoteEnvironment>({
             method: "POST",
             path: base(inputs),
@@ -122,11 +142,8 @@ export const environmentProvider: pulumi.dynamic.ResourceProvider = {
             if (typeKeyOf(res.body) !== "EnvironmentExistsException") {
                 throw createRejected(what(inputs), res);
             }
-            // Exists already (someone else's, or ours from a retried POST): adopt and set the description.
-            const [existing] = await ado.list<RemoteEnvironment>(
-                { method: "GET", path: base(inputs), apiVersion: API.environments, query: { name: inputs.name }, resource: what(inputs) },
-                (e) => sameName(e.name, inputs.name),
-            );
+            // None existed before the POST: this is the environment our own retried POST made.
+            const existing = await findByName(ado, inputs);
             if (!existing) throw duplicateNotListed(what(inputs));
             env = await patch(ado, inputs, existing.id);
         }
@@ -161,9 +178,9 @@ export const environmentProvider: pulumi.dynamic.ResourceProvider = {
 /** A pipeline environment that deployment jobs target (one per stage: sandbox, staging, prod). */
 export class Environment extends pulumi.dynamic.Resource {
     /** The environment id (the resource id as a number), for checks and permissions. */
-    public readonly environmentId!: pulumi.Output<number>;
+    declare public readonly environmentId: pulumi.Output<number>;
     /** The environment name. */
-    public readonly name!: pulumi.Output<string>;
+    declare public readonly name: pulumi.Output<string>;
 
     constructor(name: string, args: EnvironmentArgs, opts?: pulumi.CustomResourceOptions) {
         super(environmentProvider, name, { ...args, environmentId: undefined }, opts, MODULE, "Environment");

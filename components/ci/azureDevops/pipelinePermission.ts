@@ -175,7 +175,7 @@ export const pipelinePermissionProvider: pulumi.dynamic.ResourceProvider = {
 /** Authorises one pipeline, or all pipelines, to use a protected resource without a manual "Permit". */
 export class PipelinePermission extends pulumi.dynamic.Resource {
     /** True once the grant is in place. */
-    public readonly authorized!: pulumi.Output<boolean>;
+    declare public readonly authorized: pulumi.Output<boolean>;
 
     constructor(name: string, args: PipelinePermissionArgs, opts?: pulumi.CustomResourceOptions) {
         super(pipelinePermissionProvider, name, { pipelineId: undefined, ...args, authorized: undefined }, opts, MODULE, "PipelinePermission");

@@ -22,6 +22,8 @@ import {
     typeKeyOf,
     deletedOutsidePulumi,
     createRejected,
+    foreignObject,
+    provablyOurs,
 } from "./common";
 
 /** Arguments of a SecureFile. */
@@ -36,6 +38,10 @@ export interface SecureFileArgs {
     content: pulumi.Input<string>;
     /** API root, default https://dev.azure.com. */
     apiUrl?: pulumi.Input<string>;
+    /** Ownership marker (see ownershipMarker) kept in the file's properties; a file of our name carrying it may be replaced. */
+    marker?: pulumi.Input<string>;
+    /** Replace a file of the same name that does not carry our marker (default false: fail). */
+    adopt?: pulumi.Input<boolean>;
 }
 
 interface FileInputs {
@@ -44,6 +50,8 @@ interface FileInputs {
     name: string;
     content: string;
     apiUrl?: string;
+    marker?: string;
+    adopt?: boolean;
 }
 
 interface FileOutputs {
@@ -60,7 +68,11 @@ interface FileOutputs {
 interface RemoteFile {
     id: string;
     name: string;
+    properties?: Record<string, string>;
 }
+
+/** Secure file property holding the ownership marker. */
+const MARKER_PROPERTY = "dbt-platform";
 
 // Azure's limit per secure file.
 const MAX_BYTES = 10 * 1024 * 1024;
@@ -101,6 +113,19 @@ async function remove(ado: AzureDevops, i: { project: string; name: string; orga
     await ado.call({ method: "DELETE", path: `${base(i)}/${encodeURIComponent(id)}`, apiVersion: API.secureFiles, resource: what(i), accept: [404] });
 }
 
+/** Sets the name and (with a marker) the ownership property. */
+async function patchFile(ado: AzureDevops, i: FileInputs, id: string): Promise<void> {
+    const res = await ado.call<RemoteFile>({
+        method: "PATCH",
+        path: `${base(i)}/${encodeURIComponent(id)}`,
+        apiVersion: API.secureFiles,
+        json: { id, name: i.name, ...(i.marker ? { properties: { [MARKER_PROPERTY]: i.marker } } : {}) },
+        resource: what(i),
+        accept: [404],
+    });
+    if (res.status === 404) throw deletedOutsidePulumi(what(i), "file", id);
+}
+
 /** The dynamic provider of SecureFile (exported for the serialisation test). */
 export const secureFileProvider: pulumi.dynamic.ResourceProvider = {
     configure: configureFromStack,
@@ -128,19 +153,25 @@ export const secureFileProvider: pulumi.dynamic.ResourceProvider = {
 
     async create(inputs: FileInputs) {
         const ado = new AzureDevops(inputs, what(inputs));
+        // Content cannot be read or updated, so taking a file over means replacing it: only a file
+        // provably ours (our marker, or adopt: true). One that appears during our upload is that upload's.
+        const before = await findByName(ado, inputs);
+        if (before) {
+            if (!provablyOurs(inputs.marker, before.properties?.[MARKER_PROPERTY], inputs.adopt)) throw foreignObject(what(inputs), inputs.marker);
+            await remove(ado, inputs, before.id);
+        }
         let res = await upload(ado, inputs);
         if (res.status === 409 || res.status === 400) {
             if (typeKeyOf(res.body) !== "SecureFileExistsException") {
                 throw createRejected(what(inputs), res);
             }
-            // A file of this name exists (someone else's, or ours from a retried upload). Its content
-            // cannot be read or updated, so adopting it means replacing it with the desired content.
             const existing = await findByName(ado, inputs);
             if (existing) await remove(ado, inputs, existing.id);
             res = await upload(ado, inputs);
             if (res.status !== 200 && res.status !== 201)
-                throw new Error(`Azure DevOps upload (${what(inputs)}): HTTP ${res.status} after replacing the existing file.`);
+                throw new Error(`Azure DevOps upload (${what(inputs)}): HTTP ${res.status} after replacing the file our interrupted upload left.`);
         }
+        if (inputs.marker) await patchFile(ado, inputs, res.body.id);
         const salt = newSalt();
         const outs: FileOutputs = compact({
             organization: inputs.organization,
@@ -170,17 +201,7 @@ export const secureFileProvider: pulumi.dynamic.ResourceProvider = {
     async update(id: string, olds: FileOutputs, news: FileInputs) {
         // Only a rename reaches update; content changes replace.
         const ado = new AzureDevops(news, what(news));
-        const res = await ado.call<RemoteFile>({
-            method: "PATCH",
-            path: `${base(news)}/${encodeURIComponent(id)}`,
-            apiVersion: API.secureFiles,
-            json: { id, name: news.name },
-            resource: what(news),
-            accept: [404],
-        });
-        if (res.status === 404) {
-            throw deletedOutsidePulumi(what(news), "file", id);
-        }
+        await patchFile(ado, news, id);
         return { outs: { ...olds, name: news.name } };
     },
 
@@ -197,11 +218,11 @@ export const secureFileProvider: pulumi.dynamic.ResourceProvider = {
  */
 export class SecureFile extends pulumi.dynamic.Resource {
     /** The secure file id (GUID), the same as `id`. */
-    public readonly secureFileId!: pulumi.Output<string>;
+    declare public readonly secureFileId: pulumi.Output<string>;
     /** The file name. */
-    public readonly name!: pulumi.Output<string>;
+    declare public readonly name: pulumi.Output<string>;
     /** Salted hash of the content (secret). */
-    public readonly contentHash!: pulumi.Output<string>;
+    declare public readonly contentHash: pulumi.Output<string>;
 
     constructor(name: string, args: SecureFileArgs, opts?: pulumi.CustomResourceOptions) {
         super(

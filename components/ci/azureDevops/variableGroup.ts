@@ -24,6 +24,8 @@ import {
     deletedOutsidePulumi,
     createRejected,
     duplicateNotListed,
+    foreignObject,
+    provablyOurs,
 } from "./common";
 
 /** One variable of a group. */
@@ -50,6 +52,8 @@ export interface VariableGroupArgs {
     variables: Record<string, VariableGroupVariable>;
     /** API root, default https://dev.azure.com (tests point it at a local server). */
     apiUrl?: pulumi.Input<string>;
+    /** Take over a group of the same name that does not carry our ownership marker (default false: fail). */
+    adopt?: pulumi.Input<boolean>;
 }
 
 interface VariableInputs {
@@ -60,6 +64,7 @@ interface VariableInputs {
     description?: string;
     variables: Record<string, { value: string; isSecret?: boolean }>;
     apiUrl?: string;
+    adopt?: boolean;
 }
 
 /** Plain variables as kept in state: secret values are null. */
@@ -209,6 +214,14 @@ export const variableGroupProvider: pulumi.dynamic.ResourceProvider = {
     async create(inputs: VariableInputs) {
         const ado = new AzureDevops(inputs, what(inputs));
         const projectId = inputs.projectId ?? (await ado.projectId(inputs.project, what(inputs)));
+        // A group already there is taken over only when provably ours; one that appears during our
+        // POST (a dropped connection, then the retry's 409) is the one that POST made.
+        const before = await findByName(ado, inputs);
+        if (before) {
+            if (!provablyOurs(inputs.description, before.description, inputs.adopt)) throw foreignObject(what(inputs), inputs.description);
+            const group = await put(ado, inputs, projectId, before.id);
+            return { id: String(group.id), outs: outputs(inputs, projectId, group.id, newSalt()) };
+        }
         const res = await ado.call<RemoteGroup>({
             method: "POST",
             path: "_apis/distributedtask/variablegroups",
@@ -219,7 +232,7 @@ export const variableGroupProvider: pulumi.dynamic.ResourceProvider = {
         });
         let group = res.body;
         if (res.status === 409 || res.status === 400) {
-            // A group of this name exists (also after our own retried POST): adopt it and set it to the desired state.
+            // None existed before the POST: this is the group our own retried POST made.
             if (typeKeyOf(res.body) !== "VariableGroupExistsException") {
                 throw createRejected(what(inputs), res);
             }
@@ -302,15 +315,15 @@ function variablesChanged(olds: VariableOutputs, news: VariableInputs["variables
  */
 export class VariableGroup extends pulumi.dynamic.Resource {
     /** The variable group id (the resource id as a number). */
-    public readonly groupId!: pulumi.Output<number>;
+    declare public readonly groupId: pulumi.Output<number>;
     /** The project id the group belongs to. */
-    public readonly projectId!: pulumi.Output<string>;
+    declare public readonly projectId: pulumi.Output<string>;
     /** The group name. */
-    public readonly name!: pulumi.Output<string>;
+    declare public readonly name: pulumi.Output<string>;
     /** Variables as stored: secret values are null. */
-    public readonly variables!: pulumi.Output<StateVariables>;
+    declare public readonly variables: pulumi.Output<StateVariables>;
     /** Salted hashes of the secret values (secret). */
-    public readonly secretHashes!: pulumi.Output<Record<string, string>>;
+    declare public readonly secretHashes: pulumi.Output<Record<string, string>>;
 
     constructor(name: string, args: VariableGroupArgs, opts?: pulumi.CustomResourceOptions) {
         // Secret variables are secrets on the wire even if the caller passed a plain string.

@@ -9,7 +9,7 @@
  */
 import * as crypto from "crypto";
 import type * as pulumi from "@pulumi/pulumi";
-import { RestClient, RestClientOptions, RestResponse } from "../rest";
+import { apiUrlProblem, RestClient, RestClientOptions, RestResponse } from "../rest";
 
 /** Bitbucket Cloud's public REST API. */
 export const DEFAULT_API_URL = "https://api.bitbucket.org/2.0";
@@ -25,7 +25,7 @@ export const UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
 export const MODULE = "bitbucket";
 
 /** Retry tuning a test can pass to the provider factories (never credentials). */
-export type ClientTuning = Pick<RestClientOptions, "sleep" | "maxAttempts" | "baseDelayMs" | "maxDelayMs" | "timeoutMs">;
+export type ClientTuning = Pick<RestClientOptions, "sleep" | "maxAttempts" | "baseDelayMs" | "maxDelayMs" | "timeoutMs" | "deadlineMs" | "maxPages">;
 
 const AUTH_HINT =
     `Set the ${TOKEN_ENV} environment variable, or the stack config key ${TOKEN_CONFIG} ` +
@@ -95,9 +95,10 @@ export interface Paged<T> {
 export async function listAll<T>(client: RestClient, path: string, resource: string, missingOk = false): Promise<T[] | undefined> {
     const origin = new URL(client.url(path)).origin;
     const items: T[] = [];
+    const seen: string[] = [];
     let next: string | undefined = path;
     for (let page = 1; next; page++) {
-        if (page > 1000) throw new Error(`Bitbucket GET ${path} (${resource}): more than 1000 pages; stopping.`);
+        client.checkPage(page, `GET ${path}`, resource, seen, next);
         const res: RestResponse<Paged<T>> = await client.request<Paged<T>>({ method: "GET", path: next, resource, accept: missingOk ? [404] : undefined });
         if (res.status === 404) return undefined;
         const body: Paged<T> | undefined = res.body;
@@ -131,15 +132,10 @@ export function isUnknown(value: unknown): boolean {
 /** The API base URL with no trailing slash, or a problem. */
 export function normaliseApiUrl(value: unknown): { url?: string; problem?: string } {
     if (value === undefined || value === null || value === "") return { url: DEFAULT_API_URL };
-    if (typeof value !== "string") return { problem: `expected an http(s) URL such as ${DEFAULT_API_URL}` };
-    try {
-        const u = new URL(value);
-        if (u.protocol !== "https:" && u.protocol !== "http:") throw new Error();
-        if (u.username || u.password) return { problem: "expected a URL without credentials in it; set the token separately" };
-    } catch {
-        return { problem: `expected an http(s) URL such as ${DEFAULT_API_URL} (got ${JSON.stringify(value)})` };
-    }
-    return { url: value.replace(/\/+$/, "") };
+    const problem = apiUrlProblem(value);
+    // The value is not echoed: it may carry credentials.
+    if (problem) return { problem: `${problem}, such as ${DEFAULT_API_URL}` };
+    return { url: (value as string).replace(/\/+$/, "") };
 }
 
 /** Collects check failures; every reason names the resource and says what is expected. */

@@ -38,7 +38,7 @@ function shown(v: unknown): string {
     return isUnknown(v) ? "(unknown)" : String(v);
 }
 
-function describe(i: Partial<PipelinesConfigInputs>): string {
+function subject(i: Partial<PipelinesConfigInputs>): string {
     return `Pipelines settings of ${shown(i.workspace)}/${shown(i.repoSlug)}`;
 }
 
@@ -92,7 +92,7 @@ export function pipelinesConfigProvider(tuning?: ClientTuning): pulumi.dynamic.R
         },
 
         async create(inputs: PipelinesConfigInputs) {
-            const resource = describe(inputs);
+            const resource = subject(inputs);
             const client = bitbucketClient(inputs.apiUrl, resource, tuning);
             const enabled = await putEnabled(client, inputs, resource);
             return { id: pipelinesConfigId(inputs), outs: { ...inputs, enabled } };
@@ -101,7 +101,7 @@ export function pipelinesConfigProvider(tuning?: ClientTuning): pulumi.dynamic.R
         async read(id: string, props?: Partial<PipelinesConfigOutputs>) {
             const [workspace, repoSlug] = id.split("/");
             const known = { apiUrl: DEFAULT_API_URL, workspace, repoSlug, disableOnDelete: false, ...(props ?? {}) };
-            const resource = describe(known);
+            const resource = subject(known);
             const client = bitbucketClient(known.apiUrl, resource, tuning);
             const res = await client.request({ method: "GET", path: configPath(known), resource, accept: [404] });
             // The repository is gone (or no longer visible to the token): so is its setting.
@@ -110,7 +110,7 @@ export function pipelinesConfigProvider(tuning?: ClientTuning): pulumi.dynamic.R
         },
 
         async update(_id: string, _olds: PipelinesConfigOutputs, news: PipelinesConfigInputs) {
-            const resource = describe(news);
+            const resource = subject(news);
             const client = bitbucketClient(news.apiUrl, resource, tuning);
             const enabled = await putEnabled(client, news, resource);
             return { outs: { ...news, enabled } };
@@ -118,7 +118,7 @@ export function pipelinesConfigProvider(tuning?: ClientTuning): pulumi.dynamic.R
 
         async delete(_id: string, props: PipelinesConfigOutputs) {
             if (!props.disableOnDelete) return;
-            const resource = describe(props);
+            const resource = subject(props);
             const client = bitbucketClient(props.apiUrl ?? DEFAULT_API_URL, resource, tuning);
             await client.request({ method: "PUT", path: configPath(props), json: { enabled: false }, resource, accept: [404] });
         },
@@ -143,12 +143,12 @@ export interface PipelinesConfigArgs {
 
 /** The repository's Pipelines switch (Repository settings → Pipelines → Settings → Enable Pipelines). */
 export class PipelinesConfig extends pulumi.dynamic.Resource {
-    public readonly workspace!: pulumi.Output<string>;
-    public readonly repoSlug!: pulumi.Output<string>;
+    declare public readonly workspace: pulumi.Output<string>;
+    declare public readonly repoSlug: pulumi.Output<string>;
     /** Whether Pipelines is enabled, as Bitbucket reports it. */
-    public readonly enabled!: pulumi.Output<boolean>;
-    public readonly disableOnDelete!: pulumi.Output<boolean>;
-    public readonly apiUrl!: pulumi.Output<string>;
+    declare public readonly enabled: pulumi.Output<boolean>;
+    declare public readonly disableOnDelete: pulumi.Output<boolean>;
+    declare public readonly apiUrl: pulumi.Output<string>;
 
     constructor(name: string, args: PipelinesConfigArgs, opts?: pulumi.CustomResourceOptions) {
         super(

@@ -10,6 +10,13 @@
  * Identity is the key: the resource id is `workspace/repoSlug[/environmentUuid]/key`, and the
  * current Bitbucket UUID is an output. That lets update re-create a variable deleted out of band
  * without changing the id. Values are never kept in outputs: only sha256(salt, value) and the salt.
+ *
+ * Adoption: Bitbucket variables carry no description or other marker, so a create that meets an
+ * existing key (409) takes it over only when it is our own (an earlier attempt of this very create
+ * may have landed: its answer was lost) or when `adopt: true` hands it over explicitly. Otherwise it
+ * fails naming the variable and leaves it untouched: a foreign variable is never overwritten, and
+ * delete only ever removes the UUID this resource created or adopted. A secured variable is never
+ * replaced by a plain one to adopt it.
  */
 import * as pulumi from "@pulumi/pulumi";
 import type { RestClient } from "../rest";
@@ -47,6 +54,8 @@ export interface VariableInputs {
     key: string;
     value: string;
     secured: boolean;
+    /** Take over an existing variable with this key (its value is overwritten; it is deleted with the resource). */
+    adopt?: boolean;
 }
 
 /** Outputs of a variable resource: no value, only its salted hash. */
@@ -78,7 +87,7 @@ function shown(v: unknown): string {
     return isUnknown(v) ? "(unknown)" : String(v);
 }
 
-function describe(scope: VariableScope, i: Partial<VariableInputs>): string {
+function subject(scope: VariableScope, i: Partial<VariableInputs>): string {
     return scope === "repository"
         ? `repository variable ${shown(i.key)} in ${shown(i.workspace)}/${shown(i.repoSlug)}`
         : `deployment variable ${shown(i.key)} of environment ${shown(i.environmentUuid)} in ${shown(i.workspace)}/${shown(i.repoSlug)}`;
@@ -156,9 +165,9 @@ async function put(scope: VariableScope, client: RestClient, i: VariableInputs, 
 }
 
 /**
- * Creates the variable, or adopts the one that already has its key (409) and sets it to the
- * desired value. A create whose answer was lost (dropped connection, retried by the client) lands
- * here too, so a retry never makes a second variable.
+ * Creates the variable, or adopts the one that already has its key (409) when that is allowed (see
+ * the file comment) and sets it to the desired value. A create whose answer was lost (dropped
+ * connection, retried by the client) lands here too, so a retry never makes a second variable.
  */
 async function createOrAdopt(scope: VariableScope, client: RestClient, i: VariableInputs, resource: string): Promise<RemoteVariable> {
     const body = { key: i.key, value: i.value, secured: i.secured };
@@ -169,27 +178,38 @@ async function createOrAdopt(scope: VariableScope, client: RestClient, i: Variab
     if (!existing) {
         throw new Error(`Bitbucket (${resource}): the create answered 409 Conflict (key exists) but no variable ${i.key} is listed; retry, or look for it in the repository settings.`);
     }
+    if (!res.maybeApplied && i.adopt !== true) {
+        throw new Error(
+            `Bitbucket (${resource}): a variable ${i.key} (${existing.uuid}) already exists and was not created by this stack; it is left as it is. ` +
+                "Set adopt: true to take it over (its value is then overwritten and it is deleted with the stack), or delete it in the Bitbucket settings.",
+        );
+    }
     if (existing.secured && !i.secured) {
-        // Bitbucket cannot unsecure a variable: the adopted one is replaced by a plain one.
-        await client.request({ method: "DELETE", path: item(scope, i, existing.uuid), resource, accept: [404] });
-        return asRemote((await client.request({ method: "POST", path: collection(scope, i), json: body, resource })).body, resource);
+        // Bitbucket cannot unsecure a variable, and deleting a secured value to make a plain one would lose it.
+        throw new Error(
+            `Bitbucket (${resource}): the existing variable ${i.key} is secured and this one is not; a secured variable cannot be made plain. ` +
+                "Set secured: true, or delete the variable in the Bitbucket settings.",
+        );
     }
     const updated = await put(scope, client, i, existing.uuid, resource);
     if (!updated) throw new Error(`Bitbucket (${resource}): the existing variable disappeared while it was being adopted; run the update again.`);
     return updated;
 }
 
-/** The remote variable for saved state: by UUID, else by key (re-made by hand); undefined when gone. */
+/**
+ * The remote variable for saved state, by its UUID only: one re-made by hand under the same key is
+ * someone else's. Undefined when gone. Without a UUID (`pulumi import` by id) it is found by key.
+ */
 async function fetchVariable(scope: VariableScope, client: RestClient, known: Partial<VariableOutputs>, resource: string): Promise<RemoteVariable | undefined> {
     const where = { workspace: known.workspace ?? "", repoSlug: known.repoSlug ?? "", environmentUuid: known.environmentUuid };
     if (scope === "repository" && typeof known.uuid === "string") {
         const res = await client.request({ method: "GET", path: item(scope, where, known.uuid), resource, accept: [404] });
-        if (res.status !== 404) return asRemote(res.body, resource);
+        return res.status === 404 ? undefined : asRemote(res.body, resource);
     }
     // Deployment variables have no single GET; the list also finds one re-created under the same key.
     const all = await listAll<RemoteVariable>(client, collection(scope, where), resource, true);
     if (!all) return undefined; // the environment or repository itself is gone
-    return all.find((v) => known.uuid !== undefined && v.uuid === known.uuid) ?? all.find((v) => v.key === known.key);
+    return typeof known.uuid === "string" ? all.find((v) => v.uuid === known.uuid) : all.find((v) => v.key === known.key);
 }
 
 /** Validates and normalises inputs; failure reasons never contain the value. */
@@ -204,6 +224,8 @@ export function checkVariable(scope: VariableScope, news: Record<string, unknown
     c.text(news, "key", "a variable name of ASCII letters, digits and underscores, not starting with a digit", VARIABLE_KEY_PATTERN);
     if (!isUnknown(news.value) && typeof news.value !== "string") c.fail("value", "a string (the value is not shown here)");
     c.bool(news, "secured");
+    c.bool(news, "adopt", true);
+    inputs.adopt = news.adopt ?? false;
     return { inputs, failures: c.failures };
 }
 
@@ -243,7 +265,7 @@ export function variableProvider(scope: VariableScope, tuning?: ClientTuning): p
         },
 
         async create(inputs: VariableInputs) {
-            const resource = describe(scope, inputs);
+            const resource = subject(scope, inputs);
             const client = bitbucketClient(inputs.apiUrl, resource, tuning);
             const remote = await createOrAdopt(scope, client, inputs, resource);
             return { id: variableId(scope, inputs), outs: outputsOf(scope, inputs, remote, newSalt()) };
@@ -251,7 +273,7 @@ export function variableProvider(scope: VariableScope, tuning?: ClientTuning): p
 
         async read(id: string, props?: Partial<VariableOutputs>) {
             const known: Partial<VariableOutputs> = { ...parseId(scope, id), ...compact(props ?? {}) };
-            const resource = describe(scope, known);
+            const resource = subject(scope, known);
             const client = bitbucketClient(known.apiUrl ?? DEFAULT_API_URL, resource, tuning);
             const remote = await fetchVariable(scope, client, known, resource);
             // Gone: no id, so the engine drops it from state and the next `up` creates it again.
@@ -274,7 +296,7 @@ export function variableProvider(scope: VariableScope, tuning?: ClientTuning): p
         },
 
         async update(_id: string, olds: VariableOutputs, news: VariableInputs) {
-            const resource = describe(scope, news);
+            const resource = subject(scope, news);
             const client = bitbucketClient(news.apiUrl, resource, tuning);
             let remote = typeof olds.uuid === "string" ? await put(scope, client, news, olds.uuid, resource) : undefined;
             // 404: deleted out of band since the last refresh; create it again (or adopt one re-made by hand).
@@ -285,7 +307,7 @@ export function variableProvider(scope: VariableScope, tuning?: ClientTuning): p
 
         async delete(_id: string, props: VariableOutputs) {
             if (typeof props.uuid !== "string") return;
-            const resource = describe(scope, props);
+            const resource = subject(scope, props);
             const client = bitbucketClient(props.apiUrl ?? DEFAULT_API_URL, resource, tuning);
             await client.request({ method: "DELETE", path: item(scope, props, props.uuid), resource, accept: [404] });
         },
@@ -312,21 +334,23 @@ export interface RepositoryVariableArgs {
     secured: pulumi.Input<boolean>;
     /** API base URL; defaults to https://api.bitbucket.org/2.0. */
     apiUrl?: pulumi.Input<string>;
+    /** Take over an existing variable with this key that the stack did not create (default false: fail naming it). */
+    adopt?: pulumi.Input<boolean>;
 }
 
 /** A repository pipeline variable (Repository settings → Pipelines → Repository variables). */
 export class RepositoryVariable extends pulumi.dynamic.Resource {
-    public readonly workspace!: pulumi.Output<string>;
-    public readonly repoSlug!: pulumi.Output<string>;
-    public readonly key!: pulumi.Output<string>;
-    public readonly secured!: pulumi.Output<boolean>;
-    public readonly apiUrl!: pulumi.Output<string>;
+    declare public readonly workspace: pulumi.Output<string>;
+    declare public readonly repoSlug: pulumi.Output<string>;
+    declare public readonly key: pulumi.Output<string>;
+    declare public readonly secured: pulumi.Output<boolean>;
+    declare public readonly apiUrl: pulumi.Output<string>;
     /** Bitbucket's UUID of the variable, braces included. */
-    public readonly uuid!: pulumi.Output<string>;
+    declare public readonly uuid: pulumi.Output<string>;
     /** sha256(valueSalt, NUL, value), secret: how diff and read see a changed value without keeping it. */
-    public readonly valueHash!: pulumi.Output<string>;
+    declare public readonly valueHash: pulumi.Output<string>;
     /** Salt of valueHash. */
-    public readonly valueSalt!: pulumi.Output<string>;
+    declare public readonly valueSalt: pulumi.Output<string>;
 
     constructor(name: string, args: RepositoryVariableArgs, opts?: pulumi.CustomResourceOptions) {
         super(
@@ -339,6 +363,7 @@ export class RepositoryVariable extends pulumi.dynamic.Resource {
                 value: pulumi.secret(args.value),
                 secured: args.secured,
                 apiUrl: args.apiUrl ?? DEFAULT_API_URL,
+                adopt: args.adopt ?? false,
                 uuid: undefined,
                 valueHash: undefined,
                 valueSalt: undefined,
@@ -366,22 +391,24 @@ export interface DeploymentVariableArgs {
     secured: pulumi.Input<boolean>;
     /** API base URL; defaults to https://api.bitbucket.org/2.0. */
     apiUrl?: pulumi.Input<string>;
+    /** Take over an existing variable with this key that the stack did not create (default false: fail naming it). */
+    adopt?: pulumi.Input<boolean>;
 }
 
 /** A deployment environment variable (Repository settings → Deployments → <environment> → Variables). */
 export class DeploymentVariable extends pulumi.dynamic.Resource {
-    public readonly workspace!: pulumi.Output<string>;
-    public readonly repoSlug!: pulumi.Output<string>;
-    public readonly environmentUuid!: pulumi.Output<string>;
-    public readonly key!: pulumi.Output<string>;
-    public readonly secured!: pulumi.Output<boolean>;
-    public readonly apiUrl!: pulumi.Output<string>;
+    declare public readonly workspace: pulumi.Output<string>;
+    declare public readonly repoSlug: pulumi.Output<string>;
+    declare public readonly environmentUuid: pulumi.Output<string>;
+    declare public readonly key: pulumi.Output<string>;
+    declare public readonly secured: pulumi.Output<boolean>;
+    declare public readonly apiUrl: pulumi.Output<string>;
     /** Bitbucket's UUID of the variable, braces included. */
-    public readonly uuid!: pulumi.Output<string>;
+    declare public readonly uuid: pulumi.Output<string>;
     /** sha256(valueSalt, NUL, value), secret. */
-    public readonly valueHash!: pulumi.Output<string>;
+    declare public readonly valueHash: pulumi.Output<string>;
     /** Salt of valueHash. */
-    public readonly valueSalt!: pulumi.Output<string>;
+    declare public readonly valueSalt: pulumi.Output<string>;
 
     constructor(name: string, args: DeploymentVariableArgs, opts?: pulumi.CustomResourceOptions) {
         super(
@@ -395,6 +422,7 @@ export class DeploymentVariable extends pulumi.dynamic.Resource {
                 value: pulumi.secret(args.value),
                 secured: args.secured,
                 apiUrl: args.apiUrl ?? DEFAULT_API_URL,
+                adopt: args.adopt ?? false,
                 uuid: undefined,
                 valueHash: undefined,
                 valueSalt: undefined,

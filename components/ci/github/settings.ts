@@ -349,22 +349,21 @@ export class GithubCiSettings extends pulumi.ComponentResource {
                     repository,
                     environment: gated(env),
                     reviewers,
-                    // Only main deploys: a protected main when we protect it, else a branch policy naming it.
-                    deploymentBranchPolicy: { protectedBranches: p.protect, customBranchPolicies: !p.protect },
+                    // Only main deploys: a custom policy naming it. "Protected branches" would admit any other
+                    // protected branch too, and a workflow on another branch could then read the environment's secrets.
+                    deploymentBranchPolicy: { protectedBranches: false, customBranchPolicies: true },
                 },
                 child,
             );
             this.environments[env] = environment;
             settings.push(environment);
-            if (!p.protect) {
-                settings.push(
-                    new github.RepositoryEnvironmentDeploymentPolicy(
-                        `${name}-env-${env}-branch-policy`,
-                        { repository, environment: environment.environment, branchPattern: p.mainBranch },
-                        child,
-                    ),
-                );
-            }
+            settings.push(
+                new github.RepositoryEnvironmentDeploymentPolicy(
+                    `${name}-env-${env}-branch-policy`,
+                    { repository, environment: environment.environment, branchPattern: p.mainBranch },
+                    child,
+                ),
+            );
         }
 
         const names = (secret: boolean): GithubSettingNames => {

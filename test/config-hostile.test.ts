@@ -1,0 +1,424 @@
+/**
+ * Hostile stack configs (issue 11, item 7): every one is rejected by the config module with a
+ * problem at the key that is wrong, and the program given it registers zero resources. Values
+ * that only a component (or the CI/AWS API, or Postgres) would refuse later count as holes.
+ */
+import assert from "assert";
+import * as fs from "fs";
+import * as path from "path";
+import * as pulumi from "@pulumi/pulumi";
+import { parse } from "yaml";
+import { ConfigError, parseStackConfig } from "../components/config";
+import { contextProblems, PipelineContext } from "../components/pipelines";
+import { pipelineContext } from "../components/platform";
+import { installMocks, Recorded, ROOT, toPulumiConfig } from "../scripts/offline";
+import { withUnhandledRejections } from "./support/rejections";
+
+const NS = "dbt-platform";
+const ENV = `${NS}:environment`;
+const DBT = `${NS}:dbt`;
+const WH = `${NS}:warehouse`;
+const CI = `${NS}:ci`;
+const AWS = `${NS}:aws`;
+const PASSWORD = `${NS}:warehouseAdminPassword`;
+
+type Base = "dev" | "prod";
+const YAML: Record<Base, Record<string, any>> = {
+    dev: parse(fs.readFileSync(path.join(ROOT, "Pulumi.dev.yaml"), "utf8")).config,
+    prod: parse(fs.readFileSync(path.join(ROOT, "Pulumi.prod.yaml"), "utf8")).config,
+};
+
+interface Hostile {
+    name: string;
+    /** The checked-in stack the config starts from (dev: no AWS; prod: AWS, docs site). */
+    base?: Base;
+    /** Stack name to run as (defaults to the base). */
+    stack?: string;
+    mutate: (c: Record<string, any>) => void;
+    /** The key the problem must name, exactly. */
+    path: string;
+    /** What the problem's expected text must say. */
+    expected?: RegExp;
+    secretKeys?: string[];
+}
+
+const github = (repository: string) => (c: Record<string, any>) => (c[CI] = { system: "github", repository });
+const azure = (repository: string) => (c: Record<string, any>) => (c[CI] = { system: "azure-devops", repository });
+const ghProd = (c: Record<string, any>) => {
+    c[CI] = { system: "github", repository: "acme/analytics-dbt" };
+    delete c[AWS].bitbucket;
+};
+
+const HOSTILE: Hostile[] = [
+    // Identifiers that reach SQL: quoting tricks, look-alikes, invisible characters.
+    { name: "user name closing the quote", mutate: (c) => (c[WH].users[0].name = `dev_ci"; drop role role_prod; --`), path: `${WH}.users[0].name` },
+    { name: "prod role with a space", mutate: (c) => (c[WH].roles.prod = "role prod"), path: `${WH}.roles.prod` },
+    { name: "production schema with a dotted quote", mutate: (c) => (c[WH].schemas.production[0] = `analytics"."x`), path: `${WH}.schemas.production[0]` },
+    { name: "developer name with a literal quote", mutate: (c) => (c[WH].developers[0].name = "anton'--"), path: `${WH}.developers[0].name` },
+    { name: "database with a semicolon", mutate: (c) => (c[WH].connection.database = "analytics;"), path: `${WH}.connection.database` },
+    { name: "admin login with a quote", mutate: (c) => (c[WH].connection.username = `postgres"--`), path: `${WH}.connection.username` },
+    { name: "Cyrillic a in a production schema", mutate: (c) => (c[WH].schemas.production[0] = "\u0430nalytics"), path: `${WH}.schemas.production[0]` },
+    { name: "full-width r in the dev role", mutate: (c) => (c[WH].roles.dev = "\uff52ole_dev"), path: `${WH}.roles.dev` },
+    { name: "zero-width space in the ci schema", mutate: (c) => (c[WH].schemas.ci = "dbt\u200bci"), path: `${WH}.schemas.ci` },
+    { name: "NUL byte in a developer schema", mutate: (c) => (c[WH].developers[1].schema = "dbt_\u0000x"), path: `${WH}.developers[1].schema` },
+    { name: "trailing newline in a user name", mutate: (c) => (c[WH].users[2].name = "dbt_scheduler\n"), path: `${WH}.users[2].name` },
+    { name: "Kelvin sign in a user name", mutate: (c) => (c[WH].users[1].name = "dbt_\u212aitbucket"), path: `${WH}.users[1].name` },
+    // Names Postgres would truncate to 63 bytes (two names alias).
+    { name: "64-byte production schema", mutate: (c) => (c[WH].schemas.production[0] = "a".repeat(64)), path: `${WH}.schemas.production[0]`, expected: /at most 63/ },
+    { name: "64-byte dev role", mutate: (c) => (c[WH].roles.dev = "r".repeat(64)), path: `${WH}.roles.dev`, expected: /at most 63/ },
+    { name: "64-byte database", mutate: (c) => (c[WH].connection.database = "d".repeat(64)), path: `${WH}.connection.database`, expected: /at most 63/ },
+    { name: "developer whose default schema is 64 bytes", mutate: (c) => (c[WH].developers[0].name = "d".repeat(60)), path: `${WH}.developers[0].schema`, expected: /at most 63/ },
+    // Reserved schema names: public, pg_*, information_schema, and any declared role or login.
+    { name: "public as a production schema", mutate: (c) => (c[WH].schemas.production[0] = "public"), path: `${WH}.schemas.production[0]`, expected: /public/ },
+    { name: "public as the ci schema", mutate: (c) => (c[WH].schemas.ci = "public"), path: `${WH}.schemas.ci`, expected: /public/ },
+    { name: "public as a developer schema", mutate: (c) => (c[WH].developers[1].schema = "public"), path: `${WH}.developers[1].schema`, expected: /public/ },
+    { name: "pg_catalog as a production schema", mutate: (c) => (c[WH].schemas.production[1] = "pg_catalog"), path: `${WH}.schemas.production[1]`, expected: /pg_/ },
+    { name: "pg_toast as the ci schema", mutate: (c) => (c[WH].schemas.ci = "pg_toast"), path: `${WH}.schemas.ci`, expected: /pg_/ },
+    { name: "information_schema as a developer schema", mutate: (c) => (c[WH].developers[0].schema = "information_schema"), path: `${WH}.developers[0].schema`, expected: /information_schema/ },
+    { name: "the prod role as a production schema", mutate: (c) => (c[WH].schemas.production[1] = "role_prod"), path: `${WH}.schemas.production[1]`, expected: /role or login/ },
+    { name: "the dev role as the ci schema", mutate: (c) => (c[WH].schemas.ci = "role_dev"), path: `${WH}.schemas.ci`, expected: /role or login/ },
+    { name: "the CI login as a developer schema", mutate: (c) => (c[WH].developers[1].schema = "dev_ci"), path: `${WH}.developers[1].schema`, expected: /role or login/ },
+    { name: "a developer's own name as their schema", mutate: (c) => (c[WH].developers[0].schema = "anton"), path: `${WH}.developers[0].schema`, expected: /role or login/ },
+    { name: "the scheduler login as a production schema", mutate: (c) => (c[WH].schemas.production[0] = "dbt_scheduler"), path: `${WH}.schemas.production[0]`, expected: /role or login/ },
+    { name: "the admin login as a production schema", mutate: (c) => (c[WH].schemas.production[0] = "postgres"), path: `${WH}.schemas.production[0]`, expected: /role or login/ },
+    { name: "the platform schema as a production schema", mutate: (c) => (c[WH].schemas.production[1] = "dbt_platform"), path: `${WH}.schemas.production[1]`, expected: /dbt_platform/ },
+    { name: "a developer whose default schema is the platform schema", mutate: (c) => c[WH].developers.push({ name: "platform" }), path: `${WH}.developers[2].schema`, expected: /dbt_platform/ },
+    // Schemas inside another schema's custom-schema family (<schema>_<custom>), which dev-role members may create.
+    { name: "a production schema in the CI schema's family", mutate: (c) => (c[WH].schemas.production[1] = "dbt_ci_marts"), path: `${WH}.schemas.production[1]`, expected: /family dbt_ci_/ },
+    { name: "a production schema in a developer's family", mutate: (c) => (c[WH].schemas.production[0] = "dbt_anton_finance"), path: `${WH}.schemas.production[0]`, expected: /family dbt_anton_/ },
+    { name: "a developer schema in another developer's family", mutate: (c) => (c[WH].developers[1].schema = "dbt_anton_2"), path: `${WH}.developers[1].schema`, expected: /family dbt_anton_/ },
+    { name: "the CI schema in a developer's family", mutate: (c) => (c[WH].schemas.ci = "dbt_maria_ci"), path: `${WH}.schemas.ci`, expected: /family dbt_maria_/ },
+    // Duplicate names across users, developers, roles and schemas.
+    { name: "two users with one name", mutate: (c) => (c[WH].users[1].name = "dev_ci"), path: `${WH}.users[1].name`, expected: /not already used/ },
+    { name: "a developer named like the prod role", mutate: (c) => (c[WH].developers[0].name = "role_prod"), path: `${WH}.developers[0].name`, expected: /not already used/ },
+    { name: "a bot named like the admin login", mutate: (c) => (c[WH].users[2].name = "postgres"), path: `${WH}.users[2].name`, expected: /not already used/ },
+    { name: "a developer named like the admin login", mutate: (c) => (c[WH].developers[1].name = "postgres"), path: `${WH}.developers[1].name`, expected: /not already used/ },
+    { name: "a production schema listed twice", mutate: (c) => (c[WH].schemas.production = ["analytics", "analytics"]), path: `${WH}.schemas.production[1]`, expected: /not already declared/ },
+    { name: "a developer schema equal to the ci schema", mutate: (c) => (c[WH].developers[1].schema = "dbt_ci"), path: `${WH}.developers[1].schema`, expected: /not already declared/ },
+    { name: "a developer schema equal to a production schema", mutate: (c) => (c[WH].developers[0].schema = "analytics"), path: `${WH}.developers[0].schema`, expected: /not already declared/ },
+    { name: "two developers sharing a schema", mutate: (c) => (c[WH].developers[1].schema = "dbt_anton"), path: `${WH}.developers[1].schema`, expected: /not already declared/ },
+    // The pull-request prefix: one rule for config and the pipelines.
+    { name: "PR prefix matching a developer schema", mutate: (c) => (c[WH].developers[1].schema = "dbt_pr_7"), path: `${WH}.schemas.pullRequestPrefix`, expected: /no declared schema/ },
+    {
+        name: "PR prefix matching a production schema as a custom-schema variant <prefix><n>_<custom>",
+        mutate: (c) => (c[WH].schemas.production = ["analytics", "dbt_pr_7_marts"]),
+        path: `${WH}.schemas.pullRequestPrefix`,
+        expected: /no declared schema/,
+    },
+    {
+        name: "PR prefix matching a developer login (its PR schema would be their $user schema)",
+        mutate: (c) => {
+            c[WH].schemas.pullRequestPrefix = "dev_";
+            c[WH].developers.push({ name: "dev_7", schema: "dbt_dev7" });
+        },
+        path: `${WH}.schemas.pullRequestPrefix`,
+        expected: /role or login/,
+    },
+    { name: "PR prefix starting with an underscore", mutate: (c) => (c[WH].schemas.pullRequestPrefix = "_pr_"), path: `${WH}.schemas.pullRequestPrefix` },
+    { name: "PR prefix of 42 characters", mutate: (c) => (c[WH].schemas.pullRequestPrefix = "p".repeat(42)), path: `${WH}.schemas.pullRequestPrefix` },
+    { name: "PR prefix pg_", mutate: (c) => (c[WH].schemas.pullRequestPrefix = "pg_pr_"), path: `${WH}.schemas.pullRequestPrefix` },
+    { name: "PR prefix in upper case", mutate: (c) => (c[WH].schemas.pullRequestPrefix = "PR_"), path: `${WH}.schemas.pullRequestPrefix` },
+    { name: "PR prefix with a space", mutate: (c) => (c[WH].schemas.pullRequestPrefix = "dbt pr"), path: `${WH}.schemas.pullRequestPrefix` },
+    { name: "PR prefix with a full-width letter", mutate: (c) => (c[WH].schemas.pullRequestPrefix = "\uff44bt_"), path: `${WH}.schemas.pullRequestPrefix` },
+    { name: "PR prefix empty", mutate: (c) => (c[WH].schemas.pullRequestPrefix = ""), path: `${WH}.schemas.pullRequestPrefix` },
+    // Repository segments: API calls must not reach other paths.
+    { name: "bitbucket repository ..", mutate: (c) => (c[CI].repository = "acme-data/.."), path: `${CI}.repository` },
+    { name: "bitbucket repository .", mutate: (c) => (c[CI].repository = "acme-data/."), path: `${CI}.repository` },
+    { name: "bitbucket repository URL-encoded ..", mutate: (c) => (c[CI].repository = "acme-data/%2e%2e"), path: `${CI}.repository` },
+    { name: "bitbucket repository with a third segment", mutate: (c) => (c[CI].repository = "acme-data/../admin"), path: `${CI}.repository` },
+    { name: "github repository ..", mutate: github("acme/.."), path: `${CI}.repository` },
+    { name: "github repository .", mutate: github("acme/."), path: `${CI}.repository` },
+    { name: "github owner ending in a dash", mutate: github("acme-/analytics-dbt"), path: `${CI}.repository` },
+    { name: "github owner starting with a dash", mutate: github("-acme/analytics-dbt"), path: `${CI}.repository` },
+    { name: "github repository ending in .git", mutate: github("acme/analytics-dbt.git"), path: `${CI}.repository` },
+    { name: "github repository with a trailing slash", mutate: github("acme/analytics-dbt/"), path: `${CI}.repository` },
+    { name: "azure project ..", mutate: azure("acme/../analytics-dbt"), path: `${CI}.repository` },
+    { name: "azure repository ..", mutate: azure("acme/analytics/.."), path: `${CI}.repository` },
+    { name: "azure repository .", mutate: azure("acme/analytics/."), path: `${CI}.repository` },
+    { name: "azure project starting with _", mutate: azure("acme/_analytics/analytics-dbt"), path: `${CI}.repository` },
+    { name: "azure project ending in a dot", mutate: azure("acme/analytics./analytics-dbt"), path: `${CI}.repository` },
+    { name: "azure project with a leading space", mutate: azure("acme/ analytics/analytics-dbt"), path: `${CI}.repository` },
+    // Branch names git refuses (or that read as options).
+    { name: "branch with a space", mutate: (c) => (c[CI].mainBranch = "release 1"), path: `${CI}.mainBranch` },
+    { name: "branch with ~", mutate: (c) => (c[CI].mainBranch = "main~1"), path: `${CI}.mainBranch` },
+    { name: "branch with ^", mutate: (c) => (c[CI].mainBranch = "main^"), path: `${CI}.mainBranch` },
+    { name: "branch with :", mutate: (c) => (c[CI].mainBranch = "feat:x"), path: `${CI}.mainBranch` },
+    { name: "branch with a .. component", mutate: (c) => (c[CI].mainBranch = "a/../b"), path: `${CI}.mainBranch` },
+    { name: "branch starting with a dash", mutate: (c) => (c[CI].mainBranch = "-main"), path: `${CI}.mainBranch` },
+    { name: "branch ending in .lock", mutate: (c) => (c[CI].mainBranch = "main.lock"), path: `${CI}.mainBranch` },
+    { name: "branch component starting with a dot", mutate: (c) => (c[CI].mainBranch = "release/.hidden"), path: `${CI}.mainBranch` },
+    { name: "branch ending in a dot", mutate: (c) => (c[CI].mainBranch = "main."), path: `${CI}.mainBranch` },
+    { name: "branch named HEAD", mutate: (c) => (c[CI].mainBranch = "HEAD"), path: `${CI}.mainBranch` },
+    // Approvers.
+    { name: "github approver by login instead of id", mutate: (c) => (c[CI] = { system: "github", repository: "acme/analytics-dbt", approvers: ["octocat"] }), path: `${CI}.approvers[0]` },
+    { name: "azure approver not a GUID", mutate: (c) => (c[CI] = { system: "azure-devops", repository: "acme/analytics/analytics-dbt", approvers: ["someone@acme.example"] }), path: `${CI}.approvers[0]` },
+    {
+        name: "seven github approvers (an environment takes six reviewers)",
+        mutate: (c) => (c[CI] = { system: "github", repository: "acme/analytics-dbt", approvers: ["1", "2", "3", "4", "5", "6", "7"] }),
+        path: `${CI}.approvers`,
+        expected: /at most 6/,
+    },
+    { name: "an approver listed twice", mutate: (c) => (c[CI] = { system: "github", repository: "acme/analytics-dbt", approvers: ["101", "101"] }), path: `${CI}.approvers[1]`, expected: /listed once/ },
+    // dbt: threads and exact versions.
+    { name: "threads -1", mutate: (c) => (c[DBT].threads = -1), path: `${DBT}.threads` },
+    { name: "threads 1000", mutate: (c) => (c[DBT].threads = 1000), path: `${DBT}.threads` },
+    { name: "dbt version 1.11", mutate: (c) => (c[DBT].version = "1.11"), path: `${DBT}.version` },
+    { name: "dbt version ~1.11.0", mutate: (c) => (c[DBT].version = "~1.11.0"), path: `${DBT}.version` },
+    { name: "dbt version latest", mutate: (c) => (c[DBT].version = "latest"), path: `${DBT}.version` },
+    { name: "dbt version 1.11.16rc1", mutate: (c) => (c[DBT].version = "1.11.16rc1"), path: `${DBT}.version` },
+    { name: "adapter version with a shell tail", mutate: (c) => (c[DBT].adapterVersion = "1.11.0 && curl evil.example"), path: `${DBT}.adapterVersion` },
+    { name: "python version with a shell tail", mutate: (c) => (c[DBT].pythonVersion = "3.11; rm -rf /"), path: `${DBT}.pythonVersion` },
+    // AWS: regions, buckets, KMS keys, OIDC providers.
+    { name: "a region no partition has", base: "prod", mutate: (c) => (c[AWS].region = "zz-evil-1"), path: `${AWS}.region` },
+    { name: "a region with a trailing space", base: "prod", mutate: (c) => (c[AWS].region = "eu-west-1 "), path: `${AWS}.region` },
+    { name: "bucket named like an IP address", base: "prod", mutate: (c) => (c[AWS].artifacts.bucketName = "192.168.5.4"), path: `${AWS}.artifacts.bucketName` },
+    { name: "bucket with the -s3alias suffix", base: "prod", mutate: (c) => (c[AWS].artifacts.bucketName = "acme-dbt-s3alias"), path: `${AWS}.artifacts.bucketName` },
+    { name: "bucket with the sthree- prefix", base: "prod", mutate: (c) => (c[AWS].artifacts.bucketName = "sthree-acme-dbt"), path: `${AWS}.artifacts.bucketName` },
+    { name: "bucket with dots (breaks TLS on virtual-hosted S3)", base: "prod", mutate: (c) => (c[AWS].artifacts.bucketName = "acme.dbt.artifacts"), path: `${AWS}.artifacts.bucketName` },
+    { name: "bucket of two characters", base: "prod", mutate: (c) => (c[AWS].artifacts.bucketName = "ab"), path: `${AWS}.artifacts.bucketName` },
+    {
+        name: "KMS key in another region",
+        base: "prod",
+        mutate: (c) => (c[AWS].artifacts.kmsKeyArn = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"),
+        path: `${AWS}.artifacts.kmsKeyArn`,
+        expected: /eu-west-1/,
+    },
+    { name: "KMS key id not a key id", base: "prod", mutate: (c) => (c[AWS].artifacts.kmsKeyArn = "arn:aws:kms:eu-west-1:123456789012:key/x"), path: `${AWS}.artifacts.kmsKeyArn` },
+    {
+        name: "KMS key in another partition",
+        base: "prod",
+        mutate: (c) => (c[AWS].artifacts.kmsKeyArn = "arn:aws-cn:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"),
+        path: `${AWS}.artifacts.kmsKeyArn`,
+    },
+    { name: "KMS alias instead of a key", base: "prod", mutate: (c) => (c[AWS].artifacts.kmsKeyArn = "arn:aws:kms:eu-west-1:123456789012:alias/dbt"), path: `${AWS}.artifacts.kmsKeyArn` },
+    {
+        name: "OIDC provider of another issuer",
+        base: "prod",
+        mutate: (c) => (c[AWS].oidcProviderArn = "arn:aws:iam::123456789012:oidc-provider/token.actions.githubusercontent.com"),
+        path: `${AWS}.oidcProviderArn`,
+        expected: /api\.bitbucket\.org/,
+    },
+    // Docs: domains and who may read them.
+    { name: "docs domain with a trailing dot", base: "prod", mutate: (c) => (c[AWS].docs.domain = "dbt-docs.acme.example."), path: `${AWS}.docs.domain` },
+    { name: "docs domain wildcard", base: "prod", mutate: (c) => (c[AWS].docs.domain = "*.acme.example"), path: `${AWS}.docs.domain` },
+    { name: "docs domain in upper case", base: "prod", mutate: (c) => (c[AWS].docs.domain = "Docs.Acme.Example"), path: `${AWS}.docs.domain` },
+    { name: "docs domain with an underscore", base: "prod", mutate: (c) => (c[AWS].docs.domain = "dbt_docs.acme.example"), path: `${AWS}.docs.domain` },
+    { name: "docs domain of one label", base: "prod", mutate: (c) => (c[AWS].docs.domain = "localhost"), path: `${AWS}.docs.domain` },
+    { name: "hosted zone id in lower case", base: "prod", mutate: (c) => (c[AWS].docs.hostedZoneId = "z0acme1234567890"), path: `${AWS}.docs.hostedZoneId` },
+    { name: "allow-list 0.0.0.0/0 without allowPublic", base: "prod", mutate: (c) => (c[AWS].docs.allowedCidrs = ["0.0.0.0/0"]), path: `${AWS}.docs.allowedCidrs[0]`, expected: /allowPublic/ },
+    { name: "allow-list 0.0.0.0/1 (half the Internet) without allowPublic", base: "prod", mutate: (c) => (c[AWS].docs.allowedCidrs = ["203.0.113.0/24", "0.0.0.0/1"]), path: `${AWS}.docs.allowedCidrs[1]`, expected: /allowPublic/ },
+    { name: "allow-list 64.0.0.0/2 without allowPublic", base: "prod", mutate: (c) => (c[AWS].docs.allowedCidrs = ["64.0.0.0/2"]), path: `${AWS}.docs.allowedCidrs[0]`, expected: /allowPublic/ },
+    { name: "allow-list ::/0", base: "prod", mutate: (c) => (c[AWS].docs.allowedCidrs = ["::/0"]), path: `${AWS}.docs.allowedCidrs[0]` },
+    { name: "allowPublic as a string", base: "prod", mutate: (c) => Object.assign(c[AWS].docs, { allowPublic: "yes", allowedCidrs: ["0.0.0.0/0"] }), path: `${AWS}.docs.allowPublic` },
+    { name: "allowPublic without an allow-list", base: "prod", mutate: (c) => Object.assign(c[AWS].docs, { access: "basic-auth", allowedCidrs: undefined, allowPublic: true }), path: `${AWS}.docs.allowPublic` },
+    { name: "ip-allowlist without CIDRs", base: "prod", mutate: (c) => (c[AWS].docs.allowedCidrs = []), path: `${AWS}.docs.allowedCidrs` },
+    // CI identities on the AWS side.
+    { name: "github deploy environment ..", base: "prod", mutate: (c) => (ghProd(c), (c[AWS].github = { deployEnvironment: ".." })), path: `${AWS}.github.deployEnvironment` },
+    {
+        name: "azure service connection with a trailing space",
+        base: "prod",
+        mutate: (c) => {
+            c[CI] = { system: "azure-devops", repository: "acme/analytics/analytics-dbt" };
+            delete c[AWS].bitbucket;
+            c[AWS].azureDevops = { organizationId: "0f8fad5b-d9cb-469f-a165-70867728950e", serviceConnection: "aws-ci " };
+        },
+        path: `${AWS}.azureDevops.serviceConnection`,
+    },
+    {
+        name: "azure organization id one digit short",
+        base: "prod",
+        mutate: (c) => {
+            c[CI] = { system: "azure-devops", repository: "acme/analytics/analytics-dbt" };
+            delete c[AWS].bitbucket;
+            c[AWS].azureDevops = { organizationId: "0f8fad5b-d9cb-469f-a165-70867728950", serviceConnection: "aws-ci" };
+        },
+        path: `${AWS}.azureDevops.organizationId`,
+    },
+    {
+        name: "azure repository id not a GUID",
+        mutate: (c) => (c[CI] = { system: "azure-devops", repository: "acme/analytics/analytics-dbt", manageSettings: true, azureRepositoryId: "analytics-dbt" }),
+        path: `${CI}.azureRepositoryId`,
+    },
+    { name: "bitbucket deployment environment uuid with a stray character", base: "prod", mutate: (c) => (c[AWS].bitbucket.deploymentEnvironmentUuid = "{a1b2c3d4-0003-4f6a-9c1e-2b7d5e8f0a1z}"), path: `${AWS}.bitbucket.deploymentEnvironmentUuid` },
+    { name: "bitbucket workspace uuid with one brace", base: "prod", mutate: (c) => (c[AWS].bitbucket.workspaceUuid = "{3c5f1a2e-8d4b-4f6a-9c1e-2b7d5e8f0a13"), path: `${AWS}.bitbucket.workspaceUuid` },
+    // The admin password: a Pulumi secret, never plain text in the stack file.
+    { name: "plaintext admin password", base: "prod", mutate: (c) => (c[PASSWORD] = "hunter2"), path: PASSWORD, expected: /secret/ },
+    { name: "empty secret admin password", base: "prod", mutate: (c) => (c[PASSWORD] = ""), path: PASSWORD, secretKeys: [PASSWORD], expected: /non-empty/ },
+    { name: "admin password as an object", base: "prod", mutate: (c) => (c[PASSWORD] = { value: "x" }), path: PASSWORD, secretKeys: [PASSWORD] },
+    // Everything else that names a place or a stage.
+    { name: "stack named ci", stack: "ci", mutate: () => undefined, path: "stack name" },
+    { name: "a stage promoting from itself", base: "prod", mutate: (c) => (c[ENV].promotesFrom = "prod"), path: `${ENV}.promotesFrom` },
+    { name: "host with a space", mutate: (c) => (c[WH].connection.host = "db .acme.internal"), path: `${WH}.connection.host` },
+    { name: "port 0", mutate: (c) => (c[WH].connection.port = 0), path: `${WH}.connection.port` },
+    // Managed services and the database itself.
+    { name: "a bot named like the RDS superuser role", base: "prod", mutate: (c) => (c[WH].users[1].name = "rds_superuser"), path: `${WH}.users[1].name`, expected: /managed Postgres/ },
+    { name: "a developer named rdsadmin", base: "prod", mutate: (c) => (c[WH].developers[0].name = "rdsadmin"), path: `${WH}.developers[0].name`, expected: /managed Postgres/ },
+    { name: "a bot named like a Cloud SQL role", mutate: (c) => (c[WH].users[2].name = "cloudsqlsuperuser"), path: `${WH}.users[2].name`, expected: /managed Postgres/ },
+    { name: "the template1 database", mutate: (c) => (c[WH].connection.database = "template1"), path: `${WH}.connection.database`, expected: /template/ },
+    { name: "creating the postgres database", mutate: (c) => (c[WH].connection.database = "postgres"), path: `${WH}.connection.database`, expected: /maintenance/ },
+    { name: "a release stage without TLS to a remote host", base: "prod", mutate: (c) => (c[WH].connection.sslmode = "disable"), path: `${WH}.connection.sslmode`, expected: /release stage/ },
+    { name: "a release stage with sslmode prefer", base: "prod", mutate: (c) => (c[WH].connection.sslmode = "prefer"), path: `${WH}.connection.sslmode`, expected: /release stage/ },
+    { name: "azure project named CON", mutate: azure("acme/CON/analytics-dbt"), path: `${CI}.repository` },
+    {
+        name: "azure service connection ..",
+        base: "prod",
+        mutate: (c) => {
+            c[CI] = { system: "azure-devops", repository: "acme/analytics/analytics-dbt" };
+            delete c[AWS].bitbucket;
+            c[AWS].azureDevops = { organizationId: "0f8fad5b-d9cb-469f-a165-70867728950e", serviceConnection: ".." };
+        },
+        path: `${AWS}.azureDevops.serviceConnection`,
+    },
+];
+
+function configOf(h: Hostile): Record<string, string> {
+    const c = structuredClone(YAML[h.base ?? "dev"]);
+    h.mutate(c);
+    return toPulumiConfig(Object.fromEntries(Object.entries(c).filter(([, v]) => v !== undefined)));
+}
+
+/** Evaluates index.ts under mocks and keeps what was registered even when loading it throws. */
+async function evaluate(stack: string, config: Record<string, string>, secretKeys: string[]): Promise<{ resources: Recorded[]; error: unknown }> {
+    const { resources, settle } = await installMocks(stack);
+    pulumi.runtime.setAllConfig(config, secretKeys);
+    const entry = require.resolve(path.join(ROOT, "index.ts"));
+    delete require.cache[entry];
+    let error: unknown;
+    // A value that a component rejects inside an apply surfaces as an unhandled rejection.
+    await withUnhandledRejections(async (late) => {
+        try {
+            require(entry);
+        } catch (e) {
+            error = e;
+        }
+        try {
+            await settle();
+        } finally {
+            delete require.cache[entry];
+        }
+        error ??= late[0];
+    });
+    return { resources, error };
+}
+
+describe("hostile stack configs are rejected by config, before anything is registered", function () {
+    const outcome = new Map<string, { byConfig: boolean; registered: number }>();
+
+    it(`the table holds at least 60 distinct hostile configs (${HOSTILE.length})`, () => {
+        assert.ok(HOSTILE.length >= 60);
+        assert.strictEqual(new Set(HOSTILE.map((h) => h.name)).size, HOSTILE.length, "case names are distinct");
+        const configs = HOSTILE.map((h) => `${h.stack ?? h.base ?? "dev"}|${JSON.stringify(configOf(h))}|${h.secretKeys ?? ""}`);
+        assert.strictEqual(new Set(configs).size, HOSTILE.length, "every case is a different config");
+    });
+
+    for (const h of HOSTILE) {
+        it(`${h.name} -> ${h.path}`, async () => {
+            const stack = h.stack ?? h.base ?? "dev";
+            const raw = configOf(h);
+            let caught: unknown;
+            try {
+                parseStackConfig(stack, raw, h.secretKeys ?? []);
+            } catch (e) {
+                caught = e;
+            }
+            const { resources, error } = await evaluate(stack, raw, h.secretKeys ?? []);
+            const byConfig = caught instanceof ConfigError && caught.problems.some((p) => p.path === h.path && (!h.expected || h.expected.test(p.expected)));
+            outcome.set(h.name, { byConfig, registered: resources.length });
+            assert.ok(caught !== undefined, `config accepted it; the program then ${error ? `failed with: ${String(error).split("\n")[0]}` : "did not fail"} after registering ${resources.length} resources`);
+            assert.ok(caught instanceof ConfigError, `expected a ConfigError, got ${String(caught)}`);
+            assert.ok(
+                byConfig,
+                `no problem at ${h.path}${h.expected ? ` matching ${h.expected}` : ""}; problems were:\n    ${caught.problems.map((p) => `${p.path}: ${p.expected}`).join("\n    ")}`,
+            );
+            assert.ok(error instanceof ConfigError, `the program did not stop with a ConfigError: ${String(error)}`);
+            assert.deepStrictEqual(resources.map((r) => `${r.type}::${r.name}`), [], "the program registered resources before failing");
+        });
+    }
+
+    after(() => {
+        const rejected = [...outcome.values()].filter((o) => o.byConfig && o.registered === 0).length;
+        console.log(`hostile configs rejected before registration: ${rejected}/${HOSTILE.length}`);
+    });
+});
+
+describe("hostile-config controls (the rules do not reject what is fine)", () => {
+    const ok = (base: Base, mutate: (c: Record<string, any>) => void, secretKeys: string[] = []) => {
+        const c = structuredClone(YAML[base]);
+        mutate(c);
+        return parseStackConfig(base, toPulumiConfig(c), secretKeys);
+    };
+
+    it("0.0.0.0/0 is allowed with an explicit docs.allowPublic: true", () => {
+        const c = ok("prod", (c) => Object.assign(c[AWS].docs, { allowPublic: true, allowedCidrs: ["0.0.0.0/0"] }));
+        assert.deepStrictEqual(c.aws.docs.allowedCidrs, ["0.0.0.0/0"]);
+        assert.strictEqual(c.aws.docs.allowPublic, true);
+    });
+
+    it("a /8 allow-list entry needs no allowPublic; allowPublic defaults to false", () => {
+        const c = ok("prod", (c) => (c[AWS].docs.allowedCidrs = ["10.0.0.0/8"]));
+        assert.strictEqual(c.aws.docs.allowPublic, false);
+    });
+
+    it("a release stage may skip TLS to this machine; the postgres database is fine when not created", () => {
+        ok("prod", (c) => Object.assign(c[WH].connection, { host: "127.0.0.1", sslmode: "disable" }));
+        ok("prod", (c) => (c[WH].connection.database = "postgres"));
+    });
+
+    it("a secret admin password is accepted", () => {
+        const c = ok("prod", (c) => (c[PASSWORD] = "s3cret"), [PASSWORD]);
+        assert.strictEqual(c.adminPasswordKey, PASSWORD);
+    });
+
+    it("ordinary names pass: slugs with dots, nested branches, a 41-character PR prefix, a same-region KMS key", () => {
+        ok("dev", (c) => {
+            c[CI] = { system: "github", repository: "acme-corp/analytics.dbt", mainBranch: "release/2026.1" };
+            c[WH].schemas.pullRequestPrefix = "p".repeat(41);
+        });
+        ok("dev", (c) => (c[CI] = { system: "azure-devops", repository: "acme/Analytics Platform/analytics.dbt", mainBranch: "main" }));
+        ok("prod", (c) => (c[AWS].artifacts.kmsKeyArn = "arn:aws:kms:eu-west-1:123456789012:key/mrk-1234abcd12ab34cd56ef1234567890ab"));
+        ok("prod", (c) => (c[AWS].region = "ap-southeast-2"));
+        ok("prod", (c) => (c[AWS].region = "us-gov-west-1"));
+    });
+});
+
+describe("one pull-request prefix rule for config and pipelines", () => {
+    const PREFIXES = ["dbt_pr_", "pr", "p".repeat(41), "p".repeat(42), "_pr_", "pg_pr_", "PR_", "dbt-pr-", "9pr_", "pr\u0430_", "pr_1_", "a"];
+
+    for (const prefix of PREFIXES) {
+        it(`${JSON.stringify(prefix)}: the config accepts it exactly when the pipeline model does`, () => {
+            const c = structuredClone(YAML.dev);
+            c[WH].schemas.pullRequestPrefix = prefix;
+            let config: ReturnType<typeof parseStackConfig> | undefined;
+            try {
+                config = parseStackConfig("dev", toPulumiConfig(c));
+            } catch (e) {
+                if (!(e instanceof ConfigError)) throw e;
+            }
+            // The model's verdict on the same prefix, with an otherwise valid context.
+            const good = parseStackConfig("dev", toPulumiConfig(YAML.dev));
+            const ctx: PipelineContext = { ...pipelineContext(good, { ci: "ci", deploy: "prod" }, {}), pullRequestSchemaPrefix: prefix };
+            const modelOk = !contextProblems(ctx).some((p) => p.startsWith("pullRequestSchemaPrefix"));
+            assert.strictEqual(config !== undefined, modelOk, `config ${config ? "accepts" : "rejects"} it, the pipeline model ${modelOk ? "accepts" : "rejects"} it`);
+        });
+    }
+});
+
+describe("the admin password through the running program", () => {
+    it("a secret password is accepted and the program registers its resources", async () => {
+        const config = toPulumiConfig({ ...YAML.prod, [PASSWORD]: "s3cret-Admin-pw" });
+        const { resources, error } = await evaluate("prod", config, [PASSWORD]);
+        assert.strictEqual(error, undefined);
+        assert.ok(resources.length > 0);
+    });
+
+    it("a plaintext password is refused without echoing it", async () => {
+        const PLAIN = "plain-Admin-Password-77";
+        const { resources, error } = await evaluate("prod", toPulumiConfig({ ...YAML.prod, [PASSWORD]: PLAIN }), []);
+        assert.ok(error instanceof ConfigError, `expected a ConfigError, got ${String(error)}`);
+        const p = error.problems.find((x) => x.path === PASSWORD);
+        assert.ok(p, error.message);
+        assert.match(p.expected, /pulumi config set --secret dbt-platform:warehouseAdminPassword/);
+        assert.ok(!error.message.includes(PLAIN) && !JSON.stringify(error.problems).includes(PLAIN), `the password leaked:\n${error.message}`);
+        assert.strictEqual(resources.length, 0);
+    });
+});
