@@ -57,6 +57,19 @@ function mockResource(type: string, name: string, inputs: Record<string, any>): 
             const result = Array.from(bytes, (b) => alphabet[b % alphabet.length]).join("");
             return { id, state: { ...inputs, result, bcryptHash: "mock" } };
         }
+        case "tls:index/privateKey:PrivateKey": {
+            // A real key pair, so what consumes the PEMs (Snowflake's RSA_PUBLIC_KEY, dbt's private_key_path) is exercised.
+            const { privateKey, publicKey } = crypto.generateKeyPairSync("rsa", { modulusLength: inputs.rsaBits ?? 2048 });
+            return {
+                id,
+                state: {
+                    ...inputs,
+                    privateKeyPem: privateKey.export({ type: "pkcs1", format: "pem" }),
+                    privateKeyPemPkcs8: privateKey.export({ type: "pkcs8", format: "pem" }),
+                    publicKeyPem: publicKey.export({ type: "spki", format: "pem" }),
+                },
+            };
+        }
         case "aws:s3/bucket:Bucket": {
             // A bucket's id is its name.
             const bucket = inputs.bucket ?? `${name}-${hash.slice(0, 7)}`;
