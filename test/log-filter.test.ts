@@ -72,6 +72,7 @@ describe("declared filter patterns on real dbt 1.11 JSON logs @integration", fun
     let server: TestServer;
     let passing: string;
     let failing: string;
+    let empty: string;
     const dirs: string[] = [];
     const DB = "analytics_logs";
 
@@ -80,7 +81,7 @@ describe("declared filter patterns on real dbt 1.11 JSON logs @integration", fun
         server = await startPostgres();
         await server.admin("postgres", `create database ${DB}`);
         for (const s of RAW_SOURCES_SQL) await server.admin(DB, s);
-        const run = async (broken: boolean) => {
+        const run = async (broken: boolean, select: string[] = []) => {
             const dir = fs.mkdtempSync(path.join(os.tmpdir(), "dbt-logs-"));
             dirs.push(dir);
             writeSourcedProject(dir, { broken });
@@ -95,12 +96,14 @@ describe("declared filter patterns on real dbt 1.11 JSON logs @integration", fun
                 DBT_SCHEDULER_SCHEMA: broken ? "analytics_failing" : "analytics_passing",
             };
             // Exactly the flags the runner passes (runDbt adds --no-use-colors).
-            const r = await runDbt(["--log-format", "json", "build"], env, { cwd: dir, allowFailure: true });
+            const r = await runDbt(["--log-format", "json", "build", ...select], env, { cwd: dir, allowFailure: true });
             assert.strictEqual(r.code, broken ? 1 : 0, r.output.slice(-3000));
             return r.output;
         };
         passing = await run(false);
         failing = await run(true);
+        // A build that selects nothing, as a fresher+ run without new data does.
+        empty = await run(false, ["--select", "tag:nothing_has_this_tag"]);
     });
 
     after(async () => {
@@ -126,7 +129,10 @@ describe("declared filter patterns on real dbt 1.11 JSON logs @integration", fun
         console.log(`      log filters: ${errors.length} error events in the failing run (${[...new Set(errors.map((e) => e.info.name))].join(", ")}), 0 in the passing run`);
     });
 
-    it("heartbeat: exactly one StatsLine per completed build, passing or failing", () => {
+    it("heartbeat: exactly one event per completed build: StatsLine (passing or failing) or NothingToDo", () => {
+        const none = matchingLines(HEARTBEAT_FILTER_PATTERN, empty).map((l) => JSON.parse(l));
+        assert.deepStrictEqual(none.map((e) => e.info.name), ["NothingToDo"]);
+        assert.deepStrictEqual(matchingLines(ERROR_FILTER_PATTERN, empty), []);
         const ok = matchingLines(HEARTBEAT_FILTER_PATTERN, passing).map((l) => JSON.parse(l));
         const bad = matchingLines(HEARTBEAT_FILTER_PATTERN, failing).map((l) => JSON.parse(l));
         assert.strictEqual(ok.length, 1);

@@ -259,7 +259,7 @@ describe("ScheduledRuns under mocks", () => {
         });
         assert.deepStrictEqual(find(regs, T.metricFilter, "prod-runs-heartbeat").inputs, {
             logGroupName: "/prod-runs-logs",
-            pattern: '{ $.info.name = "StatsLine" }',
+            pattern: '{ $.info.name = "StatsLine" || $.info.name = "NothingToDo" }',
             metricTransformation: { name: "DbtRunsCompleted", namespace: "dbt-platform/prod-runs", value: "1", unit: "Count" },
         });
         const alarm = (n: string) => find(regs, T.alarm, n).inputs;

@@ -22,8 +22,12 @@ import {
 
 /** Counts dbt 1.11 error events (every event at level error, e.g. a failed model or test). */
 export const ERROR_FILTER_PATTERN = `{ $.info.level = "error" }`;
-/** dbt's end-of-run summary ("Done. PASS=.. ERROR=.."), logged once per completed build: the heartbeat. */
-export const HEARTBEAT_FILTER_PATTERN = `{ $.info.name = "StatsLine" }`;
+/**
+ * The heartbeat: one event per completed build. dbt 1.11 ends a build with StatsLine ("Done. PASS=..
+ * ERROR=.."), but a build that selects nothing (a fresher+ run with no new data) logs NothingToDo
+ * instead and no StatsLine; both mean the run happened.
+ */
+export const HEARTBEAT_FILTER_PATTERN = `{ $.info.name = "StatsLine" || $.info.name = "NothingToDo" }`;
 /** Name of the runner container in the task definition. */
 export const CONTAINER_NAME = "dbt";
 

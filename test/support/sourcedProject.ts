@@ -66,7 +66,7 @@ const PROFILES = `${SOURCED_PROFILE}:
 
 /** Writes the project (profiles in `.ci/`); `broken` adds a model that fails at run time. */
 export function writeSourcedProject(dir: string, opts: { broken?: boolean } = {}): string {
-    const files = { ...FILES, ".ci/profiles.yml": PROFILES };
+    const files: Record<string, string> = { ...FILES, ".ci/profiles.yml": PROFILES };
     if (opts.broken) files["models/marts/broken.sql"] = "select no_such_column from {{ ref('stg_orders') }}\n";
     for (const [rel, text] of Object.entries(files)) {
         fs.mkdirSync(path.dirname(path.join(dir, rel)), { recursive: true });
