@@ -4,6 +4,8 @@
  * endpoint and auth): a dry run drops nothing, the real run drops exactly the orphaned families.
  */
 import assert from "assert";
+import { spawn } from "child_process";
+import * as path from "path";
 import { Client } from "pg";
 import {
     AzureDevopsPullRequests,
@@ -21,6 +23,7 @@ import {
 } from "../components/janitor";
 import { FakePrServer, PrSystem, startFakePrServer } from "./support/fakePullRequests";
 import { startPostgres, TestServer } from "./support/postgres";
+import { REPO_ROOT } from "./support/python";
 
 describe("janitor: PR schema families and SQL", () => {
     it("groups <prefix><n> and <prefix><n>_<custom>; ignores everything else", () => {
@@ -141,6 +144,35 @@ describe("janitor on a real Postgres with each CI system's API @integration", fu
             }
         });
     }
+
+    it("scripts/janitor.ts: a dry run by default, --execute drops; libpq environment and GITHUB_TOKEN", async () => {
+        const db = "janitor_cli";
+        await server.admin("postgres", `create database ${db}`);
+        for (const sch of ["dbt_pr_21", "dbt_pr_21_marts", "dbt_pr_22"]) await server.admin(db, `create schema ${sch}`);
+        const api = await startFakePrServer("github", "acme/analytics-dbt", { 21: "closed", 22: "open" });
+        try {
+            const env = { ...process.env, PGHOST: server.host, PGPORT: String(server.port), PGUSER: server.adminUser, PGPASSWORD: server.adminPassword, PGDATABASE: db, GITHUB_TOKEN: api.token };
+            const cli = (extra: string[]) =>
+                new Promise<{ code: number | null; out: string }>((resolve) => {
+                    const child = spawn(process.execPath, ["--import", "tsx", path.join(REPO_ROOT, "scripts", "janitor.ts"), "--ci", "github", "--repository", "acme/analytics-dbt", "--api-url", api.baseUrl, ...extra], { env, stdio: ["ignore", "pipe", "pipe"] });
+                    let out = "";
+                    child.stdout.on("data", (b: Buffer) => (out += b.toString()));
+                    child.stderr.on("data", (b: Buffer) => (out += b.toString()));
+                    child.on("close", (code) => resolve({ code, out }));
+                });
+            const dry = await cli([]);
+            assert.strictEqual(dry.code, 0, dry.out);
+            assert.match(dry.out, /janitor \(dry run\): would drop dbt_pr_21, dbt_pr_21_marts \(PR 21 closed\)/);
+            assert.match(dry.out, /janitor \(dry run\): dropped 0 of 1 orphaned, kept 1 open/);
+            assert.deepStrictEqual(await schemas(db), ["dbt_pr_21", "dbt_pr_21_marts", "dbt_pr_22"]);
+            const real = await cli(["--execute"]);
+            assert.strictEqual(real.code, 0, real.out);
+            assert.match(real.out, /^janitor: dropped 1 of 1 orphaned, kept 1 open$/m);
+            assert.deepStrictEqual(await schemas(db), ["dbt_pr_22"]);
+        } finally {
+            await api.stop();
+        }
+    });
 
     it("a wrong token fails the run with an error naming the system and the pull request, dropping nothing", async () => {
         const db = "janitor_auth";
