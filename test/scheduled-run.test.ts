@@ -206,4 +206,20 @@ describe("scheduled run: the container's entrypoint with the task definition's e
         assert.match(periodic.output, /full build \(every 3 runs\)/);
         assert.deepStrictEqual(periodic.built, models);
     });
+
+    it("a failing run exits non-zero, logs error events, keeps its artifacts in history and leaves latest/ as the last good run", async () => {
+        const latestBefore = await moto.getObject(BUCKET, "artifacts/scheduled/latest/run_results.json");
+        await server.admin(DB, "insert into raw.orders select g, g, now() from generate_series(61, 65) g");
+        await server.admin(DB, "alter table raw.orders rename column amount to amount_renamed");
+        try {
+            const r = await runTask();
+            assert.notStrictEqual(r.code, 0, "the run should fail: stg_orders selects a column that no longer exists");
+            assert.ok(matchingLines(ERROR_FILTER_PATTERN, r.output).length >= 1, "no error event in the failing run's log");
+            assert.ok(r.keys.includes(`artifacts/scheduled/history/${r.runId}/run_results.json`), `history of the failed run: ${r.keys.join(", ")}`);
+            assert.deepStrictEqual(await moto.getObject(BUCKET, "artifacts/scheduled/latest/run_results.json"), latestBefore, "a failed run replaced latest/");
+            assert.match(r.output, new RegExp(`run ${r.runId} \\(fresher\\) exited [1-9]`));
+        } finally {
+            await server.admin(DB, "alter table raw.orders rename column amount_renamed to amount");
+        }
+    });
 });
