@@ -5,6 +5,8 @@
  */
 import assert from "assert";
 import { spawn } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
 import * as path from "path";
 import { Client } from "pg";
 import {
@@ -23,7 +25,9 @@ import {
 } from "../components/janitor";
 import { FakePrServer, PrSystem, startFakePrServer } from "./support/fakePullRequests";
 import { startPostgres, TestServer } from "./support/postgres";
-import { REPO_ROOT } from "./support/python";
+import { ensurePythonEnv, REPO_ROOT } from "./support/python";
+import { runDbt } from "./support/dbtProject";
+import { writeSourcedProject } from "./support/sourcedProject";
 
 describe("janitor: PR schema families and SQL", () => {
     it("groups <prefix><n> and <prefix><n>_<custom>; ignores everything else", () => {
@@ -68,6 +72,7 @@ describe("janitor on a real Postgres with each CI system's API @integration", fu
     const DAY = 86_400_000;
 
     before(async () => {
+        ensurePythonEnv();
         server = await startPostgres();
     });
     after(async () => {
@@ -171,6 +176,38 @@ describe("janitor on a real Postgres with each CI system's API @integration", fu
             assert.deepStrictEqual(await schemas(db), ["dbt_pr_22"]);
         } finally {
             await api.stop();
+        }
+    });
+
+    it("the CI-side macro records the creation time once, with real dbt (dbt run-operation)", async () => {
+        const db = "janitor_macro";
+        await server.admin("postgres", `create database ${db}`);
+        await server.admin(db, "create schema raw");
+        await server.admin(db, "create schema dbt_pr_31");
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "janitor-macro-"));
+        try {
+            writeSourcedProject(dir);
+            fs.mkdirSync(path.join(dir, "macros"));
+            fs.writeFileSync(path.join(dir, "macros", "dbt_platform_mark_pr_schema.sql"), markMacro("dbt_pr_"));
+            const env = {
+                DBT_PROFILES_DIR: path.join(dir, ".ci"), DBT_LOG_PATH: path.join(dir, "logs"),
+                DBT_SCHEDULER_HOST: server.host, DBT_SCHEDULER_PORT: String(server.port), DBT_SCHEDULER_USER: server.adminUser,
+                DBT_SCHEDULER_PASSWORD: server.adminPassword, DBT_SCHEDULER_DBNAME: db, DBT_SCHEDULER_SCHEMA: "dbt_pr_31",
+            };
+            const comment = async () => (await server.admin<{ c: string | null }>(db, "select obj_description('dbt_pr_31'::regnamespace, 'pg_namespace') as c"))[0].c;
+            await runDbt(["run-operation", "dbt_platform_mark_pr_schema"], env, { cwd: dir });
+            const first = await comment();
+            const at = parseMark(first);
+            assert.ok(at && Math.abs(at.getTime() - Date.now()) < 5 * 60_000, `no creation time in the comment: ${first}`);
+            assert.match(first!, /^dbt-platform pr-schema pr=31 created_at=/);
+            await new Promise((r) => setTimeout(r, 1100));
+            await runDbt(["run-operation", "dbt_platform_mark_pr_schema"], env, { cwd: dir });
+            assert.strictEqual(await comment(), first, "a second CI run moved the recorded creation time");
+            // Outside a PR schema the macro does nothing.
+            await runDbt(["run-operation", "dbt_platform_mark_pr_schema"], { ...env, DBT_SCHEDULER_SCHEMA: "raw" }, { cwd: dir });
+            assert.strictEqual((await server.admin<{ c: string | null }>(db, "select obj_description('raw'::regnamespace, 'pg_namespace') as c"))[0].c, null);
+        } finally {
+            fs.rmSync(dir, { recursive: true, force: true });
         }
     });
 
