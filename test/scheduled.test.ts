@@ -1,7 +1,8 @@
 /** Unit tests under Pulumi mocks: ScheduledRuns' image, task definition, every policy document, the schedules, filters and alarms. */
 import assert from "assert";
 import { ScheduledRuns, ScheduledRunsArgs, heartbeatPeriods } from "../components/aws/scheduledRuns";
-import { renderEntrypoint } from "../components/aws/scheduled/runner";
+import { spawnSync } from "child_process";
+import { buildImageLines, publishProjectLines, renderEntrypoint } from "../components/aws/scheduled/runner";
 import { find, Recorded } from "../scripts/offline";
 import { ACCOUNT, installAwsMocks, REGION } from "./support/awsMocks";
 
@@ -341,5 +342,21 @@ describe("ScheduledRuns under mocks", () => {
         assert.match(message, /^ScheduledRuns prod-runs: invalid arguments:/);
         assert.throws(() => new ScheduledRuns("prod-runs", bad), /invalid arguments/);
         assert.strictEqual(regs.length, 0, "a rejected component registered something");
+    });
+});
+
+describe("ScheduledRuns release lines", () => {
+    it("publish the project tarball and its manifest by commit, and build/push the image once per tag", () => {
+        assert.deepStrictEqual(publishProjectLines({ bucket: "acme-dbt-artifacts", prefix: "projects/", commitExpr: "$BITBUCKET_COMMIT" }), [
+            "tar --exclude=./target --exclude=./logs --exclude=./dbt_packages --exclude=./.git -czf /tmp/dbt-project.tar.gz .",
+            'aws s3 cp --only-show-errors /tmp/dbt-project.tar.gz "s3://acme-dbt-artifacts/projects/$BITBUCKET_COMMIT.tar.gz"',
+            'aws s3 cp --only-show-errors "target/manifest.json" "s3://acme-dbt-artifacts/projects/$BITBUCKET_COMMIT/manifest.json"',
+        ]);
+        const lines = buildImageLines({ repositoryUrl: `${ACCOUNT}.dkr.ecr.${REGION}.amazonaws.com/prod-runs-repository`, region: REGION, tag: "1.11.16-1", contextDir: ".scheduled-image" });
+        assert.strictEqual(lines[1], `  aws ecr get-login-password --region ${REGION} | docker login --username AWS --password-stdin ${ACCOUNT}.dkr.ecr.${REGION}.amazonaws.com`);
+        assert.match(lines[0], /--repository-name prod-runs-repository --image-ids imageTag=1\.11\.16-1/);
+        // The lines form one valid shell if-statement.
+        assert.strictEqual(spawnSync("bash", ["-n", "-c", lines.join("\n")]).status, 0);
+        assert.strictEqual(spawnSync("bash", ["-n", "-c", renderEntrypoint()]).status, 0);
     });
 });

@@ -151,3 +151,35 @@ echo "dbt-scheduled-run: run $run_id ($mode) exited $status; artifacts in $state
 exit "$status"
 `;
 }
+
+/**
+ * Shell lines a release/deploy job runs to publish what the scheduled runs pull: the project tarball
+ * (the checkout without target/, logs/, dbt_packages/ and .git) and the manifest it compiled, by commit.
+ * Every CI system runs the same lines; `$COMMIT`-style values come from the system's own variables.
+ */
+export function publishProjectLines(o: { bucket: string; prefix: string; commitExpr: string; manifestPath?: string }): string[] {
+    const tarball = `s3://${o.bucket}/${projectTarballKey(o.prefix, o.commitExpr)}`;
+    const manifest = `s3://${o.bucket}/${projectManifestKey(o.prefix, o.commitExpr)}`;
+    return [
+        `tar --exclude=./target --exclude=./logs --exclude=./dbt_packages --exclude=./.git -czf /tmp/dbt-project.tar.gz .`,
+        `aws s3 cp --only-show-errors /tmp/dbt-project.tar.gz "${tarball}"`,
+        `aws s3 cp --only-show-errors "${o.manifestPath ?? "target/manifest.json"}" "${manifest}"`,
+    ];
+}
+
+/**
+ * Shell lines that build and push the runner image (docker on the CI runner, ECR login through the
+ * job's role). `contextDir` holds the rendered Dockerfile and `dbt-scheduled-run`. The tag is immutable:
+ * pushing an existing tag fails, so the lines skip the push when the tag already exists.
+ */
+export function buildImageLines(o: { repositoryUrl: string; region: string; tag: string; contextDir: string }): string[] {
+    const registry = o.repositoryUrl.split("/")[0];
+    const repo = o.repositoryUrl.slice(registry.length + 1);
+    return [
+        `if aws ecr describe-images --region ${o.region} --repository-name ${repo} --image-ids imageTag=${o.tag} >/dev/null 2>&1; then echo "image ${o.repositoryUrl}:${o.tag} exists"; else`,
+        `  aws ecr get-login-password --region ${o.region} | docker login --username AWS --password-stdin ${registry}`,
+        `  docker build --pull -t ${o.repositoryUrl}:${o.tag} ${o.contextDir}`,
+        `  docker push ${o.repositoryUrl}:${o.tag}`,
+        `fi`,
+    ];
+}
