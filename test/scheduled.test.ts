@@ -4,6 +4,7 @@ import { ScheduledRuns, ScheduledRunsArgs, heartbeatPeriods } from "../component
 import { spawnSync } from "child_process";
 import { buildImageLines, publishProjectLines, renderEntrypoint } from "../components/aws/scheduled/runner";
 import { find, Recorded } from "../scripts/offline";
+import { wildcardFindings } from "../policy/policies";
 import { ACCOUNT, installAwsMocks, REGION } from "./support/awsMocks";
 
 const T = {
@@ -197,7 +198,7 @@ describe("ScheduledRuns under mocks", () => {
                 { Sid: "PullImage", Effect: "Allow", Action: ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"], Resource: [arn("ecr", "repository/prod-runs-repository")] },
                 { Sid: "ReadCredentials", Effect: "Allow", Action: ["secretsmanager:GetSecretValue"], Resource: [SECRET] },
                 { Sid: "DecryptCredentials", Effect: "Allow", Action: ["kms:Decrypt"], Resource: [KMS], Condition: { StringLike: { "kms:ViaService": "secretsmanager.*.amazonaws.com" } } },
-                { Sid: "WriteLogs", Effect: "Allow", Action: ["logs:CreateLogStream", "logs:PutLogEvents"], Resource: [arn("logs", "log-group:/prod-runs-logs:log-stream:*")] },
+                { Sid: "WriteLogs", Effect: "Allow", Action: ["logs:CreateLogStream", "logs:PutLogEvents"], Resource: [arn("logs", "log-group:/prod-runs-logs:log-stream:dbt/dbt/*")] },
             ],
         });
         assert.deepStrictEqual(policyOf(regs, "prod-runs-task"), {
@@ -217,6 +218,15 @@ describe("ScheduledRuns under mocks", () => {
                 { Sid: "DeadLetters", Effect: "Allow", Action: ["sqs:SendMessage"], Resource: [arn("sqs", "prod-runs-dlq")] },
             ],
         });
+        // The policy pack's no-wildcard-iam: task and scheduler policies are clean; the execution policy has the
+        // two wildcards ECS needs (GetAuthorizationToken has no resource-level permissions; stream names carry
+        // the task id), which the pack must allow as narrow exceptions before ScheduledRuns is wired in.
+        assert.deepStrictEqual(wildcardFindings(policyOf(regs, "prod-runs-task").Statement), []);
+        assert.deepStrictEqual(wildcardFindings(policyOf(regs, "prod-runs-scheduler").Statement), []);
+        assert.deepStrictEqual(wildcardFindings(policyOf(regs, "prod-runs-execution").Statement), [
+            'statement "EcrToken" allows Resource "*"',
+            `statement "WriteLogs" allows wildcard resource "${arn("logs", "log-group:/prod-runs-logs:log-stream:dbt/dbt/*")}"`,
+        ]);
         // Without keys, no KMS statement at all.
         const plain = await build();
         assert.deepStrictEqual(policyOf(plain.regs, "prod-runs-execution").Statement.map((s: any) => s.Sid), ["EcrToken", "PullImage", "ReadCredentials", "WriteLogs"]);

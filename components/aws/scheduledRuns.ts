@@ -30,6 +30,8 @@ export const ERROR_FILTER_PATTERN = `{ $.info.level = "error" }`;
 export const HEARTBEAT_FILTER_PATTERN = `{ $.info.name = "StatsLine" || $.info.name = "NothingToDo" }`;
 /** Name of the runner container in the task definition. */
 export const CONTAINER_NAME = "dbt";
+/** awslogs stream prefix: streams are `dbt/dbt/<task id>`. */
+export const LOG_STREAM_PREFIX = "dbt";
 
 /** One EventBridge Scheduler schedule that starts a run. */
 export interface ScheduledRunSchedule {
@@ -380,7 +382,8 @@ export class ScheduledRuns extends pulumi.ComponentResource {
                     ...(args.secretsKmsKeyArn !== undefined
                         ? [{ Sid: "DecryptCredentials", Effect: "Allow", Action: ["kms:Decrypt"], Resource: [args.secretsKmsKeyArn], Condition: { StringLike: { "kms:ViaService": "secretsmanager.*.amazonaws.com" } } }]
                         : []),
-                    { Sid: "WriteLogs", Effect: "Allow", Action: ["logs:CreateLogStream", "logs:PutLogEvents"], Resource: [pulumi.interpolate`${logGroupArn}:log-stream:*`] },
+                    // awslogs names streams <prefix>/<container>/<task id>: only this container's streams.
+                    { Sid: "WriteLogs", Effect: "Allow", Action: ["logs:CreateLogStream", "logs:PutLogEvents"], Resource: [pulumi.interpolate`${logGroupArn}:log-stream:${LOG_STREAM_PREFIX}/${CONTAINER_NAME}/*`] },
                 ]),
             },
             child,
@@ -457,7 +460,7 @@ export class ScheduledRuns extends pulumi.ComponentResource {
                             .map((k) => ({ name: k, valueFrom: `${arn}:${args.credentialEnv[k]}::` })),
                         logConfiguration: {
                             logDriver: "awslogs",
-                            options: { "awslogs-group": logGroup, "awslogs-region": region, "awslogs-stream-prefix": "dbt" },
+                            options: { "awslogs-group": logGroup, "awslogs-region": region, "awslogs-stream-prefix": LOG_STREAM_PREFIX },
                         },
                     },
                 ]),
