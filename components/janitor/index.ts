@@ -1,0 +1,3 @@
+export * from "./janitor";
+export * from "./pullRequests";
+export * from "./schemas";
