@@ -206,7 +206,7 @@ export class PostgresWarehouse extends pulumi.ComponentResource {
         }
         for (const key of ["dev", "prod"] as const) {
             // CONNECT to log in; CREATE so dbt can create custom and per-pull-request schemas (seed step 1).
-            grant(`${key}-database`, { database, role: groups[key].name, objectType: "database", privileges: ["CONNECT", "CREATE"] }, [groups[key]]);
+            grant(`${key}-database`, { database, role: groups[key].name, objectType: "database", privileges: ["CONNECT", "CREATE", "TEMPORARY"] }, [groups[key]]);
         }
         // Deferral: CI and developers read production relations, and nothing more.
         model.productionSchemas.forEach((s, i) => {
