@@ -5,6 +5,8 @@ import { ContextVariable, Job, PipelineModel, renderCiYaml, SettingVariable } fr
 
 const CONTEXT: Record<ContextVariable, string> = {
     PR_NUMBER: "${{ github.event.pull_request.number }}",
+    PR_TARGET_BRANCH: "${{ github.base_ref }}",
+    IS_FORK: "${{ github.event.pull_request.head.repo.full_name != github.repository }}",
     RUN_ID: "${{ github.run_id }}-${{ github.run_attempt }}",
     SOURCE_BRANCH: "${{ github.ref_name }}",
 };
@@ -34,7 +36,10 @@ function jobDocument(model: PipelineModel, job: Job): Record<string, unknown> {
     const ctx = model.context;
     const env: Record<string, string> = { ...job.env };
     for (const c of job.context) env[c] = CONTEXT[c];
-    if (job.fullRefreshInput) env.FULL_REFRESH = "${{ inputs.full_refresh && 'true' || 'false' }}";
+    if (job.fullRefreshInput) {
+        env.FULL_REFRESH = "${{ inputs.full_refresh && 'true' || 'false' }}";
+        env.FULL_REFRESH_SELECT = "${{ inputs.full_refresh_select }}";
+    }
     for (const v of job.variables) env[v.name] = githubReference(v);
     const steps: GithubStep[] = [
         { name: "Checkout", uses: GITHUB_ACTIONS.checkout },
@@ -85,7 +90,10 @@ export function renderGithub(model: PipelineModel): Record<string, string> {
         else {
             on = {
                 workflow_dispatch: {
-                    inputs: { full_refresh: { description: "Rebuild incremental models from scratch (--full-refresh)", type: "boolean", default: false } },
+                    inputs: {
+                        full_refresh: { description: "Rebuild the selection below from scratch (--full-refresh; seeds are never refreshed)", type: "boolean", default: false },
+                        full_refresh_select: { description: "dbt selector of what to rebuild from scratch (required with full_refresh), e.g. fct_orders+", type: "string", default: "" },
+                    },
                 },
             };
         }

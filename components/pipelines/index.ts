@@ -7,12 +7,12 @@ import { renderAzure } from "./azure";
 import { renderBitbucket } from "./bitbucket";
 import { renderGithub } from "./github";
 import { dropSchemaMacro } from "./macros";
-import { DROP_SCHEMA_MACRO, PipelineContext, PipelineModel, pipelineModel, PROFILES_DIR } from "./model";
+import { DROP_SCHEMA_MACRO, inProject, PipelineContext, PipelineModel, pipelineModel, PROFILES_DIR } from "./model";
 
 export * from "./model";
 export { azureNames } from "./azure";
 export { GITHUB_ACTIONS, githubReference } from "./github";
-export { dropSchemaMacro } from "./macros";
+export { dropSchemaMacro, RUN_MARKER } from "./macros";
 export * from "./versions";
 
 const RENDERERS: Record<CiSystem, (m: PipelineModel) => Record<string, string>> = {
@@ -28,11 +28,14 @@ export interface RenderedPipelines {
     files: Record<string, string>;
 }
 
-/** Renders the CI files for `ctx.system`, the cleanup macro and (outside Azure, which uses a secure file) profiles.yml. */
+/**
+ * Renders the CI files for `ctx.system` (at the repository root), and, inside the dbt project
+ * (dbt.projectDir), the cleanup macro and (outside Azure, which uses a secure file) profiles.yml.
+ */
 export function renderPipelineFiles(ctx: PipelineContext, profilesYaml: string): RenderedPipelines {
     const model = pipelineModel(ctx);
     const files: Record<string, string> = { ...RENDERERS[ctx.system](model) };
-    if (model.jobs.some((j) => j.id === "pull-request")) files[`macros/${DROP_SCHEMA_MACRO}.sql`] = dropSchemaMacro(ctx.pullRequestSchemaPrefix);
-    if (ctx.system !== "azure-devops") files[`${PROFILES_DIR}/profiles.yml`] = profilesYaml;
+    if (model.jobs.some((j) => j.id === "pull-request")) files[inProject(ctx, `macros/${DROP_SCHEMA_MACRO}.sql`)] = dropSchemaMacro(ctx.pullRequestSchemaPrefix);
+    if (ctx.system !== "azure-devops") files[inProject(ctx, `${PROFILES_DIR}/profiles.yml`)] = profilesYaml;
     return { model, files };
 }
