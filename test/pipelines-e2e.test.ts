@@ -172,7 +172,7 @@ describe("pipelines end to end with real dbt @integration", function () {
         const step = bitbucketStep("pull-request");
         const dir = ciFiles(bitbucket, false);
         let built: string[] = [];
-        const { script, after } = runBitbucketStep(step, dir, jobEnv("pull-request", { BITBUCKET_PR_ID: "1" }), () => {
+        const { script, after } = runBitbucketStep(step, dir, jobEnv("pull-request", { BITBUCKET_PR_ID: "1", BITBUCKET_BUILD_NUMBER: "30", BITBUCKET_PR_DESTINATION_BRANCH: "main" }), () => {
             built = modelsBuilt(path.join(dir, "target/run_results.json"));
         });
         const left = await relationsIn("dbt_pr_1");
@@ -213,7 +213,7 @@ describe("pipelines end to end with real dbt @integration", function () {
         const step = bitbucketStep("pull-request");
         const dir = ciFiles(bitbucket, true);
         let built: string[] = [];
-        const { script, after } = runBitbucketStep(step, dir, jobEnv("pull-request", { BITBUCKET_PR_ID: "7" }), () => {
+        const { script, after } = runBitbucketStep(step, dir, jobEnv("pull-request", { BITBUCKET_PR_ID: "7", BITBUCKET_BUILD_NUMBER: "42", BITBUCKET_PR_DESTINATION_BRANCH: "main" }), () => {
             built = modelsBuilt(path.join(dir, "target/run_results.json"));
         });
         assert.strictEqual(script.code, 0, script.output.slice(-3000));
@@ -231,7 +231,7 @@ describe("pipelines end to end with real dbt @integration", function () {
 
     it("GitHub deploy.yml and ci.yml: the same release and slim CI through the workflow files", async () => {
         const deploy = parse(github[".github/workflows/deploy.yml"]).jobs.deploy;
-        const ghContext = { "github.run_id": "9001", "github.run_attempt": "1", "github.ref_name": "main", "inputs.full_refresh && 'true' || 'false'": "false" };
+        const ghContext = { "github.run_id": "9001", "github.run_attempt": "1", "github.ref_name": "main", "inputs.full_refresh && 'true' || 'false'": "false", "inputs.full_refresh_select": "" };
         const deployDir = ciFiles(github, false);
         const d = runGithubJob(deploy, deployDir, ghContext);
         assert.strictEqual(d.code, 0, d.output.slice(-3000));
@@ -240,7 +240,7 @@ describe("pipelines end to end with real dbt @integration", function () {
         const ci = parse(github[".github/workflows/ci.yml"]).jobs["slim-ci"];
         const dir = ciFiles(github, true);
         let built: string[] = [];
-        const r = runGithubJob(ci, dir, { ...ghContext, "github.event.pull_request.number": "8" }, () => {
+        const r = runGithubJob(ci, dir, { ...ghContext, "github.event.pull_request.number": "8", "github.base_ref": "main", "github.event.pull_request.head.repo.full_name != github.repository": "false" }, () => {
             built = modelsBuilt(path.join(dir, "target/run_results.json"));
         });
         const relations = await relationsIn("dbt_pr_8");

@@ -70,7 +70,6 @@ export function dropSchemaMacro(prefix: string): string {
         "    $dbt_platform$",
         "  {%- endset -%}",
         "  {%- do run_query(sql) -%}",
-        "  {%- do adapter.commit() -%}",
         "  {%- set held_sql -%}",
         "    select obj_description(oid, 'pg_namespace') from pg_namespace where nspname = '{{ schema_name }}'",
         "  {%- endset -%}",

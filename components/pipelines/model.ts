@@ -229,8 +229,18 @@ function pullRequestJob(ctx: PipelineContext, ci: string): Job {
     const state = STATE_DIR;
     const exclude = evaluatorExclude(ctx);
     const dropArgs = (claim: boolean) => `--args "{schema_name: $${schemaVar}, run_id: '$RUN_ID', claim: ${claim}}"`;
+    const install = installStep(ctx);
+    if (ctx.projectEvaluator) {
+        // A missing package is an error before anything is built, not a gate that selects nothing.
+        install.lines.push(
+            `if [ -z "$(dbt --quiet ls --target ${ci} --resource-type test --select package:${EVALUATOR_PACKAGE} --output name)" ]; then`,
+            `  echo "features.projectEvaluator is on, but the project has no ${EVALUATOR_PACKAGE} tests: add the package to packages.yml (dbt deps)" >&2`,
+            "  exit 1",
+            "fi",
+        );
+    }
     const steps: Step[] = [
-        installStep(ctx),
+        install,
         {
             id: "reset",
             name: "Reset the pull request's schemas (a re-run starts clean)",
@@ -277,10 +287,6 @@ function pullRequestJob(ctx: PipelineContext, ci: string): Job {
             // run_results that fails on any non-passing evaluator test even where the project lacks that override.
             lines: [
                 "export DBT_PROJECT_EVALUATOR_SEVERITY=error",
-                `if [ -z "$(dbt --quiet ls --target ${ci} --resource-type test --select package:${EVALUATOR_PACKAGE} --output name)" ]; then`,
-                `  echo "features.projectEvaluator is on, but the project has no ${EVALUATOR_PACKAGE} tests: add the package to packages.yml (dbt deps)" >&2`,
-                "  exit 1",
-                "fi",
                 `if ! dbt build --target ${ci} --select package:${EVALUATOR_PACKAGE}; then echo "${EVALUATOR_PACKAGE}: violations (see above)" >&2; exit 1; fi`,
                 `python -c ${shq(EVALUATOR_CHECK)}`,
             ],
