@@ -55,8 +55,7 @@ interface DeployRun {
 /** The last status dbt printed for `<schema>.<name>` (e.g. INSERT, MERGE, SELECT), and how often it was built. */
 function lastStatus(output: string, schema: string, name: string): { status?: string; count: number } {
     const re = new RegExp(`OK (?:created sql incremental model|snapshotted) ${schema}\\.${name} [ .]*\\[([A-Z]+)`, "g");
-    // dbt colours its status words on a terminal-less CI log too.
-    const all = [...output.replace(/\x1b\[[0-9;]*m/g, "").matchAll(re)];
+    const all = [...output.matchAll(re)];
     return { status: all[all.length - 1]?.[1], count: all.length };
 }
 
@@ -117,7 +116,18 @@ describe("pipelines on a real-shaped dbt project (all three CI systems) @integra
         return out;
     }
 
+    /** dbt colours status words even without a terminal; assertions read the plain text. */
+    const plain = (r: RunResult): RunResult => ({ code: r.code, output: r.output.replace(/\x1b\[[0-9;]*m/g, "") });
+
     async function runPr(system: System, r: RenderedPipelines, dir: string, o: PrRun): Promise<RunResult> {
+        return plain(await prRun(system, r, dir, o));
+    }
+
+    async function runDeploy(system: System, r: RenderedPipelines, dir: string, o: DeployRun): Promise<RunResult> {
+        return plain(await deployRun(system, r, dir, o));
+    }
+
+    async function prRun(system: System, r: RenderedPipelines, dir: string, o: PrRun): Promise<RunResult> {
         const vars = jobSettings(r.model, "pull-request", "deploy", o.withhold);
         const base = pythonEnv({ AWS_ENDPOINT_URL: moto.endpoint, DBT_LOG_PATH: logs() });
         if (system === "bitbucket") {
@@ -135,7 +145,7 @@ describe("pipelines on a real-shaped dbt project (all three CI systems) @integra
                 "github.run_id": o.run,
                 "github.run_attempt": "1",
             };
-            return runGithubJob(job, dir, { settings: vars, context, env: base, onUses: githubUses(dir) }, o.hooks);
+            return runGithubJob(job, dir, { settings: vars, context, env: base, withheld: o.withhold, onUses: githubUses(dir) }, o.hooks);
         }
         const doc = parse(r.files["azure-pipelines.yml"]);
         const variables = {
@@ -148,7 +158,7 @@ describe("pipelines on a real-shaped dbt project (all three CI systems) @integra
         return runAzure(azureSteps(doc.stages.find((s: any) => s.stage === "slim_ci")), dir, variables, {}, base, o.hooks);
     }
 
-    async function runDeploy(system: System, r: RenderedPipelines, dir: string, o: DeployRun): Promise<RunResult> {
+    async function deployRun(system: System, r: RenderedPipelines, dir: string, o: DeployRun): Promise<RunResult> {
         const vars = jobSettings(r.model, "deploy", o.bot ?? "deploy");
         const base = pythonEnv({ AWS_ENDPOINT_URL: moto.endpoint, DBT_LOG_PATH: logs() });
         if (system === "bitbucket") {
@@ -328,8 +338,9 @@ describe("pipelines on a real-shaped dbt project (all three CI systems) @integra
                 const r = rendered[system]!;
                 const dir = checkout(r.files, {
                     edit: (p) => {
-                        fs.writeFileSync(path.join(p, "models/marts/fct_boom.sql"), "select 1 / 0 as boom\n");
-                        fs.writeFileSync(path.join(p, "models/marts/fct_slow.sql"), "select pg_sleep(8) as slept\n");
+                        // Fails a second in, while fct_slow is still running: --fail-fast must cancel it.
+                        fs.writeFileSync(path.join(p, "models/marts/fct_boom.sql"), "select 1 / (select 0 from pg_sleep(1)) as boom\n");
+                        fs.writeFileSync(path.join(p, "models/marts/fct_slow.sql"), "select 1 as slept from pg_sleep(8)\n");
                     },
                 });
                 const run = await runPr(system, r, dir, { pr: pr + 5, run: `${system}-ci-cancel` });
@@ -343,6 +354,13 @@ describe("pipelines on a real-shaped dbt project (all three CI systems) @integra
     }
 
     describe("policies", () => {
+        before(async function () {
+            // Run on their own (--grep), these need the production the system tests build.
+            if ((await relations("analytics")).includes("raw_orders")) return;
+            const d = await runDeploy("bitbucket", rendered.bitbucket!, checkout(rendered.bitbucket!.files), { run: "policies-prod" });
+            assert.strictEqual(d.code, 0, d.output.slice(-3000));
+        });
+
         it("cleanup of an older run leaves the schemas a newer run of the same PR holds", async () => {
             // The rendered reset and cleanup lines, interleaved as a cancelled run and its successor would (Azure does not wait).
             const r = rendered.bitbucket!;

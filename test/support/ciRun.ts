@@ -50,15 +50,24 @@ export async function runBitbucketStep(step: any, dir: string, env: NodeJS.Proce
 export async function runGithubJob(
     job: any,
     dir: string,
-    opts: { settings: Record<string, string>; context: Record<string, string>; env: NodeJS.ProcessEnv; onUses?: (step: any, env: NodeJS.ProcessEnv) => void },
+    opts: {
+        settings: Record<string, string>;
+        context: Record<string, string>;
+        env: NodeJS.ProcessEnv;
+        /** Settings GitHub does not hand this run (secrets on a fork's PR): they read as empty strings. */
+        withheld?: string[];
+        onUses?: (step: any, env: NodeJS.ProcessEnv) => void;
+    },
     hooks?: RunHooks,
 ): Promise<RunResult> {
     const expr = (v: string) =>
         String(v).replace(/\$\{\{\s*(.+?)\s*\}\}/g, (_, e: string) => {
             const m = /^(secrets|vars)\.([A-Z0-9_]+)$/.exec(e);
             if (m) {
-                // An unset secret is an empty string on GitHub (e.g. on a fork's pull request).
-                return opts.settings[m[2]] ?? "";
+                const value = opts.settings[m[2]];
+                // GitHub gives an unset secret as an empty string (a fork's pull request); otherwise a missing value is a test bug.
+                assert.ok(value !== undefined || opts.withheld?.includes(m[2]), `workflow reads ${e}, which has no value`);
+                return value ?? "";
             }
             if (e in opts.context) return opts.context[e];
             throw new Error(`unsupported expression in the workflow: ${e}`);
