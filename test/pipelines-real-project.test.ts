@@ -391,7 +391,7 @@ describe("pipelines on a real-shaped dbt project (all three CI systems) @integra
             const dir = checkout(r.files);
             const env = { ...pythonEnv({ DBT_LOG_PATH: logs() }), ...jobSettings(r.model, "pull-request"), DBT_CI_SCHEMA: "analytics", DBT_PROFILES_DIR: ".ci" };
             assert.strictEqual(bash("dbt deps --quiet", dir, env).code, 0);
-            for (const name of ["analytics", "dbt_pr_7_shop", "dbt_pr_7x"]) {
+            for (const name of ["analytics", "dbt_pr_7_shop"]) {
                 const res = bash(`dbt run-operation dbt_platform_drop_pr_schemas --target ci --args "{schema_name: ${name}, run_id: r1}"`, dir, env);
                 assert.notStrictEqual(res.code, 0, `dropped ${name}`);
                 assert.match(res.output, new RegExp(`refusing to drop ${name}: only dbt_pr_<pull request number> schemas`));
