@@ -202,7 +202,7 @@ describe("pipelines end to end with real dbt @integration", function () {
         const ci = parse(github[".github/workflows/ci.yml"]).jobs["slim-ci"];
         const dir = ciFiles(github, true);
         let built: string[] = [];
-        const r = await runGithub(ci, dir, { ...ghContext, "github.event.pull_request.number": "8", "github.base_ref": "main", "github.event.pull_request.head.repo.full_name != github.repository": "false" }, () => {
+        const r = await runGithub(ci, dir, { ...ghContext, "github.event.pull_request.number": "8", "github.base_ref": "main", "github.event.pull_request.head.repo.full_name != github.repository": "false", "github.event.pull_request.head.repo.full_name == github.repository": "true" }, () => {
             built = modelsBuilt(path.join(dir, "target/run_results.json"));
         });
         const relations = await relationsIn("dbt_pr_8");

@@ -13,6 +13,7 @@ import * as os from "os";
 import * as path from "path";
 import { parse } from "yaml";
 import { azureNames, PipelineModel, renderPipelineFiles, RenderedPipelines } from "../components/pipelines";
+import { SAME_REPOSITORY } from "../components/pipelines/github";
 import { parseStackConfig } from "../components/config";
 import { pipelineContext } from "../components/platform";
 import { withCiSystem } from "../scripts/render";
@@ -142,6 +143,7 @@ describe("pipelines on a real-shaped dbt project (all three CI systems) @integra
                 "github.event.pull_request.number": String(o.pr),
                 "github.base_ref": o.target ?? "main",
                 "github.event.pull_request.head.repo.full_name != github.repository": o.fork ? "true" : "false",
+                "github.event.pull_request.head.repo.full_name == github.repository": o.fork ? "false" : "true",
                 "github.run_id": o.run,
                 "github.run_attempt": "1",
             };
@@ -430,6 +432,7 @@ describe("pipelines on a real-shaped dbt project (all three CI systems) @integra
                 assert.strictEqual(res.code, 0, res.output.slice(-2000));
                 assert.match(res.output, /Pull request from a fork: slim CI skipped/);
                 assert.ok(!/Running with dbt/.test(res.output), `${system}: dbt ran for a fork`);
+                if (system === "github") assert.strictEqual(parse(r.files[".github/workflows/ci.yml"]).jobs["slim-ci"].steps.find((s: any) => String(s.uses).startsWith("aws-actions/")).if, SAME_REPOSITORY, "a fork's PR would fail at the OIDC step");
             }
             const r = rendered.bitbucket!;
             const res = await runPr("bitbucket", r, checkout(r.files), { pr: 72, run: "bb-fork", withhold: ["DBT_CI_PASSWORD"] });

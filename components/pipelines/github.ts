@@ -11,6 +11,9 @@ const CONTEXT: Record<ContextVariable, string> = {
     SOURCE_BRANCH: "${{ github.ref_name }}",
 };
 
+/** True when the pull request's head is in this repository (not a fork). */
+export const SAME_REPOSITORY = "github.event.pull_request.head.repo.full_name == github.repository";
+
 /** Actions pinned by major version, as GitHub recommends for first-party and AWS actions. */
 export const GITHUB_ACTIONS = {
     checkout: "actions/checkout@v4",
@@ -46,11 +49,14 @@ function jobDocument(model: PipelineModel, job: Job): Record<string, unknown> {
         { name: "Set up Python", uses: GITHUB_ACTIONS.setupPython, with: { "python-version": ctx.dbt.pythonVersion, cache: "pip" } },
     ];
     if (job.awsRoleArn && ctx.aws) {
-        steps.push({
+        const step: GithubStep = {
             name: "Configure AWS credentials (OIDC)",
             uses: GITHUB_ACTIONS.awsCredentials,
             with: { "role-to-assume": job.awsRoleArn, "aws-region": ctx.aws.region },
-        });
+        };
+        // A fork's PR gets no OIDC token: skip the role so the run steps can report the fork policy instead of failing here.
+        if (job.context.includes("IS_FORK")) step.if = SAME_REPOSITORY;
+        steps.push(step);
     }
     for (const s of job.steps) {
         const step: GithubStep = { name: s.name, run: s.lines.join("\n") };

@@ -78,6 +78,10 @@ export async function runGithubJob(
     let output = "";
     for (const step of job.steps) {
         if (step.uses) {
+            if (step.if !== undefined) {
+                assert.ok(step.if in opts.context, `unsupported step condition in the workflow: ${step.if}`);
+                if (opts.context[step.if] !== "true") continue;
+            }
             opts.onUses?.(step, env);
             continue;
         }
