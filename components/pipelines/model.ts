@@ -175,13 +175,16 @@ function projectDir(ctx: PipelineContext): string {
     return ctx.dbt.projectDir ?? ".";
 }
 
+const VERSIONS_LINE = 'import importlib.metadata as m; print("dbt-core", m.version("dbt-core"), "dbt-postgres", m.version("dbt-postgres"))';
+
 function installStep(ctx: PipelineContext): Step {
     const pkgs = [`dbt-core==${ctx.dbt.version}`, `dbt-postgres==${ctx.dbt.adapterVersion}`];
     if (ctx.aws) pkgs.push(`awscli==${AWSCLI_VERSION}`);
     return {
         id: "install",
         name: "Install dbt",
-        lines: [`python -m pip install --quiet ${pkgs.map(shq).join(" ")}`, "dbt --version", "dbt deps"],
+        // The installed versions, read locally: `dbt --version` also asks PyPI for the latest release on every run.
+        lines: [`python -m pip install --quiet ${pkgs.map(shq).join(" ")}`, `python -c ${shq(VERSIONS_LINE)}`, "dbt deps"],
         when: "success",
     };
 }
