@@ -267,7 +267,7 @@ export function pipelineContext(
         system: config.ci.system,
         repository: config.ci.repository,
         mainBranch: config.ci.mainBranch,
-        dbt: { profile: config.dbt.profile, version: config.dbt.version, adapterVersion: config.dbt.adapterVersion, pythonVersion: config.dbt.pythonVersion },
+        dbt: { profile: config.dbt.profile, version: config.dbt.version, adapterVersion: config.dbt.adapterVersion, pythonVersion: config.dbt.pythonVersion, projectDir: config.dbt.projectDir },
         targets: { ci: targetNames.ci, deploy: targetNames.deploy ?? botTargetName("deploy", config.environment.kind === "release" ? config.stack : "prod") },
         pullRequestSchemaPrefix: config.warehouse.schemas.pullRequestPrefix,
         environment: config.environment,

@@ -75,6 +75,7 @@ describe("stack config", () => {
                 version: DBT_CORE_VERSION,
                 adapterVersion: DBT_POSTGRES_VERSION,
                 pythonVersion: PYTHON_VERSION,
+                projectDir: ".",
             });
             assert.deepStrictEqual(c.aws, { enabled: false, region: "eu-west-1", artifacts: { retentionDays: 90 }, docs: { access: "public", allowedCidrs: [], allowPublic: false } });
             assert.deepStrictEqual(c.features, { docsSite: false, scheduledRuns: false, projectEvaluator: false });
@@ -162,6 +163,13 @@ describe("stack config", () => {
             assert.strictEqual(c.warehouse.connection.host, "warehouse-prod.acme.internal");
             assert.strictEqual(c.warehouse.connection.superuser, false);
             assert.deepStrictEqual(c.warehouse.developers.map((d) => d.schema), ["dbt_anton", "dbt_maria", "dbt_kwame"]);
+        });
+
+        it("dbt.projectDir: a project in a subfolder of the repository", () => {
+            const raw = stackConfig("dev");
+            const dbt = JSON.parse(JSON.stringify(typeof raw[DBT] === "string" ? JSON.parse(raw[DBT]) : raw[DBT])) as Record<string, unknown>;
+            raw[DBT] = JSON.stringify({ ...dbt, projectDir: "transform/dbt-project" });
+            assert.strictEqual(parseStackConfig("dev", raw).dbt.projectDir, "transform/dbt-project");
         });
 
         it("accepts objects as plain values as well as JSON text", () => {
@@ -297,6 +305,10 @@ describe("stack config", () => {
             { name: "dbt version with a shell word", mutate: (c) => (c[DBT].version = "1.10.0; rm -rf /"), path: `${DBT}.version`, expected: /an exact version/ },
             { name: "adapter version 1.9", mutate: (c) => (c[DBT].adapterVersion = "1.9"), path: `${DBT}.adapterVersion`, expected: /an exact version/ },
             { name: "python version 3", mutate: (c) => (c[DBT].pythonVersion = "3"), path: `${DBT}.pythonVersion`, expected: /a Python minor version/ },
+            { name: "projectDir absolute", mutate: (c) => (c[DBT].projectDir = "/srv/dbt"), path: `${DBT}.projectDir`, expected: /a relative path such as transform\/dbt/ },
+            { name: "projectDir leaving the repository", mutate: (c) => (c[DBT].projectDir = "dbt/../../etc"), path: `${DBT}.projectDir`, expected: /a path inside the repository/ },
+            { name: "projectDir with a shell word", mutate: (c) => (c[DBT].projectDir = "dbt;rm"), path: `${DBT}.projectDir`, expected: /a relative path/ },
+            { name: "projectDir with a trailing /", mutate: (c) => (c[DBT].projectDir = "transform/"), path: `${DBT}.projectDir`, expected: /no leading or trailing/ },
             // unknown keys
             {
                 name: "unknown top-level key dbt-platform:warehose",

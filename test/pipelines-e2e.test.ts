@@ -6,7 +6,6 @@
  * model declares, AWS reached through the role the file names), against the 37-model fixture.
  */
 import assert from "assert";
-import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
@@ -15,6 +14,7 @@ import { renderPipelineFiles, SettingVariable } from "../components/pipelines";
 import { parseStackConfig } from "../components/config";
 import { pipelineContext } from "../components/platform";
 import { applyRecorded } from "./support/apply";
+import { runBitbucketStep, runGithubJob } from "./support/ciRun";
 import { allModels, changeOneModel, copyFixture, descendants, modelsBuilt } from "./support/dbtProject";
 import { MotoServer, startMoto } from "./support/moto";
 import { startPostgres, TestServer } from "./support/postgres";
@@ -24,17 +24,6 @@ import { resolve, ROOT, runProgram, toPulumiConfig } from "../scripts/offline";
 const BUCKET = "acme-dbt-e2e";
 const DATABASE = "analytics_e2e";
 const CHANGED = "int_customer_sessions";
-
-interface RunResult {
-    code: number;
-    output: string;
-}
-
-function bash(script: string, cwd: string, env: NodeJS.ProcessEnv): RunResult {
-    // GitHub's and Bitbucket's bash: errexit and pipefail on top of our own `set -eu`.
-    const r = spawnSync("bash", ["--noprofile", "--norc", "-eo", "pipefail", "-c", script], { cwd, env, encoding: "utf8", maxBuffer: 64 * 1024 * 1024 });
-    return { code: r.status ?? 1, output: `${r.stdout}${r.stderr}` };
-}
 
 /** A dbt repository checkout: the fixture plus the rendered files. */
 function checkout(files: Record<string, string>, change: boolean): string {
@@ -75,48 +64,21 @@ describe("pipelines end to end with real dbt @integration", function () {
     }
 
     /** Runs one Bitbucket step as Bitbucket does: script items in one shell, after-script in another. */
-    function runBitbucketStep(step: any, dir: string, env: NodeJS.ProcessEnv, between?: () => void): { script: RunResult; after?: RunResult } {
+    function runBitbucket(step: any, dir: string, env: NodeJS.ProcessEnv, between?: () => void) {
         const base = { ...env, BITBUCKET_CLONE_DIR: dir, BITBUCKET_STEP_OIDC_TOKEN: "eyJhbGciOiJub25lIn0.eyJzdWIiOiJlMmUifQ." };
-        const script = bash(step.script.join("\n"), dir, base);
-        between?.();
-        const after = step["after-script"] ? bash(step["after-script"].join("\n"), dir, { ...base, BITBUCKET_EXIT_CODE: String(script.code) }) : undefined;
-        return { script, after };
+        return runBitbucketStep(step, dir, base, { beforeCleanup: between });
     }
 
-    /** Runs a GitHub job's `run` steps, each in its own shell, evaluating the job env's expressions. */
-    function runGithubJob(job: any, dir: string, context: Record<string, string>, between?: () => void): { code: number; output: string } {
-        const expr = (v: string) =>
-            String(v).replace(/\$\{\{\s*(.+?)\s*\}\}/g, (_, e: string) => {
-                const m = /^(secrets|vars)\.([A-Z0-9_]+)$/.exec(e);
-                if (m) {
-                    const value = settings[m[2]];
-                    assert.ok(value !== undefined, `workflow reads ${e}, which has no value`);
-                    return value;
-                }
-                if (e in context) return context[e];
-                throw new Error(`unsupported expression in the workflow: ${e}`);
-            });
-        const env: NodeJS.ProcessEnv = { ...pythonEnv({ AWS_ENDPOINT_URL: moto.endpoint, DBT_LOG_PATH: fs.mkdtempSync(path.join(os.tmpdir(), "dbt-e2e-logs-")) }) };
-        for (const [k, v] of Object.entries(job.env ?? {})) env[k] = expr(String(v));
-        let failed = false;
-        let output = "";
-        for (const step of job.steps) {
-            if (step.uses) {
-                // actions/checkout, setup-python: the checkout and the venv. configure-aws-credentials: assume the role it names.
-                if (String(step.uses).startsWith("aws-actions/configure-aws-credentials")) {
-                    const token = path.join(dir, ".gh-oidc-token");
-                    fs.writeFileSync(token, "eyJhbGciOiJub25lIn0.eyJzdWIiOiJnaCJ9.");
-                    Object.assign(env, { AWS_ROLE_ARN: step.with["role-to-assume"], AWS_WEB_IDENTITY_TOKEN_FILE: token, AWS_DEFAULT_REGION: step.with["aws-region"] });
-                }
-                continue;
-            }
-            if (failed && step.if !== "always()") continue;
-            if (step.name.startsWith("Drop")) between?.();
-            const r = bash(step.run, dir, env);
-            output += r.output;
-            if (r.code !== 0 && !step["continue-on-error"]) failed = true;
-        }
-        return { code: failed ? 1 : 0, output };
+    /** Runs a GitHub job's `run` steps, each in its own shell; configure-aws-credentials assumes the role it names. */
+    function runGithub(job: any, dir: string, context: Record<string, string>, between?: () => void) {
+        const env = pythonEnv({ AWS_ENDPOINT_URL: moto.endpoint, DBT_LOG_PATH: fs.mkdtempSync(path.join(os.tmpdir(), "dbt-e2e-logs-")) });
+        const onUses = (step: any, jobEnv: NodeJS.ProcessEnv) => {
+            if (!String(step.uses).startsWith("aws-actions/configure-aws-credentials")) return;
+            const token = path.join(dir, ".gh-oidc-token");
+            fs.writeFileSync(token, "eyJhbGciOiJub25lIn0.eyJzdWIiOiJnaCJ9.");
+            Object.assign(jobEnv, { AWS_ROLE_ARN: step.with["role-to-assume"], AWS_WEB_IDENTITY_TOKEN_FILE: token, AWS_DEFAULT_REGION: step.with["aws-region"] });
+        };
+        return runGithubJob(job, dir, { settings, context, env, onUses }, { beforeCleanup: between });
     }
 
     /** The PR step or the release step of the rendered bitbucket-pipelines.yml. */
@@ -172,7 +134,7 @@ describe("pipelines end to end with real dbt @integration", function () {
         const step = bitbucketStep("pull-request");
         const dir = ciFiles(bitbucket, false);
         let built: string[] = [];
-        const { script, after } = runBitbucketStep(step, dir, jobEnv("pull-request", { BITBUCKET_PR_ID: "1" }), () => {
+        const { script, after } = await runBitbucket(step, dir, jobEnv("pull-request", { BITBUCKET_PR_ID: "1", BITBUCKET_BUILD_NUMBER: "30", BITBUCKET_PR_DESTINATION_BRANCH: "main" }), () => {
             built = modelsBuilt(path.join(dir, "target/run_results.json"));
         });
         const left = await relationsIn("dbt_pr_1");
@@ -184,10 +146,10 @@ describe("pipelines end to end with real dbt @integration", function () {
         assert.strictEqual(await schemaExists("dbt_pr_1"), false, "cleanup did not drop dbt_pr_1");
     });
 
-    it("Bitbucket release refuses a commit that is not on main", () => {
+    it("Bitbucket release refuses a commit that is not on main", async () => {
         const step = bitbucketStep("release");
         const dir = ciFiles(bitbucket, false);
-        const { script } = runBitbucketStep(step, dir, jobEnv("deploy", { BITBUCKET_BRANCH: "feature/x", BITBUCKET_BUILD_NUMBER: "40" }));
+        const { script } = await runBitbucket(step, dir, jobEnv("deploy", { BITBUCKET_BRANCH: "feature/x", BITBUCKET_BUILD_NUMBER: "40" }));
         assert.notStrictEqual(script.code, 0);
         assert.match(script.output, /Releases to prod are only allowed from main \(this run: feature\/x\)/);
         assert.ok(!fs.existsSync(path.join(dir, "target")), "dbt ran despite the guard");
@@ -196,7 +158,7 @@ describe("pipelines end to end with real dbt @integration", function () {
     it("Bitbucket release from main: production built by the deploy bot, manifest published", async () => {
         const step = bitbucketStep("release");
         const dir = ciFiles(bitbucket, false);
-        const { script } = runBitbucketStep(step, dir, jobEnv("deploy", { BITBUCKET_BRANCH: "main", BITBUCKET_BUILD_NUMBER: "41" }));
+        const { script } = await runBitbucket(step, dir, jobEnv("deploy", { BITBUCKET_BRANCH: "main", BITBUCKET_BUILD_NUMBER: "41" }));
         assert.strictEqual(script.code, 0, script.output.slice(-3000));
         const models = allModels(path.join(dir, "target/manifest.json"));
         assert.strictEqual(modelsBuilt(path.join(dir, "target/run_results.json")).length, models.length);
@@ -213,7 +175,7 @@ describe("pipelines end to end with real dbt @integration", function () {
         const step = bitbucketStep("pull-request");
         const dir = ciFiles(bitbucket, true);
         let built: string[] = [];
-        const { script, after } = runBitbucketStep(step, dir, jobEnv("pull-request", { BITBUCKET_PR_ID: "7" }), () => {
+        const { script, after } = await runBitbucket(step, dir, jobEnv("pull-request", { BITBUCKET_PR_ID: "7", BITBUCKET_BUILD_NUMBER: "42", BITBUCKET_PR_DESTINATION_BRANCH: "main" }), () => {
             built = modelsBuilt(path.join(dir, "target/run_results.json"));
         });
         assert.strictEqual(script.code, 0, script.output.slice(-3000));
@@ -231,16 +193,16 @@ describe("pipelines end to end with real dbt @integration", function () {
 
     it("GitHub deploy.yml and ci.yml: the same release and slim CI through the workflow files", async () => {
         const deploy = parse(github[".github/workflows/deploy.yml"]).jobs.deploy;
-        const ghContext = { "github.run_id": "9001", "github.run_attempt": "1", "github.ref_name": "main", "inputs.full_refresh && 'true' || 'false'": "false" };
+        const ghContext = { "github.run_id": "9001", "github.run_attempt": "1", "github.ref_name": "main", "inputs.full_refresh && 'true' || 'false'": "false", "inputs.full_refresh_select": "" };
         const deployDir = ciFiles(github, false);
-        const d = runGithubJob(deploy, deployDir, ghContext);
+        const d = await runGithub(deploy, deployDir, ghContext);
         assert.strictEqual(d.code, 0, d.output.slice(-3000));
         assert.deepStrictEqual(await moto.listKeys(BUCKET, "artifacts/history/9001-1/"), ["artifacts/history/9001-1/manifest.json", "artifacts/history/9001-1/run_results.json"]);
 
         const ci = parse(github[".github/workflows/ci.yml"]).jobs["slim-ci"];
         const dir = ciFiles(github, true);
         let built: string[] = [];
-        const r = runGithubJob(ci, dir, { ...ghContext, "github.event.pull_request.number": "8" }, () => {
+        const r = await runGithub(ci, dir, { ...ghContext, "github.event.pull_request.number": "8", "github.base_ref": "main", "github.event.pull_request.head.repo.full_name != github.repository": "false", "github.event.pull_request.head.repo.full_name == github.repository": "true" }, () => {
             built = modelsBuilt(path.join(dir, "target/run_results.json"));
         });
         const relations = await relationsIn("dbt_pr_8");

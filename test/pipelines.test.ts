@@ -18,6 +18,7 @@ import {
     Job,
     PipelineContext,
     pipelineModel,
+    renderPipelineFiles,
     SettingVariable,
 } from "../components/pipelines";
 import { withCiSystem } from "../scripts/render";
@@ -172,7 +173,7 @@ describe("pipelines", function () {
                     const profiles = (await resolve(exports.profilesYaml)).value as string;
                     if (system === "azure-devops") assert.strictEqual(files[".ci/profiles.yml"], undefined);
                     else assert.strictEqual(files[".ci/profiles.yml"], profiles);
-                    const macro = files["macros/dbt_platform_drop_pr_schema.sql"];
+                    const macro = files["macros/dbt_platform_drop_pr_schemas.sql"];
                     if (stack === "sandbox" || stack === "staging") assert.strictEqual(macro, undefined, "no PR job, no cleanup macro");
                     else assert.strictEqual(macro, dropSchemaMacro("dbt_pr_"));
                 });
@@ -198,8 +199,8 @@ describe("pipelines", function () {
             const pr = pipelineModel(base()).jobs.find((j) => j.id === "pull-request")!;
             const text = pr.steps.map((s) => s.lines.join("\n")).join("\n");
             assert.match(text, /dbt build --target ci --select state:modified\+ --defer --state \.state --fail-fast/);
-            assert.match(text, /else\n {2}dbt build --target ci --fail-fast\nfi/);
-            assert.match(text, /dbt build --target ci --select package:dbt_project_evaluator/);
+            assert.match(text, /else\n {2}dbt build --target ci --fail-fast --exclude package:dbt_project_evaluator\nfi/);
+            assert.match(text, /dbt build --target ci --select package:dbt_project_evaluator\b/);
             const freshness = pr.steps.find((s) => s.id === "freshness")!;
             assert.strictEqual(freshness.continueOnError, true);
             const cleanup = pr.steps[pr.steps.length - 1];
@@ -207,6 +208,55 @@ describe("pipelines", function () {
             assert.strictEqual(cleanup.when, "always");
             assert.ok(pr.steps.every((s) => s.lines.includes('export DBT_CI_SCHEMA=dbt_pr_"$PR_NUMBER"')), "a step does not derive the PR schema");
             assert.deepStrictEqual(pr.concurrency, { group: "dbt-ci-staging-pr-$PR_NUMBER", cancelInProgress: true });
+            // A re-run starts by claiming (and emptying) the PR's schema family; cleanup passes the same run id.
+            assert.deepStrictEqual(pr.steps.map((s) => s.id), ["install", "reset", "fetch-manifest", "freshness", "build", "project-evaluator", "cleanup"]);
+            assert.ok(pr.steps[1].lines.includes(`dbt run-operation dbt_platform_drop_pr_schemas --target ci --args "{schema_name: $DBT_CI_SCHEMA, run_id: '$RUN_ID', claim: true}"`));
+            assert.ok(cleanup.lines.includes(`dbt run-operation dbt_platform_drop_pr_schemas --target ci --args "{schema_name: $DBT_CI_SCHEMA, run_id: '$RUN_ID', claim: false}"`));
+        });
+
+        it("CI: only a missing manifest means a full build; any other fetch failure fails, naming bucket, key and role", () => {
+            const pr = pipelineModel(base()).jobs.find((j) => j.id === "pull-request")!;
+            const fetch = pr.steps.find((s) => s.id === "fetch-manifest")!.lines.join("\n");
+            assert.match(fetch, /elif grep -q 'NoSuchKey' \.state\/fetch\.err; then\n {2}rm -f \.state\/manifest\.json\n {2}echo "No production manifest yet/);
+            assert.match(fetch, /Cannot fetch the production manifest: bucket b, key artifacts\/latest\/manifest\.json, as role arn:pr\./);
+            assert.ok(!/\|\| echo/.test(fetch), "a fetch failure is swallowed");
+        });
+
+        it("CI: the evaluator gate errors on violations and on a missing package; builds exclude the package", () => {
+            const ctx = base();
+            const pr = pipelineModel(ctx).jobs.find((j) => j.id === "pull-request")!;
+            const gate = pr.steps.find((s) => s.id === "project-evaluator")!.lines.join("\n");
+            assert.match(gate, /export DBT_PROJECT_EVALUATOR_SEVERITY=error/);
+            assert.match(pr.steps[0].lines.join("\n"), /has no dbt_project_evaluator tests/, "the install step does not check for the package");
+            const deploy = pipelineModel(ctx).jobs.find((j) => j.id === "deploy")!;
+            const build = deploy.steps.find((s) => s.id === "build")!.lines.filter((l) => l.includes("dbt build"));
+            assert.ok(build.length === 2 && build.every((l) => l.endsWith("--exclude package:dbt_project_evaluator")), build.join("\n"));
+            ctx.projectEvaluator = false;
+            const off = pipelineModel(ctx).jobs.flatMap((j) => j.steps.flatMap((s) => s.lines)).join("\n");
+            assert.ok(!off.includes("dbt_project_evaluator"), "the gate is off but the package is named");
+        });
+
+        it("CI: skips fork pull requests and pull requests into other branches, with a notice; missing variables fail by name", () => {
+            const pr = pipelineModel(base()).jobs.find((j) => j.id === "pull-request")!;
+            assert.deepStrictEqual(pr.context, ["PR_NUMBER", "PR_TARGET_BRANCH", "IS_FORK", "RUN_ID"]);
+            for (const s of pr.steps) {
+                const fork = s.lines.findIndex((l) => l.startsWith('case "$IS_FORK" in [Tt]rue)'));
+                const branch = s.lines.findIndex((l) => l.startsWith('if [ "${PR_TARGET_BRANCH#refs/heads/}" != main ]'));
+                const vars = s.lines.findIndex((l) => l.startsWith("for v in DBT_CI_HOST DBT_CI_PORT DBT_CI_USER DBT_CI_PASSWORD DBT_CI_DBNAME;"));
+                assert.ok(branch > 0 && fork > branch && vars > fork, `${s.id}: skip and check lines out of order`);
+            }
+        });
+
+        it("dbt.projectDir: steps run in the project folder, macro and profiles land inside it", () => {
+            const ctx = base();
+            ctx.dbt.projectDir = "transform/dbt";
+            const model = pipelineModel(ctx);
+            for (const j of model.jobs) for (const s of j.steps) assert.ok(s.lines.includes("cd transform/dbt"), `${j.id}/${s.id} does not cd`);
+            const files = renderPipelineFiles(ctx, "profiles").files;
+            assert.ok(files["transform/dbt/.ci/profiles.yml"] && files["transform/dbt/macros/dbt_platform_drop_pr_schemas.sql"], Object.keys(files).join(", "));
+            assert.ok(files[".github/workflows/ci.yml"]);
+            ctx.dbt.projectDir = "../elsewhere";
+            assert.throws(() => pipelineModel(ctx), /dbt\.projectDir = "\.\.\/elsewhere": expected a path inside the repository/);
         });
 
         it("a promoted stage is a manual release from main with a guard and optional full refresh", () => {
@@ -217,6 +267,23 @@ describe("pipelines", function () {
             assert.deepStrictEqual(deploy.concurrency, { group: "dbt-deploy-staging", cancelInProgress: false });
             const ids = deploy.steps.map((s) => s.id);
             assert.deepStrictEqual(ids, ["guard", "install", "build", "publish-manifest"]);
+            // A full refresh needs a selector and never refreshes seeds (their drop cascades to dependent views).
+            const build = deploy.steps.find((s) => s.id === "build")!.lines.join("\n");
+            assert.match(build, /\*\) echo "Refusing a full refresh without a selector/);
+            assert.match(build, /dbt build --target staging --fail-fast --full-refresh --select "\$FULL_REFRESH_SELECT" --exclude resource_type:seed/);
+            assert.match(build, /\nfi\ndbt build --target staging --fail-fast --exclude package:dbt_project_evaluator$/);
+        });
+
+        it("renders the full-refresh selector input and the Bitbucket queue on every system", () => {
+            const gh = parse(renderPipelineFiles({ ...base(), system: "github" }, "").files[".github/workflows/deploy.yml"]);
+            assert.deepStrictEqual(Object.keys(gh.on.workflow_dispatch.inputs), ["full_refresh", "full_refresh_select"]);
+            assert.strictEqual(gh.jobs.deploy.env.FULL_REFRESH_SELECT, "${{ inputs.full_refresh_select }}");
+            const az = parse(renderPipelineFiles({ ...base(), system: "azure-devops", aws: { ...base().aws!, azureServiceConnection: "aws" } }, "").files["azure-pipelines.yml"]);
+            assert.deepStrictEqual(az.parameters.map((p: any) => p.name), ["fullRefresh", "fullRefreshSelect"]);
+            const bb = parse(renderPipelineFiles({ ...base(), system: "bitbucket" }, "").files["bitbucket-pipelines.yml"]);
+            assert.deepStrictEqual(bb.pipelines.custom["release-staging"][0].variables.map((v: any) => v.name), ["FULL_REFRESH", "FULL_REFRESH_SELECT"]);
+            assert.strictEqual(bb.pipelines["pull-requests"]["**"][0].step["concurrency-group"], "dbt-ci-staging-pull-requests");
+            assert.strictEqual(bb.pipelines.custom["release-staging"][1].step["concurrency-group"], "dbt-deploy-staging");
         });
 
         it("the first stage and development deploy on every push to main", () => {
@@ -265,7 +332,7 @@ describe("pipelines", function () {
             try {
                 const log = execFileSync(path.join(ROOT, "node_modules/.bin/tsx"), ["scripts/render.ts", "--stack", "dev", "--ci", "github", "--out", out], { cwd: ROOT, encoding: "utf8" });
                 assert.match(log, /stack dev, CI system github: 5 files/);
-                for (const f of [".github/workflows/ci.yml", ".github/workflows/deploy.yml", ".ci/profiles.yml", "macros/dbt_platform_drop_pr_schema.sql"]) {
+                for (const f of [".github/workflows/ci.yml", ".github/workflows/deploy.yml", ".ci/profiles.yml", "macros/dbt_platform_drop_pr_schemas.sql", "macros/dbt_platform_create_schema.sql"]) {
                     assert.ok(fs.existsSync(path.join(out, f)), `${f} not written`);
                 }
                 assert.throws(() => execFileSync(path.join(ROOT, "node_modules/.bin/tsx"), ["scripts/render.ts", "--stack", "dev", "--ci", "jenkins"], { cwd: ROOT, stdio: "pipe" }), /--ci jenkins: expected one of/);

@@ -10,6 +10,7 @@ import { identifierProblem } from "../warehouse/postgres/identifiers";
 import { ConfigError, ConfigProblem, Node, ObjectNode } from "./reader";
 import { branchProblem, isRepository, MAX_PR_PREFIX, pullRequestPrefixProblem, repositoryShape } from "./rules";
 import { DBT_CORE_VERSION, DBT_POSTGRES_VERSION, PYTHON_VERSION } from "../pipelines/versions";
+import { projectDirProblem } from "../pipelines/model";
 
 export const NAMESPACE = "dbt-platform";
 
@@ -45,6 +46,8 @@ export interface DbtConfig {
     adapterVersion: string;
     /** Python version of the CI image or runner. */
     pythonVersion: string;
+    /** The dbt project's folder relative to the repository root (`.`: the root); every rendered step runs there. */
+    projectDir: string;
 }
 
 /** How the program connects to Postgres as an administrator. */
@@ -341,7 +344,7 @@ function readEnvironment(n: Node, stack: string): EnvironmentConfig | undefined 
 }
 
 function readDbt(n: Node): DbtConfig | undefined {
-    const o = n.present ? n.object(["profile", "threads", "version", "adapterVersion", "pythonVersion"]) : n.fail("an object with profile and threads");
+    const o = n.present ? n.object(["profile", "threads", "version", "adapterVersion", "pythonVersion", "projectDir"]) : n.fail("an object with profile and threads");
     if (!o) return undefined;
     const profile = o.required("profile").string(DBT_NAME, "a dbt profile name: letters, digits and underscores");
     const threads = o.optional("threads", 4, (t) => t.integer(1, 64));
@@ -350,8 +353,14 @@ function readDbt(n: Node): DbtConfig | undefined {
     const version = pin("version", DBT_CORE_VERSION);
     const adapterVersion = pin("adapterVersion", DBT_POSTGRES_VERSION);
     const pythonVersion = o.optional("pythonVersion", PYTHON_VERSION, (v) => v.string(/^3\.\d{1,2}$/, "a Python minor version such as 3.11"));
-    return profile !== undefined && threads !== undefined && version && adapterVersion && pythonVersion
-        ? { profile, threads, version, adapterVersion, pythonVersion }
+    const projectDir = o.optional("projectDir", ".", (v) => {
+        const dir = v.string(/^[^\s]+$/, "a relative folder such as transform/dbt");
+        if (dir === undefined) return undefined;
+        const problem = projectDirProblem(dir);
+        return problem ? v.fail(problem.replace(/^expected /, "")) : dir;
+    });
+    return profile !== undefined && threads !== undefined && version && adapterVersion && pythonVersion && projectDir
+        ? { profile, threads, version, adapterVersion, pythonVersion, projectDir }
         : undefined;
 }
 

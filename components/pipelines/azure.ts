@@ -10,6 +10,8 @@ import { ContextVariable, Job, PipelineModel, renderCiYaml } from "./model";
 
 const CONTEXT: Record<ContextVariable, string> = {
     PR_NUMBER: "$(System.PullRequest.PullRequestId)",
+    PR_TARGET_BRANCH: "$(System.PullRequest.TargetBranch)",
+    IS_FORK: "$(System.PullRequest.IsFork)",
     RUN_ID: "$(Build.BuildId)",
     SOURCE_BRANCH: "$(Build.SourceBranch)",
 };
@@ -30,7 +32,10 @@ function steps(model: PipelineModel, job: Job): Record<string, unknown>[] {
     const names = azureNames(ctx.stack);
     const env: Record<string, string> = {};
     for (const c of job.context) env[c] = CONTEXT[c];
-    if (job.fullRefreshInput) env.FULL_REFRESH = "${{ parameters.fullRefresh }}";
+    if (job.fullRefreshInput) {
+        env.FULL_REFRESH = "${{ parameters.fullRefresh }}";
+        env.FULL_REFRESH_SELECT = "${{ parameters.fullRefreshSelect }}";
+    }
     for (const v of job.variables) env[v.name] = `$(${v.name})`;
     // profiles.yml comes from the secure file, so DBT_PROFILES_DIR points at its folder.
     env.DBT_PROFILES_DIR = "$(Agent.TempDirectory)/dbt-profiles";
@@ -106,7 +111,10 @@ export function renderAzure(model: PipelineModel): Record<string, string> {
     });
     const doc: Record<string, unknown> = {};
     if (deploy.fullRefreshInput) {
-        doc.parameters = [{ name: "fullRefresh", displayName: "Rebuild incremental models from scratch (--full-refresh)", type: "boolean", default: false }];
+        doc.parameters = [
+            { name: "fullRefresh", displayName: "Rebuild the selection below from scratch (--full-refresh; seeds are never refreshed)", type: "boolean", default: false },
+            { name: "fullRefreshSelect", displayName: "dbt selector to rebuild from scratch (required with fullRefresh), e.g. fct_orders+", type: "string", default: " " },
+        ];
     }
     doc.trigger = deploy.trigger.kind === "push" ? { batch: true, branches: { include: [ctx.mainBranch] } } : "none";
     doc.pr = pr ? { autoCancel: true, branches: { include: [ctx.mainBranch] } } : "none";

@@ -9,6 +9,9 @@ import { ContextVariable, Job, PipelineModel, renderCiYaml, shq, Step } from "./
 
 const CONTEXT: Record<ContextVariable, string> = {
     PR_NUMBER: "$BITBUCKET_PR_ID",
+    PR_TARGET_BRANCH: "$BITBUCKET_PR_DESTINATION_BRANCH",
+    // Bitbucket does not say; a fork PR gets no secured variables, which the variable checks report.
+    IS_FORK: "false",
     RUN_ID: "$BITBUCKET_BUILD_NUMBER",
     SOURCE_BRANCH: "$BITBUCKET_BRANCH",
 };
@@ -45,6 +48,9 @@ function stepDocument(model: PipelineModel, job: Job): Record<string, unknown> {
     const always = job.steps.filter((s) => s.when === "always");
     const step: Record<string, unknown> = { name: job.name };
     if (job.deploymentEnvironment) step.deployment = job.deploymentEnvironment;
+    // Bitbucket never cancels an older run: a concurrency group queues runs instead. Group names are static
+    // (variables are not documented to expand there), so all PR runs of the stack queue behind each other.
+    step["concurrency-group"] = job.id === "pull-request" ? `dbt-ci-${model.context.stack}-pull-requests` : `dbt-deploy-${model.context.stack}`;
     if (job.awsRoleArn) step.oidc = true;
     step["max-time"] = 120;
     step.caches = ["pip"];
@@ -65,7 +71,7 @@ export function renderBitbucket(model: PipelineModel): Record<string, string> {
             pipelines.branches = { [job.trigger.branch]: [step] };
         } else {
             const variables = job.fullRefreshInput
-                ? [{ variables: [{ name: "FULL_REFRESH", default: "false", "allowed-values": ["false", "true"] }] }]
+                ? [{ variables: [{ name: "FULL_REFRESH", default: "false", "allowed-values": ["false", "true"] }, { name: "FULL_REFRESH_SELECT" }] }]
                 : [];
             pipelines.custom = { [`release-${ctx.stack}`]: [...variables, step] };
         }

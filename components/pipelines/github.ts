@@ -5,9 +5,14 @@ import { ContextVariable, Job, PipelineModel, renderCiYaml, SettingVariable } fr
 
 const CONTEXT: Record<ContextVariable, string> = {
     PR_NUMBER: "${{ github.event.pull_request.number }}",
+    PR_TARGET_BRANCH: "${{ github.base_ref }}",
+    IS_FORK: "${{ github.event.pull_request.head.repo.full_name != github.repository }}",
     RUN_ID: "${{ github.run_id }}-${{ github.run_attempt }}",
     SOURCE_BRANCH: "${{ github.ref_name }}",
 };
+
+/** True when the pull request's head is in this repository (not a fork). */
+export const SAME_REPOSITORY = "github.event.pull_request.head.repo.full_name == github.repository";
 
 /** Actions pinned by major version, as GitHub recommends for first-party and AWS actions. */
 export const GITHUB_ACTIONS = {
@@ -34,18 +39,24 @@ function jobDocument(model: PipelineModel, job: Job): Record<string, unknown> {
     const ctx = model.context;
     const env: Record<string, string> = { ...job.env };
     for (const c of job.context) env[c] = CONTEXT[c];
-    if (job.fullRefreshInput) env.FULL_REFRESH = "${{ inputs.full_refresh && 'true' || 'false' }}";
+    if (job.fullRefreshInput) {
+        env.FULL_REFRESH = "${{ inputs.full_refresh && 'true' || 'false' }}";
+        env.FULL_REFRESH_SELECT = "${{ inputs.full_refresh_select }}";
+    }
     for (const v of job.variables) env[v.name] = githubReference(v);
     const steps: GithubStep[] = [
         { name: "Checkout", uses: GITHUB_ACTIONS.checkout },
         { name: "Set up Python", uses: GITHUB_ACTIONS.setupPython, with: { "python-version": ctx.dbt.pythonVersion, cache: "pip" } },
     ];
     if (job.awsRoleArn && ctx.aws) {
-        steps.push({
+        const step: GithubStep = {
             name: "Configure AWS credentials (OIDC)",
             uses: GITHUB_ACTIONS.awsCredentials,
             with: { "role-to-assume": job.awsRoleArn, "aws-region": ctx.aws.region },
-        });
+        };
+        // A fork's PR gets no OIDC token: skip the role so the run steps can report the fork policy instead of failing here.
+        if (job.context.includes("IS_FORK")) step.if = SAME_REPOSITORY;
+        steps.push(step);
     }
     for (const s of job.steps) {
         const step: GithubStep = { name: s.name, run: s.lines.join("\n") };
@@ -85,7 +96,10 @@ export function renderGithub(model: PipelineModel): Record<string, string> {
         else {
             on = {
                 workflow_dispatch: {
-                    inputs: { full_refresh: { description: "Rebuild incremental models from scratch (--full-refresh)", type: "boolean", default: false } },
+                    inputs: {
+                        full_refresh: { description: "Rebuild the selection below from scratch (--full-refresh; seeds are never refreshed)", type: "boolean", default: false },
+                        full_refresh_select: { description: "dbt selector of what to rebuild from scratch (required with full_refresh), e.g. fct_orders+", type: "string", default: "" },
+                    },
                 },
             };
         }

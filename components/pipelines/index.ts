@@ -8,12 +8,12 @@ import { renderBitbucket } from "./bitbucket";
 import { renderGithub } from "./github";
 import { dropSchemaMacro } from "./macros";
 import { CREATE_SCHEMA_MACRO } from "../warehouse/postgres/warehouse";
-import { DROP_SCHEMA_MACRO, PipelineContext, PipelineModel, pipelineModel, PROFILES_DIR } from "./model";
+import { DROP_SCHEMA_MACRO, inProject, PipelineContext, PipelineModel, pipelineModel, PROFILES_DIR } from "./model";
 
 export * from "./model";
 export { azureNames } from "./azure";
 export { GITHUB_ACTIONS, githubReference } from "./github";
-export { dropSchemaMacro } from "./macros";
+export { dropSchemaMacro, RUN_MARKER } from "./macros";
 export * from "./versions";
 
 const RENDERERS: Record<CiSystem, (m: PipelineModel) => Record<string, string>> = {
@@ -29,13 +29,16 @@ export interface RenderedPipelines {
     files: Record<string, string>;
 }
 
-/** Renders the CI files for `ctx.system`, the cleanup macro and (outside Azure, which uses a secure file) profiles.yml. */
+/**
+ * Renders the CI files for `ctx.system` (at the repository root), and, inside the dbt project
+ * (dbt.projectDir), the cleanup macro and (outside Azure, which uses a secure file) profiles.yml.
+ */
 export function renderPipelineFiles(ctx: PipelineContext, profilesYaml: string): RenderedPipelines {
     const model = pipelineModel(ctx);
     const files: Record<string, string> = { ...RENDERERS[ctx.system](model) };
-    if (model.jobs.some((j) => j.id === "pull-request")) files[`macros/${DROP_SCHEMA_MACRO}.sql`] = dropSchemaMacro(ctx.pullRequestSchemaPrefix);
+    if (model.jobs.some((j) => j.id === "pull-request")) files[inProject(ctx, `macros/${DROP_SCHEMA_MACRO}.sql`)] = dropSchemaMacro(ctx.pullRequestSchemaPrefix);
     // The dev role has no CREATE on the database: CI and developers create their schemas through dbt_platform.create_schema.
-    if (model.jobs.some((j) => j.id === "pull-request")) files["macros/dbt_platform_create_schema.sql"] = CREATE_SCHEMA_MACRO;
-    if (ctx.system !== "azure-devops") files[`${PROFILES_DIR}/profiles.yml`] = profilesYaml;
+    if (model.jobs.some((j) => j.id === "pull-request")) files[inProject(ctx, "macros/dbt_platform_create_schema.sql")] = CREATE_SCHEMA_MACRO;
+    if (ctx.system !== "azure-devops") files[inProject(ctx, `${PROFILES_DIR}/profiles.yml`)] = profilesYaml;
     return { model, files };
 }

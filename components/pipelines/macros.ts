@@ -1,25 +1,86 @@
 /**
- * dbt macros the pipelines call, rendered into the dbt repository's macros/ folder.
+ * dbt macros the pipelines call, rendered into the dbt project's macros/ folder.
  */
 import { DROP_SCHEMA_MACRO } from "./model";
 
+/** The comment a run puts on its pull request's schema: `<marker><run id>`. */
+export const RUN_MARKER = "dbt-platform run ";
+
 /**
- * The cleanup macro: drops exactly one pull request's schema in the target database. It refuses
- * any name that is not `<prefix><digits>`, so a mistyped variable can never drop production.
+ * The reset/cleanup macro for one pull request's schema family: `<prefix><n>` and every
+ * `<prefix><n>_<custom>` that dbt's default generate_schema_name derives from it (`+schema:`).
+ *
+ * - It refuses any schema_name that is not `<prefix><digits>`, and drops only names equal to it or
+ *   starting with it followed by `_` (so pull request 1 never touches dbt_pr_12).
+ * - `claim: true` (start of a run) drops the family, recreates the PR schema and marks it with the
+ *   run id; `claim: false` (cleanup) drops the family only while the mark is still this run's, so a
+ *   cancelled older run cannot drop what a newer run of the same PR is building.
+ * - Both take a transaction-level advisory lock per PR schema, so claim and cleanup never interleave.
  */
 export function dropSchemaMacro(prefix: string): string {
     if (!/^[a-z][a-z0-9_]{0,40}$/.test(prefix)) throw new Error(`drop schema macro: prefix ${JSON.stringify(prefix)} is not a schema name prefix`);
     return [
-        "{# Rendered by dbt-platform; do not edit. Called by the CI cleanup step. #}",
-        `{% macro ${DROP_SCHEMA_MACRO}(schema_name) %}`,
+        "{# Rendered by dbt-platform; do not edit. Called by the CI reset and cleanup steps. #}",
+        `{% macro ${DROP_SCHEMA_MACRO}(schema_name, run_id, claim=false) %}`,
         `  {%- set prefix = '${prefix}' -%}`,
-        "  {%- set suffix = (schema_name | string)[prefix | length:] -%}",
-        "  {%- if not ((schema_name | string).startswith(prefix) and suffix.isdigit()) -%}",
-        "    {{ exceptions.raise_compiler_error('refusing to drop ' ~ schema_name ~ ': only ' ~ prefix ~ '<pull request number> schemas are dropped') }}",
+        "  {%- set schema_name = schema_name | string -%}",
+        "  {%- set run_id = run_id | string -%}",
+        "  {%- if not modules.re.fullmatch(prefix ~ '[0-9]+', schema_name) -%}",
+        "    {{ exceptions.raise_compiler_error('refusing to drop ' ~ schema_name ~ ': only ' ~ prefix ~ '<pull request number> schemas and their _<custom> variants are dropped') }}",
         "  {%- endif -%}",
-        "  {%- set relation = api.Relation.create(database=target.database, schema=schema_name) -%}",
-        "  {%- do adapter.drop_schema(relation) -%}",
-        "  {{ log('dropped schema ' ~ target.database ~ '.' ~ schema_name, info=True) }}",
+        "  {%- if not modules.re.fullmatch('[A-Za-z0-9_.-]+', run_id) -%}",
+        "    {{ exceptions.raise_compiler_error('run_id ' ~ run_id ~ ' is not a CI run id') }}",
+        "  {%- endif -%}",
+        `  {%- set marker = '${RUN_MARKER}' ~ run_id -%}`,
+        "  {%- set family_sql -%}",
+        "    select nspname from pg_namespace",
+        "    where nspname = '{{ schema_name }}' or left(nspname, {{ schema_name | length + 1 }}) = '{{ schema_name }}_'",
+        "    order by 1",
+        "  {%- endset -%}",
+        "  {%- set family = run_query(family_sql).columns[0].values() | list -%}",
+        "  {%- for s in family -%}",
+        "    {#- The guard, again on every name that would be dropped. -#}",
+        "    {%- if not (s == schema_name or (s.startswith(schema_name ~ '_') and s | length > schema_name | length + 1)) -%}",
+        "      {{ exceptions.raise_compiler_error('refusing to drop ' ~ s ~ ': not in the family of ' ~ schema_name) }}",
+        "    {%- endif -%}",
+        "  {%- endfor -%}",
+        "  {%- set sql -%}",
+        "    do $dbt_platform$",
+        "    declare",
+        "      s text;",
+        "      owner_mark text;",
+        "    begin",
+        "      perform pg_advisory_xact_lock(hashtext('dbt-platform:{{ schema_name }}'));",
+        "      select obj_description(oid, 'pg_namespace') into owner_mark from pg_namespace where nspname = '{{ schema_name }}';",
+        "      {%- if not claim %}",
+        "      if owner_mark is not null and owner_mark like '" + RUN_MARKER + "%' and owner_mark <> '{{ marker }}' then",
+        "        raise notice 'dbt-platform: % is held by %, not dropped', '{{ schema_name }}', owner_mark;",
+        "        return;",
+        "      end if;",
+        "      {%- endif %}",
+        "      for s in select nspname from pg_namespace",
+        "               where nspname = '{{ schema_name }}' or left(nspname, {{ schema_name | length + 1 }}) = '{{ schema_name }}_' loop",
+        "        execute format('drop schema %I cascade', s);",
+        "      end loop;",
+        "      {%- if claim %}",
+        "      execute format('create schema %I', '{{ schema_name }}');",
+        "      execute format('comment on schema %I is %L', '{{ schema_name }}', '{{ marker }}');",
+        "      {%- endif %}",
+        "    end",
+        "    $dbt_platform$",
+        "  {%- endset -%}",
+        "  {%- do run_query(sql) -%}",
+        "  {%- set held_sql -%}",
+        "    select obj_description(oid, 'pg_namespace') from pg_namespace where nspname = '{{ schema_name }}'",
+        "  {%- endset -%}",
+        "  {%- set held = run_query(held_sql).columns[0].values() | list -%}",
+        "  {%- if claim -%}",
+        "    {{ log('claimed ' ~ target.database ~ '.' ~ schema_name ~ ' for run ' ~ run_id ~ ' (dropped before: ' ~ (family | join(', ') or 'none') ~ ')', info=True) }}",
+        "  {%- elif held and held[0] != marker -%}",
+        "    {{ log('left ' ~ target.database ~ '.' ~ schema_name ~ ': a newer run holds it (' ~ held[0] ~ ')', info=True) }}",
+        "  {%- else -%}",
+        "    {{ log('dropped schemas ' ~ target.database ~ '.' ~ (family | join(', ' ~ target.database ~ '.') or '(none)'), info=True) }}",
+        "  {%- endif -%}",
         "{% endmacro %}",
         "",
     ].join("\n");

@@ -7,6 +7,7 @@
  * those variables come from (secured variables, secrets, variable groups) and provide the
  * per-system context variables listed in CONTEXT_VARIABLES.
  */
+import * as path from "path";
 import { stringify } from "yaml";
 import { HISTORY_PREFIX, LATEST_MANIFEST_KEY, DOCS_PREFIX } from "../aws/artifactStore";
 import type { CiSystem } from "../config/stack";
@@ -18,13 +19,19 @@ import { AWSCLI_VERSION } from "./versions";
 export const PROFILES_DIR = ".ci";
 /** Where CI keeps the production manifest it defers to. */
 export const STATE_DIR = ".state";
-/** The macro the cleanup step runs; rendered into macros/ of the dbt repository. */
-export const DROP_SCHEMA_MACRO = "dbt_platform_drop_pr_schema";
+/** The macro the reset and cleanup steps run; rendered into macros/ of the dbt project. */
+export const DROP_SCHEMA_MACRO = "dbt_platform_drop_pr_schemas";
+/** The dbt package whose tests are the project-evaluator gate (features.projectEvaluator). */
+export const EVALUATOR_PACKAGE = "dbt_project_evaluator";
 
 /** Variables each renderer must set from the CI system's own context before any step runs. */
 export const CONTEXT_VARIABLES = {
     /** Pull-request number (CI job only). */
     PR_NUMBER: "pull-request number",
+    /** Branch the pull request merges into (CI job only; refs/heads/ is stripped). */
+    PR_TARGET_BRANCH: "pull-request target branch",
+    /** "true"/"True" when the pull request comes from a fork (CI job only; "false" where the system cannot tell). */
+    IS_FORK: "pull request from a fork",
     /** Unique id of this run, for the manifest history key. */
     RUN_ID: "run id",
     /** Branch the run was built from (release guard). */
@@ -42,7 +49,8 @@ export interface PipelineContext {
     repository: string;
     /** Branch whose commits deploy. */
     mainBranch: string;
-    dbt: { profile: string; version: string; adapterVersion: string; pythonVersion: string };
+    /** projectDir: the dbt project's folder relative to the repository root (default `.`, the root). */
+    dbt: { profile: string; version: string; adapterVersion: string; pythonVersion: string; projectDir?: string };
     /** dbt target names: the CI bot's (absent when the stack has no CI user) and the deploy bot's. */
     targets: { ci?: string; deploy: string };
     /** Schema prefix of per-PR schemas (dbt_pr_ → dbt_pr_42). */
@@ -108,7 +116,7 @@ export interface Job {
     deploymentEnvironment?: string;
     /** Runs of the same group: cancel the older one (PRs) or queue (deploys never overlap). */
     concurrency: { group: string; cancelInProgress: boolean };
-    /** A manual release may rebuild incremental models from scratch. */
+    /** A manual release may rebuild a selection (FULL_REFRESH_SELECT) from scratch (FULL_REFRESH). */
     fullRefreshInput?: boolean;
     steps: Step[];
 }
@@ -137,6 +145,8 @@ function targetVariables(target: string, fields: readonly TargetField[]): Settin
 /** Problems with a context, each naming the field; empty when the model can be built. */
 export function contextProblems(ctx: PipelineContext): string[] {
     const problems: string[] = [];
+    const dirProblem = projectDirProblem(projectDir(ctx));
+    if (dirProblem) problems.push(`dbt.projectDir = ${JSON.stringify(ctx.dbt.projectDir)}: ${dirProblem}`);
     // The stack config's own rule: a prefix the config accepts never fails here, after registration.
     const prefixProblem = pullRequestPrefixProblem(ctx.pullRequestSchemaPrefix);
     if (prefixProblem) problems.push(`pullRequestSchemaPrefix = ${JSON.stringify(ctx.pullRequestSchemaPrefix)}: expected ${prefixProblem}`);
@@ -149,31 +159,105 @@ export function contextProblems(ctx: PipelineContext): string[] {
     return problems;
 }
 
+/** Why `dir` is not a usable dbt project folder (relative, inside the repository, shell-safe), or undefined. */
+export function projectDirProblem(dir: string): string | undefined {
+    if (dir === ".") return undefined;
+    if (dir.split("/").some((seg) => seg === "." || seg === "..")) return "expected a path inside the repository (no . or .. segments)";
+    if (!/^[A-Za-z0-9_][A-Za-z0-9_.-]*(\/[A-Za-z0-9_][A-Za-z0-9_.-]*)*$/.test(dir)) return "expected . or a relative path such as transform/dbt (letters, digits, _ . -, no leading or trailing /)";
+    return undefined;
+}
+
+/** A path of the dbt project (macros/, .ci/profiles.yml) relative to the repository root. */
+export function inProject(ctx: PipelineContext, rel: string): string {
+    return projectDir(ctx) === "." ? rel : path.posix.join(projectDir(ctx), rel);
+}
+
+function projectDir(ctx: PipelineContext): string {
+    return ctx.dbt.projectDir ?? ".";
+}
+
+const VERSIONS_LINE = 'import importlib.metadata as m; print("dbt-core", m.version("dbt-core"), "dbt-postgres", m.version("dbt-postgres"))';
+
 function installStep(ctx: PipelineContext): Step {
     const pkgs = [`dbt-core==${ctx.dbt.version}`, `dbt-postgres==${ctx.dbt.adapterVersion}`];
     if (ctx.aws) pkgs.push(`awscli==${AWSCLI_VERSION}`);
     return {
         id: "install",
         name: "Install dbt",
-        lines: [`python -m pip install --quiet ${pkgs.map(shq).join(" ")}`, "dbt --version", "dbt deps"],
+        // The installed versions, read locally: `dbt --version` also asks PyPI for the latest release on every run.
+        lines: [`python -m pip install --quiet ${pkgs.map(shq).join(" ")}`, `python -c ${shq(VERSIONS_LINE)}`, "dbt deps"],
         when: "success",
     };
+}
+
+/** A line that fails the step, naming the variable, when a settings variable is unset or empty. */
+function variableChecks(target: string, fields: readonly TargetField[], why: string): string[] {
+    const names = fields.map((f) => envVarName(target, f)).join(" ");
+    return [`for v in ${names}; do if [ -z "$(printenv "$v" || true)" ]; then echo "$v is not set: it comes from the CI settings (CiSettings). ${why}" >&2; exit 1; fi; done`];
+}
+
+function cdProject(ctx: PipelineContext): string[] {
+    // Every step runs from the dbt project folder: relative DBT_PROFILES_DIR, .state and target/ resolve there.
+    return projectDir(ctx) === "." ? [] : [`cd ${shq(projectDir(ctx))}`];
+}
+
+/** `--exclude package:dbt_project_evaluator` when the gate is on: its models never land in production or slim CI. */
+function evaluatorExclude(ctx: PipelineContext): string {
+    return ctx.projectEvaluator ? ` --exclude package:${EVALUATOR_PACKAGE}` : "";
+}
+
+function manifestFetchLines(ctx: PipelineContext & { aws: NonNullable<PipelineContext["aws"]> }): string[] {
+    const state = STATE_DIR;
+    const url = `s3://${ctx.aws.bucket}/${LATEST_MANIFEST_KEY}`;
+    const identity = ctx.system === "azure-devops" ? `the AWS service connection ${ctx.aws.azureServiceConnection}` : `role ${ctx.aws.pullRequestRoleArn}`;
+    // Only a missing key means "no production manifest yet"; any other failure (credentials, 403, no bucket) fails the job.
+    return [
+        `mkdir -p ${state}`,
+        `rm -f ${state}/manifest.json`,
+        `if aws s3api get-object --bucket ${shq(ctx.aws.bucket)} --key ${shq(LATEST_MANIFEST_KEY)} ${state}/manifest.json > /dev/null 2> ${state}/fetch.err; then`,
+        `  echo "Deferring to the production manifest ${url}"`,
+        `elif grep -q 'NoSuchKey' ${state}/fetch.err; then`,
+        `  rm -f ${state}/manifest.json`,
+        `  echo "No production manifest yet (${url} does not exist): this run builds everything"`,
+        "else",
+        `  rm -f ${state}/manifest.json`,
+        `  cat ${state}/fetch.err >&2`,
+        `  echo ${shq(`Cannot fetch the production manifest: bucket ${ctx.aws.bucket}, key ${LATEST_MANIFEST_KEY}, as ${identity}. Failing instead of building everything.`)} >&2`,
+        "  exit 1",
+        "fi",
+    ];
 }
 
 function pullRequestJob(ctx: PipelineContext, ci: string): Job {
     const schemaVar = envVarName(ci, "schema");
     const state = STATE_DIR;
+    const exclude = evaluatorExclude(ctx);
+    const dropArgs = (claim: boolean) => `--args "{schema_name: $${schemaVar}, run_id: '$RUN_ID', claim: ${claim}}"`;
+    const install = installStep(ctx);
+    if (ctx.projectEvaluator) {
+        // A missing package is an error before anything is built, not a gate that selects nothing.
+        install.lines.push(
+            `if [ -z "$(dbt --quiet ls --target ${ci} --resource-type test --select package:${EVALUATOR_PACKAGE} --output name)" ]; then`,
+            `  echo "features.projectEvaluator is on, but the project has no ${EVALUATOR_PACKAGE} tests: add the package to packages.yml (dbt deps)" >&2`,
+            "  exit 1",
+            "fi",
+        );
+    }
     const steps: Step[] = [
-        installStep(ctx),
+        install,
+        {
+            id: "reset",
+            name: "Reset the pull request's schemas (a re-run starts clean)",
+            // Drops the PR's whole schema family and marks the PR schema with this run, so an older run's cleanup leaves it alone.
+            lines: [`dbt run-operation ${DROP_SCHEMA_MACRO} --target ${ci} ${dropArgs(true)}`],
+            when: "success",
+        },
     ];
     if (ctx.aws) {
         steps.push({
             id: "fetch-manifest",
             name: "Fetch the production manifest (deferral)",
-            lines: [
-                `mkdir -p ${state}`,
-                `aws s3 cp ${shq(`s3://${ctx.aws.bucket}/${LATEST_MANIFEST_KEY}`)} ${state}/manifest.json || echo "No production manifest yet: this run builds everything"`,
-            ],
+            lines: manifestFetchLines({ ...ctx, aws: ctx.aws }),
             when: "success",
             aws: true,
         });
@@ -191,9 +275,9 @@ function pullRequestJob(ctx: PipelineContext, ci: string): Job {
             name: "Slim CI: build modified models and their descendants",
             lines: [
                 `if [ -f ${state}/manifest.json ]; then`,
-                `  dbt build --target ${ci} --select state:modified+ --defer --state ${state} --fail-fast`,
+                `  dbt build --target ${ci} --select state:modified+ --defer --state ${state} --fail-fast${exclude}`,
                 "else",
-                `  dbt build --target ${ci} --fail-fast`,
+                `  dbt build --target ${ci} --fail-fast${exclude}`,
                 "fi",
             ],
             when: "success",
@@ -203,14 +287,20 @@ function pullRequestJob(ctx: PipelineContext, ci: string): Job {
         steps.push({
             id: "project-evaluator",
             name: "dbt_project_evaluator gate",
-            lines: [`dbt build --target ${ci} --select package:dbt_project_evaluator`],
+            // The package's documented CI switch (its tests read the severity from this variable), then a check of
+            // run_results that fails on any non-passing evaluator test even where the project lacks that override.
+            lines: [
+                "export DBT_PROJECT_EVALUATOR_SEVERITY=error",
+                `if ! dbt build --target ${ci} --select package:${EVALUATOR_PACKAGE}; then echo "${EVALUATOR_PACKAGE}: violations (see above)" >&2; exit 1; fi`,
+                `python -c ${shq(EVALUATOR_CHECK)}`,
+            ],
             when: "success",
         });
     }
     steps.push({
         id: "cleanup",
-        name: "Drop the pull request's schema",
-        lines: [`dbt run-operation ${DROP_SCHEMA_MACRO} --target ${ci} --args "{schema_name: $${schemaVar}}"`],
+        name: "Drop the pull request's schemas",
+        lines: [`dbt run-operation ${DROP_SCHEMA_MACRO} --target ${ci} ${dropArgs(false)}`],
         when: "always",
         continueOnError: true,
     });
@@ -222,17 +312,34 @@ function pullRequestJob(ctx: PipelineContext, ci: string): Job {
         trigger: { kind: "pull-request" },
         target: ci,
         variables: targetVariables(ci, fields),
-        context: ["PR_NUMBER"],
+        context: ["PR_NUMBER", "PR_TARGET_BRANCH", "IS_FORK", "RUN_ID"],
         env: { DBT_PROFILES_DIR: PROFILES_DIR },
         awsRoleArn: ctx.aws?.pullRequestRoleArn,
         concurrency: { group: `dbt-ci-${ctx.stack}-pr-$PR_NUMBER`, cancelInProgress: true },
         // Each step may run in a fresh shell (GitHub, Azure) or after-script (Bitbucket): derive the schema in each.
         steps: withPreamble(steps, [
             `case "$PR_NUMBER" in ''|*[!0-9]*) echo "PR_NUMBER must be the pull request number, got '$PR_NUMBER'" >&2; exit 1;; esac`,
+            `case "$RUN_ID" in ''|*[!A-Za-z0-9_.-]*) echo "RUN_ID must be the CI run id, got '$RUN_ID'" >&2; exit 1;; esac`,
+            // Bitbucket's pull-requests trigger filters on the source branch: the target is checked here (GitHub and Azure filter on it too).
+            `if [ "\${PR_TARGET_BRANCH#refs/heads/}" != ${shq(ctx.mainBranch)} ]; then echo "Slim CI runs for pull requests into ${ctx.mainBranch}; this one targets $PR_TARGET_BRANCH: skipped"; exit 0; fi`,
+            // Fork policy: no warehouse or AWS credentials reach a fork's code, so its PR is skipped with a notice (a maintainer re-pushes the branch to the repository to test it).
+            `case "$IS_FORK" in [Tt]rue) echo "Pull request from a fork: slim CI skipped (forks get no warehouse or AWS credentials; push the branch to this repository to run it)"; exit 0;; esac`,
+            ...variableChecks(ci, fields, "Pull requests from forks get no secrets (Bitbucket cannot tell us it is a fork)."),
             `export ${schemaVar}=${shq(ctx.pullRequestSchemaPrefix)}"$PR_NUMBER"`,
+            ...cdProject(ctx),
         ]),
     };
 }
+
+/** Fails when any dbt_project_evaluator test in target/run_results.json did not pass (warn included). */
+const EVALUATOR_CHECK = [
+    "import json, sys",
+    "rs = [r for r in json.load(open('target/run_results.json'))['results'] if r['unique_id'].startswith('test." + "dbt_project_evaluator" + ".')]",
+    "bad = [r['unique_id'] + ': ' + r['status'] for r in rs if r['status'] != 'pass']",
+    "print('dbt_project_evaluator: %d tests, %d not passing' % (len(rs), len(bad)))",
+    "[print('  ' + b, file=sys.stderr) for b in bad]",
+    "sys.exit(1 if bad or not rs else 0)",
+].join("\n");
 
 function deployJob(ctx: PipelineContext): Job {
     const target = ctx.targets.deploy;
@@ -249,13 +356,18 @@ function deployJob(ctx: PipelineContext): Job {
             when: "success",
         });
     }
+    const exclude = evaluatorExclude(ctx);
     steps.push(installStep(ctx), {
         id: "build",
         name: `Build ${ctx.stack} (target ${target})`,
+        // A full refresh needs a selector and never touches seeds (their drop cascades to every dependent view);
+        // the regular build then brings the whole project up to date.
         lines: [
-            'FULL_REFRESH_FLAG=""',
-            'if [ "${FULL_REFRESH:-false}" = "true" ]; then FULL_REFRESH_FLAG="--full-refresh"; fi',
-            `dbt build --target ${target} --fail-fast $FULL_REFRESH_FLAG`,
+            'if [ "${FULL_REFRESH:-false}" = "true" ]; then',
+            '  case "${FULL_REFRESH_SELECT:-}" in *[![:space:]]*) ;; *) echo "Refusing a full refresh without a selector: set FULL_REFRESH_SELECT (dbt --select syntax, e.g. fct_orders+)" >&2; exit 1;; esac',
+            `  dbt build --target ${target} --fail-fast --full-refresh --select "$FULL_REFRESH_SELECT" --exclude resource_type:seed${exclude}`,
+            "fi",
+            `dbt build --target ${target} --fail-fast${exclude}`,
         ],
         when: "success",
     });
@@ -300,7 +412,7 @@ function deployJob(ctx: PipelineContext): Job {
         deploymentEnvironment: ctx.deploymentEnvironment,
         concurrency: { group: `dbt-deploy-${ctx.stack}`, cancelInProgress: false },
         fullRefreshInput: gated,
-        steps: withPreamble(steps, []),
+        steps: withPreamble(steps, [...variableChecks(target, TARGET_FIELDS, "Check the deployment's variables."), ...cdProject(ctx)]),
     };
 }
 
