@@ -1,6 +1,7 @@
 /**
  * dbt macros the pipelines call, rendered into the dbt project's macros/ folder.
  */
+import { PLATFORM_SCHEMA } from "../warehouse/postgres/warehouse";
 import { DROP_SCHEMA_MACRO } from "./model";
 
 /** The comment a run puts on its pull request's schema: `<marker><run id>`. */
@@ -63,7 +64,8 @@ export function dropSchemaMacro(prefix: string): string {
         "        execute format('drop schema %I cascade', s);",
         "      end loop;",
         "      {%- if claim %}",
-        "      execute format('create schema %I', '{{ schema_name }}');",
+        // The dev role has no CREATE on the database: the platform's function creates the PR schema, owned by the dev role.
+        `      perform "${PLATFORM_SCHEMA}".create_schema('{{ schema_name }}');`,
         "      execute format('comment on schema %I is %L', '{{ schema_name }}', '{{ marker }}');",
         "      {%- endif %}",
         "    end",
