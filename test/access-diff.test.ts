@@ -1,0 +1,89 @@
+/**
+ * The access matrix as derived from the declared plan (under mocks), its rendering, and the
+ * base-vs-head diff the platform PR comment shows.
+ */
+import assert from "assert";
+import { spawnSync } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { accessPlan, AccessPlan, postgresPlan } from "../components/access/plan";
+import { accessMatrix, diffMatrices, renderMatrixDiff, renderMatrixMarkdown } from "../components/access/matrix";
+import { ROOT, runProgram } from "../scripts/offline";
+
+describe("access matrix from the declared plan", () => {
+    let plan: AccessPlan;
+
+    before(async () => {
+        plan = accessPlan((await runProgram("dev")).resources);
+    });
+
+    it("reads every login, role, membership, masking setting, schema owner, grant and default from the dev stack", () => {
+        assert.strictEqual(plan.database, "analytics_dev");
+        assert.deepStrictEqual(plan.roles.map((r) => `${r.name}${r.login ? "" : " (role)"} in [${r.memberOf}] ${JSON.stringify(r.settings)}`), [
+            'anton in [role_dev] {}',
+            'dbt_bitbucket in [role_prod] {"role":"role_prod"}',
+            'dbt_scheduler in [role_prod] {"role":"role_prod"}',
+            'dev_ci in [role_dev] {"role":"role_dev"}',
+            'maria in [role_dev] {}',
+            'role_dev (role) in [] {}',
+            'role_prod (role) in [] {}',
+        ]);
+        assert.deepStrictEqual(plan.schemas, [
+            { name: "analytics", owner: "role_prod" },
+            { name: "dbt_anton", owner: "anton" },
+            { name: "dbt_ci", owner: "role_dev" },
+            { name: "dbt_maria", owner: "maria" },
+            { name: "staging", owner: "role_prod" },
+        ]);
+    });
+
+    it("derives who may do what, with role masking", () => {
+        const m = accessMatrix(plan);
+        const row = (n: string) => m.rows.find((r) => r.name === n)!;
+        assert.deepStrictEqual(row("dbt_scheduler"), {
+            name: "dbt_scheduler", kind: "login", sessionRole: "role_prod", connect: true, createSchema: true,
+            create: ["analytics", "staging"], replaceDrop: ["analytics", "staging"], read: ["analytics", "staging"], own: ["analytics", "staging"],
+        });
+        assert.deepStrictEqual(row("dev_ci").create, ["dbt_ci"]);
+        assert.deepStrictEqual(row("dev_ci").read, ["analytics", "dbt_ci", "staging"]);
+        assert.ok(!row("maria").read.includes("dbt_anton"), "developer schemas are private");
+        const md = renderMatrixMarkdown(m);
+        assert.match(md, /\| dbt_bitbucket \| login \| role_prod \| yes \| yes \| analytics, staging \|/);
+    });
+
+    it("diffs base against head cell by cell", () => {
+        const base = accessMatrix(plan);
+        const widened = structuredClone(plan);
+        widened.grants.push({ grantee: "role_dev", on: "schema", schema: "analytics", privileges: ["CREATE"] });
+        widened.roles = widened.roles.filter((r) => r.name !== "maria");
+        const diff = diffMatrices(base, accessMatrix(widened));
+        assert.deepStrictEqual(diff.added, ["anton: create in analytics", "dev_ci: create in analytics", "role_dev: create in analytics"]);
+        assert.ok(diff.removed.includes("maria: exists as login") && diff.removed.includes("maria: own dbt_maria"));
+        assert.match(renderMatrixDiff(diff), /^```diff\n- maria: exists as login\n/);
+        assert.strictEqual(renderMatrixDiff(diffMatrices(base, base)), "No access changes.\n");
+    });
+
+    it("npm run access prints JSON and the diff against a base matrix file", function () {
+        this.timeout(60_000);
+        const run = (...args: string[]) => spawnSync(process.execPath, ["--import", "tsx", path.join(ROOT, "scripts/access.ts"), ...args], { cwd: ROOT, encoding: "utf8" });
+        const json = run("--stack", "dev", "--format", "json");
+        assert.strictEqual(json.status, 0, json.stderr);
+        assert.deepStrictEqual(JSON.parse(json.stdout), accessMatrix(plan));
+        const base = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "access-")), "base.json");
+        const older = structuredClone(accessMatrix(plan));
+        older.rows = older.rows.filter((r) => r.name !== "anton");
+        fs.writeFileSync(base, JSON.stringify(older));
+        const diff = run("--stack", "dev", "--base", base);
+        assert.strictEqual(diff.status, 0, diff.stderr);
+        assert.match(diff.stdout, /^```diff\n\+ anton: exists as login\n/);
+        assert.match(run("--stack", "dev", "--format", "html").stderr, /--format html: expected markdown or json/);
+    });
+
+    it("refuses a plan it cannot model, naming the resource", () => {
+        assert.throws(
+            () => postgresPlan([{ type: "postgresql:index/grant:Grant", name: "g", inputs: { role: "r", database: "d", schema: "s", objectType: "table", objects: ["t"], privileges: ["SELECT"] } }]),
+            /postgresql:index\/grant:Grant g: grants on named objects/,
+        );
+    });
+});
