@@ -173,7 +173,7 @@ export function auditPostgres(plan: AccessPlan, catalog: PostgresCatalog, option
 
     // Default privileges for objects a declared role creates later.
     const defaultPrivilege = (owner: string, schema: string | undefined | null, on: string, p: string, grantee: string) =>
-        `${owner}${schema ? ` in schema ${schema}` : ""}: ${p} on new ${on}s to ${grantee}`;
+        `${owner || "any owner"}${schema ? ` in schema ${schema}` : ""}: ${p} on new ${on}s to ${grantee}`;
     setDiff(
         "default privilege",
         new Set(plan.defaults.flatMap((d) => d.privileges.map((p) => defaultPrivilege(d.owner, d.schema, d.on, p, d.grantee)))),

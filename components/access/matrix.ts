@@ -76,7 +76,8 @@ function row(plan: AccessPlan, role: PlanRole, schemas: string[]): MatrixRow {
         kind: role.login ? "login" : "role",
         sessionRole: role.login ? session : "",
         connect: has("database", "CONNECT", undefined, loginHolders),
-        createSchema: has("database", "CREATE"),
+        // Postgres and Redshift call it CREATE on the database; Snowflake CREATE SCHEMA.
+        createSchema: has("database", "CREATE") || has("database", "CREATE SCHEMA"),
         create: schemas.filter((s) => owns(s) || has("schema", "CREATE", s)),
         replaceDrop: schemas.filter(owns),
         read: schemas.filter((s) => owns(s) || (has("schema", "USAGE", s) && readsWhatOwnerBuilds(s))),
