@@ -1,7 +1,7 @@
 /**
  * `npm run render:platform -- --system github|bitbucket|azure-devops --backend s3|pulumi-cloud [--out <dir>] …`:
  * writes the platform repository's own CI files (preview on pull requests, promotion on main,
- * scheduled drift audit). Stacks come from the Pulumi.<stack>.yaml files in promotion order.
+ * scheduled drift audit) at the repository root, or under --out. Stacks come from the Pulumi.<stack>.yaml files in promotion order.
  *   s3:           --bucket <state bucket> --region <region> --preview-role <arn> --deploy-role <arn>
  *                 [--azure-preview-connection <name> --azure-deploy-connection <name>]
  *   pulumi-cloud: --organization <org>
@@ -44,7 +44,8 @@ export function platformArgs(argv: string[]): PlatformPipelineArgs {
 
 function main(argv: string[]): void {
     const system = argValue(argv, "--system");
-    const out = path.resolve(argValue(argv, "--out") ?? path.join(ROOT, ".platform-ci", system ?? ""));
+    // By default the files land where each CI system reads them, at the root of this (the platform) repository.
+    const out = path.resolve(argValue(argv, "--out") ?? ROOT);
     const renderers = { github: renderPlatformGithub, bitbucket: renderPlatformBitbucket, "azure-devops": renderPlatformAzure } as const;
     if (!system || !(system in renderers)) throw new Error("usage: npm run render:platform -- --system github|bitbucket|azure-devops --backend s3|pulumi-cloud …");
     const files = renderers[system as keyof typeof renderers](platformArgs(argv));

@@ -80,10 +80,9 @@ describe("access matrix from the declared plan", () => {
         assert.match(run("--stack", "dev", "--format", "html").stderr, /--format html: expected markdown or json/);
     });
 
-    it("refuses a plan it cannot model, naming the resource", () => {
-        assert.throws(
-            () => postgresPlan([{ type: "postgresql:index/grant:Grant", name: "g", inputs: { role: "r", database: "d", schema: "s", objectType: "table", objects: ["t"], privileges: ["SELECT"] } }]),
-            /postgresql:index\/grant:Grant g: grants on named objects/,
-        );
+    it("keeps grants on named objects apart from ALL … IN SCHEMA, and refuses what it cannot model, naming the resource", () => {
+        const grant = (objectType: string, objects?: string[]) => ({ type: "postgresql:index/grant:Grant", name: "g", inputs: { role: "r", database: "d", schema: "s", objectType, objects, privileges: ["select"] } });
+        assert.deepStrictEqual(postgresPlan([grant("table", ["t2", "t1"])]).grants, [{ grantee: "r", on: "table", schema: "s", objects: ["t1", "t2"], privileges: ["SELECT"] }]);
+        assert.throws(() => postgresPlan([grant("foreign_data_wrapper")]), /postgresql:index\/grant:Grant g: objectType foreign_data_wrapper is not part of the access model/);
     });
 });

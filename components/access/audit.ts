@@ -150,7 +150,11 @@ export function auditPostgres(plan: AccessPlan, catalog: PostgresCatalog, option
         if (a.grantee && a.privilege_type && a.grantee !== a.owner && !ignored.has(a.grantee)) rel.grants.add(privilege(a.privilege_type, `table ${key}`, a.grantee));
     }
     for (const [key, rel] of relations) {
-        for (const g of plan.grants) if (g.on === "table" && g.schema === rel.schema) g.privileges.forEach((p) => wantPrivileges.add(privilege(p, `table ${key}`, g.grantee)));
+        for (const g of plan.grants) {
+            if (g.on === "table" && g.schema === rel.schema && (!g.objects || g.objects.includes(key.slice(rel.schema.length + 1)))) {
+                g.privileges.forEach((p) => wantPrivileges.add(privilege(p, `table ${key}`, g.grantee)));
+            }
+        }
         for (const d of plan.defaults) {
             if (d.on === "table" && d.owner === rel.owner && (d.schema === undefined || d.schema === rel.schema)) d.privileges.forEach((p) => wantPrivileges.add(privilege(p, `table ${key}`, d.grantee)));
         }

@@ -59,7 +59,7 @@ function row(plan: AccessPlan, role: PlanRole, schemas: string[]): MatrixRow {
     const uses = effectiveRoles(plan, session);
     const holders = new Set([...uses, "public"]);
     const has = (on: string, privilege: string, schema?: string, who = holders) =>
-        plan.grants.some((g) => g.on === on && g.schema === schema && who.has(g.grantee) && g.privileges.includes(privilege));
+        plan.grants.some((g) => g.on === on && g.schema === schema && !g.objects && who.has(g.grantee) && g.privileges.includes(privilege));
     const ownerOf = new Map(plan.schemas.map((s) => [s.name, s.owner]));
     const owns = (s: string) => uses.has(ownerOf.get(s) ?? "");
     const readsWhatOwnerBuilds = (s: string) => {

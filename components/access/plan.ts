@@ -36,6 +36,8 @@ export interface PlanGrant {
     on: ObjectKind;
     /** Schema of a schema grant or of an ALL … IN SCHEMA grant. */
     schema?: string;
+    /** Named objects in the schema; undefined for ALL … IN SCHEMA. */
+    objects?: string[];
     privileges: string[];
 }
 
@@ -111,9 +113,10 @@ export function postgresPlan(resources: DeclaredResource[]): AccessPlan {
     });
     const grants: PlanGrant[] = of(POSTGRES_TYPES.grant).map((r) => {
         const on = String(r.inputs.objectType).toLowerCase() as ObjectKind;
-        if (r.inputs.objects?.length) throw new Error(`${r.type} ${r.name}: grants on named objects are not part of the access model yet`);
+        if (!["database", "schema", "table", "sequence", "function"].includes(on)) throw new Error(`${r.type} ${r.name}: objectType ${r.inputs.objectType} is not part of the access model`);
         databases.add(r.inputs.database);
-        return { grantee: lower(r.inputs.role), on, schema: on === "database" ? undefined : r.inputs.schema, privileges: normalisePrivileges(on, r.inputs.privileges ?? []) };
+        const objects: string[] | undefined = r.inputs.objects?.length ? [...r.inputs.objects].sort() : undefined;
+        return { grantee: lower(r.inputs.role), on, schema: on === "database" ? undefined : r.inputs.schema, ...(objects ? { objects } : {}), privileges: normalisePrivileges(on, r.inputs.privileges ?? []) };
     });
     const defaults: PlanDefault[] = of(POSTGRES_TYPES.defaultPrivileges).map((r) => {
         const on = String(r.inputs.objectType).toLowerCase() as PlanDefault["on"];
