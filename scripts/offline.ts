@@ -28,6 +28,10 @@ export interface Recorded {
     parent: string;
     /** Provider reference `<provider urn>::<provider id>`; "" for the default provider. */
     provider: string;
+    /** The retainOnDelete resource option: `pulumi destroy` leaves the object in place. */
+    retainOnDelete: boolean;
+    /** The import resource option's id ("" when not importing). */
+    importId: string;
     /** Mock provider outputs, with secrets unwrapped. */
     state: Record<string, any>;
     /** Outputs a component registered with registerOutputs, with secrets unwrapped ({} until then). */
@@ -52,6 +56,19 @@ function mockResource(type: string, name: string, inputs: Record<string, any>): 
             const bytes = crypto.randomBytes(inputs.length);
             const result = Array.from(bytes, (b) => alphabet[b % alphabet.length]).join("");
             return { id, state: { ...inputs, result, bcryptHash: "mock" } };
+        }
+        case "tls:index/privateKey:PrivateKey": {
+            // A real key pair, so what consumes the PEMs (Snowflake's RSA_PUBLIC_KEY, dbt's private_key_path) is exercised.
+            const { privateKey, publicKey } = crypto.generateKeyPairSync("rsa", { modulusLength: inputs.rsaBits ?? 2048 });
+            return {
+                id,
+                state: {
+                    ...inputs,
+                    privateKeyPem: privateKey.export({ type: "pkcs1", format: "pem" }),
+                    privateKeyPemPkcs8: privateKey.export({ type: "pkcs8", format: "pem" }),
+                    publicKeyPem: publicKey.export({ type: "spki", format: "pem" }),
+                },
+            };
         }
         case "aws:s3/bucket:Bucket": {
             // A bucket's id is its name.
@@ -132,6 +149,8 @@ export async function installMocks(stack: string): Promise<{ resources: Recorded
                     dependencies: req.getDependenciesList(),
                     parent: req.getParent(),
                     provider: req.getProvider(),
+                    retainOnDelete: req.getRetainondelete() === true,
+                    importId: req.getImportid() ?? "",
                     state: unwrapSecrets(pulumi.runtime.deserializeProperties(resp.getObject())),
                     outputs: {},
                     secretOutputs: [],

@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 PULUMI_VERSION=3.265.0
 # Resource plugins at exactly the versions the pinned npm packages request (their package.json "pulumi" field;
 # test/commands.test.ts keeps the two in step).
-PLUGINS=(postgresql:3.18.1 random:4.21.2 aws:7.48.0 github:6.15.0)
+PLUGINS=(postgresql:3.18.1 random:4.21.2 aws:7.48.0 github:6.15.0 snowflake:1.3.0 tls:5.6.1)
 export PULUMI_BACKEND_URL="file://$PWD/.pulumi-state"
 export PULUMI_CONFIG_PASSPHRASE="${PULUMI_CONFIG_PASSPHRASE:-dbt-platform-dev}"
 # The provider reads the local admin password from PGPASSWORD (see scripts/local-postgres.ts).

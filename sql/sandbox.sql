@@ -15,26 +15,119 @@ COMMIT;
 BEGIN;
 CREATE ROLE "role_dev" WITH VALID UNTIL 'infinity' CONNECTION LIMIT -1 NOSUPERUSER NOCREATEDB NOCREATEROLE INHERIT NOLOGIN;
 COMMIT;
+-- postgresql:index/grantRole:GrantRole dbt-sandbox-warehouse-admin-in-dev
+BEGIN;
+GRANT "role_dev" TO "platform_admin";
+COMMIT;
 -- postgresql:index/grant:Grant dbt-sandbox-warehouse-grant-dev-database
 BEGIN;
 SELECT pg_advisory_xact_lock(oid::bigint) FROM pg_catalog.pg_roles WHERE rolname = 'role_dev';
 REVOKE ALL PRIVILEGES ON DATABASE "analytics" FROM "role_dev";
-GRANT CONNECT,CREATE ON DATABASE "analytics" TO "role_dev";
+GRANT CONNECT,TEMPORARY ON DATABASE "analytics" TO "role_dev";
 COMMIT;
 -- postgresql:index/role:Role dbt-sandbox-warehouse-role-prod
 BEGIN;
 CREATE ROLE "role_prod" WITH VALID UNTIL 'infinity' CONNECTION LIMIT -1 NOSUPERUSER NOCREATEDB NOCREATEROLE INHERIT NOLOGIN;
 COMMIT;
+-- postgresql:index/grantRole:GrantRole dbt-sandbox-warehouse-admin-in-prod
+BEGIN;
+GRANT "role_prod" TO "platform_admin";
+COMMIT;
 -- postgresql:index/grant:Grant dbt-sandbox-warehouse-grant-prod-database
 BEGIN;
 SELECT pg_advisory_xact_lock(oid::bigint) FROM pg_catalog.pg_roles WHERE rolname = 'role_prod';
 REVOKE ALL PRIVILEGES ON DATABASE "analytics" FROM "role_prod";
-GRANT CONNECT,CREATE ON DATABASE "analytics" TO "role_prod";
+GRANT CONNECT,CREATE,TEMPORARY ON DATABASE "analytics" TO "role_prod";
 COMMIT;
 \connect analytics
 -- postgresql:index/schema:Schema dbt-sandbox-warehouse-schema-analytics
 BEGIN;
 CREATE SCHEMA IF NOT EXISTS "analytics" AUTHORIZATION "role_prod";
+COMMIT;
+-- postgresql:index/schema:Schema dbt-sandbox-warehouse-schema-marts
+BEGIN;
+CREATE SCHEMA IF NOT EXISTS "marts" AUTHORIZATION "role_prod";
+COMMIT;
+-- postgresql:index/schema:Schema dbt-sandbox-warehouse-schema-platform
+BEGIN;
+CREATE SCHEMA IF NOT EXISTS "dbt_platform";
+COMMIT;
+-- postgresql:index/function:Function dbt-sandbox-warehouse-function-create-schema
+BEGIN;
+CREATE FUNCTION "dbt_platform"."create_schema" (
+    schema_name text
+)
+RETURNS void
+LANGUAGE plpgsql
+SECURITY DEFINER
+AS $function$
+DECLARE
+    owner_role pg_catalog.text;
+    existing pg_catalog.text;
+BEGIN
+    IF schema_name IS NULL OR NOT (schema_name OPERATOR(pg_catalog.~) '^[a-z_][a-z0-9_]*$')
+        OR pg_catalog.octet_length(schema_name) OPERATOR(pg_catalog.>) 63 THEN
+        RAISE EXCEPTION 'dbt-platform: % is not a lower-case schema name of at most 63 bytes', schema_name
+            USING ERRCODE = 'invalid_schema_name';
+    END IF;
+    IF schema_name OPERATOR(pg_catalog.~) '^pg_' OR schema_name OPERATOR(pg_catalog.=) ANY (ARRAY['public', 'information_schema', 'dbt_platform', 'role_dev', 'role_prod', 'dbt_bitbucket', 'dbt_scheduler']::pg_catalog.text[]) THEN
+        RAISE EXCEPTION 'dbt-platform: schema name % is reserved', schema_name USING ERRCODE = 'insufficient_privilege';
+    ELSIF schema_name OPERATOR(pg_catalog.~) '^(dbt_pr_[0-9]+|dbt_ci)(_[a-z0-9_]+)?$'
+        AND pg_catalog.pg_has_role(SESSION_USER, 'role_dev', 'MEMBER') THEN
+        owner_role := 'role_dev';
+
+    ELSIF NOT (schema_name OPERATOR(pg_catalog.~) '^(dbt_pr_[0-9]+|dbt_ci)(_[a-z0-9_]+)?$')
+        AND pg_catalog.pg_has_role(SESSION_USER, 'role_prod', 'MEMBER') THEN
+        owner_role := 'role_prod';
+    ELSE
+        RAISE EXCEPTION 'dbt-platform: % may not create schema %', SESSION_USER, schema_name USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    SELECT pg_catalog.pg_get_userbyid(n.nspowner) INTO existing FROM pg_catalog.pg_namespace AS n
+    WHERE n.nspname OPERATOR(pg_catalog.=) schema_name;
+    IF FOUND THEN
+        IF existing OPERATOR(pg_catalog.=) owner_role THEN
+            RETURN;
+        END IF;
+        RAISE EXCEPTION 'dbt-platform: schema % exists and is owned by %, not %', schema_name, existing, owner_role
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    EXECUTE pg_catalog.format('CREATE SCHEMA %I AUTHORIZATION %I', schema_name, owner_role);
+END;
+$function$;
+COMMIT;
+-- postgresql:index/function:Function dbt-sandbox-warehouse-function-terminate-backend
+BEGIN;
+CREATE FUNCTION "dbt_platform"."pg_terminate_backend" (
+    pid integer,
+    timeout bigint DEFAULT 0
+)
+RETURNS boolean
+LANGUAGE plpgsql
+SECURITY DEFINER
+AS $function$
+BEGIN
+    IF NOT EXISTS (
+        SELECT FROM pg_catalog.pg_stat_activity AS a
+        WHERE a.pid OPERATOR(pg_catalog.=) $1 AND a.usename OPERATOR(pg_catalog.=) SESSION_USER
+    ) THEN
+        RAISE EXCEPTION 'dbt-platform: % may only terminate its own sessions (backend % is not one)', SESSION_USER, $1
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    RETURN pg_catalog.pg_terminate_backend($1, $2);
+END;
+$function$;
+COMMIT;
+-- postgresql:index/grant:Grant dbt-sandbox-warehouse-grant-dev-usage-platform
+BEGIN;
+SELECT pg_advisory_xact_lock(oid::bigint) FROM pg_catalog.pg_roles WHERE rolname = 'role_dev';
+REVOKE ALL PRIVILEGES ON SCHEMA "dbt_platform" FROM "role_dev";
+GRANT USAGE ON SCHEMA "dbt_platform" TO "role_dev";
+COMMIT;
+-- postgresql:index/grant:Grant dbt-sandbox-warehouse-grant-prod-usage-platform
+BEGIN;
+SELECT pg_advisory_xact_lock(oid::bigint) FROM pg_catalog.pg_roles WHERE rolname = 'role_prod';
+REVOKE ALL PRIVILEGES ON SCHEMA "dbt_platform" FROM "role_prod";
+GRANT USAGE ON SCHEMA "dbt_platform" TO "role_prod";
 COMMIT;
 -- postgresql:index/grant:Grant dbt-sandbox-warehouse-grant-dev-usage-analytics
 BEGIN;
@@ -53,10 +146,6 @@ BEGIN;
 SELECT pg_advisory_xact_lock(oid::bigint) FROM pg_catalog.pg_roles WHERE rolname = 'role_dev';
 ALTER DEFAULT PRIVILEGES FOR ROLE "role_prod" IN SCHEMA "analytics" REVOKE ALL ON TABLES FROM "role_dev";
 ALTER DEFAULT PRIVILEGES FOR ROLE "role_prod" IN SCHEMA "analytics" GRANT SELECT ON TABLES TO "role_dev";
-COMMIT;
--- postgresql:index/schema:Schema dbt-sandbox-warehouse-schema-marts
-BEGIN;
-CREATE SCHEMA IF NOT EXISTS "marts" AUTHORIZATION "role_prod";
 COMMIT;
 -- postgresql:index/schema:Schema dbt-sandbox-warehouse-schema-staging
 BEGIN;
@@ -115,11 +204,13 @@ COMMIT;
 BEGIN;
 CREATE ROLE "dbt_bitbucket" WITH ENCRYPTED PASSWORD '[secret]' VALID UNTIL 'infinity' CONNECTION LIMIT -1 NOSUPERUSER NOCREATEDB NOCREATEROLE INHERIT LOGIN;
 GRANT "role_prod" TO "dbt_bitbucket";
+ALTER ROLE "dbt_bitbucket" SET search_path TO "dbt_platform", "pg_catalog", "analytics", "public";
 ALTER ROLE "dbt_bitbucket" SET ROLE "role_prod";
 COMMIT;
 -- postgresql:index/role:Role dbt-sandbox-warehouse-user-dbt_scheduler
 BEGIN;
 CREATE ROLE "dbt_scheduler" WITH ENCRYPTED PASSWORD '[secret]' VALID UNTIL 'infinity' CONNECTION LIMIT -1 NOSUPERUSER NOCREATEDB NOCREATEROLE INHERIT LOGIN;
 GRANT "role_prod" TO "dbt_scheduler";
+ALTER ROLE "dbt_scheduler" SET search_path TO "dbt_platform", "pg_catalog", "analytics", "public";
 ALTER ROLE "dbt_scheduler" SET ROLE "role_prod";
 COMMIT;

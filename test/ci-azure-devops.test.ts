@@ -31,6 +31,7 @@ import { withCiSystem } from "../scripts/render";
 import { AzureDevopsCiSettings } from "../components/ci/azureDevops/settings";
 import { applyDynamicResources, EngineChain, stateSize } from "./support/engineAzure";
 import { FakeAzureDevops } from "./support/fakeAzureDevops";
+import { attack } from "./support/attacks";
 
 const PAT = `pat-${crypto.randomBytes(12).toString("hex")}`;
 const BEARER = `bearer-${crypto.randomBytes(12).toString("hex")}`;
@@ -239,6 +240,7 @@ describe("Azure DevOps providers (components/ci/azureDevops)", () => {
         });
 
         it("refuses a foreign group of the same name: not taken over, not changed, not deleted (issue 11 #5)", async () => {
+            const tried = attack("refuses a foreign group of the same name: not taken over, not changed, not deleted (issue 11 #5)");
             const existing = fake.seedVariableGroup("dbt-foreign", { OLD: { value: "theirs", isSecret: true } });
             for (let n = 0; n < 5; n++) fake.seedVariableGroup(`dbt-foreign-other-${n}`, { A: { value: "a", isSecret: false } });
             const mark = fake.log.length;
@@ -253,6 +255,7 @@ describe("Azure DevOps providers (components/ci/azureDevops)", () => {
             assert.strictEqual(fake.variableGroup(existing.id)!.description, "made by hand");
             // Nothing of ours exists, so nothing can be deleted on destroy.
             assert.strictEqual(fake.variableGroupsNamed("dbt-foreign").length, 1);
+            tried.blocked();
         });
 
         it("takes over a group carrying our ownership marker, or with adopt: true, and sets it to the desired state", async () => {
@@ -410,11 +413,13 @@ describe("Azure DevOps providers (components/ci/azureDevops)", () => {
         });
 
         it("refuses a foreign file of the same name: not replaced, not deleted (issue 11 #5)", async () => {
+            const tried = attack("refuses a foreign file of the same name: not replaced, not deleted (issue 11 #5)");
             const theirs = fake.seedSecureFile("foreign.yml", "their content");
             const mark = fake.log.length;
             await rejects(create(secureFileProvider, { ...inputs("foreign.yml"), marker: "managed by dbt-platform stack prod" }), /secure file foreign.yml in acme\/dbt already exists and is not ours/);
             assert.deepStrictEqual(fake.log.slice(mark).filter((r) => r.method !== "GET").map((r) => r.method), [], "no write");
             assert.strictEqual(fake.secureFile(theirs.id)!.content.toString(), "their content");
+            tried.blocked();
         });
 
         it("replaces a file of ours (marker in its properties) or with adopt: true, and marks what it uploads", async () => {
@@ -513,6 +518,7 @@ describe("Azure DevOps providers (components/ci/azureDevops)", () => {
         });
 
         it("refuses a foreign pipeline of the same name and folder unless adopt: true (issue 11 #5)", async () => {
+            const tried = attack("refuses a foreign pipeline of the same name and folder unless adopt: true (issue 11 #5)");
             for (let n = 0; n < 4; n++) fake.seedDefinition(`dbt-adopt`, `\\other${n}`);
             const existing = fake.seedDefinition("dbt-adopt", "\\dbt");
             const mark = fake.log.length;
@@ -531,6 +537,7 @@ describe("Azure DevOps providers (components/ci/azureDevops)", () => {
                     .every((d) => d.body.process.yamlFilename === "old.yml"),
                 "other folders untouched",
             );
+            tried.blocked();
         });
 
         it("adopts its own pipeline after the connection drops mid-create (DefinitionExistsException on the retry)", async () => {
@@ -623,6 +630,7 @@ describe("Azure DevOps providers (components/ci/azureDevops)", () => {
         });
 
         it("refuses a foreign environment of the same name: not taken over, not deleted (issue 11 #5)", async () => {
+            const tried = attack("refuses a foreign environment of the same name: not taken over, not deleted (issue 11 #5)");
             const existing = fake.seedEnvironment("staging");
             for (let n = 0; n < 3; n++) fake.seedEnvironment(`staging-${n}`);
             const mark = fake.log.length;
@@ -630,6 +638,7 @@ describe("Azure DevOps providers (components/ci/azureDevops)", () => {
             assert.deepStrictEqual(fake.log.slice(mark).filter((r) => r.method !== "GET").map((r) => r.method), [], "no write");
             assert.strictEqual(fake.environment(existing.id)!.description, "made by hand");
             assert.strictEqual(fake.environmentsNamed("staging").length, 1);
+            tried.blocked();
         });
 
         it("takes over an environment carrying our marker, and its own after a dropped POST (409 on the retry)", async () => {
@@ -1072,6 +1081,7 @@ describe("Azure DevOps providers (components/ci/azureDevops)", () => {
         }
 
         it("the production group is usable only by runs of main, after an approval; PR runs keep their own group and profiles", async () => {
+            const tried = attack("the production group is usable only by runs of main, after an approval; PR runs keep their own group and profiles");
             const connection = fake.seedServiceEndpoint("aws-shop-prod-deploy");
             const r = await apply("shop-prod", true, [APPROVER_A], "aws-shop-prod-deploy");
             // The deploy role's service connection: a PR run gets no token from it.
@@ -1101,6 +1111,7 @@ describe("Azure DevOps providers (components/ci/azureDevops)", () => {
                 assert.strictEqual(fake.permission(fake.project().id, type, id)!.allPipelines, null, `${type} ${id} authorises all pipelines`);
             }
             assert.deepStrictEqual(r.settings.protectedResources, ["variablegroup:dbt-shop-prod-deploy"]);
+            tried.blocked();
         });
 
         it("the shipped prod stack on Azure DevOps registers the checks, the lock and the PR policy", async function () {
@@ -1135,6 +1146,7 @@ describe("Azure DevOps providers (components/ci/azureDevops)", () => {
         });
 
         it("releases never overlap: an exclusive lock on the deploy environment, besides its approval", async () => {
+            const tried = attack("releases never overlap: an exclusive lock on the deploy environment, besides its approval");
             const r = await apply("shop-sandbox", false, [APPROVER_B]);
             const checks = fake.checksOnResource("environment", r.env.id).map((c) => c.type.id.toUpperCase()).sort();
             assert.deepStrictEqual(
@@ -1152,6 +1164,7 @@ describe("Azure DevOps providers (components/ci/azureDevops)", () => {
             assert.match(fake.variableGroup(Number(r.deployGroup.id))!.description, /managed by dbt-platform stack shop-sandbox/);
             assert.match(fake.environment(Number(r.env.id))!.description, /managed by dbt-platform stack shop-sandbox/);
             assert.deepStrictEqual(fake.secureFile(r.profiles.id)!.properties, { "dbt-platform": "managed by dbt-platform stack shop-sandbox" });
+            tried.blocked();
         });
     });
 

@@ -27,6 +27,7 @@ import {
 import { find, installMocks, plainStrings, resolve } from "../scripts/offline";
 import { EngineResource } from "./support/engine";
 import { FakeBitbucket, LoggedRequest } from "./support/fakeBitbucket";
+import { attack } from "./support/attacks";
 
 const TOKEN = "bbtok-3f9a1c7e-live";
 const READ_ONLY = "bbtok-readonly-77c1";
@@ -604,6 +605,7 @@ describe("Bitbucket settings providers", function () {
         const envInputs = (repoSlug: string, over: Record<string, unknown> = {}) => ({ apiUrl: fake.url, workspace: WS, repoSlug, name: "dbt-ci", environmentType: "Test", ...over });
 
         it("a foreign repository variable is neither overwritten nor deleted: create fails naming it", async () => {
+            const tried = attack("a foreign repository variable is neither overwritten nor deleted: create fails naming it");
             const slug = newRepo();
             const foreign = fake.seedVariable(WS, slug, { key: "DB_CI_HOST", value: "someone-elses-host" });
             const message = await rejects(p.repositoryVariable.create(await checked(p.repositoryVariable, repoVar(slug))));
@@ -611,9 +613,11 @@ describe("Bitbucket settings providers", function () {
             assert.match(message, /not created by this stack.*adopt: true/);
             assert.deepStrictEqual(fake.variables(WS, slug).map((v) => [v.uuid, v.value]), [[foreign.uuid, "someone-elses-host"]], "untouched");
             assert.deepStrictEqual(fake.log.filter((r) => r.path.includes(slug) && r.method !== "GET").map((r) => `${r.method} ${r.status}`), ["POST 409"], "no PUT, no DELETE");
+            tried.blocked();
         });
 
         it("a foreign secured variable stays secured: no delete-and-recreate as plain, not even with adopt: true", async () => {
+            const tried = attack("a foreign secured variable stays secured: no delete-and-recreate as plain, not even with adopt: true");
             const slug = newRepo();
             const foreign = fake.seedVariable(WS, slug, { key: "DB_CI_PWD", value: "their-secret", secured: true });
             for (const adopt of [false, true]) {
@@ -621,6 +625,7 @@ describe("Bitbucket settings providers", function () {
                 assert.ok(message.includes(`repository variable DB_CI_PWD in ${WS}/${slug}`), message);
             }
             assert.deepStrictEqual(fake.variables(WS, slug).map((v) => [v.uuid, v.value, v.secured]), [[foreign.uuid, "their-secret", true]]);
+            tried.blocked();
         });
 
         it("a foreign variable in Bitbucket's built-in Production is not adopted; adopt: true takes it over and destroy then removes it", async () => {
@@ -638,6 +643,7 @@ describe("Bitbucket settings providers", function () {
         });
 
         it("a foreign environment is not taken over (nor deleted); the built-ins are adopted and kept on delete; adopt: true hands one over", async () => {
+            const tried = attack("a foreign environment is not taken over (nor deleted); the built-ins are adopted and kept on delete; adopt: true hands one over");
             const slug = newRepo();
             const foreign = fake.seedEnvironment(WS, slug, "dbt-ci", "Test");
             const message = await rejects(p.deploymentEnvironment.create(await checked(p.deploymentEnvironment, envInputs(slug))));
@@ -658,9 +664,11 @@ describe("Bitbucket settings providers", function () {
             await p.deploymentEnvironment.delete!(adopted.id, adopted.outs);
             assert.ok(!fake.environments(WS, slug).some((e) => e.uuid === foreign.uuid), "handed over, so deleted with the stack");
             assert.deepStrictEqual(fake.requests("DELETE", new RegExp(`${slug}/environments/`)).map((r) => r.path.split("/").pop()), [encodeURIComponent(foreign.uuid)]);
+            tried.blocked();
         });
 
         it("refresh does not re-bind to a foreign object re-made under the same key or name after ours was deleted", async () => {
+            const tried = attack("refresh does not re-bind to a foreign object re-made under the same key or name after ours was deleted");
             const slug = newRepo();
             const inputs = await checked(p.repositoryVariable, repoVar(slug));
             const { id, outs } = await p.repositoryVariable.create(inputs);
@@ -675,6 +683,7 @@ describe("Bitbucket settings providers", function () {
             fake.deleteOutOfBand("environment", WS, slug, "dbt-ci");
             fake.seedEnvironment(WS, slug, "dbt-ci", "Test");
             assert.strictEqual((await p.deploymentEnvironment.read!(env.id, env.outs)).id, undefined);
+            tried.blocked();
         });
     });
 

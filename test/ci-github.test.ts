@@ -15,6 +15,7 @@ import { envVarName, postgresProfiles, renderProfilesYaml, TARGET_FIELDS } from 
 import { withCiSystem } from "../scripts/render";
 import { find, installMocks, plainStrings, Recorded, resolve, runProgram, stackConfig } from "../scripts/offline";
 import { withUnhandledRejections } from "./support/rejections";
+import { attack } from "./support/attacks";
 
 const T = {
     component: "dbt-platform:ci:GithubCiSettings",
@@ -318,7 +319,9 @@ describe("GithubCiSettings", () => {
                 }
             }
             console.log(`github prod secrets: ${repositoryScoped} repository-scoped`);
+            const tried = attack("GitHub: a production secret readable from a pull-request or branch job");
             assert.deepStrictEqual(problems, []);
+            tried.blocked();
         });
     });
 

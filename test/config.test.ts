@@ -177,6 +177,31 @@ describe("stack config", () => {
         });
     });
 
+    describe("warehouse.adoptRetained and warehouse.connection.sslrootcert", () => {
+        const WH = `${NS}:warehouse`;
+        it("defaults adoptRetained to false and leaves sslrootcert unset", () => {
+            const c = parseStackConfig("dev", stackConfig("dev"));
+            assert.strictEqual(c.warehouse.adoptRetained, false);
+            assert.strictEqual(c.warehouse.connection.sslrootcert, undefined);
+        });
+        it("accepts adoptRetained: true and sslrootcert system or an absolute path", () => {
+            for (const cert of ["system", "/etc/ssl/certs/rds-global-bundle.pem"]) {
+                const c = parseStackConfig("dev", devWith((d) => {
+                    d[WH].adoptRetained = true;
+                    d[WH].connection.sslrootcert = cert;
+                }));
+                assert.strictEqual(c.warehouse.adoptRetained, true);
+                assert.strictEqual(c.warehouse.connection.sslrootcert, cert);
+            }
+        });
+        it("rejects a non-boolean adoptRetained and an unsafe sslrootcert, naming the key", () => {
+            problemAt(rejects(devWith((d) => (d[WH].adoptRetained = "yes"))), `${WH}.adoptRetained`, /true or false|boolean/);
+            for (const bad of ["ca.pem", "/etc/{{ env_var('X') }}", "/a b.pem", 42]) {
+                problemAt(rejects(devWith((d) => (d[WH].connection.sslrootcert = bad))), `${WH}.connection.sslrootcert`, /system or an absolute path/);
+            }
+        });
+    });
+
     describe("CI tokens and ci.apiUrl (issue 9 §2)", () => {
         const TOKEN = "bbtok-secret-value-8e1f";
         const withToken = (key: string, value: string, mutate: (c: Record<string, any>) => void = () => undefined) => ({ ...devWith(mutate), [`${NS}:${key}`]: value });

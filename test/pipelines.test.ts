@@ -264,7 +264,7 @@ describe("pipelines", function () {
             const out = fs.mkdtempSync(path.join(os.tmpdir(), "dbt-render-"));
             try {
                 const log = execFileSync(path.join(ROOT, "node_modules/.bin/tsx"), ["scripts/render.ts", "--stack", "dev", "--ci", "github", "--out", out], { cwd: ROOT, encoding: "utf8" });
-                assert.match(log, /stack dev, CI system github: 4 files/);
+                assert.match(log, /stack dev, CI system github: 5 files/);
                 for (const f of [".github/workflows/ci.yml", ".github/workflows/deploy.yml", ".ci/profiles.yml", "macros/dbt_platform_drop_pr_schema.sql"]) {
                     assert.ok(fs.existsSync(path.join(out, f)), `${f} not written`);
                 }

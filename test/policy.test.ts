@@ -25,6 +25,7 @@ import {
 import { CI_SYSTEMS } from "../components/config/stack";
 import { installMocks, Recorded, resolve, ROOT, stackConfig } from "../scripts/offline";
 import { withCiSystem } from "../scripts/render";
+import { attack } from "./support/attacks";
 
 // @pulumi/policy's internal proxy (its typings are stripped): used to reproduce preview behaviour.
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -1112,8 +1113,12 @@ describe("policy pack: crafted bypasses (issue 11 #9)", () => {
         const missed: string[] = [];
         let caught = 0;
         for (const b of BYPASSES) {
+            const tried = attack(`policy bypass: ${b.name}`);
             const vs = runPack(b.resources(), b.config);
-            if (vs.some((v) => v.policy === b.policy)) caught++;
+            if (vs.some((v) => v.policy === b.policy)) {
+                caught++;
+                tried.blocked();
+            }
             else missed.push(`${b.name} (expected ${b.policy}; got ${vs.length === 0 ? "nothing" : vs.map((v) => `${v.policy}: ${v.message}`).join(" | ")})`);
         }
         console.log(`policy bypasses caught: ${caught}/${BYPASSES.length}`);

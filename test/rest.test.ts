@@ -10,6 +10,7 @@ import { listAll } from "../components/ci/bitbucket/common";
 import { RestClient, RestClientOptions, retryAfterMs } from "../components/ci/rest";
 import type { RestError } from "../components/ci/rest";
 import { freePort } from "./support/postgres";
+import { attack } from "./support/attacks";
 
 const TOKEN = "rest-test-token-6b1e";
 const RESOURCE = "repository variable DB_CI_HOST in acme/dbt";
@@ -257,6 +258,7 @@ describe("RestClient", () => {
 
         for (const status of [307, 308, 301, 302, 303]) {
             it(`a ${status} to another origin fails naming the target; the other host gets neither the body nor the token, and its 2xx never counts`, async () => {
+                const tried = attack(`a ${status} redirect of a POST to another origin`);
                 const { c } = client();
                 script = [{ status, headers: { Location: `${otherBase}/2.0/capture` } }];
                 const e = await failure(c.request({ method: "POST", path: "repositories/acme/dbt/pipelines_config/variables/", json: { key: "DB_PROD_PWD", value: "redirect-secret-77" }, resource: RESOURCE }));
@@ -264,15 +266,18 @@ describe("RestClient", () => {
                 assert.ok(e.message.includes(RESOURCE) && !e.message.includes("redirect-secret-77"), e.message);
                 assert.deepStrictEqual(otherSeen, [], "nothing reached the other origin");
                 assert.strictEqual(seen.length, 1, "not retried");
+                tried.blocked();
             });
         }
 
         it("a GET redirected to another origin (a pagination hop) fails too; another port on the same host is another origin", async () => {
+            const tried = attack("a GET redirected to another origin (a pagination hop) fails too; another port on the same host is another origin");
             const { c } = client();
             script = [{ status: 302, headers: { Location: `${otherBase}/2.0/x` } }];
             const e = await failure(c.request({ method: "GET", path: "x", resource: RESOURCE }));
             assert.match(e.message, /redirect to another origin/);
             assert.deepStrictEqual(otherSeen, []);
+            tried.blocked();
         });
 
         it("same origin: 307/308 are followed re-sending method and body; a 301/302/303 of a write is not turned into a GET", async () => {
@@ -294,10 +299,12 @@ describe("RestClient", () => {
         });
 
         it("an absolute URL on another origin (e.g. a page link) is refused before anything is sent", async () => {
+            const tried = attack("an absolute URL on another origin (e.g. a page link) is refused before anything is sent");
             const { c } = client();
             const e = await failure(c.request({ method: "GET", path: `${otherBase}/2.0/list?page=2`, resource: RESOURCE }));
             assert.ok(e.message.includes(`${otherBase} is not the API's origin (${base})`), e.message);
             assert.deepStrictEqual([seen.length, otherSeen.length], [0, 0]);
+            tried.blocked();
         });
 
         it("a redirect loop on the same origin stops after maxRedirects", async () => {

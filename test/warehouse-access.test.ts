@@ -20,6 +20,8 @@ interface Cell {
     /** Extra assertion on the rows of a successful statement. */
     check?: (rows: any[]) => void;
     database?: string;
+    /** A login whose idle session is opened first; `{victim}` in `sql` becomes its backend pid. */
+    victim?: string;
 }
 
 interface Login {
@@ -80,6 +82,38 @@ function dbtRebuild(kind: "table" | "view", schema: string, name: string, select
         `alter table ${rel(name)} rename to "${name}__dbt_backup"`,
         `alter table ${rel(`${name}__dbt_tmp`)} rename to "${name}"`,
         `drop ${kind} if exists ${rel(`${name}__dbt_backup`)} cascade`,
+    ].join(";\n");
+}
+
+/**
+ * What dbt-postgres runs for an incremental model from its second run on: the new rows go into a
+ * temporary table first (`create temporary table … as`), then into the target. The first
+ * statement stands in for the first run.
+ */
+function dbtIncremental(schema: string, name: string): string {
+    const rel = `"${schema}"."${name}"`;
+    const tmp = `"${name}__dbt_tmp"`;
+    return [
+        `create table if not exists ${rel} as (select 1 as id)`,
+        `create temporary table ${tmp} as (select 2 as id)`,
+        `insert into ${rel} ("id") (select "id" from ${tmp})`,
+    ].join(";\n");
+}
+
+/** A snapshot's second run (dbt-postgres snapshot_merge_sql): staged in a temp table, then merged. */
+function dbtSnapshot(schema: string, name: string): string {
+    const rel = `"${schema}"."${name}"`;
+    const tmp = `"${name}__dbt_tmp"`;
+    return [
+        `create table if not exists ${rel} as (select 1 as id, md5('1') as dbt_scd_id, now() as dbt_valid_from, null::timestamptz as dbt_valid_to)`,
+        `create temporary table ${tmp} as (select 1 as id, md5('1') as dbt_scd_id, now() as dbt_valid_from, now() as dbt_valid_to, 'update'::text as dbt_change_type
+            union all select 2, md5('2'), now(), null::timestamptz, 'insert')`,
+        `update ${rel} as DBT_INTERNAL_DEST set dbt_valid_to = DBT_INTERNAL_SOURCE.dbt_valid_to from ${tmp} as DBT_INTERNAL_SOURCE
+            where DBT_INTERNAL_SOURCE.dbt_scd_id::text = DBT_INTERNAL_DEST.dbt_scd_id::text
+            and DBT_INTERNAL_SOURCE.dbt_change_type::text in ('update', 'delete') and DBT_INTERNAL_DEST.dbt_valid_to is null`,
+        `insert into ${rel} ("id", "dbt_scd_id", "dbt_valid_from", "dbt_valid_to")
+            select "id", "dbt_scd_id", "dbt_valid_from", "dbt_valid_to" from ${tmp} as DBT_INTERNAL_SOURCE
+            where DBT_INTERNAL_SOURCE.dbt_change_type::text = 'insert'`,
     ].join(";\n");
 }
 
@@ -153,7 +187,7 @@ describe("PostgresWarehouse on a real Postgres @integration", function () {
             { who: "dev_ci", action: "assume role_prod", sql: "SET ROLE role_prod", expect: "denied" },
             { who: "dev_ci", action: "create table in CI schema", sql: "CREATE TABLE dbt_ci.model_a AS SELECT id FROM analytics.orders", expect: "ok" },
             { who: "postgres", action: "CI table is owned by role_dev", sql: ownerOf("dbt_ci", "model_a"), expect: "ok", check: ownerIs("role_dev") },
-            { who: "dev_ci", action: "create pull-request schema and build in it", sql: "CREATE SCHEMA dbt_pr_42; CREATE TABLE dbt_pr_42.m AS SELECT id FROM analytics.orders_v", expect: "ok" },
+            { who: "dev_ci", action: "create pull-request schema (platform function) and build in it", sql: "SELECT dbt_platform.create_schema('dbt_pr_42'); CREATE TABLE dbt_pr_42.m AS SELECT id FROM analytics.orders_v", expect: "ok" },
             { who: "dev_ci", action: "drop pull-request schema (cleanup)", sql: "DROP SCHEMA dbt_pr_42 CASCADE", expect: "ok" },
             { who: "dev_ci", action: "create table in public schema", sql: "CREATE TABLE public.x (id int)", expect: "denied" },
             // Production bots stay out of the CI schema.
@@ -176,6 +210,50 @@ describe("PostgresWarehouse on a real Postgres @integration", function () {
             { who: "dbt_scheduler", action: "create a new production table later", sql: "CREATE TABLE analytics.late_model AS SELECT 7 AS v", expect: "ok" },
             { who: "dev_ci", action: "read the later table (default privileges)", sql: "SELECT v FROM analytics.late_model", expect: "ok", check: (r) => assert.deepStrictEqual(r, [{ v: 7 }]) },
             { who: "maria", action: "read the later table (default privileges)", sql: "SELECT v FROM analytics.late_model", expect: "ok" },
+            // Incremental models and snapshots stage rows in temporary tables (TEMPORARY on the database).
+            { who: "dbt_bitbucket", action: "incremental model, second run (temp table)", sql: dbtIncremental("analytics", "orders_inc"), expect: "ok" },
+            { who: "dbt_scheduler", action: "incremental model, next run by another prod bot", sql: dbtIncremental("analytics", "orders_inc"), expect: "ok" },
+            { who: "dev_ci", action: "incremental model, second run in CI", sql: dbtIncremental("dbt_ci", "orders_inc"), expect: "ok" },
+            { who: "anton", action: "incremental model, second run in own schema", sql: dbtIncremental("dbt_anton", "orders_inc"), expect: "ok" },
+            { who: "dbt_bitbucket", action: "snapshot, second run (temp table + merge)", sql: dbtSnapshot("analytics", "orders_snap"), expect: "ok" },
+            { who: "dbt_scheduler", action: "snapshot, next run by another prod bot", sql: dbtSnapshot("analytics", "orders_snap"), expect: "ok" },
+            { who: "dev_ci", action: "snapshot, second run in CI", sql: dbtSnapshot("dbt_ci", "orders_snap"), expect: "ok" },
+            { who: "anton", action: "snapshot, second run in own schema", sql: dbtSnapshot("dbt_anton", "orders_snap"), expect: "ok" },
+            { who: "outsider", action: "no temp tables without CONNECT", sql: "CREATE TEMPORARY TABLE t AS SELECT 1", expect: "denied" },
+            // Schema creation (issue 11): the dev role has no CREATE on the database; its members create
+            // only their families through dbt_platform.create_schema, owned by the dev role.
+            { who: "dev_ci", action: "create any schema directly", sql: "CREATE SCHEMA dbt_pr_12", expect: "denied" },
+            { who: "dev_ci", action: "create a PR schema through the platform", sql: "SELECT dbt_platform.create_schema('dbt_pr_12')", expect: "ok" },
+            { who: "dev_ci", action: "create a PR custom schema through the platform", sql: "SELECT dbt_platform.create_schema('dbt_pr_12_shopify'); CREATE TABLE dbt_pr_12_shopify.t AS SELECT 1 AS x", expect: "ok" },
+            { who: "dev_ci", action: "re-run: the PR schema exists already", sql: "SELECT dbt_platform.create_schema('dbt_pr_12')", expect: "ok" },
+            { who: "postgres", action: "PR schemas are owned by role_dev", sql: "SELECT DISTINCT pg_get_userbyid(nspowner) AS owner FROM pg_namespace WHERE nspname LIKE 'dbt\\_pr\\_12%'", expect: "ok", check: ownerIs("role_dev") },
+            { who: "dev_ci", action: "drop its PR schemas (cleanup)", sql: "DROP SCHEMA dbt_pr_12_shopify CASCADE; DROP SCHEMA dbt_pr_12 CASCADE", expect: "ok" },
+            { who: "dev_ci", action: "create a CI custom schema through the platform", sql: "SELECT dbt_platform.create_schema('dbt_ci_shopify')", expect: "ok" },
+            { who: "dev_ci", action: "create a production-looking schema through the platform", sql: "SELECT dbt_platform.create_schema('analytics_finance')", expect: "denied" },
+            { who: "dev_ci", action: "create a schema named after a role through the platform", sql: "SELECT dbt_platform.create_schema('role_prod')", expect: "denied" },
+            { who: "dev_ci", action: "create in a developer's family", sql: "SELECT dbt_platform.create_schema('dbt_anton_shopify')", expect: "denied" },
+            { who: "anton", action: "developer creates own custom schema", sql: "SELECT dbt_platform.create_schema('dbt_anton_shopify'); CREATE TABLE dbt_anton_shopify.t AS SELECT 1 AS x", expect: "ok" },
+            { who: "anton", action: "developer creates any schema directly", sql: "CREATE SCHEMA anton_sandbox", expect: "denied" },
+            { who: "maria", action: "developer creates another developer's family", sql: "SELECT dbt_platform.create_schema('dbt_anton_other')", expect: "denied" },
+            { who: "dbt_bitbucket", action: "prod creates a custom schema through the platform", sql: "SELECT dbt_platform.create_schema('analytics_marketing'); CREATE TABLE analytics_marketing.t AS SELECT 1 AS x", expect: "ok" },
+            { who: "postgres", action: "that custom schema is owned by role_prod", sql: "SELECT pg_get_userbyid(nspowner) AS owner FROM pg_namespace WHERE nspname = 'analytics_marketing'", expect: "ok", check: ownerIs("role_prod") },
+            { who: "dbt_bitbucket", action: "prod creates a PR-family schema", sql: "SELECT dbt_platform.create_schema('dbt_pr_99')", expect: "denied" },
+            { who: "dbt_bitbucket", action: "prod refuses a squatted schema (exists, other owner)", sql: "SELECT dbt_platform.create_schema('dbt_ci')", expect: "denied" },
+            { who: "dbt_bitbucket", action: "prod creates a reserved name", sql: "SELECT dbt_platform.create_schema('public')", expect: "denied" },
+            // Cancellation (dbt's `select pg_terminate_backend(<pid>)` on the same login's other connection,
+            // run as the masked group role): a bot may end its own sessions, nobody else's.
+            { who: "dbt_bitbucket", action: "search_path is pinned (no $user, no public)", sql: "SHOW search_path", expect: "ok", check: (r) => assert.strictEqual(r[0].search_path, "dbt_platform, pg_catalog, analytics, public") },
+            { who: "dev_ci", action: "CI search_path is pinned to its own schema", sql: "SHOW search_path", expect: "ok", check: (r) => assert.strictEqual(r[0].search_path, "dbt_platform, pg_catalog, dbt_ci, public") },
+            { who: "dbt_bitbucket", action: "cancel: terminate own other session (dbt's statement)", sql: "select pg_terminate_backend({victim})", victim: "dbt_bitbucket", expect: "ok", check: (r) => assert.strictEqual(r[0].pg_terminate_backend, true) },
+            { who: "dbt_scheduler", action: "cancel: terminate own other session", sql: "select pg_terminate_backend({victim})", victim: "dbt_scheduler", expect: "ok", check: (r) => assert.strictEqual(r[0].pg_terminate_backend, true) },
+            { who: "dev_ci", action: "cancel: terminate own other session", sql: "select pg_terminate_backend({victim})", victim: "dev_ci", expect: "ok", check: (r) => assert.strictEqual(r[0].pg_terminate_backend, true) },
+            { who: "anton", action: "cancel: developer (unmasked) terminates own session", sql: "select pg_terminate_backend({victim})", victim: "anton", expect: "ok", check: (r) => assert.strictEqual(r[0].pg_terminate_backend, true) },
+            { who: "dbt_bitbucket", action: "cancel: masked bot without the platform function is refused (the bug)", sql: "select pg_catalog.pg_terminate_backend({victim})", victim: "dbt_bitbucket", expect: "denied" },
+            { who: "dbt_bitbucket", action: "cancel: terminate another prod bot's session", sql: "select pg_terminate_backend({victim})", victim: "dbt_scheduler", expect: "denied" },
+            { who: "dev_ci", action: "cancel: terminate the deploy bot's session", sql: "select pg_terminate_backend({victim})", victim: "dbt_bitbucket", expect: "denied" },
+            { who: "dbt_bitbucket", action: "cancel: terminate the admin's session", sql: "select pg_terminate_backend({victim})", victim: "postgres", expect: "denied" },
+            { who: "dev_ci", action: "cancel: terminate the admin's session, pg_catalog's function", sql: "select pg_catalog.pg_terminate_backend({victim})", victim: "postgres", expect: "denied" },
+            { who: "dev_ci", action: "add a function to the platform schema", sql: "CREATE FUNCTION dbt_platform.pg_sleep(float8) RETURNS void LANGUAGE sql AS 'select'", expect: "denied" },
             // PUBLIC lost its default CONNECT.
             { who: "outsider", action: "connect to the warehouse database", sql: "SELECT 1", expect: "denied" },
             // Control: the same model with masking off reproduces the seed's problem.
@@ -195,7 +273,19 @@ describe("PostgresWarehouse on a real Postgres @integration", function () {
             const database = isControl ? "access_control" : "access_test";
             const login = who === "postgres" ? { ...admin, database } : (isControl ? control : logins)[who];
             assert.ok(login, `no login for ${who}`);
-            const { rows, error } = await attempt(server, login, cell.sql);
+            let sql = cell.sql;
+            let victim: Client | undefined;
+            if (cell.victim) {
+                const v = cell.victim === "postgres" ? { ...admin, database } : (isControl ? control : logins)[cell.victim];
+                victim = new Client({ ...server.config(v.database, v.user, v.password), application_name: "matrix-victim" });
+                victim.on("error", () => {}); // the cell may terminate it
+                await victim.connect();
+                const pid = (victim as unknown as { processID: number }).processID;
+                assert.ok(Number.isInteger(pid) && pid > 0, `no backend pid for ${cell.victim}`);
+                sql = sql.replace("{victim}", String(pid));
+            }
+            const { rows, error } = await attempt(server, login, sql);
+            await victim?.end().catch(() => {});
             let problem: string | undefined;
             if (cell.expect === "ok") {
                 if (error) problem = `failed: ${error.message}`;

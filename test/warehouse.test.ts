@@ -75,6 +75,54 @@ describe("PostgresWarehouse (dev stack)", () => {
         }
     });
 
+    it("pins every bot's search_path: the platform schema, an explicit pg_catalog, its group's schema, read-only public", () => {
+        const expected: Record<string, string> = { dev_ci: "dbt_ci", dbt_bitbucket: "analytics", dbt_scheduler: "analytics" };
+        for (const [user, own] of Object.entries(expected)) {
+            assert.deepStrictEqual(r(T.role, `user-${user}`).inputs.searchPaths, ["dbt_platform", "pg_catalog", own, "public"], user);
+        }
+        for (const dev of ["anton", "maria"]) assert.strictEqual(r(T.role, `developer-${dev}`).inputs.searchPaths, undefined);
+    });
+
+    it("shadows pg_terminate_backend with a SECURITY DEFINER function in the admin-owned platform schema", () => {
+        const schema = r(T.schema, "schema-platform");
+        assert.deepStrictEqual(schema.inputs, { name: "dbt_platform", database: "analytics_dev", ifNotExists: true, dropCascade: true });
+        const fn = r(T.function, "function-terminate-backend");
+        assert.deepStrictEqual(
+            { ...fn.inputs, body: undefined },
+            {
+                database: "analytics_dev", schema: "dbt_platform", name: "pg_terminate_backend",
+                args: [{ name: "pid", type: "integer" }, { name: "timeout", type: "bigint", default: "0" }],
+                returns: "boolean", language: "plpgsql", securityDefiner: true, body: undefined,
+            },
+        );
+        assert.ok(fn.dependencies.includes(schema.urn));
+        // Runs as the admin: everything it calls is schema-qualified, and it checks the caller's login.
+        assert.match(fn.inputs.body, /a\.usename OPERATOR\(pg_catalog\.=\) SESSION_USER/);
+        assert.match(fn.inputs.body, /RETURN pg_catalog\.pg_terminate_backend\(\$1, \$2\)/);
+        for (const g of ["dev", "prod"]) {
+            assert.deepStrictEqual(r(T.grant, `grant-${g}-usage-platform`).inputs.privileges, ["USAGE"]);
+            assert.ok(r(T.grant, `grant-${g}-usage-platform`).dependencies.includes(fn.urn));
+        }
+    });
+
+    it("lets the dev role create only its schema families, through a SECURITY DEFINER create_schema", () => {
+        const fn = r(T.function, "function-create-schema");
+        assert.deepStrictEqual({ ...fn.inputs, body: undefined }, {
+            database: "analytics_dev", schema: "dbt_platform", name: "create_schema", args: [{ name: "schema_name", type: "text" }],
+            returns: "void", language: "plpgsql", securityDefiner: true, body: undefined,
+        });
+        const body: string = fn.inputs.body;
+        assert.ok(body.includes("'^(dbt_pr_[0-9]+|dbt_ci)(_[a-z0-9_]+)?$'"), "PR and CI families");
+        assert.ok(body.includes("SESSION_USER OPERATOR(pg_catalog.=) 'anton' AND schema_name OPERATOR(pg_catalog.~) '^dbt_anton_[a-z0-9_]+$'"));
+        assert.ok(body.includes("SESSION_USER OPERATOR(pg_catalog.=) 'maria' AND schema_name OPERATOR(pg_catalog.~) '^dbt_maria_[a-z0-9_]+$'"));
+        for (const name of ["public", "information_schema", "dbt_platform", "role_dev", "role_prod", "dev_ci", "dbt_bitbucket", "dbt_scheduler", "anton", "maria"]) {
+            assert.ok(body.includes(`'${name}'`), `${name} must be reserved`);
+        }
+        // No unqualified operator or cast: a caller may set its own search_path before calling.
+        assert.doesNotMatch(body.replace(/OPERATOR\(pg_catalog\.[=~>]\)|ERRCODE = /g, ""), /[^:]\s[=~]\s|::(?!pg_catalog\.)/);
+        assert.ok(!resources.some((x) => x.type === T.grantRole), "a superuser admin needs no membership");
+    });
+
     it("generates one secret password per login with random.RandomPassword", () => {
         const passwords = resources.filter((x) => x.type === "random:index/randomPassword:RandomPassword");
         assert.deepStrictEqual(passwords.map((p) => p.name).sort(), [
@@ -95,9 +143,30 @@ describe("PostgresWarehouse (dev stack)", () => {
             assert.deepStrictEqual(role.roles, ["role_dev"]);
             assert.strictEqual(role.assumeRole, undefined);
             assert.deepStrictEqual(r(T.schema, `schema-${schema}`).inputs, {
-                name: schema, database: "analytics_dev", owner: dev, ifNotExists: true, dropCascade: false,
+                name: schema, database: "analytics_dev", owner: dev, ifNotExists: true, dropCascade: true,
             });
         }
+    });
+
+    it("retains production on destroy and drops only what the stack alone owns", () => {
+        const retained = resources.filter((x) => x.type.startsWith("postgresql:index/") && x.retainOnDelete).map((x) => x.name).sort();
+        assert.deepStrictEqual(retained, [
+            "dbt-dev-warehouse-database", "dbt-dev-warehouse-role-dev", "dbt-dev-warehouse-role-prod",
+            "dbt-dev-warehouse-schema-analytics", "dbt-dev-warehouse-schema-staging",
+        ]);
+        for (const s of ["analytics", "staging"]) assert.strictEqual(r(T.schema, `schema-${s}`).inputs.dropCascade, false, `${s} must never cascade`);
+        for (const s of ["dbt_ci", "dbt_anton", "dbt_maria", "platform"]) assert.strictEqual(r(T.schema, `schema-${s}`).inputs.dropCascade, true, `${s} is ours to drop`);
+        assert.ok(resources.every((x) => x.importId === ""), "nothing is imported unless adoptRetained");
+    });
+
+    it("deletes logins through a provider on the warehouse database (REASSIGN/DROP OWNED run there)", () => {
+        const onDb = find(resources, "pulumi:providers:postgresql", "dbt-dev-warehouse-provider-database");
+        assert.strictEqual(onDb.inputs.database, "analytics_dev");
+        assert.ok(onDb.dependencies.includes(r(T.database, "database").urn), "the provider connects after the database exists");
+        for (const login of ["user-dev_ci", "user-dbt_bitbucket", "user-dbt_scheduler", "developer-anton", "developer-maria"]) {
+            assert.ok(r(T.role, login).provider.startsWith(`${onDb.urn}::`), login);
+        }
+        assert.ok(r(T.role, "role-prod").provider.startsWith(`${find(resources, "pulumi:providers:postgresql", "dbt-dev-warehouse-provider").urn}::`));
     });
 
     it("creates the CI schema owned by role_dev and production schemas owned by role_prod", () => {
@@ -105,10 +174,11 @@ describe("PostgresWarehouse (dev stack)", () => {
         for (const s of ["analytics", "staging"]) assert.strictEqual(r(T.schema, `schema-${s}`).inputs.owner, "role_prod");
     });
 
-    it("grants CONNECT and CREATE on the database to both group roles and revokes PUBLIC", () => {
+    it("grants CONNECT and TEMPORARY on the database to both group roles, CREATE to the prod role only, and revokes PUBLIC", () => {
+        const expected: Record<string, string[]> = { dev: ["CONNECT", "TEMPORARY"], prod: ["CONNECT", "CREATE", "TEMPORARY"] };
         for (const g of ["dev", "prod"]) {
             assert.deepStrictEqual(r(T.grant, `grant-${g}-database`).inputs, {
-                database: "analytics_dev", role: `role_${g}`, objectType: "database", privileges: ["CONNECT", "CREATE"],
+                database: "analytics_dev", role: `role_${g}`, objectType: "database", privileges: expected[g],
             });
         }
         assert.deepStrictEqual(r(T.grant, "grant-public-database").inputs, { database: "analytics_dev", role: "public", objectType: "database", privileges: [] });
@@ -134,7 +204,7 @@ describe("PostgresWarehouse (dev stack)", () => {
         });
         const prodGrants = resources.filter((x) => (x.type === T.grant || x.type === T.defaultPrivileges) && x.inputs.role === "role_dev");
         for (const g of prodGrants) {
-            assert.ok(g.inputs.privileges.every((p: string) => ["USAGE", "SELECT", "CONNECT", "CREATE"].includes(p)), `${g.name}: ${g.inputs.privileges}`);
+            assert.ok(g.inputs.privileges.every((p: string) => ["USAGE", "SELECT", "CONNECT", "CREATE", "TEMPORARY"].includes(p)), `${g.name}: ${g.inputs.privileges}`);
             if (g.inputs.schema) assert.ok(!g.inputs.privileges.includes("CREATE"), `${g.name} must not allow CREATE in production`);
         }
     });
@@ -235,6 +305,81 @@ describe("PostgresWarehouse (other stacks and options)", () => {
         assert.strictEqual(provider.inputs.superuser, "false");
     });
 
+    it("makes a non-superuser admin a member of both group roles, so create_schema can hand schemas to them", async () => {
+        const { resources } = await runProgram("staging");
+        const grants = resources.filter((x) => x.type === T.grantRole).map((x) => [x.name, x.inputs]);
+        assert.deepStrictEqual(grants, [
+            ["dbt-staging-warehouse-admin-in-dev", { role: "platform_admin", grantRole: "role_dev" }],
+            ["dbt-staging-warehouse-admin-in-prod", { role: "platform_admin", grantRole: "role_prod" }],
+        ]);
+    });
+
+    it("imports the retained database and group roles with adoptRetained", async () => {
+        const { resources, settle } = await installMocks("dev");
+        new PostgresWarehouse("adopt", {
+            connection: { host: "db", port: 5432, username: "admin" },
+            database: "analytics",
+            createDatabase: true,
+            adoptRetained: true,
+            users: [{ name: "deploy_bot", duty: "deploy" }],
+            productionSchemas: ["analytics"],
+            profile: "p",
+        });
+        await settle();
+        const imported = resources.filter((x) => x.importId).map((x) => [x.name, x.importId]);
+        assert.deepStrictEqual(imported, [["adopt-database", "analytics"], ["adopt-role-dev", "role_dev"], ["adopt-role-prod", "role_prod"]]);
+    });
+
+    it("writes sslrootcert into profiles.yml when given, and validates it", async () => {
+        const { resources, settle } = await installMocks("dev");
+        const base = {
+            connection: { host: "db", port: 5432, username: "admin" },
+            database: "analytics",
+            users: [{ name: "deploy_bot", duty: "deploy" as const }],
+            productionSchemas: ["analytics"],
+            profile: "p",
+            dbtSslmode: "verify-full",
+        };
+        const wh = new PostgresWarehouse("tls", { ...base, dbtSslrootcert: "system" });
+        const plain = new PostgresWarehouse("notls", base);
+        await settle();
+        assert.deepStrictEqual(parse((await resolve(wh.profilesYaml)).value as string).p.outputs.prod.sslrootcert, "system");
+        assert.ok(!("sslrootcert" in parse((await resolve(plain.profilesYaml)).value as string).p.outputs.prod));
+        // The CA path is the runner's, not the deploying machine's: the provider never gets it.
+        assert.ok(resources.filter((x) => x.type === "pulumi:providers:postgresql").every((x) => x.inputs.sslrootcert === undefined));
+        PostgresWarehouse.validate("v", { ...base, dbtSslrootcert: "/etc/ssl/certs/rds-global-bundle.pem" });
+        for (const bad of ["relative/ca.pem", "/etc/{{ env_var('X') }}", "/a b.pem", "/x'.pem", ""]) {
+            assert.throws(() => PostgresWarehouse.validate("v", { ...base, dbtSslrootcert: bad }), /dbtSslrootcert = .*: expected system or an absolute path/, bad);
+        }
+    });
+
+    it("rejects reserved and family names as schema names", () => {
+        const base = {
+            connection: { host: "db", port: 5432, username: "admin" },
+            database: "analytics",
+            users: [{ name: "ci_bot", duty: "ci" as const }, { name: "deploy_bot", duty: "deploy" as const }],
+            developers: [{ name: "ann" }],
+            profile: "p",
+        };
+        const cases: [Partial<Parameters<typeof PostgresWarehouse.validate>[1]>, RegExp][] = [
+            [{ productionSchemas: ["public"] }, /productionSchemas\[0\] = "public": expected a schema name that is not reserved/],
+            [{ productionSchemas: ["pg_temp_1"] }, /productionSchemas\[0\] = "pg_temp_1": expected a name not starting with pg_/],
+            [{ productionSchemas: ["information_schema"] }, /productionSchemas\[0\] = "information_schema"/],
+            [{ productionSchemas: ["role_prod"] }, /productionSchemas\[0\] = "role_prod": expected a schema name that is not reserved/],
+            [{ productionSchemas: ["deploy_bot"] }, /productionSchemas\[0\] = "deploy_bot": expected a schema name that is not reserved/],
+            [{ productionSchemas: ["dbt_platform"] }, /productionSchemas\[0\] = "dbt_platform": expected a schema name that is not reserved/],
+            [{ productionSchemas: ["analytics"], ciSchema: "role_dev" }, /ciSchema = "role_dev": expected a schema name that is not reserved/],
+            [{ productionSchemas: ["analytics"], developers: [{ name: "ann", schema: "ci_bot" }] }, /developers\[0\]\.schema = "ci_bot"/],
+            [{ productionSchemas: ["dbt_pr_1_x"] }, /productionSchemas\[0\] = "dbt_pr_1_x": expected a name outside the pull-request, CI and developer schema families/],
+            [{ productionSchemas: ["dbt_ann_finance"] }, /productionSchemas\[0\] = "dbt_ann_finance": expected a name outside/],
+            [{ productionSchemas: ["analytics"], pullRequestPrefix: "pg_pr_" }, /pullRequestPrefix = "pg_pr_"/],
+        ];
+        for (const [override, expected] of cases) {
+            assert.throws(() => PostgresWarehouse.validate("v", { ...base, productionSchemas: [], ...override } as any), expected, JSON.stringify(override));
+        }
+        PostgresWarehouse.validate("v", { ...base, productionSchemas: ["analytics", "analytics_pr_1"] });
+    });
+
     it("passes a secret admin password to the provider", async () => {
         const config = { ...stackConfig("prod"), "dbt-platform:warehouseAdminPassword": "s3cret-admin-pw" };
         const { resources } = await runProgram("prod", config, ["dbt-platform:warehouseAdminPassword"]);
@@ -297,6 +442,18 @@ describe("provider SQL translation", () => {
         ]);
         const pub = createSql(T.grant, "p", { database: "db", role: "public", objectType: "database", privileges: [] });
         assert.deepStrictEqual(pub.statements.map((s) => s.text), [`REVOKE ALL PRIVILEGES ON DATABASE "db" FROM PUBLIC`]);
+    });
+
+    it("translates a Function as the provider's createFunction does", () => {
+        const step = createSql(T.function, "f", {
+            database: "db", schema: "s", name: "f", args: [{ name: "a", type: "integer" }, { name: "b", type: "bigint", default: "0" }],
+            returns: "boolean", language: "plpgsql", securityDefiner: true, body: "BEGIN RETURN true; END;",
+        });
+        assert.strictEqual(step.database, "db");
+        assert.strictEqual(
+            step.statements[0].text,
+            'CREATE FUNCTION "s"."f" (\n    a integer,\n    b bigint DEFAULT 0\n)\nRETURNS boolean\nLANGUAGE plpgsql\nSECURITY DEFINER\nAS $function$BEGIN RETURN true; END;$function$',
+        );
     });
 
     it("renders a reviewable script with passwords redacted", () => {

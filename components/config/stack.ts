@@ -58,6 +58,8 @@ export interface PostgresConnection {
     sslmode: SslMode;
     /** False on managed services (RDS, Cloud SQL) whose admin is not a superuser. */
     superuser: boolean;
+    /** CA bundle dbt verifies the server with: an absolute path on the runner, or `system` (libpq 16+). */
+    sslrootcert?: string;
 }
 
 /** A login role used by automation; its session role is masked to its group role. */
@@ -95,6 +97,8 @@ export interface PostgresWarehouseConfig {
     developers: Developer[];
     /** Revoke the default CONNECT/TEMP that PUBLIC has on the database. */
     revokePublicConnect: boolean;
+    /** Import the database and group roles a previous `pulumi destroy` retained. */
+    adoptRetained: boolean;
 }
 
 export type WarehouseConfig = PostgresWarehouseConfig;
@@ -354,7 +358,7 @@ function readDbt(n: Node): DbtConfig | undefined {
 function readWarehouse(n: Node): WarehouseConfig | undefined {
     if (!n.present) return n.fail("an object with kind: postgres and its connection");
     const probe = n.object([
-        "kind", "connection", "createDatabase", "roles", "users", "roleMasking", "schemas", "developers", "revokePublicConnect",
+        "kind", "connection", "createDatabase", "roles", "users", "roleMasking", "schemas", "developers", "revokePublicConnect", "adoptRetained",
     ]);
     if (!probe) return undefined;
     const kindNode = probe.required("kind");
@@ -367,7 +371,7 @@ function readWarehouse(n: Node): WarehouseConfig | undefined {
 }
 
 function readPostgres(o: ObjectNode): PostgresWarehouseConfig | undefined {
-    const conn = o.required("connection").object(["host", "port", "database", "username", "sslmode", "superuser"]);
+    const conn = o.required("connection").object(["host", "port", "database", "username", "sslmode", "superuser", "sslrootcert"]);
     const connection: Partial<PostgresConnection> = {};
     if (conn) {
         connection.host = conn.required("host").string(HOST, "a host name or IP address");
@@ -380,10 +384,14 @@ function readPostgres(o: ObjectNode): PostgresWarehouseConfig | undefined {
         connection.username = conn.optional("username", "postgres", (u) => u.string(/^[A-Za-z0-9_.@-]{1,63}$/, "a login name"));
         connection.sslmode = conn.optional("sslmode", "require", (s) => s.oneOf(SSL_MODES));
         connection.superuser = conn.optional("superuser", true, (s) => s.boolean());
+        // Goes into profiles.yml as a plain value: no quotes, braces (Jinja), spaces or control characters.
+        const rootcert = conn.child("sslrootcert");
+        if (rootcert.present) connection.sslrootcert = rootcert.string(/^(system|\/[A-Za-z0-9._\/-]{1,255})$/, "system or an absolute path to a CA bundle (letters, digits, . _ - /)");
     }
     const createDatabase = o.optional("createDatabase", false, (b) => b.boolean());
     const roleMasking = o.optional("roleMasking", true, (b) => b.boolean());
     const revokePublicConnect = o.optional("revokePublicConnect", true, (b) => b.boolean());
+    const adoptRetained = o.optional("adoptRetained", false, (b) => b.boolean());
 
     const rolesNode = o.child("roles");
     let roles: { dev?: string; prod?: string } = { dev: "role_dev", prod: "role_prod" };
@@ -528,7 +536,7 @@ function readPostgres(o: ObjectNode): PostgresWarehouseConfig | undefined {
     if (
         c.host === undefined || c.port === undefined || c.database === undefined || c.username === undefined ||
         c.sslmode === undefined || c.superuser === undefined || createDatabase === undefined || roleMasking === undefined ||
-        revokePublicConnect === undefined || !roles.dev || !roles.prod || !users || !developers ||
+        revokePublicConnect === undefined || adoptRetained === undefined || !roles.dev || !roles.prod || !users || !developers ||
         !ci || !production || !pullRequestPrefix || [users, developers, production].some((a) => a.includes(undefined))
     ) {
         return undefined;
@@ -543,6 +551,7 @@ function readPostgres(o: ObjectNode): PostgresWarehouseConfig | undefined {
         schemas: { ci, production: production as string[], pullRequestPrefix },
         developers: developers as Developer[],
         revokePublicConnect,
+        adoptRetained,
     };
 }
 

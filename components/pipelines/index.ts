@@ -7,6 +7,7 @@ import { renderAzure } from "./azure";
 import { renderBitbucket } from "./bitbucket";
 import { renderGithub } from "./github";
 import { dropSchemaMacro } from "./macros";
+import { CREATE_SCHEMA_MACRO } from "../warehouse/postgres/warehouse";
 import { DROP_SCHEMA_MACRO, PipelineContext, PipelineModel, pipelineModel, PROFILES_DIR } from "./model";
 
 export * from "./model";
@@ -33,6 +34,8 @@ export function renderPipelineFiles(ctx: PipelineContext, profilesYaml: string):
     const model = pipelineModel(ctx);
     const files: Record<string, string> = { ...RENDERERS[ctx.system](model) };
     if (model.jobs.some((j) => j.id === "pull-request")) files[`macros/${DROP_SCHEMA_MACRO}.sql`] = dropSchemaMacro(ctx.pullRequestSchemaPrefix);
+    // The dev role has no CREATE on the database: CI and developers create their schemas through dbt_platform.create_schema.
+    if (model.jobs.some((j) => j.id === "pull-request")) files["macros/dbt_platform_create_schema.sql"] = CREATE_SCHEMA_MACRO;
     if (ctx.system !== "azure-devops") files[`${PROFILES_DIR}/profiles.yml`] = profilesYaml;
     return { model, files };
 }

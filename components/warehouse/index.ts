@@ -1,1 +1,4 @@
+export * from "./contract";
 export * from "./postgres";
+export * from "./redshift";
+export * from "./snowflake";

@@ -116,6 +116,14 @@ export = async () => {
         raw["dbt-platform:ci"] = JSON.stringify({ ...JSON.parse(raw["dbt-platform:ci"]), ...ci });
         new library.DbtPlatform(`fields-${system}`, { config: parseStackConfig("prod", raw), warehouseAdminPassword: pulumi.secret("admin-password") });
     }
+    // Not reachable through DbtPlatform until the platform is wired to the warehouse contract.
+    new library.SnowflakeWarehouse("fields-snowflake", {
+        account: "ACME-ANALYTICS",
+        admin: { user: "PULUMI_ADMIN" },
+        users: [{ name: "SVC_DBT_CI", duty: "ci" }, { name: "SVC_DBT_DEPLOY", duty: "deploy", secondKey: true }],
+        networkPolicy: { allowedIpList: ["192.0.2.0/24"] },
+        profile: "acme_analytics",
+    });
     runtimeResource.registerResource = register;
 
     const ofUrn = (urn: string) => {

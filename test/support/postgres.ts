@@ -31,9 +31,15 @@ export async function freePort(): Promise<number> {
     });
 }
 
-export async function startPostgres(): Promise<TestServer> {
+/** Options for the embedded server. */
+export interface StartOptions {
+    /** Serve TLS with this certificate and key (PEM files), besides plain connections. */
+    tls?: { certFile: string; keyFile: string };
+}
+
+export async function startPostgres(options: StartOptions = {}): Promise<TestServer> {
     const url = process.env.DATABASE_URL;
-    if (url) {
+    if (url && !options.tls) {
         const u = new URL(url);
         return server(u.hostname, Number(u.port || 5432), decodeURIComponent(u.username), decodeURIComponent(u.password), async () => {});
     }
@@ -52,8 +58,21 @@ export async function startPostgres(): Promise<TestServer> {
         createPostgresUser: process.getuid?.() === 0,
         onLog: () => {},
         onError: () => {},
+        postgresFlags: options.tls
+            ? ["-c", "ssl=on", "-c", `ssl_cert_file=${path.join(dir, "server.crt")}`, "-c", `ssl_key_file=${path.join(dir, "server.key")}`]
+            : [],
     });
     await pg.initialise();
+    if (options.tls) {
+        // Postgres refuses a key readable by others or owned by someone else than the server's user.
+        const { uid, gid } = fs.statSync(dir);
+        for (const [src, dest, mode] of [[options.tls.certFile, "server.crt", 0o644], [options.tls.keyFile, "server.key", 0o600]] as const) {
+            const target = path.join(dir, dest);
+            fs.copyFileSync(src, target);
+            fs.chownSync(target, uid, gid);
+            fs.chmodSync(target, mode);
+        }
+    }
     await pg.start();
     return server("127.0.0.1", port, "postgres", password, async () => {
         await pg.stop();

@@ -24,6 +24,8 @@ export interface PostgresProfileOutput {
     schema: string;
     threads: number;
     sslmode: string;
+    /** CA bundle libpq verifies the server with (a path on the runner, or `system` for the OS store, libpq 16+). */
+    sslrootcert?: string;
     keepalives_idle: number;
 }
 
@@ -42,6 +44,8 @@ export function postgresProfiles(args: {
     targets: readonly string[];
     threads: number;
     sslmode: string;
+    /** Written as a plain value when set: the same CA for every target, and not a secret. */
+    sslrootcert?: string;
 }): ProfilesDocument {
     if (!args.targets.includes(args.defaultTarget)) {
         throw new Error(`default target ${args.defaultTarget} is not one of ${args.targets.join(", ")}`);
@@ -58,6 +62,7 @@ export function postgresProfiles(args: {
             schema: envRef(t, "schema"),
             threads: args.threads,
             sslmode: args.sslmode,
+            ...(args.sslrootcert ? { sslrootcert: args.sslrootcert } : {}),
             // CI runners sit behind NAT gateways that drop idle connections; the seed sets this too.
             keepalives_idle: 0,
         };

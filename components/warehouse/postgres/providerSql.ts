@@ -30,6 +30,7 @@ export const POSTGRES_TYPES = {
     grant: "postgresql:index/grant:Grant",
     grantRole: "postgresql:index/grantRole:GrantRole",
     defaultPrivileges: "postgresql:index/defaultPrivileges:DefaultPrivileges",
+    function: "postgresql:index/function:Function",
 } as const;
 
 /** Whether `type` is a postgresql resource this module translates. */
@@ -109,8 +110,105 @@ export function createSql(type: string, name: string, inputs: Record<string, any
             }
             return { resource, database: inputs.database, transaction: true, statements };
         }
+        case POSTGRES_TYPES.function:
+            return { resource, database: inputs.database, transaction: true, statements: [{ text: functionSql(inputs) }] };
         default:
             throw new Error(`no SQL translation for ${resource}`);
+    }
+}
+
+/**
+ * postgresql.Function's createFunction (resource_postgresql_function.go): `CREATE FUNCTION`, the
+ * arguments one per line, RETURNS and LANGUAGE always, VOLATILITY / PARALLEL only when not the
+ * defaults (VOLATILE / UNSAFE), SECURITY DEFINER and STRICT when set, the body in $function$ quotes.
+ */
+function functionSql(inputs: Record<string, any>): string {
+    const args: any[] = inputs.args ?? [];
+    const argText = args
+        .map((a) => `\n    ${a.mode ? `${a.mode} ` : ""}${a.name ? `${a.name} ` : ""}${a.type}${a.default ? ` DEFAULT ${a.default}` : ""}`)
+        .join(",");
+    const lines = [
+        `CREATE FUNCTION ${quoteIdent(inputs.schema ?? "public")}.${quoteIdent(inputs.name)} (${argText}${args.length ? "\n" : ""})`,
+        `RETURNS ${inputs.returns ?? "void"}`,
+        `LANGUAGE ${inputs.language ?? "plpgsql"}`,
+    ];
+    if (inputs.volatility && inputs.volatility !== "VOLATILE") lines.push(inputs.volatility);
+    if (inputs.securityDefiner) lines.push("SECURITY DEFINER");
+    if (inputs.parallel && inputs.parallel !== "UNSAFE") lines.push(`PARALLEL ${inputs.parallel}`);
+    if (inputs.strict) lines.push("STRICT");
+    lines.push(`AS $function$${inputs.body}$function$`);
+    return lines.join("\n");
+}
+
+/**
+ * What the provider runs for a Schema whose name exists already (createSchema in
+ * resource_postgresql_schema.go: it looks the name up in pg_namespace first and, when found, only sets
+ * the owner). This is the path a re-created stack takes over a retained production schema.
+ */
+export function existingSchemaSql(name: string, inputs: Record<string, any>): SqlStep {
+    const statements: SqlStatement[] = inputs.owner ? [{ text: `ALTER SCHEMA ${quoteIdent(inputs.name)} OWNER TO ${quoteIdent(inputs.owner)}` }] : [];
+    return { resource: `${POSTGRES_TYPES.schema} ${name}`, database: inputs.database, transaction: true, statements };
+}
+
+/**
+ * Translates the delete of one resource (`pulumi destroy`) into the provider's SQL, transcribed from
+ * cyrilgdn/terraform-provider-postgresql (the code pulumi-postgresql 3.18.1 bridges):
+ * - Role (resourcePostgreSQLRoleDelete): on the provider's default connection, one transaction:
+ *   pgLockRole; `REASSIGN OWNED BY "r" TO "<admin>"`; `DROP OWNED BY "r"` (both act on that
+ *   connection's database only, plus shared objects); `DROP ROLE "r"`.
+ * - Schema: in its database, `DROP SCHEMA "s" RESTRICT|CASCADE` (dropCascade) when it still exists.
+ * - Grant: pgLockRole (not for PUBLIC), then the same `REVOKE ALL PRIVILEGES ON …` create starts with.
+ * - DefaultPrivileges: pgLockRole, `ALTER DEFAULT PRIVILEGES FOR ROLE … REVOKE ALL ON … FROM …`.
+ * - GrantRole: `REVOKE "grantRole" FROM "role"`.
+ * - Function: in its database, `DROP FUNCTION IF EXISTS "s"."f"(<non-OUT arg types>) RESTRICT|CASCADE`.
+ * - Database: `DROP DATABASE "d"`, outside a transaction.
+ * `adminUser` is the provider's login (the REASSIGN target).
+ */
+export function deleteSql(type: string, name: string, inputs: Record<string, any>, adminUser: string): SqlStep {
+    const resource = `${type} ${name}`;
+    switch (type) {
+        case POSTGRES_TYPES.database:
+            return { resource, transaction: false, statements: [{ text: `DROP DATABASE ${quoteIdent(inputs.name)}` }] };
+        case POSTGRES_TYPES.role: {
+            const role = quoteIdent(inputs.name);
+            return {
+                resource,
+                transaction: true,
+                statements: [
+                    lockRole(inputs.name),
+                    { text: `REASSIGN OWNED BY ${role} TO ${quoteIdent(adminUser)}` },
+                    { text: `DROP OWNED BY ${role}` },
+                    { text: `DROP ROLE ${role}` },
+                ],
+            };
+        }
+        case POSTGRES_TYPES.schema: {
+            const mode = inputs.dropCascade ? "CASCADE" : "RESTRICT";
+            // The provider skips the DROP when the schema is already gone; IF EXISTS says the same.
+            return { resource, database: inputs.database, transaction: true, statements: [{ text: `DROP SCHEMA IF EXISTS ${quoteIdent(inputs.name)} ${mode}` }] };
+        }
+        case POSTGRES_TYPES.grantRole:
+            return { resource, transaction: true, statements: [{ text: `REVOKE ${quoteIdent(inputs.grantRole)} FROM ${quoteIdent(inputs.role)}` }] };
+        case POSTGRES_TYPES.grant: {
+            const created = grantSql(resource, inputs);
+            return { ...created, statements: created.statements.filter((st) => !st.text.startsWith("GRANT ")) };
+        }
+        case POSTGRES_TYPES.defaultPrivileges: {
+            const created = createSql(type, name, inputs);
+            return { ...created, statements: created.statements.filter((st) => !st.text.includes(" GRANT ")) };
+        }
+        case POSTGRES_TYPES.function: {
+            const types = (inputs.args ?? []).filter((a: any) => a.mode !== "OUT").map((a: any) => a.type).join(",");
+            const mode = inputs.dropCascade ? "CASCADE" : "RESTRICT";
+            return {
+                resource,
+                database: inputs.database,
+                transaction: true,
+                statements: [{ text: `DROP FUNCTION IF EXISTS ${quoteIdent(inputs.schema ?? "public")}.${quoteIdent(inputs.name)}(${types}) ${mode}` }],
+            };
+        }
+        default:
+            throw new Error(`no SQL translation for deleting ${resource}`);
     }
 }
 

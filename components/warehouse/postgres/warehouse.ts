@@ -1,6 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as postgresql from "@pulumi/postgresql";
 import * as random from "@pulumi/random";
+import { pullRequestPrefixProblem } from "../../config/rules";
 import { identifierProblem } from "./identifiers";
 import { envVarName, postgresProfiles, renderProfilesYaml, TARGET_FIELDS } from "./profiles";
 
@@ -10,6 +11,146 @@ export type PostgresBotDuty = "ci" | "deploy" | "scheduler";
 /** The dbt target a bot of `duty` uses: ci, scheduler, or the deploy target (default prod). */
 export function botTargetName(duty: PostgresBotDuty, deployTarget = "prod"): string {
     return duty === "deploy" ? deployTarget : duty;
+}
+
+/**
+ * Schema of the platform's own functions, owned by the provider's admin: no bot can create in it.
+ * Reserved: no declared schema may use the name.
+ */
+export const PLATFORM_SCHEMA = "dbt_platform";
+
+/**
+ * Body of `dbt_platform.pg_terminate_backend(pid integer, timeout bigint DEFAULT 0)`, the function
+ * that lets a masked bot cancel its OWN other sessions (issue 10 #2).
+ *
+ * dbt cancels (`--fail-fast`, Ctrl-C, a CI cancel) with an unqualified `select pg_terminate_backend(<pid>)`
+ * on another connection of the same login. With role masking that connection's current_user is the
+ * group role, and Postgres only lets a role signal backends whose login it has the privileges of
+ * (`has_privs_of_role(GetUserId(), proc->roleId)`) or members of pg_signal_backend. The group role
+ * cannot be given the login's privileges (group ∈ bot ∈ group is circular), and pg_signal_backend
+ * would let a bot kill every non-superuser session, the admin's tools included. So the bots'
+ * pinned search_path lists this schema before an explicit pg_catalog, and this SECURITY DEFINER
+ * function, with the signature of pg_catalog's, shadows it: it terminates a backend only when that
+ * backend's login is the caller's session_user (SECURITY DEFINER changes current_user, never
+ * session_user), and raises 42501 otherwise. Masking is untouched: objects stay owned by the group.
+ * It runs as the admin (superuser, or rds_superuser, a member of pg_signal_backend on RDS), so every
+ * operator and function it uses is schema-qualified: a caller may set its own search_path first.
+ */
+export const TERMINATE_OWN_BACKEND_BODY = `
+BEGIN
+    IF NOT EXISTS (
+        SELECT FROM pg_catalog.pg_stat_activity AS a
+        WHERE a.pid OPERATOR(pg_catalog.=) $1 AND a.usename OPERATOR(pg_catalog.=) SESSION_USER
+    ) THEN
+        RAISE EXCEPTION 'dbt-platform: % may only terminate its own sessions (backend % is not one)', SESSION_USER, $1
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    RETURN pg_catalog.pg_terminate_backend($1, $2);
+END;
+`;
+
+/** Who may create which schemas through `dbt_platform.create_schema`, with the owner each gets. */
+export interface SchemaFamilies {
+    devRole: string;
+    prodRole: string;
+    /** `<prefix><n>` and `<prefix><n>_<custom>` (pull requests), `<ci>_<custom>` (the CI schema's custom schemas). */
+    pullRequestPrefix: string;
+    ciSchema: string;
+    /** Each developer's `<schema>_<custom>` family, creatable by that developer only. */
+    developers: { name: string; schema: string }[];
+    /** Names nobody may create (Postgres's own, the platform's, every declared role and login). */
+    reserved: string[];
+}
+
+/** The regular expression of the dev role's schema families (pull requests and the CI schema's custom schemas). */
+export function devFamilyPattern(f: Pick<SchemaFamilies, "pullRequestPrefix" | "ciSchema">): string {
+    return `^(${f.pullRequestPrefix}[0-9]+|${f.ciSchema})(_[a-z0-9_]+)?$`;
+}
+
+/**
+ * Body of `dbt_platform.create_schema(schema_name text)`, the only way the dev role's members
+ * (the CI bot, developers) create schemas: the dev role has no CREATE on the database, so pull-request
+ * code cannot squat a production name (`analytics_finance`) or a role's name (`role_prod`, the
+ * search_path hijack). It creates, owned by the dev role, `<prefix><n>[_<custom>]` and
+ * `<ci>_<custom>` for members of the dev role and `<own schema>_<custom>` for that developer; for
+ * members of the prod role any other name that is not reserved, owned by the prod role (the prod
+ * role keeps CREATE on the database too, so dbt's plain `create schema` still works in production).
+ * An existing schema is accepted only when its owner is the one the name's family gets, so a
+ * squatted schema fails the build instead of being built into. Runs as the admin: every operator,
+ * function and type it uses is schema-qualified. Identifiers come validated (lower-case, no quotes).
+ */
+export function createSchemaBody(f: SchemaFamilies): string {
+    const lit = (v: string) => `'${v}'`;
+    const devBranches = f.developers
+        .map(
+            (d) => `    ELSIF SESSION_USER OPERATOR(pg_catalog.=) ${lit(d.name)} AND schema_name OPERATOR(pg_catalog.~) ${lit(`^${d.schema}_[a-z0-9_]+$`)} THEN
+        owner_role := ${lit(f.devRole)};`,
+        )
+        .join("\n");
+    const reserved = `ARRAY[${f.reserved.map(lit).join(", ")}]::pg_catalog.text[]`;
+    return `
+DECLARE
+    owner_role pg_catalog.text;
+    existing pg_catalog.text;
+BEGIN
+    IF schema_name IS NULL OR NOT (schema_name OPERATOR(pg_catalog.~) '^[a-z_][a-z0-9_]*$')
+        OR pg_catalog.octet_length(schema_name) OPERATOR(pg_catalog.>) 63 THEN
+        RAISE EXCEPTION 'dbt-platform: % is not a lower-case schema name of at most 63 bytes', schema_name
+            USING ERRCODE = 'invalid_schema_name';
+    END IF;
+    IF schema_name OPERATOR(pg_catalog.~) '^pg_' OR schema_name OPERATOR(pg_catalog.=) ANY (${reserved}) THEN
+        RAISE EXCEPTION 'dbt-platform: schema name % is reserved', schema_name USING ERRCODE = 'insufficient_privilege';
+    ELSIF schema_name OPERATOR(pg_catalog.~) ${lit(devFamilyPattern(f))}
+        AND pg_catalog.pg_has_role(SESSION_USER, ${lit(f.devRole)}, 'MEMBER') THEN
+        owner_role := ${lit(f.devRole)};
+${devBranches}
+    ELSIF NOT (schema_name OPERATOR(pg_catalog.~) ${lit(devFamilyPattern(f))})${f.developers.map((d) => `
+        AND NOT (schema_name OPERATOR(pg_catalog.~) ${lit(`^${d.schema}(_[a-z0-9_]+)?$`)})`).join("")}
+        AND pg_catalog.pg_has_role(SESSION_USER, ${lit(f.prodRole)}, 'MEMBER') THEN
+        owner_role := ${lit(f.prodRole)};
+    ELSE
+        RAISE EXCEPTION 'dbt-platform: % may not create schema %', SESSION_USER, schema_name USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    SELECT pg_catalog.pg_get_userbyid(n.nspowner) INTO existing FROM pg_catalog.pg_namespace AS n
+    WHERE n.nspname OPERATOR(pg_catalog.=) schema_name;
+    IF FOUND THEN
+        IF existing OPERATOR(pg_catalog.=) owner_role THEN
+            RETURN;
+        END IF;
+        RAISE EXCEPTION 'dbt-platform: schema % exists and is owned by %, not %', schema_name, existing, owner_role
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    EXECUTE pg_catalog.format('CREATE SCHEMA %I AUTHORIZATION %I', schema_name, owner_role);
+END;
+`;
+}
+
+/**
+ * The dbt macro a project needs so that CI and developers create schemas through the platform's
+ * function (the dev role has no CREATE on the database). Root-project macros win dbt's dispatch over
+ * dbt-postgres's own `postgres__create_schema`; production bots go through the same function.
+ */
+export const CREATE_SCHEMA_MACRO = `{% macro postgres__create_schema(relation) -%}
+  {#- dbt-platform: the dev role has no CREATE on the database; ${PLATFORM_SCHEMA}.create_schema creates only the caller's schema families. -#}
+  {%- call statement('create_schema') -%}
+    select "${PLATFORM_SCHEMA}".create_schema('{{ relation.without_identifier().schema | replace("'", "''") }}')
+  {%- endcall -%}
+{% endmacro %}
+`;
+
+/**
+ * A query a production build runs before it writes (issue 11): one row per target schema that
+ * exists and is not owned by `prodRole` (a squatted schema). Zero rows: safe to build. Schemas that
+ * don't exist yet are fine (the build creates them, owned by the prod role).
+ */
+export function schemaOwnershipCheckSql(prodRole: string, schemas: readonly string[]): string {
+    const lit = (v: string) => `'${v.replace(/'/g, "''")}'`;
+    return (
+        "select n.nspname as schema_name, pg_catalog.pg_get_userbyid(n.nspowner) as owner " +
+        "from pg_catalog.pg_namespace as n " +
+        `where n.nspname = any (array[${schemas.map(lit).join(", ")}]::text[]) ` +
+        `and n.nspowner <> (select r.oid from pg_catalog.pg_roles as r where r.rolname = ${lit(prodRole)})`
+    );
 }
 
 /** A login role used by automation. */
@@ -69,16 +210,22 @@ export interface PostgresWarehouseArgs {
     ciSchema?: string;
     /** Production schemas, owned by the prod role and readable by the dev role. */
     productionSchemas: string[];
+    /** Prefix of the per-pull-request schemas CI creates, `<prefix><n>` (default dbt_pr_). */
+    pullRequestPrefix?: string;
     /** Per-developer logins with private schemas. */
     developers?: PostgresDeveloperArgs[];
     /** Revoke PUBLIC's default CONNECT/TEMP on the database (default true). */
     revokePublicConnect?: boolean;
+    /** Adopt (import) the database and group roles a previous `pulumi destroy` retained (default false). */
+    adoptRetained?: boolean;
     /** Host that dbt (not the provider) connects to; defaults to the admin connection's host. */
     dbtHost?: pulumi.Input<string>;
     /** Port that dbt connects to; defaults to the admin connection's port. */
     dbtPort?: pulumi.Input<number>;
     /** sslmode written into profiles.yml (default require). */
     dbtSslmode?: string;
+    /** sslrootcert written into profiles.yml: an absolute CA bundle path on the runner, or `system` (libpq 16+ uses the OS store). */
+    dbtSslrootcert?: string;
     /** Profile name in profiles.yml. */
     profile: string;
     /** dbt threads per target (default 4). */
@@ -123,10 +270,9 @@ export class PostgresWarehouse extends pulumi.ComponentResource {
         super("dbt-platform:warehouse:PostgresWarehouse", name, {}, opts);
         this.roles = { dev: model.devRole, prod: model.prodRole };
 
-        const provider =
-            args.provider ??
+        const adminProvider = (key: string, databaseName: pulumi.Input<string>) =>
             new postgresql.Provider(
-                `${name}-provider`,
+                `${name}-${key}`,
                 {
                     host: args.connection!.host,
                     port: args.connection!.port,
@@ -134,21 +280,45 @@ export class PostgresWarehouse extends pulumi.ComponentResource {
                     password: args.connection!.password ? pulumi.secret(args.connection!.password) : undefined,
                     sslmode: args.connection!.sslmode ?? "require",
                     superuser: args.connection!.superuser ?? true,
-                    database: "postgres",
+                    database: databaseName,
                 },
                 { parent: this },
             );
+        const provider = args.provider ?? adminProvider("provider", "postgres");
         const child: pulumi.CustomResourceOptions = { parent: this, provider };
 
+        // `pulumi destroy` keeps production data (issue 9 §3). Retained: the database (DROP DATABASE
+        // would take everything), the production schemas (DROP SCHEMA … RESTRICT fails with 2BP01 once
+        // dbt has built there, and CASCADE would drop production), and both group roles: the provider
+        // deletes a role with REASSIGN OWNED BY … TO <admin>; DROP OWNED BY …; DROP ROLE … on its own
+        // connection (database postgres), so a role owning or holding privileges on objects in the
+        // warehouse database fails DROP ROLE with 2BP01, and where it succeeded the admin would own
+        // production and masking could not rebuild it. What the stack alone owns is dropped: logins,
+        // the CI and developer schemas (dropCascade), the platform schema and functions, every grant.
+        // A following `up` adopts what was retained: `adoptRetained` imports the database and the
+        // roles (CREATE would fail on them), and the schemas' ifNotExists path keeps their owner.
+        const retained = (id: string): pulumi.CustomResourceOptions => ({
+            ...child,
+            retainOnDelete: true,
+            ...(model.adoptRetained ? { import: id } : {}),
+        });
         const database: pulumi.Output<string> = model.createDatabase
-            ? new postgresql.Database(`${name}-database`, { name: model.database }, child).name
+            ? new postgresql.Database(`${name}-database`, { name: model.database }, retained(model.database)).name
             : pulumi.output(model.database);
 
+        // Logins are deleted through a provider connected to the warehouse database: the provider's
+        // role delete runs REASSIGN OWNED / DROP OWNED on its own connection's database only, so from
+        // `postgres` a login that owns anything in the warehouse (a developer's table in a dev-role
+        // schema, a bot's object made after RESET ROLE) fails DROP ROLE with 2BP01. Connected here,
+        // such leftovers pass to the admin and the login goes. CREATE ROLE is cluster-wide either way.
+        const loginProvider = args.provider ?? adminProvider("provider-database", database);
+        const loginChild: pulumi.CustomResourceOptions = { parent: this, provider: loginProvider };
+
         const groupRole = (key: "dev" | "prod", roleName: string) =>
-            new postgresql.Role(`${name}-role-${key}`, { name: roleName, login: false, inherit: true }, child);
+            new postgresql.Role(`${name}-role-${key}`, { name: roleName, login: false, inherit: true }, retained(roleName));
         const groups = { dev: groupRole("dev", model.devRole), prod: groupRole("prod", model.prodRole) };
 
-        const login = (kind: "user" | "developer", userName: string, group: postgresql.Role, mask: boolean) => {
+        const login = (kind: "user" | "developer", userName: string, group: postgresql.Role, mask: boolean, searchPaths?: string[]) => {
             const password = new random.RandomPassword(
                 `${name}-${kind}-${userName}-password`,
                 // Alphanumeric only: the value travels through env vars, YAML and URLs unescaped.
@@ -164,29 +334,95 @@ export class PostgresWarehouse extends pulumi.ComponentResource {
                     roles: [group.name],
                     assumeRole: mask ? group.name : undefined,
                     inherit: true,
+                    searchPaths,
                 },
-                child,
+                loginChild,
             );
             return { role, password: password.result };
         };
+        // Bots' search_path is pinned (no "$user": a schema named after the group role would come first):
+        // the platform schema (admin-owned) and an explicit pg_catalog, then the schema their group owns,
+        // then public only when revokePublicConnect made it read-only for PUBLIC (shared UDFs keep
+        // resolving). Only the admin can put a function ahead of pg_catalog's, which is how dbt's
+        // unqualified pg_terminate_backend reaches ours.
+        const botSearchPath = (u: PostgresBotUserArgs) => [
+            PLATFORM_SCHEMA,
+            "pg_catalog",
+            u.duty === "ci" ? model.ciSchema : model.productionSchemas[0],
+            ...(model.revokePublicConnect ? ["public"] : []),
+        ];
         const bots = model.users.map((u) => ({
             ...u,
             group: u.duty === "ci" ? groups.dev : groups.prod,
-            ...login("user", u.name, u.duty === "ci" ? groups.dev : groups.prod, model.roleMasking),
+            ...login("user", u.name, u.duty === "ci" ? groups.dev : groups.prod, model.roleMasking, botSearchPath(u)),
         }));
         // Developers are never masked: their private schema is theirs alone.
         const devs = model.developers.map((d) => ({ ...d, ...login("developer", d.name, groups.dev, false) }));
 
-        const schema = (key: string, schemaName: string, owner: pulumi.Input<string>) =>
+        // The platform schema has no explicit owner: the provider's admin creates and owns it, so no
+        // bot or developer can add objects to it. Ours alone, so destroy drops it with its functions.
+        const platformSchema = new postgresql.Schema(
+            `${name}-schema-platform`,
+            { name: PLATFORM_SCHEMA, database, ifNotExists: true, dropCascade: true },
+            child,
+        );
+        const platformFunctions = [
+            new postgresql.Function(
+                `${name}-function-terminate-backend`,
+                {
+                    database,
+                    schema: PLATFORM_SCHEMA,
+                    name: "pg_terminate_backend",
+                    // pg_catalog's own signature, so the earlier schema on the search path wins.
+                    args: [{ name: "pid", type: "integer" }, { name: "timeout", type: "bigint", default: "0" }],
+                    returns: "boolean",
+                    language: "plpgsql",
+                    securityDefiner: true,
+                    body: TERMINATE_OWN_BACKEND_BODY,
+                },
+                { ...child, dependsOn: [platformSchema] },
+            ),
+            new postgresql.Function(
+                `${name}-function-create-schema`,
+                {
+                    database,
+                    schema: PLATFORM_SCHEMA,
+                    name: "create_schema",
+                    args: [{ name: "schema_name", type: "text" }],
+                    returns: "void",
+                    language: "plpgsql",
+                    securityDefiner: true,
+                    body: createSchemaBody({
+                        devRole: model.devRole,
+                        prodRole: model.prodRole,
+                        pullRequestPrefix: model.pullRequestPrefix,
+                        ciSchema: model.ciSchema,
+                        developers: model.developers,
+                        reserved: reservedSchemaNames(model),
+                    }),
+                },
+                { ...child, dependsOn: [platformSchema] },
+            ),
+        ];
+        if (args.connection && args.connection.superuser === false) {
+            // Without superuser (RDS, Cloud SQL) the admin may only create a schema AUTHORIZATION a
+            // group role it is a member of (Postgres 15 check_is_member_of_role), and create_schema runs as it.
+            for (const key of ["dev", "prod"] as const) {
+                new postgresql.GrantRole(`${name}-admin-in-${key}`, { role: args.connection.username, grantRole: groups[key].name }, child);
+            }
+        }
+
+        // Production schemas are retained on destroy and never cascade; the CI and developer schemas
+        // hold only rebuildable output and are the stack's to drop, with what dbt built in them.
+        const schema = (key: string, schemaName: string, owner: pulumi.Input<string>, production: boolean) =>
             new postgresql.Schema(
                 `${name}-schema-${key}`,
-                // dropCascade stays false: destroying the stack must never drop built data silently.
-                { name: schemaName, database, owner, ifNotExists: true, dropCascade: false },
-                child,
+                { name: schemaName, database, owner, ifNotExists: true, dropCascade: !production },
+                production ? { ...child, retainOnDelete: true } : child,
             );
-        if (model.users.some((u) => u.duty === "ci")) schema(model.ciSchema, model.ciSchema, groups.dev.name);
-        const prodSchemas = model.productionSchemas.map((s) => schema(s, s, groups.prod.name));
-        devs.forEach((d) => schema(d.schema, d.schema, d.role.name));
+        if (model.users.some((u) => u.duty === "ci")) schema(model.ciSchema, model.ciSchema, groups.dev.name, false);
+        const prodSchemas = model.productionSchemas.map((s) => schema(s, s, groups.prod.name, true));
+        devs.forEach((d) => schema(d.schema, d.schema, d.role.name, false));
 
         // Every GRANT/REVOKE and ALTER DEFAULT PRIVILEGES runs alone: the provider revokes then grants
         // in one transaction, and two such transactions on the same role or object fail with
@@ -205,8 +441,16 @@ export class PostgresWarehouse extends pulumi.ComponentResource {
             grant("public-schema", { database, role: "public", schema: "public", objectType: "schema", privileges: ["USAGE"] }, []);
         }
         for (const key of ["dev", "prod"] as const) {
-            // CONNECT to log in; CREATE so dbt can create custom and per-pull-request schemas (seed step 1).
-            grant(`${key}-database`, { database, role: groups[key].name, objectType: "database", privileges: ["CONNECT", "CREATE"] }, [groups[key]]);
+            // CONNECT to log in; TEMPORARY because incremental models and snapshots stage rows in
+            // `create temporary table` from their second run on (revokePublicConnect took PUBLIC's TEMP
+            // away). CREATE only for the prod role (custom production schemas): the dev role creates its
+            // pull-request, CI and developer families through dbt_platform.create_schema, never any name.
+            const privileges = key === "prod" ? ["CONNECT", "CREATE", "TEMPORARY"] : ["CONNECT", "TEMPORARY"];
+            grant(`${key}-database`, { database, role: groups[key].name, objectType: "database", privileges }, [groups[key]]);
+        }
+        for (const key of ["dev", "prod"] as const) {
+            // USAGE is the gate to the platform functions (EXECUTE stays PUBLIC's default; PUBLIC has no USAGE).
+            grant(`${key}-usage-platform`, { database, role: groups[key].name, schema: PLATFORM_SCHEMA, objectType: "schema", privileges: ["USAGE"] }, [groups[key], platformSchema, ...platformFunctions]);
         }
         // Deferral: CI and developers read production relations, and nothing more.
         model.productionSchemas.forEach((s, i) => {
@@ -270,6 +514,7 @@ export class PostgresWarehouse extends pulumi.ComponentResource {
                     targets: targetNames,
                     threads: model.threads,
                     sslmode: model.dbtSslmode,
+                    sslrootcert: model.dbtSslrootcert,
                 }),
             ),
         );
@@ -302,8 +547,11 @@ interface Model {
     ciSchema: string;
     productionSchemas: string[];
     developers: Required<PostgresDeveloperArgs>[];
+    pullRequestPrefix: string;
     revokePublicConnect: boolean;
+    adoptRetained: boolean;
     dbtSslmode: string;
+    dbtSslrootcert?: string;
     profile: string;
     threads: number;
     deployTarget: string;
@@ -326,8 +574,11 @@ function normalise(name: string, args: PostgresWarehouseArgs): Model {
         ciSchema: args.ciSchema ?? "dbt_ci",
         productionSchemas: args.productionSchemas,
         developers: (args.developers ?? []).map((d) => ({ name: d.name, schema: d.schema ?? `dbt_${d.name}` })),
+        pullRequestPrefix: args.pullRequestPrefix ?? "dbt_pr_",
         revokePublicConnect: args.revokePublicConnect ?? true,
+        adoptRetained: args.adoptRetained ?? false,
         dbtSslmode: args.dbtSslmode ?? "require",
+        dbtSslrootcert: args.dbtSslrootcert,
         profile: args.profile,
         threads: args.threads ?? 4,
         deployTarget: botTargetName("deploy", args.deployTarget),
@@ -343,6 +594,27 @@ function normalise(name: string, args: PostgresWarehouseArgs): Model {
     check(m.ciSchema, "schema", "ciSchema");
     m.productionSchemas.forEach((s, i) => check(s, "schema", `productionSchemas[${i}]`));
     if (m.productionSchemas.length === 0) problems.push("productionSchemas: expected at least one schema");
+    // The one pull-request prefix rule the config and the pipelines apply too.
+    const prefixProblem = pullRequestPrefixProblem(m.pullRequestPrefix);
+    if (prefixProblem) problems.push(`pullRequestPrefix = ${JSON.stringify(m.pullRequestPrefix)}: expected ${prefixProblem}`);
+    // Reserved schema names: a schema named after a role is what "$user" resolves to (the search_path
+    // hijack), and the provider would ALTER the owner of an existing public or system schema.
+    const reserved = new Set(reservedSchemaNames(m));
+    const declaredSchemas: [string, string][] = [
+        ["ciSchema", m.ciSchema],
+        ...m.productionSchemas.map((s, i): [string, string] => [`productionSchemas[${i}]`, s]),
+        ...m.developers.map((d, i): [string, string] => [`developers[${i}].schema`, d.schema]),
+    ];
+    for (const [where, s] of declaredSchemas) {
+        if (reserved.has(s)) problems.push(`${where} = ${JSON.stringify(s)}: expected a schema name that is not reserved (public, information_schema, ${PLATFORM_SCHEMA}, or a declared role or login)`);
+    }
+    // Production names must stay out of the families the dev role may create.
+    const devFamily = new RegExp(devFamilyPattern(m));
+    m.productionSchemas.forEach((s, i) => {
+        if (devFamily.test(s) || m.developers.some((d) => s === d.schema || s.startsWith(`${d.schema}_`))) {
+            problems.push(`productionSchemas[${i}] = ${JSON.stringify(s)}: expected a name outside the pull-request, CI and developer schema families`);
+        }
+    });
     const logins = [m.devRole, m.prodRole, ...m.users.map((u) => u.name), ...m.developers.map((d) => d.name)];
     dupes(logins).forEach((d) => problems.push(`role ${d} is declared more than once`));
     dupes([m.ciSchema, ...m.productionSchemas, ...m.developers.map((d) => d.schema)]).forEach((d) =>
@@ -357,6 +629,9 @@ function normalise(name: string, args: PostgresWarehouseArgs): Model {
     if (m.deployTarget === "ci" || m.deployTarget === "scheduler" || !/^[a-z][a-z0-9_-]*$/.test(m.deployTarget)) {
         problems.push(`deployTarget = ${JSON.stringify(m.deployTarget)}: expected a target name other than ${targets.slice(1).join(", ")}`);
     }
+    if (m.dbtSslrootcert !== undefined && !/^(system|\/[A-Za-z0-9._\/-]{1,255})$/.test(m.dbtSslrootcert)) {
+        problems.push(`dbtSslrootcert = ${JSON.stringify(m.dbtSslrootcert)}: expected system or an absolute path to a CA bundle (letters, digits, . _ - /)`);
+    }
     if (!args.provider && !args.connection) problems.push("connection: expected an admin connection or a provider");
     if ((args.dbtHost ?? args.connection?.host) === undefined || (args.dbtPort ?? args.connection?.port) === undefined) {
         problems.push("dbtHost, dbtPort: expected both when a provider is passed instead of a connection");
@@ -365,6 +640,11 @@ function normalise(name: string, args: PostgresWarehouseArgs): Model {
         throw new Error(`PostgresWarehouse ${name}: invalid arguments:\n  - ${problems.join("\n  - ")}`);
     }
     return m;
+}
+
+/** Schema names nobody may declare or create: Postgres's own, the platform's, every role and login. */
+function reservedSchemaNames(m: Pick<Model, "devRole" | "prodRole" | "users" | "developers">): string[] {
+    return ["public", "information_schema", PLATFORM_SCHEMA, m.devRole, m.prodRole, ...m.users.map((u) => u.name), ...m.developers.map((d) => d.name)];
 }
 
 function dupes(values: string[]): string[] {

@@ -1,0 +1,5 @@
+export * from "./identifiers";
+export * from "./model";
+export * from "./plan";
+export * from "./profiles";
+export * from "./warehouse";
