@@ -9,33 +9,43 @@ import * as os from "os";
 import * as path from "path";
 import { accessPlan, AccessPlan, postgresPlan } from "../components/access/plan";
 import { accessMatrix, diffMatrices, renderMatrixDiff, renderMatrixMarkdown } from "../components/access/matrix";
-import { ROOT, runProgram } from "../scripts/offline";
+import { Recorded, ROOT, runProgram } from "../scripts/offline";
 
 describe("access matrix from the declared plan", () => {
     let plan: AccessPlan;
+    let declared: Recorded[];
 
     before(async () => {
-        plan = accessPlan((await runProgram("dev")).resources);
+        declared = (await runProgram("dev")).resources;
+        plan = accessPlan(declared);
     });
 
     it("reads every login, role, membership, masking setting, schema owner, grant and default from the dev stack", () => {
         assert.strictEqual(plan.database, "analytics_dev");
-        assert.deepStrictEqual(plan.roles.map((r) => `${r.name}${r.login ? "" : " (role)"} in [${r.memberOf}] ${JSON.stringify(r.settings)}`), [
-            'anton in [role_dev] {}',
-            'dbt_bitbucket in [role_prod] {"role":"role_prod"}',
-            'dbt_scheduler in [role_prod] {"role":"role_prod"}',
-            'dev_ci in [role_dev] {"role":"role_dev"}',
-            'maria in [role_dev] {}',
-            'role_dev (role) in [] {}',
-            'role_prod (role) in [] {}',
+        assert.deepStrictEqual(plan.roles.map((r) => `${r.name}${r.login ? "" : " (role)"} in [${r.memberOf}] masked as ${r.settings.role ?? "-"}`), [
+            "anton in [role_dev] masked as -",
+            "dbt_bitbucket in [role_prod] masked as role_prod",
+            "dbt_scheduler in [role_prod] masked as role_prod",
+            "dev_ci in [role_dev] masked as role_dev",
+            "maria in [role_dev] masked as -",
+            "role_dev (role) in [] masked as -",
+            "role_prod (role) in [] masked as -",
         ]);
-        assert.deepStrictEqual(plan.schemas, [
-            { name: "analytics", owner: "role_prod" },
-            { name: "dbt_anton", owner: "anton" },
-            { name: "dbt_ci", owner: "role_dev" },
-            { name: "dbt_maria", owner: "maria" },
-            { name: "staging", owner: "role_prod" },
-        ]);
+        // Every other setting the program declares (search_path pinning, timeouts) is carried as declared.
+        for (const r of declared.filter((x) => x.type === "postgresql:index/role:Role" && x.inputs.searchPaths?.length)) {
+            assert.strictEqual(plan.roles.find((p) => p.name === r.inputs.name)!.settings.search_path, r.inputs.searchPaths.join(", "));
+        }
+        assert.deepStrictEqual(
+            plan.schemas,
+            declared
+                .filter((r) => r.type === "postgresql:index/schema:Schema")
+                .map((r) => ({ name: r.inputs.name, owner: r.inputs.owner ?? "" }))
+                .sort((a, b) => a.name.localeCompare(b.name)),
+        );
+        assert.deepStrictEqual(
+            plan.schemas.filter((x) => x.owner).map((x) => `${x.name}:${x.owner}`),
+            ["analytics:role_prod", "dbt_anton:anton", "dbt_ci:role_dev", "dbt_maria:maria", "staging:role_prod"],
+        );
     });
 
     it("derives who may do what, with role masking", () => {

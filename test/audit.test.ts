@@ -58,7 +58,8 @@ describe("drift audit on a real Postgres @integration", function () {
         await server.admin("postgres", `GRANT CONNECT ON DATABASE ${DATABASE} TO ${AUDITOR.user}`);
         // dbt's normal run-time activity is not drift: production builds, a pull-request schema, a custom schema.
         await as("dbt_bitbucket", "CREATE TABLE analytics.orders AS SELECT 1 AS id; CREATE VIEW staging.stg_orders AS SELECT 1 AS id");
-        await as("dev_ci", "CREATE SCHEMA dbt_pr_7; CREATE TABLE dbt_pr_7.m AS SELECT id FROM analytics.orders");
+        await as("dev_ci", "SELECT dbt_platform.create_schema('dbt_pr_7'); CREATE TABLE dbt_pr_7.m AS SELECT id FROM analytics.orders");
+        await as("anton", "SELECT dbt_platform.create_schema('dbt_anton_scratch')");
         await as("dbt_scheduler", "CREATE SCHEMA analytics_extra; CREATE TABLE analytics_extra.t AS SELECT 1 AS x");
     });
 
@@ -71,6 +72,7 @@ describe("drift audit on a real Postgres @integration", function () {
         const changes: { what: string; sql: string; database?: string; expect: string[] }[] = [
             { what: "a GRANT", sql: "GRANT CREATE ON SCHEMA analytics TO role_dev", expect: ["excess privilege: CREATE on schema analytics to role_dev (live, not declared)"] },
             { what: "a new login", sql: "CREATE ROLE intruder LOGIN PASSWORD 'x'", expect: ["unknown login: intruder"] },
+            { what: "a schema nobody declared", sql: "CREATE SCHEMA side_project AUTHORIZATION intruder", expect: ["unknown schema: side_project (owned by intruder)"] },
             { what: "a changed owner", sql: "ALTER SCHEMA staging OWNER TO maria", expect: ["changed ownership: schema staging (declared role_prod, live maria)"] },
             {
                 what: "a dropped default privilege",

@@ -5,7 +5,7 @@
  * what is in excess, and what is there but unknown to the plan (logins, roles, schemas).
  */
 import { AccessPlan } from "./plan";
-import { accessMatrix, planSchemas } from "./matrix";
+import { planSchemas } from "./matrix";
 
 export type DriftKind = "login" | "role" | "membership" | "privilege" | "ownership" | "default privilege" | "role setting" | "schema";
 
@@ -167,12 +167,13 @@ export function auditPostgres(plan: AccessPlan, catalog: PostgresCatalog, option
     for (const s of plan.schemas) {
         const owner = liveSchemas.get(s.name);
         if (owner === undefined) drifts.push({ kind: "schema", change: "missing", subject: s.name });
-        else if (owner !== s.owner) drifts.push({ kind: "ownership", change: "changed", subject: `schema ${s.name}`, declared: s.owner, live: owner });
+        // A schema declared without an owner belongs to whoever the provider connects as.
+        else if (s.owner && owner !== s.owner) drifts.push({ kind: "ownership", change: "changed", subject: `schema ${s.name}`, declared: s.owner, live: owner });
     }
-    // dbt creates custom and per-pull-request schemas at run time as a role that may: those are expected.
-    const creators = new Set(accessMatrix(plan).rows.filter((r) => r.createSchema).map((r) => r.sessionRole || r.name));
+    // dbt creates custom, per-pull-request and developer schemas at run time (directly, or through the
+    // platform's schema function), always owned by a declared role: those are expected, others unknown.
     for (const [schema, owner] of liveSchemas) {
-        if (!schemas.has(schema) && !creators.has(owner)) drifts.push({ kind: "schema", change: "unknown", subject: schema, live: `owned by ${owner}` });
+        if (!schemas.has(schema) && !declared.has(owner)) drifts.push({ kind: "schema", change: "unknown", subject: schema, live: `owned by ${owner}` });
     }
 
     // Default privileges for objects a declared role creates later.
