@@ -90,6 +90,15 @@ describe("access matrix from the declared plan", () => {
         assert.match(run("--stack", "dev", "--format", "html").stderr, /--format html: expected markdown or json/);
     });
 
+    it("reads the plan of every stack", async function () {
+        this.timeout(60_000);
+        for (const stack of ["sandbox", "staging", "prod"]) {
+            const other = accessPlan((await runProgram(stack)).resources);
+            assert.ok(other.roles.length >= 4 && other.schemas.length >= 3, `${stack}: ${other.roles.length} roles, ${other.schemas.length} schemas`);
+            assert.ok(accessMatrix(other).rows.some((r) => r.kind === "login" && r.connect), `${stack}: some login connects`);
+        }
+    });
+
     it("keeps grants on named objects apart from ALL … IN SCHEMA, and refuses what it cannot model, naming the resource", () => {
         const grant = (objectType: string, objects?: string[]) => ({ type: "postgresql:index/grant:Grant", name: "g", inputs: { role: "r", database: "d", schema: "s", objectType, objects, privileges: ["select"] } });
         assert.deepStrictEqual(postgresPlan([grant("table", ["t2", "t1"])]).grants, [{ grantee: "r", on: "table", schema: "s", objects: ["t1", "t2"], privileges: ["SELECT"] }]);

@@ -79,6 +79,7 @@ describe("platform repository pipelines", () => {
                     assert.match(run, new RegExp(`npm run --silent access -- --stack ${stack} --base access-base-${stack}.json`));
                 }
                 assert.match(run, /git worktree add --detach \.\.\/platform-base "\$BASE_SHA"/);
+                assert.match(run, /npm install --prefix policy/, "installs the policy pack's own dependencies");
                 const comment = steps.find((s: any) => s.uses?.startsWith("actions/github-script@"));
                 assert.strictEqual(comment.if, "always()");
                 assert.match(comment.with.script, /updateComment/);

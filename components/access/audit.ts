@@ -108,7 +108,10 @@ export function auditPostgres(plan: AccessPlan, catalog: PostgresCatalog, option
     const membership = (member: string, role: string) => `${member} in ${role}`;
     setDiff(
         "membership",
-        new Set(plan.roles.flatMap((r) => r.memberOf.map((m) => membership(r.name, m)))),
+        new Set([
+            ...plan.roles.flatMap((r) => r.memberOf.map((m) => membership(r.name, m))),
+            ...(plan.externalMemberships ?? []).filter((m) => !ignored.has(m.member)).map((m) => membership(m.member, m.role)),
+        ]),
         new Set(catalog.members.filter((m) => (declared.has(m.member) || declared.has(m.role)) && !ignored.has(m.member) && !ignored.has(m.role)).map((m) => membership(m.member, m.role))),
     );
 

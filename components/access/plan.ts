@@ -63,6 +63,8 @@ export interface AccessPlan {
     schemas: PlanSchema[];
     grants: PlanGrant[];
     defaults: PlanDefault[];
+    /** Memberships granted to roles the plan does not create (the provider's admin login). */
+    externalMemberships: { member: string; role: string }[];
 }
 
 /** What ALL expands to, per object kind (Postgres). */
@@ -101,10 +103,12 @@ export function postgresPlan(resources: DeclaredResource[]): AccessPlan {
         if (i.statementTimeout) settings.statement_timeout = String(i.statementTimeout);
         roles.set(i.name, { name: i.name, login: i.login === true, inherit: i.inherit !== false, memberOf: [...(i.roles ?? [])].sort(), settings });
     }
+    const externalMemberships: AccessPlan["externalMemberships"] = [];
     for (const r of of(POSTGRES_TYPES.grantRole)) {
         const role = roles.get(r.inputs.role);
-        if (!role) throw new Error(`${r.type} ${r.name}: grants ${r.inputs.grantRole} to ${r.inputs.role}, which the plan does not declare`);
-        if (!role.memberOf.includes(r.inputs.grantRole)) role.memberOf = [...role.memberOf, r.inputs.grantRole].sort();
+        // E.g. the admin the provider connects as, made a member so it can manage what a group owns.
+        if (!role) externalMemberships.push({ member: r.inputs.role, role: r.inputs.grantRole });
+        else if (!role.memberOf.includes(r.inputs.grantRole)) role.memberOf = [...role.memberOf, r.inputs.grantRole].sort();
     }
     for (const r of of(POSTGRES_TYPES.database)) databases.add(r.inputs.name);
     const schemas: PlanSchema[] = of(POSTGRES_TYPES.schema).map((r) => {
@@ -133,6 +137,7 @@ export function postgresPlan(resources: DeclaredResource[]): AccessPlan {
         schemas: sortBy(schemas, (s) => s.name),
         grants,
         defaults,
+        externalMemberships,
     };
 }
 

@@ -84,7 +84,8 @@ export function backendEnv(args: PlatformPipelineArgs): Record<string, string> {
 
 /** Installs the project and logs in to the backend (PULUMI_ACCESS_TOKEN for Pulumi Cloud comes from the CI's secrets). */
 export function setupLines(): string[] {
-    return ["npm ci", 'pulumi login "$PULUMI_BACKEND_URL"'];
+    // The policy pack is its own Node project: pulumi runs it from policy/ with policy/node_modules.
+    return ["npm ci", "npm install --prefix policy --no-audit --no-fund", 'pulumi login "$PULUMI_BACKEND_URL"'];
 }
 
 /**
