@@ -1,0 +1,135 @@
+/**
+ * GitHub Actions for the platform repository: platform-preview.yml (pull requests, one comment
+ * kept up to date by a github-script step that finds its marker), platform-deploy.yml (main: one
+ * job per stack, environments for approvals, a concurrency group per stack, the SHA handed from
+ * stage to stage) and platform-audit.yml (scheduled drift audit).
+ */
+import { GITHUB_ACTIONS } from "../github";
+import { auditLines, auditSecretNames, backendEnv, COMMENT_FILE, COMMENT_MARKER, PlatformPipelineArgs, previewLines, renderPlatformYaml, upLines, validatePlatformArgs } from "./model";
+
+/** Actions the platform workflows use, pinned by version. */
+export const PLATFORM_ACTIONS = {
+    ...GITHUB_ACTIONS,
+    setupNode: "actions/setup-node@v4",
+    pulumi: "pulumi/actions@v6",
+    githubScript: "actions/github-script@v7",
+} as const;
+
+type Step = Record<string, unknown>;
+
+function commonSteps(args: PlatformPipelineArgs, ref: string | undefined, roleArn: string | undefined): Step[] {
+    const steps: Step[] = [
+        { name: "Checkout", uses: PLATFORM_ACTIONS.checkout, with: { "fetch-depth": 0, ...(ref ? { ref } : {}) } },
+        { name: "Set up Node", uses: PLATFORM_ACTIONS.setupNode, with: { "node-version": args.nodeVersion, cache: "npm" } },
+    ];
+    if (roleArn && args.backend.kind === "s3") {
+        steps.push({ name: "AWS credentials (OIDC) for the state bucket and KMS key", uses: PLATFORM_ACTIONS.awsCredentials, with: { "role-to-assume": roleArn, "aws-region": args.backend.region } });
+    }
+    // Without a command the action only installs the CLI: the scripts run pulumi themselves.
+    steps.push({ name: "Install Pulumi", uses: PLATFORM_ACTIONS.pulumi, with: { "pulumi-version": args.pulumiVersion } });
+    return steps;
+}
+
+function env(args: PlatformPipelineArgs, extra: Record<string, string> = {}): Record<string, string> {
+    const out: Record<string, string> = { ...backendEnv(args), ...extra };
+    if (args.backend.kind === "pulumi-cloud") out.PULUMI_ACCESS_TOKEN = "${{ secrets.PULUMI_ACCESS_TOKEN }}";
+    return out;
+}
+
+/** Finds the comment that starts with the marker and updates it, or creates it. */
+export const UPSERT_COMMENT_SCRIPT = [
+    "const fs = require('fs');",
+    `const marker = ${JSON.stringify(COMMENT_MARKER)};`,
+    `let body = fs.existsSync(${JSON.stringify(COMMENT_FILE)}) ? fs.readFileSync(${JSON.stringify(COMMENT_FILE)}, 'utf8') : marker + '\\nThe preview did not produce a report; see the run log.';`,
+    "// GitHub rejects comment bodies over 65536 characters.",
+    "if (body.length > 65000) body = body.slice(0, 65000) + '\\n\\n(truncated; the full output is in the run log)';",
+    "const { owner, repo } = context.repo;",
+    "const issue_number = context.issue.number;",
+    "const comments = await github.paginate(github.rest.issues.listComments, { owner, repo, issue_number, per_page: 100 });",
+    "const mine = comments.find((c) => c.user && c.user.type === 'Bot' && (c.body || '').startsWith(marker));",
+    "if (mine) await github.rest.issues.updateComment({ owner, repo, comment_id: mine.id, body });",
+    "else await github.rest.issues.createComment({ owner, repo, issue_number, body });",
+].join("\n");
+
+export function renderPlatformGithub(args: PlatformPipelineArgs): Record<string, string> {
+    validatePlatformArgs(args);
+    const s3 = args.backend.kind === "s3" ? args.backend : undefined;
+    const preview = {
+        name: "Platform preview",
+        on: { pull_request: { branches: [args.mainBranch] } },
+        permissions: { contents: "read", "pull-requests": "write", ...(s3 ? { "id-token": "write" } : {}) },
+        concurrency: { group: "platform-preview-${{ github.event.pull_request.number }}", "cancel-in-progress": true },
+        jobs: {
+            preview: {
+                name: "pulumi preview (every stack, policy pack enforced)",
+                "runs-on": "ubuntu-latest",
+                "timeout-minutes": 60,
+                env: env(args, { BASE_SHA: "${{ github.event.pull_request.base.sha }}" }),
+                defaults: { run: { shell: "bash" } },
+                steps: [
+                    ...commonSteps(args, undefined, s3?.previewRoleArn),
+                    { name: "Preview, SQL plan and access matrix", run: previewLines(args).join("\n") },
+                    { name: "Post or update the PR comment", if: "always()", uses: PLATFORM_ACTIONS.githubScript, with: { script: UPSERT_COMMENT_SCRIPT } },
+                ],
+            },
+        },
+    };
+
+    const jobs: Record<string, unknown> = {};
+    args.stacks.forEach((stack, i) => {
+        const previous = i > 0 ? args.stacks[i - 1] : undefined;
+        const sha = previous ? `\${{ needs.${previous}.outputs.sha }}` : "${{ github.sha }}";
+        jobs[stack] = {
+            name: `pulumi up ${stack}`,
+            ...(previous ? { needs: [previous] } : {}),
+            "runs-on": "ubuntu-latest",
+            "timeout-minutes": 60,
+            // Required reviewers on the environment are the approval before a release stage.
+            environment: stack,
+            // One run per stack at a time; a queued deploy waits rather than cancelling one in flight.
+            concurrency: { group: `pulumi-stack-${stack}`, "cancel-in-progress": false },
+            outputs: { sha: "${{ steps.deployed.outputs.sha }}" },
+            env: env(args, { DEPLOY_SHA: sha }),
+            defaults: { run: { shell: "bash" } },
+            steps: [
+                ...commonSteps(args, sha, s3?.deployRoleArn),
+                { name: `pulumi up ${stack}`, run: upLines(args, stack).join("\n") },
+                { name: "Hand the deployed commit to the next stage", id: "deployed", run: 'echo "sha=$DEPLOY_SHA" >> "$GITHUB_OUTPUT"' },
+            ],
+        };
+    });
+    const deploy = {
+        name: "Platform deploy",
+        on: { push: { branches: [args.mainBranch] } },
+        permissions: { contents: "read", ...(s3 ? { "id-token": "write" } : {}) },
+        jobs,
+    };
+
+    const auditJobs: Record<string, unknown> = {};
+    for (const stack of args.stacks) {
+        const names = auditSecretNames(stack);
+        auditJobs[`audit-${stack}`] = {
+            name: `drift audit ${stack}`,
+            "runs-on": "ubuntu-latest",
+            "timeout-minutes": 30,
+            env: { PGUSER: `\${{ secrets.${names.user} }}`, PGPASSWORD: `\${{ secrets.${names.password} }}` },
+            defaults: { run: { shell: "bash" } },
+            steps: [
+                { name: "Checkout", uses: PLATFORM_ACTIONS.checkout, with: { ref: args.mainBranch } },
+                { name: "Set up Node", uses: PLATFORM_ACTIONS.setupNode, with: { "node-version": args.nodeVersion, cache: "npm" } },
+                { name: `Audit ${stack} against the declared plan`, run: auditLines(stack).join("\n") },
+            ],
+        };
+    }
+    const audit = {
+        name: "Platform drift audit",
+        on: { schedule: [{ cron: args.auditCron }], workflow_dispatch: {} },
+        permissions: { contents: "read" },
+        jobs: auditJobs,
+    };
+    return {
+        ".github/workflows/platform-preview.yml": renderPlatformYaml(preview),
+        ".github/workflows/platform-deploy.yml": renderPlatformYaml(deploy),
+        ".github/workflows/platform-audit.yml": renderPlatformYaml(audit),
+    };
+}
