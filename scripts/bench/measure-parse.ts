@@ -2,7 +2,8 @@
  * Phase-2 measurements on the generated bench project (issue 16 §3), with the venv's real dbt:
  *   - does dbt keep target/partial_parse.msgpack when the PR schema (a profile value) changes,
  *     or when only the password (not a connection key) changes?
- *   - what one dbt invocation costs: --version, deps, a cold parse, a warm parse, a warm `ls`;
+ *   - what one dbt invocation costs: deps, a cold parse, a warm parse, a warm `ls` (bench:ci's
+ *     bench-detail lines give the cost of each invocation of every contender, --version included);
  *   - one parse per job: the same commands in one Python process with dbtRunner(manifest=...).
  * dbt parse needs no warehouse, so no Postgres runs here.
  *
@@ -59,7 +60,6 @@ async function main(argv: string[]): Promise<void> {
             return r;
         };
         console.log(`parse-bench: project of ${project.models.length} models, ${project.counts.tests} tests`);
-        await dbt("dbt --version", ["--version"], env()).catch(() => undefined);
         await dbt("dbt deps (no packages)", ["deps"], env());
         await dbt("dbt parse, cold (schema dbt_pr_1)", ["parse", "--target", "ci"], env());
         const first = fs.statSync(msgpack).mtimeMs;
