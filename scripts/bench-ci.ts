@@ -30,6 +30,7 @@ async function main(): Promise<void> {
     const result = await runBench({ ...opts, log: (l) => console.error(l) });
     for (const c of result.contenders) console.log(benchLine(c));
     for (const c of result.contenders) console.log(detailLine(c));
+    if (result.failures.length) throw new Error(result.failures.join("\n\n"));
 }
 
 main().catch((e) => {

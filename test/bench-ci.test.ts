@@ -15,6 +15,7 @@ describe("bench:ci, small version: our rendered PR job against the seeds' pipeli
         result = await runBench({ models: 40, rows: 2000, runs: 1, only: [...PR_CONTENDERS] });
         for (const c of result.contenders) console.log(benchLine(c));
         for (const c of result.contenders) console.log(detailLine(c));
+        assert.deepStrictEqual(result.failures, []);
     });
 
     const byName = (name: string) => {

@@ -72,6 +72,8 @@ export interface BenchResult {
     contenders: ContenderResult[];
     /** The prior deploy that published the production manifest. */
     baseline: JobRun;
+    /** Contender runs that failed (their output tail); a failed contender gets no result line. */
+    failures: string[];
 }
 
 const DATABASE = "bench";
@@ -283,6 +285,20 @@ export async function runBench(opts: BenchOptions): Promise<BenchResult> {
             "full-deploy": () => fullDeploy(model, profilesDir),
         };
         const runsOf = new Map<ContenderName, JobRun[]>();
+        const failures: string[] = [];
+        const failed = new Set<ContenderName>();
+        // One contender failing (say a deadlock while replacing production tables) must not lose the others' figures.
+        const record = (name: ContenderName, run: number, r: JobRun) => {
+            if (r.code !== 0) {
+                failed.add(name);
+                runsOf.delete(name);
+                failures.push(`${name} (run ${run}) failed:\n${r.output.split("\n").slice(-60).join("\n")}`);
+                log(`run ${run}: ${name} FAILED after ${r.wallSeconds.toFixed(1)} s`);
+                return;
+            }
+            log(`run ${run}: ${name} built ${r.built.length} in ${r.wallSeconds.toFixed(1)} s (${r.invocations.length} dbt invocations)`);
+            runsOf.set(name, [...(runsOf.get(name) ?? []), r]);
+        };
         const restoreManifest = async () => {
             const aws = (args: string[]) => bash(["aws", ...args].map((a) => `'${a}'`).join(" "), tmp, pythonEnv(moto!.env));
             const r = await aws(["s3", "cp", manifestFile, `s3://${BUCKET}/${LATEST_MANIFEST_KEY}`]);
@@ -290,22 +306,17 @@ export async function runBench(opts: BenchOptions): Promise<BenchResult> {
         };
         for (let run = 1; run <= opts.runs; run++) {
             for (const name of PR_CONTENDERS) {
-                if (!wanted.has(name)) continue;
+                if (!wanted.has(name) || failed.has(name)) continue;
                 const c = makers[name](run);
                 const r = await runJob(c, checkout(true));
                 await dropSchemas(c.schemaPrefix);
-                mustPass(`${name} (run ${run})`, r);
-                log(`run ${run}: ${name} built ${r.built.length} in ${r.wallSeconds.toFixed(1)} s (${r.invocations.length} dbt invocations)`);
-                runsOf.set(name, [...(runsOf.get(name) ?? []), r]);
+                record(name, run, r);
             }
             for (const name of DEPLOY_CONTENDERS) {
-                if (!wanted.has(name)) continue;
+                if (!wanted.has(name) || failed.has(name)) continue;
                 // Every deploy run starts from the same production state: the baseline manifest.
                 await restoreManifest();
-                const r = await runJob(makers[name](run), checkout(true));
-                mustPass(`${name} (run ${run})`, r);
-                log(`run ${run}: ${name} built ${r.built.length} in ${r.wallSeconds.toFixed(1)} s (${r.invocations.length} dbt invocations)`);
-                runsOf.set(name, [...(runsOf.get(name) ?? []), r]);
+                record(name, run, await runJob(makers[name](run), checkout(true)));
             }
         }
 
@@ -323,7 +334,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchResult> {
                 ratio: wallSeconds / oursWall,
             };
         });
-        return { project, contenders, baseline };
+        return { project, contenders, baseline, failures };
     } finally {
         process.removeListener("SIGINT", onSignal);
         process.removeListener("SIGTERM", onSignal);
