@@ -1,0 +1,343 @@
+/**
+ * Runs the contenders of `bench:ci` against one embedded Postgres and one moto S3: a prior deploy
+ * (the rendered deploy job) publishes the production manifest, then every contender runs its PR
+ * job on a fresh checkout with the same one-model change, `runs` times. A dbt shim on PATH counts
+ * and times every dbt invocation and keeps each one's run_results.json.
+ */
+import { spawn } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { parse } from "yaml";
+import { parseStackConfig } from "../../components/config";
+import { LATEST_MANIFEST_KEY } from "../../components/aws/artifactStore";
+import { pipelineContext } from "../../components/platform";
+import { PipelineModel, PROFILES_DIR, renderPipelineFiles } from "../../components/pipelines";
+import { envVarName, postgresProfiles, renderProfilesYaml, TARGET_FIELDS, TargetField } from "../../components/warehouse/postgres/profiles";
+import { changeOneModel, descendants } from "../../test/support/dbtProject";
+import { MotoServer, startMoto } from "../../test/support/moto";
+import { startPostgres, TestServer } from "../../test/support/postgres";
+import { ensurePythonEnv, pythonEnv, VENV_BIN } from "../../test/support/python";
+import { ROOT, toPulumiConfig } from "../offline";
+import { BenchProject, generateBenchProject } from "./project";
+import { Contender, fullDeploy, oursDeploy, oursPullRequest, seed000, seed002, SEED002_DROP_SCHEMA_MACRO, seed003 } from "./contenders";
+
+export const PR_CONTENDERS = ["ours", "seed000", "seed002", "seed003"] as const;
+export const DEPLOY_CONTENDERS = ["ours-deploy", "full-deploy"] as const;
+export type ContenderName = (typeof PR_CONTENDERS)[number] | (typeof DEPLOY_CONTENDERS)[number];
+
+export interface BenchOptions {
+    models: number;
+    rows: number;
+    runs: number;
+    /** Contenders to run; default all. */
+    only?: ContenderName[];
+    /** Progress lines (stderr in the CLI). */
+    log?: (line: string) => void;
+}
+
+export interface Invocation {
+    args: string;
+    code: number;
+    seconds: number;
+}
+
+/** One job run of one contender. */
+export interface JobRun {
+    code: number;
+    /** Models built successfully (unique_ids, sorted), over every invocation. */
+    built: string[];
+    invocations: Invocation[];
+    /** Sum of run_results execution_time over every invocation. */
+    warehouseSeconds: number;
+    wallSeconds: number;
+    output: string;
+}
+
+export interface ContenderResult {
+    name: ContenderName;
+    minimal: string[];
+    runs: JobRun[];
+    /** Medians over the runs. */
+    built: number;
+    invocations: number;
+    warehouseSeconds: number;
+    wallSeconds: number;
+    /** wall / ours' wall (NaN when ours did not run). */
+    ratio: number;
+}
+
+export interface BenchResult {
+    project: BenchProject;
+    contenders: ContenderResult[];
+    /** The prior deploy that published the production manifest. */
+    baseline: JobRun;
+    /** Contender runs that failed (their output tail); a failed contender gets no result line. */
+    failures: string[];
+}
+
+const DATABASE = "bench";
+const BUCKET = "dbt-platform-bench";
+const PROD_SCHEMA = "analytics";
+
+export function median(xs: number[]): number {
+    const s = [...xs].sort((a, b) => a - b);
+    const m = Math.floor(s.length / 2);
+    return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+/** The line the issue asks for, exactly. */
+export function benchLine(r: ContenderResult): string {
+    const ratio = Number.isFinite(r.ratio) ? r.ratio.toFixed(2) : "n/a";
+    return `bench: ${r.name} built ${r.built} (minimal ${r.minimal.length}) invocations ${r.invocations} wall ${r.wallSeconds.toFixed(1)} s ratio ${ratio}`;
+}
+
+/** Extra figures the fixed line has no room for. */
+export function detailLine(r: ContenderResult): string {
+    const walls = r.runs.map((x) => x.wallSeconds.toFixed(1)).join("/");
+    const perInvocation = r.runs[0].invocations.map((i) => `${i.args.split(" ")[0] || "dbt"} ${i.seconds.toFixed(1)}`).join(", ");
+    return `bench-detail: ${r.name} warehouse ${r.warehouseSeconds.toFixed(1)} s, walls ${walls} s, invocations (run 1): ${perInvocation}`;
+}
+
+/** The prod stack's pipelines, pointed at the bench bucket; no docs site, no evaluator package. */
+export function benchPipelineModel(profilesYaml: string): { model: PipelineModel; files: Record<string, string> } {
+    const doc = parse(fs.readFileSync(path.join(ROOT, "Pulumi.prod.yaml"), "utf8")).config;
+    doc["dbt-platform:aws"].artifacts.bucketName = BUCKET;
+    doc["dbt-platform:features"] = { docsSite: false, scheduledRuns: false, projectEvaluator: false };
+    const config = parseStackConfig("prod", toPulumiConfig(doc));
+    const ctx = pipelineContext(config, { ci: "ci", deploy: "prod" }, {
+        bucket: BUCKET,
+        pullRequestRoleArn: "arn:aws:iam::123456789012:role/bench-pull-request",
+        deployRoleArn: "arn:aws:iam::123456789012:role/bench-deploy",
+    });
+    const { model, files } = renderPipelineFiles(ctx, profilesYaml);
+    return { model, files };
+}
+
+const SHIM = `#!/usr/bin/env bash
+# bench:ci: counts and times each dbt invocation and keeps the run_results.json it wrote.
+d=$(mktemp -d "$BENCH_LOG/inv.XXXXXX")
+printf '%s\\n' "$*" > "$d/args"
+touch "$d/start"
+s=$(date +%s%N)
+"$BENCH_REAL_DBT" "$@"
+code=$?
+e=$(date +%s%N)
+echo "$code $s $e" > "$d/result"
+rr=$(find "$BENCH_ROOT" -name run_results.json -newer "$d/start" 2>/dev/null | head -1)
+if [ -n "$rr" ]; then cp "$rr" "$d/run_results.json"; fi
+exit $code
+`;
+
+function bash(script: string, cwd: string, env: NodeJS.ProcessEnv): Promise<{ code: number; output: string }> {
+    return new Promise((resolve, reject) => {
+        // GitHub's and Bitbucket's bash: errexit and pipefail.
+        const child = spawn("bash", ["--noprofile", "--norc", "-eo", "pipefail", "-c", script], { cwd, env, stdio: ["ignore", "pipe", "pipe"] });
+        let output = "";
+        child.stdout.on("data", (b: Buffer) => (output += b.toString()));
+        child.stderr.on("data", (b: Buffer) => (output += b.toString()));
+        child.on("error", reject);
+        child.on("close", (code) => resolve({ code: code ?? 1, output }));
+    });
+}
+
+interface RunResultsFile {
+    results: { unique_id: string; status: string; execution_time: number }[];
+}
+
+export async function runBench(opts: BenchOptions): Promise<BenchResult> {
+    const log = opts.log ?? (() => {});
+    const wanted = new Set<ContenderName>(opts.only ?? [...PR_CONTENDERS, ...DEPLOY_CONTENDERS]);
+    if (!(Number.isInteger(opts.runs) && opts.runs >= 1)) throw new Error(`--runs must be a positive integer (got ${opts.runs})`);
+    ensurePythonEnv();
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "bench-ci-"));
+    let pg: TestServer | undefined;
+    let moto: MotoServer | undefined;
+    let cleaned: Promise<void> | undefined;
+    const cleanup = () =>
+        (cleaned ??= (async () => {
+            await Promise.all([pg?.stop().catch(() => {}), moto?.stop().catch(() => {})]);
+            fs.rmSync(tmp, { recursive: true, force: true });
+        })());
+    // An interrupted benchmark must not leave a Postgres, a moto_server or gigabytes of temp behind.
+    const onSignal = (signal: NodeJS.Signals) => {
+        console.error(`\n${signal}: cleaning up`);
+        void cleanup().finally(() => process.exit(130));
+    };
+    process.once("SIGINT", onSignal);
+    process.once("SIGTERM", onSignal);
+    try {
+        [pg, moto] = await Promise.all([startPostgres(), startMoto()]);
+        const server = pg;
+        await server.admin("postgres", `create database ${DATABASE}`);
+        await moto.createBucket(BUCKET);
+        const project = generateBenchProject(path.join(tmp, "project"), { models: opts.models, rows: opts.rows });
+        log(`project: ${project.models.length} models (${project.counts.tables} tables, ${project.counts.incremental} incremental, ${project.counts.views} views), ${project.counts.tests} tests, ${project.counts.seeds} seeds, ${opts.rows} rows per base table; change: ${project.changedModel}`);
+
+        const profilesYaml = renderProfilesYaml(postgresProfiles({ profile: "acme_analytics", defaultTarget: "ci", targets: ["ci", "prod"], threads: 4, sslmode: "disable" }));
+        const { model, files } = benchPipelineModel(profilesYaml);
+
+        // Connection settings as CI variables; the bench uses the admin login for both targets.
+        const value: Record<TargetField, string> = { host: server.host, port: String(server.port), user: server.adminUser, password: server.adminPassword, dbname: DATABASE, schema: "" };
+        const settings: Record<string, string> = {};
+        for (const t of ["ci", "prod"]) for (const f of TARGET_FIELDS) settings[envVarName(t, f)] = f === "schema" ? (t === "prod" ? PROD_SCHEMA : "dbt_ci") : value[f];
+
+        const shimDir = path.join(tmp, "shim");
+        fs.mkdirSync(shimDir);
+        fs.writeFileSync(path.join(shimDir, "dbt"), SHIM, { mode: 0o755 });
+
+        let checkouts = 0;
+        const checkout = (change: boolean): string => {
+            const dir = path.join(tmp, `checkout-${++checkouts}`);
+            fs.cpSync(project.dir, dir, { recursive: true });
+            for (const [rel, text] of Object.entries(files)) {
+                fs.mkdirSync(path.dirname(path.join(dir, rel)), { recursive: true });
+                fs.writeFileSync(path.join(dir, rel), text);
+            }
+            fs.writeFileSync(path.join(dir, "macros", "drop_schema.sql"), SEED002_DROP_SCHEMA_MACRO);
+            if (change) changeOneModel(dir, project.changedModel);
+            return dir;
+        };
+
+        const runJob = async (c: Contender, dir: string): Promise<JobRun> => {
+            const logDir = fs.mkdtempSync(path.join(tmp, `log-${c.name}-`));
+            const env = pythonEnv({
+                ...settings,
+                ...moto!.env,
+                ...c.env,
+                PATH: [shimDir, VENV_BIN, process.env.PATH ?? ""].join(path.delimiter),
+                BENCH_LOG: logDir,
+                BENCH_ROOT: dir,
+                BENCH_REAL_DBT: path.join(VENV_BIN, "dbt"),
+                DBT_LOG_PATH: path.join(logDir, "dbt-logs"),
+            });
+            const started = process.hrtime.bigint();
+            let failed = false;
+            let output = "";
+            for (const step of c.steps) {
+                if (failed && step.when !== "always") continue;
+                const r = await bash(step.lines.join("\n"), dir, env);
+                output += `--- ${step.name} (exit ${r.code})\n${r.output}`;
+                if (r.code !== 0 && !step.continueOnError) failed = true;
+            }
+            const wallSeconds = Number(process.hrtime.bigint() - started) / 1e9;
+            const invocations: (Invocation & { start: number; results?: RunResultsFile })[] = [];
+            for (const d of fs.readdirSync(logDir).filter((x) => x.startsWith("inv."))) {
+                const p = path.join(logDir, d);
+                if (!fs.existsSync(path.join(p, "result"))) continue;
+                const [code, s, e] = fs.readFileSync(path.join(p, "result"), "utf8").trim().split(" ").map(Number);
+                const rr = path.join(p, "run_results.json");
+                invocations.push({
+                    args: fs.readFileSync(path.join(p, "args"), "utf8").trim(),
+                    code,
+                    seconds: (e - s) / 1e9,
+                    start: s,
+                    results: fs.existsSync(rr) ? (JSON.parse(fs.readFileSync(rr, "utf8")) as RunResultsFile) : undefined,
+                });
+            }
+            invocations.sort((a, b) => a.start - b.start);
+            const built = new Set<string>();
+            let warehouseSeconds = 0;
+            for (const inv of invocations) {
+                for (const r of inv.results?.results ?? []) {
+                    warehouseSeconds += r.execution_time ?? 0;
+                    if (r.unique_id.startsWith("model.") && r.status === "success") built.add(r.unique_id);
+                }
+            }
+            return {
+                code: failed ? 1 : 0,
+                built: [...built].sort(),
+                invocations: invocations.map(({ args, code, seconds }) => ({ args, code, seconds })),
+                warehouseSeconds,
+                wallSeconds,
+                output,
+            };
+        };
+
+        const mustPass = (name: string, r: JobRun) => {
+            if (r.code !== 0) throw new Error(`${name} failed:\n${r.output.split("\n").slice(-60).join("\n")}`);
+        };
+        const dropSchemas = async (prefix: string) => {
+            if (!prefix) return;
+            const rows = await server.admin<{ nspname: string }>(DATABASE, "select nspname from pg_namespace where nspname like $1", [`${prefix}%`]);
+            for (const r of rows) await server.admin(DATABASE, `drop schema "${r.nspname.replace(/"/g, '""')}" cascade`);
+        };
+
+        // The prior deploy: production and the manifest every contender defers to.
+        log("baseline: the rendered deploy job on the unchanged project");
+        const baseline = await runJob(oursDeploy(model, "baseline"), checkout(false));
+        mustPass("baseline deploy", baseline);
+        const baselineManifest = await moto.getObject(BUCKET, LATEST_MANIFEST_KEY);
+        if (!baselineManifest) throw new Error("the baseline deploy published no manifest");
+        const manifestFile = path.join(tmp, "baseline-manifest.json");
+        fs.writeFileSync(manifestFile, baselineManifest);
+        // A body edit leaves the DAG as it is: the baseline's child_map gives the minimal set.
+        const minimal = descendants(manifestFile, project.changedModel);
+        log(`baseline: ${baseline.built.length} models in ${baseline.wallSeconds.toFixed(1)} s; minimal set for ${project.changedModel}: ${minimal.length}`);
+
+        const profilesDir = PROFILES_DIR;
+        const makers: Record<ContenderName, (run: number) => Contender> = {
+            ours: (run) => oursPullRequest(model, 100 + run),
+            seed000: (run) => seed000(BUCKET, profilesDir, `dbt_seed000_${run}`),
+            seed002: (run) => seed002(BUCKET, profilesDir, `dbt_seed002_${run}`),
+            seed003: (run) => seed003(profilesDir, `dbt_seed003_${run}`),
+            "ours-deploy": (run) => oursDeploy(model, `bench-${run}`),
+            "full-deploy": () => fullDeploy(model, profilesDir),
+        };
+        const runsOf = new Map<ContenderName, JobRun[]>();
+        const failures: string[] = [];
+        const failed = new Set<ContenderName>();
+        // One contender failing (say a deadlock while replacing production tables) must not lose the others' figures.
+        const record = (name: ContenderName, run: number, r: JobRun) => {
+            if (r.code !== 0) {
+                failed.add(name);
+                runsOf.delete(name);
+                failures.push(`${name} (run ${run}) failed:\n${r.output.split("\n").slice(-60).join("\n")}`);
+                log(`run ${run}: ${name} FAILED after ${r.wallSeconds.toFixed(1)} s`);
+                return;
+            }
+            log(`run ${run}: ${name} built ${r.built.length} in ${r.wallSeconds.toFixed(1)} s (${r.invocations.length} dbt invocations)`);
+            runsOf.set(name, [...(runsOf.get(name) ?? []), r]);
+        };
+        const restoreManifest = async () => {
+            const aws = (args: string[]) => bash(["aws", ...args].map((a) => `'${a}'`).join(" "), tmp, pythonEnv(moto!.env));
+            const r = await aws(["s3", "cp", manifestFile, `s3://${BUCKET}/${LATEST_MANIFEST_KEY}`]);
+            if (r.code !== 0) throw new Error(`restoring the baseline manifest failed: ${r.output}`);
+        };
+        for (let run = 1; run <= opts.runs; run++) {
+            for (const name of PR_CONTENDERS) {
+                if (!wanted.has(name) || failed.has(name)) continue;
+                const c = makers[name](run);
+                const r = await runJob(c, checkout(true));
+                await dropSchemas(c.schemaPrefix);
+                record(name, run, r);
+            }
+            for (const name of DEPLOY_CONTENDERS) {
+                if (!wanted.has(name) || failed.has(name)) continue;
+                // Every deploy run starts from the same production state: the baseline manifest.
+                await restoreManifest();
+                record(name, run, await runJob(makers[name](run), checkout(true)));
+            }
+        }
+
+        const oursWall = runsOf.has("ours") ? median(runsOf.get("ours")!.map((r) => r.wallSeconds)) : NaN;
+        const contenders: ContenderResult[] = [...runsOf].map(([name, runs]) => {
+            const wallSeconds = median(runs.map((r) => r.wallSeconds));
+            return {
+                name,
+                minimal,
+                runs,
+                built: median(runs.map((r) => r.built.length)),
+                invocations: median(runs.map((r) => r.invocations.length)),
+                warehouseSeconds: median(runs.map((r) => r.warehouseSeconds)),
+                wallSeconds,
+                ratio: wallSeconds / oursWall,
+            };
+        });
+        return { project, contenders, baseline, failures };
+    } finally {
+        process.removeListener("SIGINT", onSignal);
+        process.removeListener("SIGTERM", onSignal);
+        await cleanup();
+    }
+}
