@@ -124,6 +124,27 @@ export = async () => {
         networkPolicy: { allowedIpList: ["192.0.2.0/24"] },
         profile: "acme_analytics",
     });
+    // Redshift: a Serverless namespace + workgroup feeding a warehouse (IAM), and a provisioned-cluster warehouse with
+    // RBAC, so every redshift:* dynamic resource class is constructed at least once.
+    const serverless = new library.RedshiftServerless("fields-redshift-sls", { namespaceName: "dbt-fields", workgroupName: "dbt-fields-wg", subnetIds: ["subnet-1"], securityGroupIds: ["sg-1"] });
+    new library.RedshiftWarehouse("fields-redshift-sls-wh", {
+        database: serverless.dbName,
+        connection: serverless.adminConnection,
+        auth: serverless.iamAuth("eu-west-1"),
+        // The mocks give the workgroup no endpoint; dbt's host is stated instead.
+        dbtHost: "dbt-fields-wg.123456789012.eu-west-1.redshift-serverless.amazonaws.com",
+        productionSchemas: ["dbt"],
+        profile: "redshift_fields",
+    });
+    new library.RedshiftWarehouse("fields-redshift", {
+        connection: { host: "dbt.abc123.eu-west-1.redshift.amazonaws.com", port: 5439, user: "admin", password: pulumi.secret("admin-password") },
+        database: "dev",
+        productionSchemas: ["dbt", "dbt_staging"],
+        customSchemas: ["staging"],
+        developers: [{ name: "anton" }],
+        rbac: true,
+        profile: "redshift_fields",
+    });
     runtimeResource.registerResource = register;
 
     const ofUrn = (urn: string) => {

@@ -2,6 +2,10 @@ import * as pulumi from "@pulumi/pulumi";
 import * as postgresql from "@pulumi/postgresql";
 import * as random from "@pulumi/random";
 import { pullRequestPrefixProblem } from "../../config/rules";
+import { dropSchemaMacro } from "../../pipelines/macros";
+import { DROP_SCHEMA_MACRO } from "../../pipelines/model";
+import { DBT_POSTGRES_VERSION } from "../../pipelines/versions";
+import { AccessPlan, AdapterPackage, envVarsFor, PlannedGrant, PullRequestSchemas, TargetEnvVar, Warehouse } from "../contract";
 import { identifierProblem } from "./identifiers";
 import { envVarName, postgresProfiles, renderProfilesYaml, TARGET_FIELDS } from "./profiles";
 
@@ -232,6 +236,8 @@ export interface PostgresWarehouseArgs {
     threads?: number;
     /** Name of the dbt target the deploy bot uses (default prod; release stages use their stage). */
     deployTarget?: string;
+    /** dbt-postgres version the pipelines install (default the platform's pin). */
+    adapterVersion?: string;
 }
 
 /** Connection settings of one dbt target; `password` is a secret. */
@@ -245,11 +251,31 @@ export interface PostgresTargetConnection {
 }
 
 /** Role masking, group roles, bot and developer logins, schemas and grants for dbt on Postgres. */
-export class PostgresWarehouse extends pulumi.ComponentResource {
+export class PostgresWarehouse extends pulumi.ComponentResource implements Warehouse<PostgresTargetConnection> {
     /** Throws the error the constructor would, without registering anything. */
     public static validate(name: string, args: PostgresWarehouseArgs): void {
         normalise(name, args);
     }
+
+    /** The access plan the constructor would declare (pure; for review and audit). */
+    public static accessPlan(name: string, args: PostgresWarehouseArgs): AccessPlan {
+        return postgresAccessPlan(normalise(name, args));
+    }
+
+    /** The warehouse kind (contract). */
+    public readonly kind = "postgres" as const;
+    /** The adapter the pipelines install. */
+    public readonly adapter: AdapterPackage;
+    /** The credential secret per target: flat JSON of `credentialFields` (a secret). */
+    public readonly credentialSecrets: pulumi.Output<Record<string, string>>;
+    /** Keys of every target's credential JSON, in order. */
+    public readonly credentialFields: readonly string[] = TARGET_FIELDS;
+    /** Environment variables per target that profiles.yml reads. */
+    public readonly targetEnv: Record<string, TargetEnvVar[]>;
+    /** Per-PR schema naming, creation and cleanup. */
+    public readonly pullRequestSchemas: PullRequestSchemas;
+    /** The declared access plan. */
+    public readonly accessPlan: AccessPlan;
 
     /** Group role names. */
     public readonly roles: { dev: string; prod: string };
@@ -269,6 +295,16 @@ export class PostgresWarehouse extends pulumi.ComponentResource {
         const model = normalise(name, args);
         super("dbt-platform:warehouse:PostgresWarehouse", name, {}, opts);
         this.roles = { dev: model.devRole, prod: model.prodRole };
+        this.adapter = { type: "postgres", package: "dbt-postgres", version: model.adapterVersion };
+        this.accessPlan = postgresAccessPlan(model);
+        this.pullRequestSchemas = {
+            prefix: model.pullRequestPrefix,
+            database: model.database,
+            case: "lower",
+            createdBy: "dbt",
+            dropMacroName: DROP_SCHEMA_MACRO,
+            dropMacro: dropSchemaMacro(model.pullRequestPrefix),
+        };
 
         const adminProvider = (key: string, databaseName: pulumi.Input<string>) =>
             new postgresql.Provider(
@@ -495,6 +531,16 @@ export class PostgresWarehouse extends pulumi.ComponentResource {
             targetEntries.push([targetName, connection(bot.name, bot.password, schemaName)]);
         }
         this.targets = pulumi.secret(collect(targetEntries));
+        // The CI target's schema is the pull request's, which the job computes per run.
+        this.targetEnv = Object.fromEntries(
+            targetEntries.map(([t]) => [t, envVarsFor(t, TARGET_FIELDS, { secret: ["password"], perRun: t === this.targetNames.ci ? { schema: "pull-request-schema" } : {} })]),
+        );
+        // The same JSON WarehouseCredentials stores: every field, as text.
+        this.credentialSecrets = pulumi.secret(
+            this.targets.apply((targets) =>
+                Object.fromEntries(Object.entries(targets).map(([t, c]) => [t, JSON.stringify(Object.fromEntries(TARGET_FIELDS.map((f) => [f, String(c[f])])))])),
+            ),
+        );
         this.developerTargets = pulumi.secret(collect(devs.map((d) => [d.name, connection(d.name, d.password, d.schema)] as const)));
         this.profileEnvironment = pulumi.secret(
             this.targets.apply((targets) => {
@@ -525,8 +571,52 @@ export class PostgresWarehouse extends pulumi.ComponentResource {
             developerTargets: this.developerTargets,
             profileEnvironment: this.profileEnvironment,
             profilesYaml: this.profilesYaml,
+            credentialSecrets: this.credentialSecrets,
         });
     }
+}
+
+/** The declared access plan (contract) of a normalised model: what the constructor registers, as data. */
+function postgresAccessPlan(m: Model): AccessPlan {
+    const db = m.database;
+    const dev = { name: m.devRole };
+    const prod = { name: m.prodRole };
+    const plan: AccessPlan = {
+        roles: [
+            { ...dev, kind: "group", comment: "developers and CI: read production, build in their own schema families" },
+            { ...prod, kind: "group", comment: "owns production; every production bot acts as it (role masking)" },
+        ],
+        memberships: [],
+        grants: [],
+        ownerships: [],
+        logins: [],
+    };
+    for (const u of m.users) {
+        const group = u.duty === "ci" ? dev : prod;
+        plan.memberships.push({ key: `user-${u.name}`, role: group, member: { name: u.name } });
+        plan.logins.push({ name: u.name, duty: u.duty, roles: [group], ...(m.roleMasking ? { sessionRole: group } : {}), auth: "password" });
+    }
+    for (const d of m.developers) {
+        plan.memberships.push({ key: `developer-${d.name}`, role: dev, member: { name: d.name } });
+        plan.logins.push({ name: d.name, roles: [dev], auth: "password" });
+    }
+    const grant = (g: PlannedGrant) => plan.grants.push(g);
+    grant({ key: "dev-database", privileges: ["CONNECT", "TEMPORARY"], on: { level: "object", objectType: "database", name: db }, to: dev });
+    grant({ key: "prod-database", privileges: ["CONNECT", "CREATE", "TEMPORARY"], on: { level: "object", objectType: "database", name: db }, to: prod });
+    for (const r of [dev, prod]) {
+        grant({ key: `${r === dev ? "dev" : "prod"}-usage-platform`, privileges: ["USAGE"], on: { level: "object", objectType: "schema", name: PLATFORM_SCHEMA, database: db }, to: r });
+    }
+    for (const s of m.productionSchemas) {
+        grant({ key: `dev-usage-${s}`, privileges: ["USAGE"], on: { level: "object", objectType: "schema", name: s, database: db }, to: dev });
+        grant({ key: `dev-select-${s}`, privileges: ["SELECT"], on: { level: "schema", database: db, schema: s, objectTypePlural: "tables", scope: "all" }, to: dev });
+        grant({ key: `defaults-dev-select-${s}`, privileges: ["SELECT"], on: { level: "schema", database: db, schema: s, objectTypePlural: "tables", scope: "future" }, to: dev, forCreator: prod });
+        plan.ownerships.push({ key: `schema-${s}`, on: { level: "object", objectType: "schema", name: s, database: db }, to: prod });
+    }
+    grant({ key: "defaults-dev-schemas", privileges: ["USAGE"], on: { level: "database", database: db, objectTypePlural: "schemas", scope: "future" }, to: dev, forCreator: prod });
+    grant({ key: "defaults-dev-tables", privileges: ["SELECT"], on: { level: "database", database: db, objectTypePlural: "tables", scope: "future" }, to: dev, forCreator: prod });
+    if (m.users.some((u) => u.duty === "ci")) plan.ownerships.push({ key: `schema-${m.ciSchema}`, on: { level: "object", objectType: "schema", name: m.ciSchema, database: db }, to: dev });
+    for (const d of m.developers) plan.ownerships.push({ key: `schema-${d.schema}`, on: { level: "object", objectType: "schema", name: d.schema, database: db }, to: { name: d.name } });
+    return plan;
 }
 
 function collect<T>(entries: readonly (readonly [string, pulumi.Output<T>])[]): pulumi.Output<Record<string, T>> {
@@ -555,6 +645,7 @@ interface Model {
     profile: string;
     threads: number;
     deployTarget: string;
+    adapterVersion: string;
 }
 
 /** Applies defaults and rejects unsafe or inconsistent names before any child is registered. */
@@ -582,6 +673,7 @@ function normalise(name: string, args: PostgresWarehouseArgs): Model {
         profile: args.profile,
         threads: args.threads ?? 4,
         deployTarget: botTargetName("deploy", args.deployTarget),
+        adapterVersion: args.adapterVersion ?? DBT_POSTGRES_VERSION,
     };
     check(m.database, "database", "database");
     check(m.devRole, "role", "devRole");

@@ -24,6 +24,7 @@
  */
 import { REDSHIFT_ONLY_STATEMENTS } from "./sql";
 import type { RedshiftKindName } from "./providers";
+import type { AccessPlan, GrantTarget, RoleRef } from "../contract";
 
 /** One resource of the plan. `after` lists keys it depends on; grants also run one at a time. */
 export interface RedshiftPlanStep<P = string> {
@@ -121,28 +122,10 @@ export function redshiftAccessPlan<P>(m: RedshiftPlanModel, password: (user: str
 /** Statement forms the plan may use that Postgres cannot run (the proof renders, never executes them). */
 export const NOT_EXECUTED_ON_POSTGRES = REDSHIFT_ONLY_STATEMENTS;
 
-/*
- * The warehouse contract's access plan (components/warehouse/contract.ts on branch `sf`: AccessPlan,
- * PlannedGrant, RoleRef …). The types are restated structurally here so this branch compiles on
- * its own; phase 2 replaces them with the contract's imports and adds `implements Warehouse`.
- */
-/** A role or user in the contract's plan. */
-export interface RedshiftRoleRef {
-    name: string;
-    database?: string;
-}
-/** The contract's GrantTarget. */
-export type RedshiftGrantTarget =
-    | { level: "object"; objectType: string; name: string; database?: string }
-    | { level: "database" | "schema"; database: string; schema?: string; objectTypePlural: string; scope: "all" | "future" };
-/** The contract's AccessPlan, as RedshiftWarehouse declares it. */
-export interface RedshiftContractPlan {
-    roles: (RedshiftRoleRef & { kind: "group" | "functional" | "access" | "system"; comment: string })[];
-    memberships: { key: string; role: RedshiftRoleRef; member: RedshiftRoleRef }[];
-    grants: { key: string; privileges: string[]; on: RedshiftGrantTarget; to: RedshiftRoleRef; forCreator?: RedshiftRoleRef }[];
-    ownerships: { key: string; on: RedshiftGrantTarget; to: RedshiftRoleRef }[];
-    logins: { name: string; duty?: "ci" | "deploy" | "scheduler"; roles: RedshiftRoleRef[]; sessionRole?: RedshiftRoleRef; auth: "password" | "key-pair" }[];
-}
+/** The contract's access-plan types, under the names this module has used. */
+export type RedshiftRoleRef = RoleRef;
+export type RedshiftGrantTarget = GrantTarget;
+export type RedshiftContractPlan = AccessPlan;
 
 /** The plan's steps as the contract's AccessPlan. The production identity is listed once per duty it serves. */
 export function redshiftContractAccessPlan(m: RedshiftPlanModel, steps: RedshiftPlanStep<unknown>[]): RedshiftContractPlan {

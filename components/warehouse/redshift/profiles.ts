@@ -4,6 +4,7 @@
  * scheme as Postgres, so the pipelines export one set of names per target).
  */
 import { stringify } from "yaml";
+import type { TargetEnvVar } from "../contract";
 
 /** The adapter the pipelines install for Redshift stacks. */
 export const REDSHIFT_ADAPTER = { type: "redshift", package: "dbt-redshift", version: "1.11.2" } as const;
@@ -98,13 +99,8 @@ export function renderRedshiftProfilesYaml(doc: RedshiftProfilesDocument): strin
     return stringify(doc, { lineWidth: 0 });
 }
 
-/** One environment variable a target reads: the contract's TargetEnvVar (components/warehouse/contract.ts, branch sf). */
-export interface RedshiftTargetEnvVar {
-    field: string;
-    name: string;
-    secret: boolean;
-    perRun?: "pull-request-schema";
-}
+/** One environment variable a target reads (the contract's TargetEnvVar; Redshift has no file fields). */
+export type RedshiftTargetEnvVar = TargetEnvVar;
 
 /** The variables of one target: the password is the only secret; the CI schema is computed per run (dbt_build_<PR>). */
 export function redshiftTargetEnv(target: string, auth: RedshiftAuth, pullRequestSchema: boolean): RedshiftTargetEnvVar[] {

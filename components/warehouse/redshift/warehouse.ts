@@ -1,7 +1,8 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
+import type { AccessPlan, AdapterPackage, PullRequestSchemas, TargetEnvVar, Warehouse } from "../contract";
 import { RedshiftAdminConnection } from "./client";
-import { redshiftContractAccessPlan, RedshiftPlanModel, RedshiftPlanStep, redshiftAccessPlan, RedshiftContractPlan } from "./plan";
+import { redshiftContractAccessPlan, RedshiftPlanModel, RedshiftPlanStep, redshiftAccessPlan } from "./plan";
 import {
     REDSHIFT_ADAPTER,
     RedshiftAuth,
@@ -9,7 +10,6 @@ import {
     redshiftProfiles,
     redshiftPullRequestSchemas,
     redshiftTargetEnv,
-    RedshiftTargetEnvVar,
     renderRedshiftProfilesYaml,
     redshiftTargetFields,
 } from "./profiles";
@@ -109,13 +109,12 @@ export interface RedshiftTargetConnection {
 
 /**
  * Users, groups, schemas and grants for dbt on Redshift, applied by the `redshift:*` dynamic
- * providers. Shaped after the warehouse contract (components/warehouse/contract.ts, branch sf):
- * kind, adapter, targetNames, targets, credentialSecrets, credentialFields, targetEnv,
- * profileEnvironment, profilesYaml, pullRequestSchemas, accessPlan; phase 2 adds `implements Warehouse`. Production is owned by one identity that the deploy and scheduler duties share (the
+ * providers; implements the warehouse contract (components/warehouse/contract.ts). Production is
+ * owned by one identity that the deploy and scheduler duties share (the
  * counterpart of Postgres role masking: see plan.ts for why), CI builds in `dbt_build_<PR>` and reads
  * production, developers own their `<name>`, `<name>_<custom>` schema family and nothing else.
  */
-export class RedshiftWarehouse extends pulumi.ComponentResource {
+export class RedshiftWarehouse extends pulumi.ComponentResource implements Warehouse<RedshiftTargetConnection> {
     /** Throws the error the constructor would, without registering anything. */
     public static validate(name: string, args: RedshiftWarehouseArgs): void {
         normalise(name, args);
@@ -129,7 +128,7 @@ export class RedshiftWarehouse extends pulumi.ComponentResource {
     /** The warehouse kind (contract). */
     public readonly kind = "redshift" as const;
     /** The contract's access plan, without registering anything (review, audit). */
-    public static accessPlan(name: string, args: RedshiftWarehouseArgs): RedshiftContractPlan {
+    public static accessPlan(name: string, args: RedshiftWarehouseArgs): AccessPlan {
         const model = normalise(name, args);
         return redshiftContractAccessPlan(model.plan, redshiftAccessPlan(model.plan, () => undefined));
     }
@@ -141,9 +140,9 @@ export class RedshiftWarehouse extends pulumi.ComponentResource {
     /** Per-PR build schema prefix (dbt_build_ → dbt_build_42). */
     public readonly pullRequestSchemaPrefix: string;
     /** Per-PR schema naming, creation and cleanup (contract). */
-    public readonly pullRequestSchemas: ReturnType<typeof redshiftPullRequestSchemas>;
+    public readonly pullRequestSchemas: PullRequestSchemas;
     /** The adapter package the pipelines install. */
-    public readonly adapter = REDSHIFT_ADAPTER;
+    public readonly adapter: AdapterPackage = REDSHIFT_ADAPTER;
     /** dbt target name per duty. */
     public readonly targetNames: Partial<Record<RedshiftBotDuty, string>>;
     /** Connection settings per dbt target; passwords are secrets. */
@@ -163,9 +162,9 @@ export class RedshiftWarehouse extends pulumi.ComponentResource {
     /** Keys of every target's credential JSON, in order. */
     public readonly credentialFields: readonly string[];
     /** Environment variables per target that profiles.yml reads. */
-    public readonly targetEnv: Record<string, RedshiftTargetEnvVar[]>;
+    public readonly targetEnv: Record<string, TargetEnvVar[]>;
     /** The declared access plan in the contract's shape (roles, memberships, grants, ownerships, logins). */
-    public readonly accessPlan: RedshiftContractPlan;
+    public readonly accessPlan: AccessPlan;
     /** The resources registered, in order, as plan steps (passwords replaced), for review and the SQL rendering. */
     public readonly resourcePlan: RedshiftPlanStep<string>[];
 
