@@ -277,10 +277,45 @@ export function isScopedResource(r: string): boolean {
 }
 
 /**
+ * The first narrow exception ECS needs: `ecr:GetAuthorizationToken` has no resource-level permissions, so
+ * it can only be granted on `"*"`. Allowed only when it is the statement's one and only action (any other
+ * action beside it, or any wildcard action, would ride on the `"*"`).
+ */
+export function isEcrTokenStatement(s: Statement): boolean {
+    const actions = asStrings(s["Action"]);
+    const resources = asStrings(s["Resource"]);
+    return (
+        actions.length > 0 &&
+        actions.every((a) => a.trim().toLowerCase() === "ecr:getauthorizationtoken") &&
+        resources.length > 0 &&
+        resources.every((r) => r.trim() === "*")
+    );
+}
+
+/** The only actions the log-stream prefix exception covers: what awslogs does with a task's streams. */
+const LOG_STREAM_ACTIONS = new Set(["logs:createlogstream", "logs:putlogevents"]);
+
+/**
+ * The second narrow exception: awslogs names a task's streams `<prefix>/<container>/<task id>`, so log
+ * writes need the trailing `/*` of a literal stream prefix inside one literal log group in one literal
+ * region and account, `arn:aws:logs:<region>:<account>:log-group:<name>:log-stream:<prefix>/*`, and
+ * only for logs:CreateLogStream / logs:PutLogEvents.
+ */
+export function isLogStreamPrefixResource(r: string): boolean {
+    return /^arn:aws[a-z-]*:logs:[a-z0-9-]+:\d{12}:log-group:[^:*?]+:log-stream:[^:*?]+\/\*$/.test(r.trim());
+}
+
+function isLogStreamStatement(s: Statement): boolean {
+    const actions = asStrings(s["Action"]);
+    return actions.length > 0 && actions.every((a) => LOG_STREAM_ACTIONS.has(a.trim().toLowerCase()));
+}
+
+/**
  * Problems with the Allow statements of a permissions policy (identity or bucket policy):
  * `NotAction` / `NotResource` (they grant everything but a list), any `*` or `?` in an Action
  * (`*`, `s3:*`, `s3:*Object`, `iam:Pass*`, `s3:Get*`), and any Resource wildcard beyond a single key
- * prefix of one bucket (see isScopedResource). Deny statements may use all of these.
+ * prefix of one bucket (see isScopedResource). Deny statements may use all of these. The two exceptions ECS
+ * needs are isEcrTokenStatement and isLogStreamPrefixResource, each for its own actions only.
  */
 export function wildcardFindings(statements: Statement[]): string[] {
     const findings: string[] = [];
@@ -292,8 +327,9 @@ export function wildcardFindings(statements: Statement[]): string[] {
         if (actions.length > 0) findings.push(`${label} allows wildcard action ${actions.map((a) => JSON.stringify(a)).join(", ")}`);
         if (s["NotResource"] !== undefined) findings.push(`${label} allows NotResource (every resource but those listed)`);
         const resources = asStrings(s["Resource"]);
-        if (resources.some((r) => r.trim() === "*")) findings.push(`${label} allows Resource "*"`);
-        const broad = resources.filter((r) => r.trim() !== "*" && !isScopedResource(r));
+        if (resources.some((r) => r.trim() === "*") && !(s["NotAction"] === undefined && isEcrTokenStatement(s))) findings.push(`${label} allows Resource "*"`);
+        const logStreams = s["NotAction"] === undefined && isLogStreamStatement(s);
+        const broad = resources.filter((r) => r.trim() !== "*" && !isScopedResource(r) && !(logStreams && isLogStreamPrefixResource(r)));
         if (broad.length > 0) findings.push(`${label} allows wildcard resource ${broad.map((r) => JSON.stringify(r)).join(", ")}`);
     });
     return findings;

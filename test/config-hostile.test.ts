@@ -21,6 +21,7 @@ const WH = `${NS}:warehouse`;
 const CI = `${NS}:ci`;
 const AWS = `${NS}:aws`;
 const PASSWORD = `${NS}:warehouseAdminPassword`;
+const SR = `${NS}:scheduledRuns`;
 
 type Base = "dev" | "prod";
 const YAML: Record<Base, Record<string, any>> = {
@@ -269,6 +270,26 @@ const HOSTILE: Hostile[] = [
         },
         path: `${AWS}.azureDevops.serviceConnection`,
     },
+    // Scheduled runs (issue 14): the section ECS, EventBridge Scheduler and SNS would otherwise refuse at the API.
+    { name: "scheduledRuns on without its section", base: "prod", mutate: (c) => delete c[SR], path: SR, expected: /scheduledRuns section/ },
+    { name: "scheduledRuns on without a scheduler user", base: "prod", mutate: (c) => (c[WH].users = c[WH].users.filter((u: any) => u.duty !== "scheduler")), path: `${NS}:features.scheduledRuns`, expected: /duty scheduler/ },
+    { name: "a scheduledRuns section while the feature is off", base: "prod", mutate: (c) => (c[`${NS}:features`].scheduledRuns = false), path: SR, expected: /unless features.scheduledRuns/ },
+    { name: "a schedule expression smuggling a second field set", base: "prod", mutate: (c) => (c[SR].schedules[0].cron = "cron(0 5 * * ? *) rate(1 minute)"), path: `${SR}.schedules[0].cron` },
+    { name: "a five-field cron where Scheduler needs six", base: "prod", mutate: (c) => (c[SR].schedules[0].cron = "cron(0 5 * * *)"), path: `${SR}.schedules[0].cron` },
+    { name: "a time zone path traversal", base: "prod", mutate: (c) => (c[SR].schedules[0].timezone = "../../etc/passwd"), path: `${SR}.schedules[0].timezone` },
+    { name: "retry attempts beyond Scheduler's 185", base: "prod", mutate: (c) => (c[SR].schedules[0].maximumRetryAttempts = 186), path: `${SR}.schedules[0].maximumRetryAttempts` },
+    { name: "two schedules of one name", base: "prod", mutate: (c) => c[SR].schedules.push({ ...c[SR].schedules[0] }), path: `${SR}.schedules`, expected: /unique/ },
+    { name: "a subnet id that is a whole VPC", base: "prod", mutate: (c) => (c[SR].network.subnetIds[0] = "vpc-0a1b2c3d"), path: `${SR}.network.subnetIds[0]` },
+    { name: "no security group", base: "prod", mutate: (c) => (c[SR].network.securityGroupIds = []), path: `${SR}.network.securityGroupIds` },
+    { name: "a public IP given as a string", base: "prod", mutate: (c) => (c[SR].network.assignPublicIp = "false"), path: `${SR}.network.assignPublicIp` },
+    { name: "memory Fargate refuses for the CPU", base: "prod", mutate: (c) => Object.assign(c[SR], { cpu: 256, memory: 4096 }), path: `${SR}.memory` },
+    { name: "a log retention CloudWatch has no value for", base: "prod", mutate: (c) => (c[SR].logRetentionDays = 45), path: `${SR}.logRetentionDays` },
+    { name: "an http (not https) alert endpoint", base: "prod", mutate: (c) => (c[SR].alerts[0] = { protocol: "https", endpoint: "http://hooks.example/x" }), path: `${SR}.alerts[0].endpoint` },
+    { name: "an sms alert (not a supported protocol)", base: "prod", mutate: (c) => (c[SR].alerts[0] = { protocol: "sms", endpoint: "+15550100" }), path: `${SR}.alerts[0].protocol` },
+    { name: "fullBuildEvery without freshOnly", base: "prod", mutate: (c) => (c[SR].fullBuildEvery = 6), path: `${SR}.fullBuildEvery` },
+    { name: "a janitor TTL of zero hours", base: "prod", mutate: (c) => (c[SR].janitor.ttlHours = 0), path: `${SR}.janitor.ttlHours` },
+    { name: "a janitor schedule in Scheduler syntax (CI schedulers take five fields)", base: "prod", mutate: (c) => (c[SR].janitor.schedule = "cron(0 3 * * ? *)"), path: `${SR}.janitor.schedule` },
+    { name: "an unknown scheduledRuns key", base: "prod", mutate: (c) => (c[SR].command = "rm -rf /"), path: `${SR}.command` },
 ];
 
 function configOf(h: Hostile): Record<string, string> {

@@ -152,6 +152,20 @@ describe("stack config", () => {
                 { name: "dbt_cloud", role: "role_prod", duty: "scheduler" },
             ]);
             assert.deepStrictEqual(c.features, { docsSite: true, scheduledRuns: true, projectEvaluator: true });
+            assert.deepStrictEqual(c.scheduledRuns, {
+                schedules: [{ name: "nightly", cron: "cron(0 5 * * ? *)", timezone: "Europe/Berlin", maximumRetryAttempts: 2 }],
+                runIntervalMinutes: 1440,
+                heartbeatGraceMinutes: 60,
+                network: { subnetIds: ["subnet-0a1b2c3d", "subnet-4e5f6a7b"], securityGroupIds: ["sg-0123abcd"], assignPublicIp: false },
+                cpu: 1024,
+                memory: 2048,
+                logRetentionDays: 90,
+                alerts: [{ protocol: "email", endpoint: "data-alerts@acme.example" }],
+                freshOnly: false,
+                fullBuildEvery: 24,
+                imageRetentionCount: 20,
+                janitor: { ttlHours: 168, schedule: "0 3 * * *" },
+            });
             assert.deepStrictEqual(c.aws.docs, {
                 domain: "dbt-docs.acme.example",
                 hostedZoneId: "Z0ACME1234567890",

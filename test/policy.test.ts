@@ -871,6 +871,11 @@ const BYPASSES: Bypass[] = [
         policy: "artifacts-bucket-versioned-encrypted",
         resources: () => [...platformBaseline(), sse(BUCKET_NAME, [{ bucketKeyEnabled: true }], {}, "artifacts-sse-2")],
     },
+    // --- identity policies: the two ECS exceptions open nothing else
+    { name: 'RolePolicy Allow "ecr:*" on "*" (beyond the GetAuthorizationToken exception)', policy: "no-wildcard-iam", resources: () => [...platformBaseline(), rolePolicy("p", allow("ecr:*", "*"))] },
+    { name: 'RolePolicy Allow GetAuthorizationToken + BatchGetImage on "*"', policy: "no-wildcard-iam", resources: () => [...platformBaseline(), rolePolicy("p", allow(["ecr:GetAuthorizationToken", "ecr:BatchGetImage"], "*"))] },
+    { name: "RolePolicy Allow logs:* on a log-stream prefix", policy: "no-wildcard-iam", resources: () => [...platformBaseline(), rolePolicy("p", allow("logs:*", `arn:aws:logs:eu-west-1:${ACCOUNT}:log-group:runs:log-stream:dbt/*`))] },
+    { name: "RolePolicy Allow PutLogEvents on every log group's streams", policy: "no-wildcard-iam", resources: () => [...platformBaseline(), rolePolicy("p", allow("logs:PutLogEvents", `arn:aws:logs:eu-west-1:${ACCOUNT}:log-group:*:log-stream:dbt/*`))] },
     // --- identity policies
     { name: "RolePolicy Allow NotAction", policy: "no-wildcard-iam", resources: () => [...platformBaseline(), rolePolicy("p", { Effect: "Allow", NotAction: "iam:*", Resource: `arn:aws:s3:::${BUCKET_NAME}` })] },
     { name: "RolePolicy Allow NotResource", policy: "no-wildcard-iam", resources: () => [...platformBaseline(), rolePolicy("p", { Effect: "Allow", Action: "s3:GetObject", NotResource: `arn:aws:s3:::${BUCKET_NAME}/private/*` })] },
@@ -1333,6 +1338,48 @@ describe("policy pack: rules added for issue 11 #9", () => {
                 some(run(policy(allow("s3:GetObject", resource))), /allows wildcard resource/);
             });
         }
+
+        describe("the two narrow exceptions ECS needs", () => {
+            const STREAMS = `arn:aws:logs:eu-west-1:${ACCOUNT}:log-group:/prod-runs-logs:log-stream:dbt/*`;
+
+            it('passes ecr:GetAuthorizationToken alone on "*" and awslogs writes on one stream prefix of one log group', () => {
+                none(run(policy({ Sid: "EcrToken", Effect: "Allow", Action: ["ecr:GetAuthorizationToken"], Resource: "*" })));
+                none(run(policy({ Sid: "EcrToken", Effect: "Allow", Action: "ECR:GetAuthorizationToken", Resource: ["*"] })));
+                none(run(policy({ Sid: "WriteLogs", Effect: "Allow", Action: ["logs:CreateLogStream", "logs:PutLogEvents"], Resource: [STREAMS] })));
+                none(run(policy({ Effect: "Allow", Action: "logs:PutLogEvents", Resource: `arn:aws-us-gov:logs:us-gov-west-1:${ACCOUNT}:log-group:runs:log-stream:dbt/dbt/*` })));
+            });
+
+            for (const [what, s, n] of [
+                ['"ecr:*" on "*"', { Effect: "Allow", Action: "ecr:*", Resource: "*" }, 2],
+                ['"ecr:Get*" on "*"', { Effect: "Allow", Action: "ecr:Get*", Resource: "*" }, 2],
+                ['"ecr:GetAuthorizationToken?" on "*"', { Effect: "Allow", Action: "ecr:GetAuthorizationToken?", Resource: "*" }, 2],
+                ['another action beside the token on "*"', { Effect: "Allow", Action: ["ecr:GetAuthorizationToken", "ecr:BatchGetImage"], Resource: "*" }, 1],
+                ['the token through NotAction on "*"', { Effect: "Allow", NotAction: "ecr:GetAuthorizationToken", Action: "ecr:GetAuthorizationToken", Resource: "*" }, 2],
+                ['"s3:GetObject" on "*"', { Effect: "Allow", Action: "s3:GetObject", Resource: "*" }, 1],
+            ] as const) {
+                it(`still reports ${what}`, () => {
+                    some(run(policy(s)), /allows (Resource "\*"|wildcard action|NotAction)/, n);
+                });
+            }
+
+            for (const [what, action, resource, n] of [
+                ['"logs:*" on the stream prefix', "logs:*", STREAMS, 2],
+                ["logs:DeleteLogStream on the stream prefix", "logs:DeleteLogStream", STREAMS],
+                ["s3:GetObject on a log-stream-shaped ARN", "s3:GetObject", STREAMS],
+                ["every stream of the group", "logs:PutLogEvents", `arn:aws:logs:eu-west-1:${ACCOUNT}:log-group:/prod-runs-logs:log-stream:*`],
+                ["every log group", "logs:PutLogEvents", `arn:aws:logs:eu-west-1:${ACCOUNT}:log-group:*:log-stream:dbt/*`],
+                ["a log-group name prefix", "logs:PutLogEvents", `arn:aws:logs:eu-west-1:${ACCOUNT}:log-group:/prod-*:log-stream:dbt/*`],
+                ["the whole group", "logs:PutLogEvents", `arn:aws:logs:eu-west-1:${ACCOUNT}:log-group:/prod-runs-logs:*`],
+                ["any region", "logs:PutLogEvents", `arn:aws:logs:*:${ACCOUNT}:log-group:/prod-runs-logs:log-stream:dbt/*`],
+                ["any account", "logs:PutLogEvents", "arn:aws:logs:eu-west-1:*:log-group:/prod-runs-logs:log-stream:dbt/*"],
+                ["a wildcard inside the stream prefix", "logs:PutLogEvents", `arn:aws:logs:eu-west-1:${ACCOUNT}:log-group:/prod-runs-logs:log-stream:d*/*`],
+                ["a stream name prefix without the slash", "logs:PutLogEvents", `arn:aws:logs:eu-west-1:${ACCOUNT}:log-group:/prod-runs-logs:log-stream:dbt*`],
+            ] as const) {
+                it(`still reports ${what}`, () => {
+                    some(run(policy(allow(action, resource))), /allows (wildcard resource|wildcard action)/, n ?? 1);
+                });
+            }
+        });
 
         it("passes the trailing /* of one key prefix of one bucket, and literal ARNs", () => {
             none(run(policy(allow("s3:GetObject", [`arn:aws:s3:::${BUCKET_NAME}/artifacts/*`, `arn:aws:s3:::${BUCKET_NAME}/artifacts/history/*`, `arn:aws:s3:::${BUCKET_NAME}/docs/*`, `arn:aws:s3:::${BUCKET_NAME}`]))));

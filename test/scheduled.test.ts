@@ -218,15 +218,11 @@ describe("ScheduledRuns under mocks", () => {
                 { Sid: "DeadLetters", Effect: "Allow", Action: ["sqs:SendMessage"], Resource: [arn("sqs", "prod-runs-dlq")] },
             ],
         });
-        // The policy pack's no-wildcard-iam: task and scheduler policies are clean; the execution policy has the
-        // two wildcards ECS needs (GetAuthorizationToken has no resource-level permissions; stream names carry
-        // the task id), which the pack must allow as narrow exceptions before ScheduledRuns is wired in.
+        // The policy pack's no-wildcard-iam passes all three: the execution policy's two wildcards are the narrow
+        // exceptions ECS needs (GetAuthorizationToken has no resource-level permissions; stream names carry the task id).
         assert.deepStrictEqual(wildcardFindings(policyOf(regs, "prod-runs-task").Statement), []);
         assert.deepStrictEqual(wildcardFindings(policyOf(regs, "prod-runs-scheduler").Statement), []);
-        assert.deepStrictEqual(wildcardFindings(policyOf(regs, "prod-runs-execution").Statement), [
-            'statement "EcrToken" allows Resource "*"',
-            `statement "WriteLogs" allows wildcard resource "${arn("logs", "log-group:/prod-runs-logs:log-stream:dbt/dbt/*")}"`,
-        ]);
+        assert.deepStrictEqual(wildcardFindings(policyOf(regs, "prod-runs-execution").Statement), []);
         // Without keys, no KMS statement at all.
         const plain = await build();
         assert.deepStrictEqual(policyOf(plain.regs, "prod-runs-execution").Statement.map((s: any) => s.Sid), ["EcrToken", "PullImage", "ReadCredentials", "WriteLogs"]);

@@ -167,6 +167,36 @@ export interface FeatureToggles {
     projectEvaluator: boolean;
 }
 
+/** One EventBridge Scheduler schedule of the scheduled runs. */
+export interface ScheduleConfig {
+    /** Short name (lower-case letters, digits, dashes). */
+    name: string;
+    /** `cron(<6 fields>)` or `rate(<n> <unit>)`. */
+    cron: string;
+    /** IANA time zone of the cron expression (default UTC). */
+    timezone?: string;
+    /** Retries of a failed RunTask call (0-185). */
+    maximumRetryAttempts?: number;
+    /** Seconds an invocation may be retried for (60-86400). */
+    maximumEventAgeSeconds?: number;
+}
+
+/** The `scheduledRuns` section: required when features.scheduledRuns is true. */
+export interface ScheduledRunsConfig {
+    schedules: ScheduleConfig[];
+    runIntervalMinutes: number;
+    heartbeatGraceMinutes: number;
+    network: { subnetIds: string[]; securityGroupIds: string[]; assignPublicIp: boolean };
+    cpu: number;
+    memory: number;
+    logRetentionDays: number;
+    alerts: { protocol: "email" | "email-json" | "https" | "sqs" | "lambda"; endpoint: string }[];
+    freshOnly: boolean;
+    fullBuildEvery: number;
+    imageRetentionCount: number;
+    janitor: { ttlHours: number; schedule: string };
+}
+
 /** A stack's complete, validated configuration. */
 export interface StackConfig {
     stack: string;
@@ -176,13 +206,15 @@ export interface StackConfig {
     ci: CiConfig;
     aws: AwsConfig;
     features: FeatureToggles;
+    /** Scheduled runs (present exactly when features.scheduledRuns). */
+    scheduledRuns?: ScheduledRunsConfig;
     /** Name of the secret config key holding the admin password, when set. */
     adminPasswordKey?: string;
 }
 
 /** Secret config keys holding a CI system's token, read by its providers' `configure` (GitHub's is the provider's own `github:token`). */
 export const CI_TOKEN_KEYS: Partial<Record<CiSystem, string>> = { bitbucket: "bitbucketToken", "azure-devops": "azureDevopsToken" };
-const TOP_LEVEL_KEYS = ["environment", "dbt", "warehouse", "ci", "aws", "features", "warehouseAdminPassword", "bitbucketToken", "azureDevopsToken"] as const;
+const TOP_LEVEL_KEYS = ["environment", "dbt", "warehouse", "ci", "aws", "features", "scheduledRuns", "warehouseAdminPassword", "bitbucketToken", "azureDevopsToken"] as const;
 const STAGE_NAME = /^[a-z][a-z0-9-]{0,39}$/;
 /** dbt target names the platform uses for bots; a release stage's target is its stack name. */
 const RESERVED_TARGETS = ["ci", "scheduler"];
@@ -245,6 +277,7 @@ export function parseStackConfig(stack: string, raw: Record<string, unknown>, se
     const ci = readCi(at("ci"));
     const aws = readAws(at("aws"), environment?.kind, ci?.system);
     const features = readFeatures(at("features"), aws);
+    const scheduledRuns = readScheduledRuns(at("scheduledRuns"), new Node(`${NAMESPACE}:features.scheduledRuns`, true, problems), features, aws, warehouse);
     const passwordKey = `${NAMESPACE}:warehouseAdminPassword`;
     if (root.child("warehouseAdminPassword").present) {
         // Never shown, even when plain: it is a password either way.
@@ -277,7 +310,7 @@ export function parseStackConfig(stack: string, raw: Record<string, unknown>, se
         }
     }
 
-    if (problems.length > 0 || !environment || !dbt || !warehouse || !ci || !aws || !features) {
+    if (problems.length > 0 || !environment || !dbt || !warehouse || !ci || !aws || !features || (features.scheduledRuns && !scheduledRuns)) {
         // A secret's value never reaches an error message, whatever key it was set under.
         const masked = problems.map((p) =>
             secretKeys.some((k) => p.path === k || p.path.startsWith(`${k}.`) || p.path.startsWith(`${k}[`)) ? { ...p, value: "[secret]" } : p,
@@ -292,6 +325,7 @@ export function parseStackConfig(stack: string, raw: Record<string, unknown>, se
         ci,
         aws,
         features,
+        ...(scheduledRuns ? { scheduledRuns } : {}),
         adminPasswordKey: top.warehouseAdminPassword !== undefined ? `${NAMESPACE}:warehouseAdminPassword` : undefined,
     };
 }
@@ -753,4 +787,112 @@ function readFeatures(n: Node, aws: AwsConfig | undefined): FeatureToggles | und
     return docsSite !== undefined && scheduledRuns !== undefined && projectEvaluator !== undefined
         ? { docsSite, scheduledRuns, projectEvaluator }
         : undefined;
+}
+
+const SCHEDULE_NAME = /^[a-z][a-z0-9-]{0,31}$/;
+const SCHEDULE_EXPRESSION = /^(cron\((\S+ ){5}\S+\)|rate\([1-9]\d{0,5} (minute|minutes|hour|hours|day|days)\))$/;
+const TIME_ZONE = /^(UTC|[A-Z][A-Za-z_]+(\/[A-Z][A-Za-z0-9_+-]+){1,2})$/;
+const SUBNET_ID = /^subnet-[0-9a-f]{8}([0-9a-f]{9})?$/;
+const SECURITY_GROUP_ID = /^sg-[0-9a-f]{8}([0-9a-f]{9})?$/;
+const FARGATE_CPU = [256, 512, 1024, 2048, 4096, 8192, 16384];
+const LOG_RETENTION_DAYS = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653];
+const ALERT_PROTOCOLS = ["email", "email-json", "https", "sqs", "lambda"] as const;
+const ALERT_ENDPOINT: Record<(typeof ALERT_PROTOCOLS)[number], [RegExp, string]> = {
+    email: [/^[^\s@]+@[^\s@]+\.[^\s@]+$/, "an e-mail address"],
+    "email-json": [/^[^\s@]+@[^\s@]+\.[^\s@]+$/, "an e-mail address"],
+    https: [/^https:\/\/[^\s/]+(\/\S*)?$/, "an https:// URL"],
+    sqs: [/^arn:aws[a-z-]*:sqs:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,80}(\.fifo)?$/, "an SQS queue ARN"],
+    lambda: [/^arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:function:[A-Za-z0-9_-]{1,64}(:[A-Za-z0-9_$-]+)?$/, "a Lambda function ARN"],
+};
+
+/**
+ * The `scheduledRuns` section (ScheduledRuns and the janitor): required, and only allowed, when
+ * features.scheduledRuns is true, which needs aws.enabled and a warehouse user with duty scheduler.
+ */
+function readScheduledRuns(n: Node, flag: Node, features: FeatureToggles | undefined, aws: AwsConfig | undefined, warehouse: WarehouseConfig | undefined): ScheduledRunsConfig | undefined {
+    if (!features) return undefined;
+    if (!features.scheduledRuns) {
+        if (n.present) n.fail("no scheduledRuns section unless features.scheduledRuns is true");
+        return undefined;
+    }
+    if (aws && !aws.enabled) flag.fail("false while aws.enabled is false (scheduled runs are ECS Fargate tasks)");
+    if (warehouse && !warehouse.users.some((u) => u.duty === "scheduler")) {
+        flag.fail("false unless warehouse.users has a user with duty scheduler (the runs build as that bot)");
+    }
+    if (!n.present) return n.fail("a scheduledRuns section (features.scheduledRuns is true): schedules, runIntervalMinutes, network"), undefined;
+    const o = n.object(["schedules", "runIntervalMinutes", "heartbeatGraceMinutes", "network", "cpu", "memory", "logRetentionDays", "alerts", "freshOnly", "fullBuildEvery", "imageRetentionCount", "janitor"]);
+    if (!o) return undefined;
+    const schedules = o.required("schedules").array((sn) => {
+        const so = sn.object(["name", "cron", "timezone", "maximumRetryAttempts", "maximumEventAgeSeconds"]);
+        if (!so) return undefined;
+        const name = so.required("name").string(SCHEDULE_NAME, "a schedule name (lower-case letters, digits and dashes, at most 32)");
+        const cron = so.required("cron").string(SCHEDULE_EXPRESSION, "cron(<minutes> <hours> <day-of-month> <month> <day-of-week> <year>) or rate(<n> minutes|hours|days)");
+        const timezone = so.optional("timezone", undefined, (t) => t.string(TIME_ZONE, "an IANA time zone such as Europe/Berlin"));
+        const maximumRetryAttempts = so.optional("maximumRetryAttempts", undefined, (x) => x.integer(0, 185));
+        const maximumEventAgeSeconds = so.optional("maximumEventAgeSeconds", undefined, (x) => x.integer(60, 86400));
+        return name && cron ? { name, cron, ...(timezone ? { timezone } : {}), ...(maximumRetryAttempts !== undefined ? { maximumRetryAttempts } : {}), ...(maximumEventAgeSeconds !== undefined ? { maximumEventAgeSeconds } : {}) } : undefined;
+    }, "a list of {name, cron, timezone?, maximumRetryAttempts?, maximumEventAgeSeconds?}");
+    if (schedules && schedules.length === 0) o.child("schedules").fail("at least one schedule");
+    const names = (schedules ?? []).filter((x): x is ScheduleConfig => !!x).map((x) => x.name);
+    const dup = names.find((x, i) => names.indexOf(x) !== i);
+    if (dup) o.child("schedules").fail(`unique schedule names (${dup} appears twice)`, names);
+    const runIntervalMinutes = o.required("runIntervalMinutes").integer(1, 44640);
+    const heartbeatGraceMinutes = o.optional("heartbeatGraceMinutes", 60, (x) => x.integer(0, 1440));
+    const nn = o.required("network").object(["subnetIds", "securityGroupIds", "assignPublicIp"]);
+    const ids = (key: string, re: RegExp, what: string, max: number) => {
+        const list = nn?.required(key).array((x) => x.string(re, what), `a list of 1 to ${max} ${what}s`);
+        if (list && (list.length === 0 || list.length > max)) nn!.child(key).fail(`1 to ${max} ${what}s`);
+        return list;
+    };
+    const subnetIds = ids("subnetIds", SUBNET_ID, "subnet id (subnet-…)", 16);
+    const securityGroupIds = ids("securityGroupIds", SECURITY_GROUP_ID, "security group id (sg-…)", 5);
+    const assignPublicIp = nn?.optional("assignPublicIp", false, (b) => b.boolean());
+    const cpu = o.optional("cpu", 1024, (c) => (FARGATE_CPU.includes(c.value as number) ? (c.value as number) : c.fail(`a Fargate CPU value: ${FARGATE_CPU.join(", ")}`)));
+    const memory = o.optional("memory", 2048, (m) => m.integer(512, 122880));
+    if (cpu !== undefined && memory !== undefined && !fargateMemoryFits(cpu, memory)) o.child("memory").fail(`a memory size Fargate allows with cpu ${cpu}`, memory);
+    const logRetentionDays = o.optional("logRetentionDays", 90, (d) => (LOG_RETENTION_DAYS.includes(d.value as number) ? (d.value as number) : d.fail(`a CloudWatch retention: ${LOG_RETENTION_DAYS.join(", ")}`)));
+    const alerts = o.optional("alerts", [] as (ScheduledRunsConfig["alerts"][number] | undefined)[], (a) =>
+        a.array((x) => {
+            const ao = x.object(["protocol", "endpoint"]);
+            const protocol = ao?.required("protocol").oneOf(ALERT_PROTOCOLS);
+            const endpoint = protocol ? ao!.required("endpoint").string(...ALERT_ENDPOINT[protocol]) : undefined;
+            return protocol && endpoint ? { protocol, endpoint } : undefined;
+        }, "a list of {protocol, endpoint}"),
+    );
+    const freshOnly = o.optional("freshOnly", false, (b) => b.boolean());
+    const fullBuildEvery = o.optional("fullBuildEvery", 24, (x) => x.integer(1, 1000));
+    if (o.child("fullBuildEvery").present && freshOnly === false) o.child("fullBuildEvery").fail("no fullBuildEvery unless freshOnly is true");
+    const imageRetentionCount = o.optional("imageRetentionCount", 20, (x) => x.integer(1, 1000));
+    const jn = o.optional("janitor", undefined as ObjectNode | undefined, (j) => j.object(["ttlHours", "schedule"]));
+    const ttlHours = jn ? jn.optional("ttlHours", 168, (x) => x.integer(1, 8760)) : 168;
+    // The CI systems' schedulers take five-field cron (GitHub, Azure DevOps; Bitbucket's note quotes it).
+    const schedule = jn ? jn.optional("schedule", "0 3 * * *", (x) => x.string(/^(\S+ ){4}\S+$/, "a five-field cron expression (minute hour day month weekday, UTC)")) : "0 3 * * *";
+    if (
+        !schedules || schedules.includes(undefined) || runIntervalMinutes === undefined || heartbeatGraceMinutes === undefined || !subnetIds || subnetIds.includes(undefined) ||
+        !securityGroupIds || securityGroupIds.includes(undefined) || assignPublicIp === undefined || cpu === undefined || memory === undefined || logRetentionDays === undefined ||
+        !alerts || alerts.includes(undefined) || freshOnly === undefined || fullBuildEvery === undefined || imageRetentionCount === undefined || ttlHours === undefined || schedule === undefined
+    ) {
+        return undefined;
+    }
+    return {
+        schedules: schedules as ScheduleConfig[],
+        runIntervalMinutes,
+        heartbeatGraceMinutes,
+        network: { subnetIds: subnetIds as string[], securityGroupIds: securityGroupIds as string[], assignPublicIp },
+        cpu,
+        memory,
+        logRetentionDays,
+        alerts: alerts as ScheduledRunsConfig["alerts"],
+        freshOnly,
+        fullBuildEvery,
+        imageRetentionCount,
+        janitor: { ttlHours, schedule },
+    };
+}
+
+/** Fargate's CPU/memory pairs (as ScheduledRuns validates them). */
+function fargateMemoryFits(cpu: number, memory: number): boolean {
+    const [min, max, step] = ({ 256: [512, 2048, 512], 512: [1024, 4096, 1024], 1024: [2048, 8192, 1024], 2048: [4096, 16384, 1024], 4096: [8192, 30720, 1024], 8192: [16384, 61440, 4096], 16384: [32768, 122880, 8192] } as Record<number, number[]>)[cpu]!;
+    if (cpu === 256) return [512, 1024, 2048].includes(memory);
+    return memory >= min! && memory <= max! && (memory - min!) % step! === 0;
 }
