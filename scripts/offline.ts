@@ -107,6 +107,11 @@ function mockResource(type: string, name: string, inputs: Record<string, any>): 
             };
         case "aws:acm/certificateValidation:CertificateValidation":
             return { id, state: { ...inputs } };
+        case "aws:ecr/repository:Repository": {
+            // ECR derives the push URL from the account, region and repository name.
+            const repository = inputs.name ?? name;
+            return { id: repository, state: { ...inputs, name: repository, arn: `arn:aws:ecr:${REGION}:${ACCOUNT}:repository/${repository}`, repositoryUrl: `${ACCOUNT}.dkr.ecr.${REGION}.amazonaws.com/${repository}` } };
+        }
         case "aws:route53/record:Record":
             // Route 53 reports the FQDN without the trailing dot a record name may carry.
             return { id, state: { ...inputs, fqdn: String(inputs.name).replace(/\.$/, "") } };

@@ -145,6 +145,23 @@ export = async () => {
         rbac: true,
         profile: "redshift_fields",
     });
+    // Scheduled runs (not wired into DbtPlatform yet): one instance with every optional part.
+    new library.ScheduledRuns("fields-scheduled", {
+        region: "eu-west-1",
+        artifactsBucketName: "fields-artifacts",
+        artifactsBucketArn: "arn:aws:s3:::fields-artifacts",
+        projectCommit: "0123456789abcdef0123456789abcdef01234567",
+        image: { pythonVersion: "3.11", dbtVersion: "1.11.16", adapterPackage: "dbt-postgres", adapterVersion: "1.11.0", awscliVersion: "1.46.2" },
+        imageTag: "1.11.16-0123456",
+        credentialSecretArn: "arn:aws:secretsmanager:eu-west-1:123456789012:secret:dbt/prod/scheduler-AbCdEf",
+        credentialEnv: { DBT_SCHEDULER_USER: "user", DBT_SCHEDULER_PASSWORD: "password" },
+        dbtTarget: "scheduler",
+        schedules: [{ name: "nightly", expression: "cron(0 3 * * ? *)" }],
+        network: { subnetIds: ["subnet-0a1b2c3d"], securityGroupIds: ["sg-0123abcd"] },
+        runIntervalMinutes: 1440,
+        subscriptions: [{ protocol: "email", endpoint: "data-alerts@acme.example" }],
+        freshOnly: { fullBuildEvery: 24 },
+    });
     runtimeResource.registerResource = register;
 
     const ofUrn = (urn: string) => {
