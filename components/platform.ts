@@ -307,5 +307,6 @@ function githubSettingsArgs(
         jobs: githubCiJobs(planned.model),
         values,
         reviewers: config.ci.approvers.length ? { users: config.ci.approvers.map(Number) } : undefined,
+        apiUrl: config.ci.apiUrl,
     };
 }

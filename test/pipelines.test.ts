@@ -11,7 +11,10 @@ import { execFileSync } from "child_process";
 import { parse } from "yaml";
 import { CI_SYSTEMS, CiSystem } from "../components/config/stack";
 import {
+    BITBUCKET_IMAGE,
     contextProblems,
+    GITHUB_ACTION_PINS,
+    pinProblems,
     DBT_CORE_VERSION,
     DBT_POSTGRES_VERSION,
     dropSchemaMacro,
@@ -83,6 +86,20 @@ describe("pipelines", function () {
                             system === "bitbucket" ? bitbucketSchemaErrors(files[f]) : system === "azure-devops" ? azureSchemaErrors(files[f]) : githubSchemaErrors(files[f]);
                         assert.deepStrictEqual(errors, [], `${f} fails its schema`);
                         if (system === "github") assert.deepStrictEqual(await githubParserErrors(f, files[f]), [], `${f} fails GitHub's parser`);
+                    }
+                });
+
+                it("pins every third-party action by commit SHA (tag in a comment) and the Bitbucket image by digest", async () => {
+                    const { files } = await render(stack, system);
+                    if (system === "github") {
+                        for (const f of Object.keys(files).filter((p) => p.startsWith(".github/workflows/"))) {
+                            const lines = files[f].split("\n").filter((l) => /^\s*(- )?uses:/.test(l));
+                            assert.ok(lines.length >= 2, `${f}: no uses: lines`);
+                            for (const l of lines) assert.match(l, /^\s*(- )?uses: [A-Za-z0-9-]+\/[A-Za-z0-9._-]+@[0-9a-f]{40} # v\d+\.\d+\.\d+$/, `${f}: ${l.trim()}`);
+                        }
+                    }
+                    if (system === "bitbucket") {
+                        assert.match(parse(files["bitbucket-pipelines.yml"]).image, /^python:3\.11-slim@sha256:[0-9a-f]{64}$/);
                     }
                 });
 
@@ -303,6 +320,25 @@ describe("pipelines", function () {
             const latest = lines.findIndex((l) => l.includes("artifacts/latest/manifest.json"));
             assert.ok(history >= 0 && latest > history);
             assert.ok(lines.some((l) => l === "aws cloudfront create-invalidation --distribution-id E123 --paths '/*'"));
+        });
+
+        it("pins come from versions.ts and can be overridden, validated", () => {
+            const sha = "0123456789abcdef0123456789abcdef01234567";
+            const image = `python:3.12-slim@sha256:${"ab".repeat(32)}`;
+            const gh = renderPipelineFiles({ ...base(), pins: { actions: { checkout: { sha, tag: "v9.9.9" } } } }, "").files[".github/workflows/deploy.yml"];
+            assert.ok(gh.includes(`uses: actions/checkout@${sha} # v9.9.9`), gh);
+            assert.ok(gh.includes(`uses: actions/setup-python@${GITHUB_ACTION_PINS.setupPython.sha} # ${GITHUB_ACTION_PINS.setupPython.tag}`));
+            const bbCtx: PipelineContext = { ...base(), system: "bitbucket", dbt: { ...base().dbt, pythonVersion: "3.12" } };
+            assert.deepStrictEqual(contextProblems(bbCtx).map((p) => p.split(":")[0]), ["pins.bitbucketImage"]);
+            assert.strictEqual(parse(renderPipelineFiles({ ...bbCtx, pins: { bitbucketImage: image } }, "").files["bitbucket-pipelines.yml"]).image, image);
+            assert.strictEqual(parse(renderPipelineFiles({ ...base(), system: "bitbucket" }, "").files["bitbucket-pipelines.yml"]).image, BITBUCKET_IMAGE);
+            assert.deepStrictEqual(
+                pinProblems({ actions: { checkout: { sha: "v4", tag: "v4" }, setupPython: { sha, tag: "x y" }, nope: { sha, tag: "v1" } } as any, bitbucketImage: "python:3.11-slim" }).map(
+                    (p) => p.split(":")[0],
+                ),
+                ["pins.actions.checkout.sha", "pins.actions.setupPython.tag", "pins.actions.nope", "pins.bitbucketImage"],
+            );
+            assert.throws(() => pipelineModel({ ...base(), pins: { bitbucketImage: "python:3.11" } }), /pins\.bitbucketImage: expected an image pinned by digest/);
         });
 
         it("rejects a bad context naming each field", () => {

@@ -12,7 +12,7 @@ import { DROP_SCHEMA_MACRO, inProject, PipelineContext, PipelineModel, pipelineM
 
 export * from "./model";
 export { azureNames } from "./azure";
-export { GITHUB_ACTIONS, githubReference } from "./github";
+export { githubReference } from "./github";
 export { dropSchemaMacro, RUN_MARKER } from "./macros";
 export * from "./versions";
 
