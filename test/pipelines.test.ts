@@ -103,6 +103,17 @@ describe("pipelines", function () {
                     }
                 });
 
+                if (system === "azure-devops") {
+                    it("each job downloads its own profiles secure file (the deploy job's is main-only)", async () => {
+                        const doc = parse((await render(stack, system)).files["azure-pipelines.yml"]);
+                        const secureFile = (steps: any[]) => steps.filter((x) => x.task === "DownloadSecureFile@1").map((x) => x.inputs.secureFile);
+                        const deploy = doc.stages.find((x: any) => x.stage === "deploy").jobs[0].strategy.runOnce.deploy.steps;
+                        assert.deepStrictEqual(secureFile(deploy), [`dbt-${stack}-profiles-deploy.yml`]);
+                        const ci = doc.stages.find((x: any) => x.stage === "slim_ci");
+                        if (ci) assert.deepStrictEqual(secureFile(ci.jobs[0].steps), [`dbt-${stack}-profiles.yml`]);
+                    });
+                }
+
                 it("contains no secret value, only references", async () => {
                     const { files, passwords } = await render(stack, system);
                     assert.ok(passwords.length >= 2);
