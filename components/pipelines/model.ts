@@ -19,6 +19,8 @@ import { AWSCLI_VERSION, PinOverrides, pinProblems, PYTHON_VERSION } from "./ver
 export const PROFILES_DIR = ".ci";
 /** Where CI keeps the production manifest it defers to. */
 export const STATE_DIR = ".state";
+/** The macro the deploy job's ownership check runs (rendered into macros/ by renderPipelineFiles). */
+export const SCHEMA_OWNERSHIP_MACRO = "dbt_platform_check_schema_ownership";
 /** The macro the reset and cleanup steps run; rendered into macros/ of the dbt project. */
 export const DROP_SCHEMA_MACRO = "dbt_platform_drop_pr_schemas";
 /** The dbt package whose tests are the project-evaluator gate (features.projectEvaluator). */
@@ -374,6 +376,12 @@ function deployJob(ctx: PipelineContext): Job {
     }
     const exclude = evaluatorExclude(ctx);
     steps.push(installStep(ctx), {
+        id: "schema-ownership",
+        name: "Refuse target schemas the production role does not own",
+        // Before anything is written: a schema another role created (squatted) fails the job, naming it and its owner.
+        lines: [`dbt run-operation ${SCHEMA_OWNERSHIP_MACRO} --target ${target}`],
+        when: "success",
+    }, {
         id: "build",
         name: `Build ${ctx.stack} (target ${target})`,
         // A full refresh needs a selector and never touches seeds (their drop cascades to every dependent view);
