@@ -294,7 +294,9 @@ describe("pipelines", function () {
             assert.strictEqual(deploy.fullRefreshInput, true);
             assert.deepStrictEqual(deploy.concurrency, { group: "dbt-deploy-staging", cancelInProgress: false });
             const ids = deploy.steps.map((s) => s.id);
-            assert.deepStrictEqual(ids, ["guard", "install", "build", "publish-manifest"]);
+            assert.deepStrictEqual(ids, ["guard", "install", "schema-ownership", "build", "publish-manifest"]);
+            // The ownership check runs before anything is built (issue 11: no build into a squatted schema).
+            assert.match(deploy.steps[2].lines.join("\n"), /dbt run-operation dbt_platform_check_schema_ownership --target staging$/);
             // A full refresh needs a selector and never refreshes seeds (their drop cascades to dependent views).
             const build = deploy.steps.find((s) => s.id === "build")!.lines.join("\n");
             assert.match(build, /\*\) echo "Refusing a full refresh without a selector/);
@@ -378,8 +380,8 @@ describe("pipelines", function () {
             const out = fs.mkdtempSync(path.join(os.tmpdir(), "dbt-render-"));
             try {
                 const log = execFileSync(path.join(ROOT, "node_modules/.bin/tsx"), ["scripts/render.ts", "--stack", "dev", "--ci", "github", "--out", out], { cwd: ROOT, encoding: "utf8" });
-                assert.match(log, /stack dev, CI system github: 5 files/);
-                for (const f of [".github/workflows/ci.yml", ".github/workflows/deploy.yml", ".ci/profiles.yml", "macros/dbt_platform_drop_pr_schemas.sql", "macros/dbt_platform_create_schema.sql"]) {
+                assert.match(log, /stack dev, CI system github: 6 files/);
+                for (const f of [".github/workflows/ci.yml", ".github/workflows/deploy.yml", ".ci/profiles.yml", "macros/dbt_platform_drop_pr_schemas.sql", "macros/dbt_platform_create_schema.sql", "macros/dbt_platform_check_schema_ownership.sql"]) {
                     assert.ok(fs.existsSync(path.join(out, f)), `${f} not written`);
                 }
                 assert.throws(() => execFileSync(path.join(ROOT, "node_modules/.bin/tsx"), ["scripts/render.ts", "--stack", "dev", "--ci", "jenkins"], { cwd: ROOT, stdio: "pipe" }), /--ci jenkins: expected one of/);
