@@ -271,6 +271,7 @@ export function pipelineContext(
         targets: { ci: targetNames.ci, deploy: targetNames.deploy ?? botTargetName("deploy", config.environment.kind === "release" ? config.stack : "prod") },
         pullRequestSchemaPrefix: config.warehouse.schemas.pullRequestPrefix,
         environment: config.environment,
+        pins: config.ci.pins,
         aws: a.enabled
             ? {
                   region: a.region,
