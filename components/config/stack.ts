@@ -631,7 +631,7 @@ function readCi(n: Node): CiConfig | undefined {
     const adoptNode = o.child("adoptExisting");
     const adoptExisting = !adoptNode.present ? false : system !== "bitbucket" ? adoptNode.fail("only for ci.system bitbucket") : adoptNode.boolean();
     return system && repository && mainBranch && manageSettings !== undefined && approvers && (!apiNode.present || apiUrl) && adoptExisting !== undefined && (!pinsNode.present || pins)
-        ? { system, repository, mainBranch, manageSettings, approvers: approvers.filter((x): x is string => x !== undefined), azureRepositoryId, apiUrl, adoptExisting, pins }
+        ? { system, repository, mainBranch, manageSettings, approvers: approvers.filter((x): x is string => x !== undefined), azureRepositoryId, apiUrl, adoptExisting, ...(pins ? { pins } : {}) }
         : undefined;
 }
 
