@@ -271,6 +271,7 @@ export function pipelineContext(
         targets: { ci: targetNames.ci, deploy: targetNames.deploy ?? botTargetName("deploy", config.environment.kind === "release" ? config.stack : "prod") },
         pullRequestSchemaPrefix: config.warehouse.schemas.pullRequestPrefix,
         environment: config.environment,
+        pins: config.ci.pins,
         aws: a.enabled
             ? {
                   region: a.region,
@@ -307,5 +308,6 @@ function githubSettingsArgs(
         jobs: githubCiJobs(planned.model),
         values,
         reviewers: config.ci.approvers.length ? { users: config.ci.approvers.map(Number) } : undefined,
+        apiUrl: config.ci.apiUrl,
     };
 }

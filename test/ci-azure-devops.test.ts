@@ -1075,6 +1075,7 @@ describe("Azure DevOps providers (components/ci/azureDevops)", () => {
                 deployGroup: byName("VariableGroup", `dbt-${stack}-deploy`),
                 prGroup: byName("VariableGroup", `dbt-${stack}-pull-request`),
                 profiles: byName("SecureFile", `dbt-${stack}-profiles.yml`),
+                deployProfiles: byName("SecureFile", `dbt-${stack}-profiles-deploy.yml`),
                 env: byName("Environment", stack),
                 settings,
             };
@@ -1100,17 +1101,22 @@ describe("Azure DevOps providers (components/ci/azureDevops)", () => {
             // CI must keep working on pull requests: its group and the (secret-free) profiles file carry no check.
             assert.strictEqual(fake.usage("variablegroup", r.prGroup.id, { pipelineId: r.pipelineId, sourceBranch: PR_BRANCH }).usableWithoutCheck, true);
             assert.strictEqual(fake.usage("securefile", r.profiles.id, { pipelineId: r.pipelineId, sourceBranch: PR_BRANCH }).usableWithoutCheck, true);
+            // The deploy job downloads its own profiles file: main only, after the approval, even with a PR job on the stage.
+            assert.ok(fake.usage("securefile", r.deployProfiles.id, { pipelineId: r.pipelineId, sourceBranch: PR_BRANCH }).rejectedBy.some((c) => c.startsWith("branch control")));
+            const deployFileFromMain = fake.usage("securefile", r.deployProfiles.id, { pipelineId: r.pipelineId, sourceBranch: MAIN });
+            assert.deepStrictEqual(deployFileFromMain.rejectedBy, []);
+            assert.ok(deployFileFromMain.waitsFor.some((c) => c.startsWith("approval")));
             // Permissions name this pipeline only: another pipeline of the project gets nothing.
             const other = await create(buildDefinitionProvider, {
                 ...target(),
                 name: "someone-elses-pipeline",
                 repository: { type: "TfsGit", id: "5f0c2f1e-8888-4c2b-9d7e-0123456789ab", name: "other" },
             });
-            for (const [type, id] of [["variablegroup", r.deployGroup.id], ["variablegroup", r.prGroup.id], ["securefile", r.profiles.id], ["environment", r.env.id]]) {
+            for (const [type, id] of [["variablegroup", r.deployGroup.id], ["variablegroup", r.prGroup.id], ["securefile", r.profiles.id], ["securefile", r.deployProfiles.id], ["environment", r.env.id]]) {
                 assert.strictEqual(fake.usage(type, id, { pipelineId: Number(other.id), sourceBranch: MAIN }).authorized, false, `${type} ${id} is open to every pipeline`);
                 assert.strictEqual(fake.permission(fake.project().id, type, id)!.allPipelines, null, `${type} ${id} authorises all pipelines`);
             }
-            assert.deepStrictEqual(r.settings.protectedResources, ["variablegroup:dbt-shop-prod-deploy"]);
+            assert.deepStrictEqual(r.settings.protectedResources, ["variablegroup:dbt-shop-prod-deploy", "securefile:dbt-shop-prod-profiles-deploy.yml"]);
             tried.blocked();
         });
 
@@ -1123,13 +1129,17 @@ describe("Azure DevOps providers (components/ci/azureDevops)", () => {
             const of = (type: string) => resources.filter((r) => r.type === `pulumi-nodejs:dynamic/azuredevops:${type}`).map((r) => r.inputs);
             assert.deepStrictEqual(of("BranchControlCheck").map((i) => [i.resourceType, i.resourceName, i.allowedBranches]).sort(), [
                 ["environment", "prod", [MAIN]],
+                ["securefile", "dbt-prod-profiles-deploy.yml", [MAIN]],
                 ["variablegroup", "dbt-prod-deploy", [MAIN]],
             ]);
-            assert.deepStrictEqual(of("ResourceApprovalCheck").map((i) => [i.resourceType, i.resourceName, i.approverIds]), [["variablegroup", "dbt-prod-deploy", [APPROVER_A]]]);
+            assert.deepStrictEqual(of("ResourceApprovalCheck").map((i) => [i.resourceType, i.resourceName, i.approverIds]).sort(), [
+                ["securefile", "dbt-prod-profiles-deploy.yml", [APPROVER_A]],
+                ["variablegroup", "dbt-prod-deploy", [APPROVER_A]],
+            ]);
             assert.deepStrictEqual(of("ExclusiveLockCheck").map((i) => [i.resourceType, i.resourceName]), [["environment", "prod"]]);
             assert.deepStrictEqual(of("BuildValidationPolicy").map((i) => [i.repositoryId, i.branch]), [[REPO, MAIN]]);
             // One permission per resource (for this pipeline only: asserted against the fake above).
-            assert.deepStrictEqual(of("PipelinePermission").map((i) => i.resourceType).sort(), ["environment", "securefile", "variablegroup", "variablegroup"]);
+            assert.deepStrictEqual(of("PipelinePermission").map((i) => i.resourceType).sort(), ["environment", "securefile", "securefile", "variablegroup", "variablegroup"]);
             for (const i of [...of("VariableGroup"), ...of("Environment")]) assert.match(i.description, /managed by dbt-platform stack prod/);
         });
 
@@ -1157,13 +1167,14 @@ describe("Azure DevOps providers (components/ci/azureDevops)", () => {
             // A pull-request branch's own deployment job cannot target the environment either.
             assert.ok(fake.usage("environment", r.env.id, { pipelineId: r.pipelineId, sourceBranch: PR_BRANCH }).rejectedBy.length > 0);
             // A stage without a pull-request job: the profiles file is production-only too, and no PR policy exists.
-            assert.deepStrictEqual([...r.settings.protectedResources].sort(), ["securefile:dbt-shop-sandbox-profiles.yml", "variablegroup:dbt-shop-sandbox-deploy"]);
-            assert.ok(fake.usage("securefile", r.profiles.id, { pipelineId: r.pipelineId, sourceBranch: PR_BRANCH }).rejectedBy.length > 0);
+            assert.deepStrictEqual([...r.settings.protectedResources].sort(), ["securefile:dbt-shop-sandbox-profiles-deploy.yml", "variablegroup:dbt-shop-sandbox-deploy"]);
+            assert.strictEqual(r.profiles, undefined, "a stage without a pull-request job has no PR profiles file");
+            assert.ok(fake.usage("securefile", r.deployProfiles.id, { pipelineId: r.pipelineId, sourceBranch: PR_BRANCH }).rejectedBy.length > 0);
             assert.strictEqual(fake.allPolicies().filter((p) => Number(p.settings.buildDefinitionId) === r.pipelineId).length, 0);
             // Every object carries the stack's ownership marker.
             assert.match(fake.variableGroup(Number(r.deployGroup.id))!.description, /managed by dbt-platform stack shop-sandbox/);
             assert.match(fake.environment(Number(r.env.id))!.description, /managed by dbt-platform stack shop-sandbox/);
-            assert.deepStrictEqual(fake.secureFile(r.profiles.id)!.properties, { "dbt-platform": "managed by dbt-platform stack shop-sandbox" });
+            assert.deepStrictEqual(fake.secureFile(r.deployProfiles.id)!.properties, { "dbt-platform": "managed by dbt-platform stack shop-sandbox" });
             tried.blocked();
         });
     });

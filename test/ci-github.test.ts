@@ -261,6 +261,30 @@ describe("GithubCiSettings", () => {
         });
     });
 
+    describe("ci.apiUrl (GitHub Enterprise Server or a proxy)", () => {
+        it("the program passes ci.apiUrl to the component's provider as baseUrl, and every GitHub resource uses that provider", async function () {
+            this.timeout(300_000);
+            const apiUrl = "https://github.example.com/api/v3";
+            const base = withCiSystem(stackConfig("prod"), "github").config;
+            const ci = JSON.parse(base["dbt-platform:ci"]);
+            const config = { ...base, "dbt-platform:ci": JSON.stringify({ ...ci, manageSettings: true, apiUrl: `${apiUrl}/` }) };
+            const { resources: regs } = await runProgram("prod", config);
+            const providers = regs.filter((r) => r.type === T.provider);
+            assert.strictEqual(providers.length, 1, providers.map((p) => p.name).join(", "));
+            // Config strips the trailing slash; the provider needs one (it joins API paths onto base_url).
+            assert.strictEqual(providers[0].inputs.baseUrl, `${apiUrl}/`);
+            const github = regs.filter((r) => r.type.startsWith("github:index/"));
+            assert.ok(github.length >= 10, `only ${github.length} GitHub resources`);
+            for (const r of github) assert.ok(r.provider?.startsWith(`${providers[0].urn}::`), `${r.type} ${r.name} does not use the apiUrl provider`);
+        });
+
+        it("without apiUrl the provider talks to api.github.com (the SDK's default)", async () => {
+            const c = caseFor(context());
+            const { regs } = await build(c.args);
+            assert.strictEqual(find(regs, T.provider, "gh-github").inputs.baseUrl, process.env.GITHUB_BASE_URL || "https://api.github.com/");
+        });
+    });
+
     describe("production secrets are reachable only from the deploy environment (issue 11 #2)", () => {
         const STACKS = ["sandbox", "staging", "prod"] as const;
         const ROLE = "aws:iam/role:Role";
@@ -439,6 +463,8 @@ describe("GithubCiSettings", () => {
             ["requiredCheck without a CI job", { jobs: [deploy], requiredCheck: "dbt slim CI" }, /requiredCheck: given, but there is no pull-request job/],
             ["a rendered file left out of filePaths", { filePaths: c.args.filePaths.filter((p) => p !== ".ci/profiles.yml"), files: c.rendered.files }, /files: \.ci\/profiles\.yml is not in filePaths/],
             ["a path escaping the repository", { filePaths: ["../x.yml"] }, /filePaths: "\.\.\/x\.yml": expected a path relative to the repository root/],
+            ["an apiUrl over plain http to a remote host", { apiUrl: "http://github.example.com/api/v3" }, /apiUrl: expected an https URL/],
+            ["an apiUrl with credentials in it", { apiUrl: "https://user:pw@github.example.com/api/v3" }, /apiUrl: expected a URL without credentials/],
         ];
         // Apply-time failures first: the next installMocks drops the promises a failed registration leaves pending.
         it("a value missing from an output fails at apply time naming the variable, and no setting or file registers", async () => {

@@ -160,6 +160,9 @@ const HOSTILE: Hostile[] = [
         expected: /at most 6/,
     },
     { name: "an approver listed twice", mutate: (c) => (c[CI] = { system: "github", repository: "acme/analytics-dbt", approvers: ["101", "101"] }), path: `${CI}.approvers[1]`, expected: /listed once/ },
+    // Pins: an action by tag or a short SHA, an image without a digest.
+    { name: "an action pinned by tag", mutate: (c) => (c[CI] = { system: "github", repository: "acme/analytics-dbt", pins: { actions: { checkout: { sha: "v4", tag: "v4" } } } }), path: `${CI}.pins`, expected: /actions\.checkout\.sha: expected a full commit SHA/ },
+    { name: "a Bitbucket image without a digest", mutate: (c) => (c[CI] = { system: "bitbucket", repository: "acme/analytics-dbt", pins: { bitbucketImage: "python:3.11" } }), path: `${CI}.pins`, expected: /bitbucketImage: expected an image pinned by digest/ },
     // dbt: threads and exact versions.
     { name: "threads -1", mutate: (c) => (c[DBT].threads = -1), path: `${DBT}.threads` },
     { name: "threads 1000", mutate: (c) => (c[DBT].threads = 1000), path: `${DBT}.threads` },

@@ -14,6 +14,7 @@ import { renderPipelineFiles, SettingVariable } from "../components/pipelines";
 import { parseStackConfig } from "../components/config";
 import { pipelineContext } from "../components/platform";
 import { applyRecorded } from "./support/apply";
+import { attack } from "./support/attacks";
 import { runBitbucketStep, runGithubJob } from "./support/ciRun";
 import { allModels, changeOneModel, copyFixture, descendants, modelsBuilt } from "./support/dbtProject";
 import { MotoServer, startMoto } from "./support/moto";
@@ -155,11 +156,32 @@ describe("pipelines end to end with real dbt @integration", function () {
         assert.ok(!fs.existsSync(path.join(dir, "target")), "dbt ran despite the guard");
     });
 
+    it("Bitbucket release into a schema squatted by dev_ci fails before dbt builds anything, naming the schema and its owner", async () => {
+        const tried = attack("production build into a squatted schema");
+        const step = bitbucketStep("release");
+        const dir = ciFiles(bitbucket, false);
+        // dev_ci cannot create schemas any more: the admin stands in for a squatter who got one (analytics, owned by dev_ci).
+        await server.admin(DATABASE, "alter schema analytics owner to dev_ci");
+        try {
+            const { script } = await runBitbucket(step, dir, jobEnv("deploy", { BITBUCKET_BRANCH: "main", BITBUCKET_BUILD_NUMBER: "39" }));
+            assert.notStrictEqual(script.code, 0, script.output.slice(-3000));
+            assert.match(script.output, /refusing to build: target schema\(s\) not owned by the production role: analytics \(owned by dev_ci\)/);
+            assert.ok(!fs.existsSync(path.join(dir, "target/run_results.json")) || !/"unique_id": "model\./.test(fs.readFileSync(path.join(dir, "target/run_results.json"), "utf8")), "dbt built despite the check");
+            assert.deepStrictEqual(await relationsIn("analytics"), [], "production wrote into the squatted schema");
+            assert.strictEqual(await moto.getObject(BUCKET, "artifacts/latest/manifest.json"), undefined, "a manifest was published");
+        } finally {
+            await server.admin(DATABASE, "alter schema analytics owner to role_prod");
+        }
+        tried.blocked();
+    });
+
     it("Bitbucket release from main: production built by the deploy bot, manifest published", async () => {
         const step = bitbucketStep("release");
         const dir = ciFiles(bitbucket, false);
         const { script } = await runBitbucket(step, dir, jobEnv("deploy", { BITBUCKET_BRANCH: "main", BITBUCKET_BUILD_NUMBER: "41" }));
         assert.strictEqual(script.code, 0, script.output.slice(-3000));
+        // The same check passes on a clean warehouse (production's schema belongs to the prod role).
+        assert.match(script.output, /dbt-platform: 1 target schema\(s\) absent or owned by the production role: analytics/);
         const models = allModels(path.join(dir, "target/manifest.json"));
         assert.strictEqual(modelsBuilt(path.join(dir, "target/run_results.json")).length, models.length);
         // Role masking: whatever bot builds production, the objects belong to the prod group role.

@@ -191,7 +191,7 @@ describe("pipelines on a real-shaped dbt project (all three CI systems) @integra
     function runAzure(steps: any[], dir: string, variables: Record<string, string>, parameters: Record<string, string>, env: NodeJS.ProcessEnv, hooks?: RunHooks): Promise<RunResult> {
         // The service connection hands the step credentials (moto accepts any).
         const awsEnv = { AWS_ACCESS_KEY_ID: "azure-service-connection", AWS_SECRET_ACCESS_KEY: "azure-service-connection" };
-        return runAzureJob(steps, dir, { variables, parameters, secureFiles: { [azureNames("prod").profilesSecureFile]: profilesYaml }, env, awsEnv }, hooks);
+        return runAzureJob(steps, dir, { variables, parameters, secureFiles: { [azureNames("prod").profilesSecureFile("pull-request")]: profilesYaml, [azureNames("prod").profilesSecureFile("deploy")]: profilesYaml }, env, awsEnv }, hooks);
     }
 
     /** configure-aws-credentials: assume the role the workflow names with the job's OIDC token. */

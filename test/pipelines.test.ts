@@ -11,7 +11,10 @@ import { execFileSync } from "child_process";
 import { parse } from "yaml";
 import { CI_SYSTEMS, CiSystem } from "../components/config/stack";
 import {
+    BITBUCKET_IMAGE,
     contextProblems,
+    GITHUB_ACTION_PINS,
+    pinProblems,
     DBT_CORE_VERSION,
     DBT_POSTGRES_VERSION,
     dropSchemaMacro,
@@ -85,6 +88,31 @@ describe("pipelines", function () {
                         if (system === "github") assert.deepStrictEqual(await githubParserErrors(f, files[f]), [], `${f} fails GitHub's parser`);
                     }
                 });
+
+                it("pins every third-party action by commit SHA (tag in a comment) and the Bitbucket image by digest", async () => {
+                    const { files } = await render(stack, system);
+                    if (system === "github") {
+                        for (const f of Object.keys(files).filter((p) => p.startsWith(".github/workflows/"))) {
+                            const lines = files[f].split("\n").filter((l) => /^\s*(- )?uses:/.test(l));
+                            assert.ok(lines.length >= 2, `${f}: no uses: lines`);
+                            for (const l of lines) assert.match(l, /^\s*(- )?uses: [A-Za-z0-9-]+\/[A-Za-z0-9._-]+@[0-9a-f]{40} # v\d+\.\d+\.\d+$/, `${f}: ${l.trim()}`);
+                        }
+                    }
+                    if (system === "bitbucket") {
+                        assert.match(parse(files["bitbucket-pipelines.yml"]).image, /^python:3\.11-slim@sha256:[0-9a-f]{64}$/);
+                    }
+                });
+
+                if (system === "azure-devops") {
+                    it("each job downloads its own profiles secure file (the deploy job's is main-only)", async () => {
+                        const doc = parse((await render(stack, system)).files["azure-pipelines.yml"]);
+                        const secureFile = (steps: any[]) => steps.filter((x) => x.task === "DownloadSecureFile@1").map((x) => x.inputs.secureFile);
+                        const deploy = doc.stages.find((x: any) => x.stage === "deploy").jobs[0].strategy.runOnce.deploy.steps;
+                        assert.deepStrictEqual(secureFile(deploy), [`dbt-${stack}-profiles-deploy.yml`]);
+                        const ci = doc.stages.find((x: any) => x.stage === "slim_ci");
+                        if (ci) assert.deepStrictEqual(secureFile(ci.jobs[0].steps), [`dbt-${stack}-profiles.yml`]);
+                    });
+                }
 
                 it("contains no secret value, only references", async () => {
                     const { files, passwords } = await render(stack, system);
@@ -266,7 +294,9 @@ describe("pipelines", function () {
             assert.strictEqual(deploy.fullRefreshInput, true);
             assert.deepStrictEqual(deploy.concurrency, { group: "dbt-deploy-staging", cancelInProgress: false });
             const ids = deploy.steps.map((s) => s.id);
-            assert.deepStrictEqual(ids, ["guard", "install", "build", "publish-manifest"]);
+            assert.deepStrictEqual(ids, ["guard", "install", "schema-ownership", "build", "publish-manifest"]);
+            // The ownership check runs before anything is built (issue 11: no build into a squatted schema).
+            assert.match(deploy.steps[2].lines.join("\n"), /dbt run-operation dbt_platform_check_schema_ownership --target staging$/);
             // A full refresh needs a selector and never refreshes seeds (their drop cascades to dependent views).
             const build = deploy.steps.find((s) => s.id === "build")!.lines.join("\n");
             assert.match(build, /\*\) echo "Refusing a full refresh without a selector/);
@@ -305,6 +335,25 @@ describe("pipelines", function () {
             assert.ok(lines.some((l) => l === "aws cloudfront create-invalidation --distribution-id E123 --paths '/*'"));
         });
 
+        it("pins come from versions.ts and can be overridden, validated", () => {
+            const sha = "0123456789abcdef0123456789abcdef01234567";
+            const image = `python:3.12-slim@sha256:${"ab".repeat(32)}`;
+            const gh = renderPipelineFiles({ ...base(), pins: { actions: { checkout: { sha, tag: "v9.9.9" } } } }, "").files[".github/workflows/deploy.yml"];
+            assert.ok(gh.includes(`uses: actions/checkout@${sha} # v9.9.9`), gh);
+            assert.ok(gh.includes(`uses: actions/setup-python@${GITHUB_ACTION_PINS.setupPython.sha} # ${GITHUB_ACTION_PINS.setupPython.tag}`));
+            const bbCtx: PipelineContext = { ...base(), system: "bitbucket", dbt: { ...base().dbt, pythonVersion: "3.12" } };
+            assert.deepStrictEqual(contextProblems(bbCtx).map((p) => p.split(":")[0]), ["pins.bitbucketImage"]);
+            assert.strictEqual(parse(renderPipelineFiles({ ...bbCtx, pins: { bitbucketImage: image } }, "").files["bitbucket-pipelines.yml"]).image, image);
+            assert.strictEqual(parse(renderPipelineFiles({ ...base(), system: "bitbucket" }, "").files["bitbucket-pipelines.yml"]).image, BITBUCKET_IMAGE);
+            assert.deepStrictEqual(
+                pinProblems({ actions: { checkout: { sha: "v4", tag: "v4" }, setupPython: { sha, tag: "x y" }, nope: { sha, tag: "v1" } } as any, bitbucketImage: "python:3.11-slim" }).map(
+                    (p) => p.split(":")[0],
+                ),
+                ["pins.actions.checkout.sha", "pins.actions.setupPython.tag", "pins.actions.nope", "pins.bitbucketImage"],
+            );
+            assert.throws(() => pipelineModel({ ...base(), pins: { bitbucketImage: "python:3.11" } }), /pins\.bitbucketImage: expected an image pinned by digest/);
+        });
+
         it("rejects a bad context naming each field", () => {
             const ctx = base();
             ctx.pullRequestSchemaPrefix = "PR-";
@@ -331,8 +380,8 @@ describe("pipelines", function () {
             const out = fs.mkdtempSync(path.join(os.tmpdir(), "dbt-render-"));
             try {
                 const log = execFileSync(path.join(ROOT, "node_modules/.bin/tsx"), ["scripts/render.ts", "--stack", "dev", "--ci", "github", "--out", out], { cwd: ROOT, encoding: "utf8" });
-                assert.match(log, /stack dev, CI system github: 5 files/);
-                for (const f of [".github/workflows/ci.yml", ".github/workflows/deploy.yml", ".ci/profiles.yml", "macros/dbt_platform_drop_pr_schemas.sql", "macros/dbt_platform_create_schema.sql"]) {
+                assert.match(log, /stack dev, CI system github: 6 files/);
+                for (const f of [".github/workflows/ci.yml", ".github/workflows/deploy.yml", ".ci/profiles.yml", "macros/dbt_platform_drop_pr_schemas.sql", "macros/dbt_platform_create_schema.sql", "macros/dbt_platform_check_schema_ownership.sql"]) {
                     assert.ok(fs.existsSync(path.join(out, f)), `${f} not written`);
                 }
                 assert.throws(() => execFileSync(path.join(ROOT, "node_modules/.bin/tsx"), ["scripts/render.ts", "--stack", "dev", "--ci", "jenkins"], { cwd: ROOT, stdio: "pipe" }), /--ci jenkins: expected one of/);

@@ -6,6 +6,7 @@
  */
 import { cidrProblem } from "../aws/cidr";
 import { apiUrlProblem } from "../ci/rest";
+import { PinOverrides, pinProblems } from "../pipelines/versions";
 import { identifierProblem } from "../warehouse/postgres/identifiers";
 import { ConfigError, ConfigProblem, Node, ObjectNode } from "./reader";
 import { branchProblem, isRepository, MAX_PR_PREFIX, pullRequestPrefixProblem, repositoryShape } from "./rules";
@@ -121,6 +122,8 @@ export interface CiConfig {
     apiUrl?: string;
     /** Bitbucket: take over existing variables and environments of the same names instead of failing. */
     adoptExisting: boolean;
+    /** Overrides of the pinned GitHub actions (commit SHA + tag) and Bitbucket image (digest); defaults in pipelines/versions.ts. */
+    pins?: PinOverrides;
 }
 
 export const DOCS_ACCESS_MODES = ["public", "basic-auth", "ip-allowlist"] as const;
@@ -600,7 +603,7 @@ function readPostgres(o: ObjectNode): PostgresWarehouseConfig | undefined {
 
 function readCi(n: Node): CiConfig | undefined {
     const o = n.present
-        ? n.object(["system", "repository", "mainBranch", "manageSettings", "approvers", "azureRepositoryId", "apiUrl", "adoptExisting"])
+        ? n.object(["system", "repository", "mainBranch", "manageSettings", "approvers", "azureRepositoryId", "apiUrl", "adoptExisting", "pins"])
         : n.fail("an object with system and repository");
     if (!o) return undefined;
     const system = o.required("system").oneOf(CI_SYSTEMS);
@@ -650,10 +653,19 @@ function readCi(n: Node): CiConfig | undefined {
         if (problem) apiNode.fail(`${problem}: the ${system ?? "CI system"} API base, e.g. ${API_URL_EXAMPLE[system ?? "bitbucket"]}`, "[redacted]");
         else apiUrl = (apiNode.value as string).replace(/\/+$/, "");
     }
+    const pinsNode = o.child("pins");
+    let pins: PinOverrides | undefined;
+    if (pinsNode.present) {
+        const v = pinsNode.value as Record<string, unknown>;
+        const shapeOk = typeof v === "object" && !Array.isArray(v) && Object.keys(v).every((k) => k === "actions" || k === "bitbucketImage") && (v.actions === undefined || (typeof v.actions === "object" && v.actions !== null && !Array.isArray(v.actions)));
+        const problems = shapeOk ? pinProblems(v as PinOverrides, "") : ["an object with actions (name → {sha, tag}) and/or bitbucketImage"];
+        for (const p of problems) pinsNode.fail(p.replace(/^\./, ""));
+        if (problems.length === 0) pins = v as PinOverrides;
+    }
     const adoptNode = o.child("adoptExisting");
     const adoptExisting = !adoptNode.present ? false : system !== "bitbucket" ? adoptNode.fail("only for ci.system bitbucket") : adoptNode.boolean();
-    return system && repository && mainBranch && manageSettings !== undefined && approvers && (!apiNode.present || apiUrl) && adoptExisting !== undefined
-        ? { system, repository, mainBranch, manageSettings, approvers: approvers.filter((x): x is string => x !== undefined), azureRepositoryId, apiUrl, adoptExisting }
+    return system && repository && mainBranch && manageSettings !== undefined && approvers && (!apiNode.present || apiUrl) && adoptExisting !== undefined && (!pinsNode.present || pins)
+        ? { system, repository, mainBranch, manageSettings, approvers: approvers.filter((x): x is string => x !== undefined), azureRepositoryId, apiUrl, adoptExisting, ...(pins ? { pins } : {}) }
         : undefined;
 }
 

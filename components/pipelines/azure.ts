@@ -17,10 +17,15 @@ const CONTEXT: Record<ContextVariable, string> = {
 };
 
 /** Names of the Azure DevOps objects the pipeline references (CiSettings creates them). */
-export function azureNames(stack: string): { variableGroup: (job: Job["id"]) => string; profilesSecureFile: string; pipeline: string } {
+export function azureNames(stack: string): {
+    variableGroup: (job: Job["id"]) => string;
+    profilesSecureFile: (job: Job["id"]) => string;
+    pipeline: string;
+} {
     return {
         variableGroup: (job) => `dbt-${stack}-${job}`,
-        profilesSecureFile: `dbt-${stack}-profiles.yml`,
+        // One file per job: the deploy job's can then be main-only on every stage, while PR runs keep theirs.
+        profilesSecureFile: (job) => (job === "deploy" ? `dbt-${stack}-profiles-deploy.yml` : `dbt-${stack}-profiles.yml`),
         pipeline: `dbt-${stack}`,
     };
 }
@@ -42,7 +47,7 @@ function steps(model: PipelineModel, job: Job): Record<string, unknown>[] {
     const out: Record<string, unknown>[] = [
         { checkout: "self" },
         { task: "UsePythonVersion@0", displayName: "Use Python", inputs: { versionSpec: ctx.dbt.pythonVersion } },
-        { task: "DownloadSecureFile@1", name: PROFILES_STEP_NAME, displayName: "Download profiles.yml", inputs: { secureFile: names.profilesSecureFile } },
+        { task: "DownloadSecureFile@1", name: PROFILES_STEP_NAME, displayName: "Download profiles.yml", inputs: { secureFile: names.profilesSecureFile(job.id) } },
         {
             bash: [
                 "set -eu",

@@ -6,6 +6,7 @@
  * carries the model's preamble, so each derives its own schema and context.
  */
 import { ContextVariable, Job, PipelineModel, renderCiYaml, shq, Step } from "./model";
+import { resolvePins } from "./versions";
 
 const CONTEXT: Record<ContextVariable, string> = {
     PR_NUMBER: "$BITBUCKET_PR_ID",
@@ -76,6 +77,7 @@ export function renderBitbucket(model: PipelineModel): Record<string, string> {
             pipelines.custom = { [`release-${ctx.stack}`]: [...variables, step] };
         }
     }
-    const doc = { image: `python:${ctx.dbt.pythonVersion}`, pipelines };
+    // Pinned by digest: a re-pushed tag cannot change what runs with the deployment's credentials.
+    const doc = { image: resolvePins(ctx.pins).bitbucketImage, pipelines };
     return { "bitbucket-pipelines.yml": renderCiYaml(ctx.stack, doc) };
 }

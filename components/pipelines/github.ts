@@ -2,6 +2,7 @@
  * GitHub Actions: `.github/workflows/ci.yml` (pull requests) and `deploy.yml` (main / release).
  */
 import { ContextVariable, Job, PipelineModel, renderCiYaml, SettingVariable } from "./model";
+import { GithubAction, resolvePins } from "./versions";
 
 const CONTEXT: Record<ContextVariable, string> = {
     PR_NUMBER: "${{ github.event.pull_request.number }}",
@@ -14,12 +15,17 @@ const CONTEXT: Record<ContextVariable, string> = {
 /** True when the pull request's head is in this repository (not a fork). */
 export const SAME_REPOSITORY = "github.event.pull_request.head.repo.full_name == github.repository";
 
-/** Actions pinned by major version, as GitHub recommends for first-party and AWS actions. */
-export const GITHUB_ACTIONS = {
-    checkout: "actions/checkout@v4",
-    setupPython: "actions/setup-python@v5",
-    awsCredentials: "aws-actions/configure-aws-credentials@v4",
-} as const;
+/** `owner/repo@<sha>` of each action, and the comment naming its tag. */
+function actionRefs(model: PipelineModel): { uses: Record<GithubAction, string>; comments: Record<string, string> } {
+    const pins = resolvePins(model.context.pins);
+    const uses = {} as Record<GithubAction, string>;
+    const comments: Record<string, string> = {};
+    for (const [k, p] of Object.entries(pins.actions)) {
+        uses[k as GithubAction] = `${p.repo}@${p.sha}`;
+        comments[`${p.repo}@${p.sha}`] = p.tag;
+    }
+    return { uses, comments };
+}
 
 /** How a settings variable is referenced: passwords are secrets, the rest plain variables. */
 export function githubReference(v: SettingVariable): string {
@@ -35,7 +41,7 @@ interface GithubStep {
     "continue-on-error"?: boolean;
 }
 
-function jobDocument(model: PipelineModel, job: Job): Record<string, unknown> {
+function jobDocument(model: PipelineModel, job: Job, uses: Record<GithubAction, string>): Record<string, unknown> {
     const ctx = model.context;
     const env: Record<string, string> = { ...job.env };
     for (const c of job.context) env[c] = CONTEXT[c];
@@ -45,13 +51,13 @@ function jobDocument(model: PipelineModel, job: Job): Record<string, unknown> {
     }
     for (const v of job.variables) env[v.name] = githubReference(v);
     const steps: GithubStep[] = [
-        { name: "Checkout", uses: GITHUB_ACTIONS.checkout },
-        { name: "Set up Python", uses: GITHUB_ACTIONS.setupPython, with: { "python-version": ctx.dbt.pythonVersion, cache: "pip" } },
+        { name: "Checkout", uses: uses.checkout },
+        { name: "Set up Python", uses: uses.setupPython, with: { "python-version": ctx.dbt.pythonVersion, cache: "pip" } },
     ];
     if (job.awsRoleArn && ctx.aws) {
         const step: GithubStep = {
             name: "Configure AWS credentials (OIDC)",
-            uses: GITHUB_ACTIONS.awsCredentials,
+            uses: uses.awsCredentials,
             with: { "role-to-assume": job.awsRoleArn, "aws-region": ctx.aws.region },
         };
         // A fork's PR gets no OIDC token: skip the role so the run steps can report the fork policy instead of failing here.
@@ -89,6 +95,7 @@ function concurrencyGroup(job: Job): string {
 export function renderGithub(model: PipelineModel): Record<string, string> {
     const files: Record<string, string> = {};
     const ctx = model.context;
+    const refs = actionRefs(model);
     for (const job of model.jobs) {
         let on: Record<string, unknown>;
         if (job.trigger.kind === "pull-request") on = { pull_request: { branches: [ctx.mainBranch] } };
@@ -103,7 +110,7 @@ export function renderGithub(model: PipelineModel): Record<string, string> {
                 },
             };
         }
-        const jobs: Record<string, unknown> = { [job.id === "pull-request" ? "slim-ci" : "deploy"]: jobDocument(model, job) };
+        const jobs: Record<string, unknown> = { [job.id === "pull-request" ? "slim-ci" : "deploy"]: jobDocument(model, job, refs.uses) };
         const doc = {
             name: `${job.name} (${ctx.stack})`,
             on,
@@ -112,7 +119,7 @@ export function renderGithub(model: PipelineModel): Record<string, string> {
             jobs,
         };
         const file = job.id === "pull-request" ? ".github/workflows/ci.yml" : ".github/workflows/deploy.yml";
-        files[file] = renderCiYaml(ctx.stack, doc);
+        files[file] = renderCiYaml(ctx.stack, doc, refs.comments);
     }
     return files;
 }

@@ -6,14 +6,14 @@ import type { CiSystem } from "../config/stack";
 import { renderAzure } from "./azure";
 import { renderBitbucket } from "./bitbucket";
 import { renderGithub } from "./github";
-import { dropSchemaMacro } from "./macros";
+import { dropSchemaMacro, schemaOwnershipMacro } from "./macros";
 import { CREATE_SCHEMA_MACRO } from "../warehouse/postgres/warehouse";
-import { DROP_SCHEMA_MACRO, inProject, PipelineContext, PipelineModel, pipelineModel, PROFILES_DIR } from "./model";
+import { DROP_SCHEMA_MACRO, inProject, SCHEMA_OWNERSHIP_MACRO, PipelineContext, PipelineModel, pipelineModel, PROFILES_DIR } from "./model";
 
 export * from "./model";
 export { azureNames } from "./azure";
-export { GITHUB_ACTIONS, githubReference } from "./github";
-export { dropSchemaMacro, RUN_MARKER } from "./macros";
+export { githubReference } from "./github";
+export { dropSchemaMacro, RUN_MARKER, schemaOwnershipMacro } from "./macros";
 export * from "./versions";
 
 const RENDERERS: Record<CiSystem, (m: PipelineModel) => Record<string, string>> = {
@@ -39,6 +39,8 @@ export function renderPipelineFiles(ctx: PipelineContext, profilesYaml: string):
     if (model.jobs.some((j) => j.id === "pull-request")) files[inProject(ctx, `macros/${DROP_SCHEMA_MACRO}.sql`)] = dropSchemaMacro(ctx.pullRequestSchemaPrefix);
     // The dev role has no CREATE on the database: CI and developers create their schemas through dbt_platform.create_schema.
     if (model.jobs.some((j) => j.id === "pull-request")) files[inProject(ctx, "macros/dbt_platform_create_schema.sql")] = CREATE_SCHEMA_MACRO;
+    // The deploy job refuses schemas the production role does not own before it builds.
+    files[inProject(ctx, `macros/${SCHEMA_OWNERSHIP_MACRO}.sql`)] = schemaOwnershipMacro();
     if (ctx.system !== "azure-devops") files[inProject(ctx, `${PROFILES_DIR}/profiles.yml`)] = profilesYaml;
     return { model, files };
 }

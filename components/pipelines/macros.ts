@@ -2,7 +2,7 @@
  * dbt macros the pipelines call, rendered into the dbt project's macros/ folder.
  */
 import { PLATFORM_SCHEMA } from "../warehouse/postgres/warehouse";
-import { DROP_SCHEMA_MACRO } from "./model";
+import { DROP_SCHEMA_MACRO, SCHEMA_OWNERSHIP_MACRO } from "./model";
 
 /** The comment a run puts on its pull request's schema: `<marker><run id>`. */
 export const RUN_MARKER = "dbt-platform run ";
@@ -86,4 +86,41 @@ export function dropSchemaMacro(prefix: string): string {
         "{% endmacro %}",
         "",
     ].join("\n");
+}
+
+
+/**
+ * Issue 11: production never writes into a schema someone else created (a squatted schema's owner
+ * could drop or rewrite what production builds there). Walks the schemas of every model, seed and
+ * snapshot of the target (ephemeral models write nothing) and runs the query of
+ * warehouse.schemaOwnershipCheckSql with the session's role, which masking makes the prod role.
+ * Absent schemas are fine: the build creates them as the prod role.
+ */
+export function schemaOwnershipMacro(): string {
+    return `{% macro ${SCHEMA_OWNERSHIP_MACRO}() -%}
+  {%- set schemas = [] -%}
+  {%- for node in graph.nodes.values() -%}
+    {%- if node.resource_type in ['model', 'seed', 'snapshot'] and node.config.materialized != 'ephemeral' and node.schema not in schemas -%}
+      {%- do schemas.append(node.schema) -%}
+    {%- endif -%}
+  {%- endfor -%}
+  {%- if schemas | length == 0 -%}
+    {{ log("dbt-platform: no schemas to check", info=true) }}
+    {{ return(none) }}
+  {%- endif -%}
+  {%- set sql -%}
+    select n.nspname as schema_name, pg_catalog.pg_get_userbyid(n.nspowner) as owner
+    from pg_catalog.pg_namespace as n
+    where n.nspname = any (array[{%- for s in schemas -%}'{{ s | replace("'", "''") }}'{{ ", " if not loop.last }}{%- endfor -%}]::text[])
+    and n.nspowner <> (select r.oid from pg_catalog.pg_roles as r where r.rolname = current_user)
+  {%- endset -%}
+  {%- set rows = run_query(sql) -%}
+  {%- if rows | length > 0 -%}
+    {%- set found = [] -%}
+    {%- for r in rows -%}{%- do found.append(r[0] ~ " (owned by " ~ r[1] ~ ")") -%}{%- endfor -%}
+    {{ exceptions.raise_compiler_error("dbt-platform: refusing to build: target schema(s) not owned by the production role: " ~ found | join(", ") ~ ". Drop the schema or transfer it to the production role first.") }}
+  {%- endif -%}
+  {{ log("dbt-platform: " ~ schemas | length ~ " target schema(s) absent or owned by the production role: " ~ schemas | join(", "), info=true) }}
+{%- endmacro %}
+`;
 }

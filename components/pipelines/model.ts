@@ -8,17 +8,19 @@
  * per-system context variables listed in CONTEXT_VARIABLES.
  */
 import * as path from "path";
-import { stringify } from "yaml";
+import { Document, isScalar, visit } from "yaml";
 import { HISTORY_PREFIX, LATEST_MANIFEST_KEY, DOCS_PREFIX } from "../aws/artifactStore";
 import type { CiSystem } from "../config/stack";
 import { pullRequestPrefixProblem } from "../config/rules";
 import { envVarName, TARGET_FIELDS, TargetField } from "../warehouse/postgres/profiles";
-import { AWSCLI_VERSION } from "./versions";
+import { AWSCLI_VERSION, PinOverrides, pinProblems, PYTHON_VERSION } from "./versions";
 
 /** Where the rendered profiles.yml lives in the dbt repository (DBT_PROFILES_DIR). */
 export const PROFILES_DIR = ".ci";
 /** Where CI keeps the production manifest it defers to. */
 export const STATE_DIR = ".state";
+/** The macro the deploy job's ownership check runs (rendered into macros/ by renderPipelineFiles). */
+export const SCHEMA_OWNERSHIP_MACRO = "dbt_platform_check_schema_ownership";
 /** The macro the reset and cleanup steps run; rendered into macros/ of the dbt project. */
 export const DROP_SCHEMA_MACRO = "dbt_platform_drop_pr_schemas";
 /** The dbt package whose tests are the project-evaluator gate (features.projectEvaluator). */
@@ -75,6 +77,8 @@ export interface PipelineContext {
      * environment); it must match the deploy role's OIDC trust, so the platform decides it.
      */
     deploymentEnvironment?: string;
+    /** Overrides of the pinned actions and Bitbucket image (versions.ts holds the defaults). */
+    pins?: PinOverrides;
 }
 
 /** A variable a job reads from the CI system's settings (created by CiSettings). */
@@ -127,10 +131,19 @@ export interface PipelineModel {
     jobs: Job[];
 }
 
-/** A rendered CI file: the do-not-edit header, then the document (no YAML anchors: CI parsers differ on them). */
-export function renderCiYaml(stack: string, doc: unknown): string {
+/**
+ * A rendered CI file: the do-not-edit header, then the document (no YAML anchors: CI parsers differ on them).
+ * `comments` maps a scalar value to a trailing comment (the tag of a SHA-pinned action).
+ */
+export function renderCiYaml(stack: string, doc: unknown, comments: Record<string, string> = {}): string {
     const header = `# Rendered by dbt-platform from stack ${stack}; do not edit by hand (npm run render -- --stack ${stack}).\n`;
-    return header + stringify(doc, { lineWidth: 0, aliasDuplicateObjects: false });
+    const document = new Document(doc, { aliasDuplicateObjects: false });
+    visit(document, {
+        Scalar(_, node) {
+            if (isScalar(node) && typeof node.value === "string" && Object.hasOwn(comments, node.value)) node.comment = ` ${comments[node.value]}`;
+        },
+    });
+    return header + document.toString({ lineWidth: 0 });
 }
 
 /** Quotes a value for POSIX sh when it is not a plain word. */
@@ -150,6 +163,11 @@ export function contextProblems(ctx: PipelineContext): string[] {
     // The stack config's own rule: a prefix the config accepts never fails here, after registration.
     const prefixProblem = pullRequestPrefixProblem(ctx.pullRequestSchemaPrefix);
     if (prefixProblem) problems.push(`pullRequestSchemaPrefix = ${JSON.stringify(ctx.pullRequestSchemaPrefix)}: expected ${prefixProblem}`);
+    problems.push(...pinProblems(ctx.pins));
+    // The default image digest is python:<PYTHON_VERSION>-slim's: another Python needs its own pinned image.
+    if (ctx.system === "bitbucket" && ctx.dbt.pythonVersion !== PYTHON_VERSION && !ctx.pins?.bitbucketImage) {
+        problems.push(`pins.bitbucketImage: expected an image pinned by digest for dbt.pythonVersion ${ctx.dbt.pythonVersion} (the default is python:${PYTHON_VERSION}-slim)`);
+    }
     if (ctx.aws) {
         if (!ctx.aws.bucket) problems.push("aws.bucket: expected the artifacts bucket name");
         if (!ctx.aws.deployRoleArn) problems.push("aws.deployRoleArn: expected the deploy role ARN");
@@ -358,6 +376,12 @@ function deployJob(ctx: PipelineContext): Job {
     }
     const exclude = evaluatorExclude(ctx);
     steps.push(installStep(ctx), {
+        id: "schema-ownership",
+        name: "Refuse target schemas the production role does not own",
+        // Before anything is written: a schema another role created (squatted) fails the job, naming it and its owner.
+        lines: [`dbt run-operation ${SCHEMA_OWNERSHIP_MACRO} --target ${target}`],
+        when: "success",
+    }, {
         id: "build",
         name: `Build ${ctx.stack} (target ${target})`,
         // A full refresh needs a selector and never touches seeds (their drop cascades to every dependent view);

@@ -151,11 +151,15 @@ export class AzureDevopsCiSettings extends pulumi.ComponentResource {
             if (job.deploymentEnvironment) protect("variablegroup", job.id, group.groupId, groupName);
         }
 
-        const profiles = new SecureFile(`${name}-profiles`, { ...where, name: names.profilesSecureFile, content: pulumi.secret(args.profilesYaml), marker }, child);
-        permit("securefile", "profiles", profiles.secureFileId);
-        // profiles.yml holds env_var() references only. Every job downloads it, so while a pull-request
-        // job exists it cannot be main-only; on a stage without one it is guarded like the deploy group.
-        if (args.jobs.every((j) => j.deploymentEnvironment)) protect("securefile", "profiles", profiles.secureFileId, names.profilesSecureFile);
+        // profiles.yml holds env_var() references only, but the deploy job gets its own copy so a branch's
+        // YAML cannot use the production one: it is main-only on every stage; a PR job's copy stays open to PR runs.
+        for (const job of args.jobs) {
+            const fileName = names.profilesSecureFile(job.id);
+            const key = job.id === "deploy" ? "profiles-deploy" : "profiles";
+            const file = new SecureFile(`${name}-${key}`, { ...where, name: fileName, content: pulumi.secret(args.profilesYaml), marker }, child);
+            permit("securefile", key, file.secureFileId);
+            if (job.deploymentEnvironment) protect("securefile", key, file.secureFileId, fileName);
+        }
 
         if (args.jobs.some((j) => !j.deploymentEnvironment)) {
             new BuildValidationPolicy(

@@ -7,6 +7,7 @@
 import * as github from "@pulumi/github";
 import * as pulumi from "@pulumi/pulumi";
 import type { Job, PipelineModel } from "../../pipelines/model";
+import { apiUrlProblem } from "../rest";
 import { scanWorkflows } from "./workflows";
 
 /** A pipeline job as GitHub settings see it (plain: it decides which resources exist). */
@@ -49,6 +50,8 @@ export interface GithubCiSettingsArgs {
     protectMainBranch?: boolean;
     /** GitHub token for the provider; default GITHUB_TOKEN. Kept secret in state either way. */
     token?: pulumi.Input<string>;
+    /** REST API base of GitHub Enterprise Server or a proxy (e.g. https://github.example.com/api/v3); default api.github.com. */
+    apiUrl?: string;
 }
 
 /** Setting names per scope. */
@@ -110,6 +113,11 @@ function plan(name: string, args: GithubCiSettingsArgs): Plan {
     const [owner, repo] = typeof repository === "string" ? repository.split("/") : ["", ""];
     const mainBranch = args.mainBranch ?? "main";
     if (typeof mainBranch !== "string" || !BRANCH.test(mainBranch)) problems.push(`mainBranch = ${JSON.stringify(mainBranch)}: expected a git branch name`);
+    if (args.apiUrl !== undefined) {
+        const problem = apiUrlProblem(args.apiUrl);
+        // Not echoed: a URL with credentials in it is one of the things rejected.
+        if (problem) problems.push(`apiUrl: expected ${problem}, e.g. https://github.example.com/api/v3`);
+    }
     const protect = args.protectMainBranch ?? true;
     if (typeof protect !== "boolean") problems.push(`protectMainBranch = ${JSON.stringify(protect)}: expected true or false`);
 
@@ -312,7 +320,12 @@ export class GithubCiSettings extends pulumi.ComponentResource {
         // environment token unmarked, so it is passed as a secret.
         this.provider = new github.Provider(
             `${name}-github`,
-            { owner: p.owner, ...(token !== undefined ? { token: pulumi.secret(token) } : {}) },
+            {
+                owner: p.owner,
+                ...(token !== undefined ? { token: pulumi.secret(token) } : {}),
+                // The provider joins API paths onto base_url, which must end with a slash.
+                ...(args.apiUrl !== undefined ? { baseUrl: `${args.apiUrl.replace(/\/+$/, "")}/` } : {}),
+            },
             { parent: this },
         );
         const child: pulumi.CustomResourceOptions = { parent: this, provider: this.provider };
