@@ -71,7 +71,13 @@ describe("platform repository pipelines", () => {
                 const preview = parse(files[".github/workflows/platform-preview.yml"]);
                 assert.deepStrictEqual(Object.keys(preview.on), ["pull_request"]);
                 const steps = preview.jobs.preview.steps;
-                assert.ok(steps.some((s: any) => /^pulumi\/actions@v\d+$/.test(s.uses)), "installs the CLI with pulumi/actions, pinned");
+                assert.ok(steps.some((s: any) => /^pulumi\/actions@[0-9a-f]{40}$/.test(s.uses)), "installs the CLI with pulumi/actions, pinned by commit SHA");
+                // Every action of every platform workflow is pinned by commit SHA, its release tag as a comment.
+                for (const [name, text] of Object.entries(files)) {
+                    for (const line of text.split("\n").filter((l) => /^\s*(- )?uses:/.test(l))) {
+                        assert.match(line, /uses: [\w.-]+\/[\w.-]+@[0-9a-f]{40} # v\d+\.\d+\.\d+$/, `${name}: ${line.trim()}`);
+                    }
+                }
                 const run = steps.find((s: any) => s.name === "Preview, SQL plan and access matrix").run;
                 for (const stack of STACKS) {
                     assert.match(run, new RegExp(`pulumi preview --stack ${args.backend.kind === "s3" ? "" : "acme/"}${stack} --diff --policy-pack policy`));

@@ -136,7 +136,11 @@ export interface PipelineModel {
  * `comments` maps a scalar value to a trailing comment (the tag of a SHA-pinned action).
  */
 export function renderCiYaml(stack: string, doc: unknown, comments: Record<string, string> = {}): string {
-    const header = `# Rendered by dbt-platform from stack ${stack}; do not edit by hand (npm run render -- --stack ${stack}).\n`;
+    return renderYaml(`# Rendered by dbt-platform from stack ${stack}; do not edit by hand (npm run render -- --stack ${stack}).\n`, doc, comments);
+}
+
+/** `header`, then the document without anchors, with a trailing comment on each string scalar `comments` names (pinned `uses:` → tag). */
+export function renderYaml(header: string, doc: unknown, comments: Record<string, string> = {}): string {
     const document = new Document(doc, { aliasDuplicateObjects: false });
     visit(document, {
         Scalar(_, node) {

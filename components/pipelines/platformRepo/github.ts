@@ -4,16 +4,14 @@
  * job per stack, environments for approvals, a concurrency group per stack, the SHA handed from
  * stage to stage) and platform-audit.yml (scheduled drift audit).
  */
-import { GITHUB_ACTIONS } from "../github";
+import { GITHUB_ACTION_PINS, PLATFORM_ACTION_PINS } from "../versions";
 import { auditLines, auditSecretNames, backendEnv, COMMENT_FILE, COMMENT_MARKER, PlatformPipelineArgs, previewLines, renderPlatformYaml, upLines, validatePlatformArgs } from "./model";
 
-/** Actions the platform workflows use, pinned by version. */
-export const PLATFORM_ACTIONS = {
-    ...GITHUB_ACTIONS,
-    setupNode: "actions/setup-node@v4",
-    pulumi: "pulumi/actions@v6",
-    githubScript: "actions/github-script@v7",
-} as const;
+/** Actions the platform workflows use, each pinned by commit SHA (the release tag is written as a comment). */
+const PLATFORM_PINS = { ...GITHUB_ACTION_PINS, ...PLATFORM_ACTION_PINS };
+export const PLATFORM_ACTIONS = Object.fromEntries(Object.entries(PLATFORM_PINS).map(([k, p]) => [k, `${p.repo}@${p.sha}`])) as Record<keyof typeof PLATFORM_PINS, string>;
+/** `uses:` value → `# <tag>` comment. */
+const PIN_COMMENTS = Object.fromEntries(Object.values(PLATFORM_PINS).map((p) => [`${p.repo}@${p.sha}`, p.tag]));
 
 type Step = Record<string, unknown>;
 
@@ -128,8 +126,8 @@ export function renderPlatformGithub(args: PlatformPipelineArgs): Record<string,
         jobs: auditJobs,
     };
     return {
-        ".github/workflows/platform-preview.yml": renderPlatformYaml(preview),
-        ".github/workflows/platform-deploy.yml": renderPlatformYaml(deploy),
-        ".github/workflows/platform-audit.yml": renderPlatformYaml(audit),
+        ".github/workflows/platform-preview.yml": renderPlatformYaml(preview, PIN_COMMENTS),
+        ".github/workflows/platform-deploy.yml": renderPlatformYaml(deploy, PIN_COMMENTS),
+        ".github/workflows/platform-audit.yml": renderPlatformYaml(audit, PIN_COMMENTS),
     };
 }

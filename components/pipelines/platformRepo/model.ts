@@ -6,8 +6,7 @@
  * that passed the one before; and a scheduled drift audit. The shell each system runs is built here
  * once; github.ts, bitbucket.ts and azure.ts only wrap it in their YAML.
  */
-import { stringify } from "yaml";
-import { shq } from "../model";
+import { renderYaml, shq } from "../model";
 
 /** Where Pulumi keeps state and how it encrypts secrets. */
 export type PlatformBackend =
@@ -147,6 +146,6 @@ export function auditSecretNames(stack: string): { user: string; password: strin
 }
 
 /** A rendered platform CI file: the do-not-edit header, then the document (no YAML anchors). */
-export function renderPlatformYaml(doc: unknown): string {
-    return "# Rendered by dbt-platform for the platform repository; do not edit by hand (npm run render:platform).\n" + stringify(doc, { lineWidth: 0, aliasDuplicateObjects: false });
+export function renderPlatformYaml(doc: unknown, comments: Record<string, string> = {}): string {
+    return renderYaml("# Rendered by dbt-platform for the platform repository; do not edit by hand (npm run render:platform).\n", doc, comments);
 }
