@@ -6,6 +6,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import type { Job, SettingVariable } from "../pipelines/model";
 import * as bb from "./bitbucket";
+import { settingValue } from "./values";
 
 /** What a settings component needs to know of one pipeline job (plain: it decides which resources exist). */
 export interface JobSettings {
@@ -20,17 +21,6 @@ export interface JobSettings {
 /** The jobs' settings view of a pipeline model's jobs. */
 export function jobSettings(jobs: Job[]): JobSettings[] {
     return jobs.map((j) => ({ id: j.id, variables: j.variables, deploymentEnvironment: j.deploymentEnvironment }));
-}
-
-/** One variable's value from the values map; a missing one fails naming it (at apply time). */
-function valueOf(component: string, values: pulumi.Input<Record<string, string>>, name: string): pulumi.Output<string> {
-    return pulumi.secret(
-        pulumi.output(values).apply((v) => {
-            const value = v?.[name];
-            if (value === undefined || value === null || value === "") throw new Error(`${component}: no value for ${name} (the pipelines read it)`);
-            return String(value);
-        }),
-    );
 }
 
 function checkJobs(component: string, jobs: JobSettings[]): void {
@@ -92,14 +82,14 @@ export class BitbucketCiSettings extends pulumi.ComponentResource {
                 for (const v of job.variables) {
                     new bb.DeploymentVariable(
                         `${name}-${envName}-${v.name}`,
-                        { ...repo, environmentUuid: env.uuid, key: v.name, value: valueOf(component, args.values, v.name), secured: v.secret, adopt },
+                        { ...repo, environmentUuid: env.uuid, key: v.name, value: settingValue(component, args.values, v.name), secured: v.secret, adopt },
                         { parent: this },
                     );
                 }
                 this.variableNames[envName] = job.variables.map((v) => v.name);
             } else {
                 for (const v of job.variables) {
-                    new bb.RepositoryVariable(`${name}-${v.name}`, { ...repo, key: v.name, value: valueOf(component, args.values, v.name), secured: v.secret, adopt }, { parent: this });
+                    new bb.RepositoryVariable(`${name}-${v.name}`, { ...repo, key: v.name, value: settingValue(component, args.values, v.name), secured: v.secret, adopt }, { parent: this });
                 }
                 this.variableNames.repository = [...(this.variableNames.repository ?? []), ...job.variables.map((v) => v.name)];
             }

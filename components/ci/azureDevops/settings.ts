@@ -18,6 +18,7 @@ import { Environment } from "./environment";
 import { PipelinePermission } from "./pipelinePermission";
 import { SecureFile } from "./secureFile";
 import { VariableGroup } from "./variableGroup";
+import { settingValue } from "../values";
 
 /** Arguments of AzureDevopsCiSettings. */
 export interface AzureDevopsCiSettingsArgs {
@@ -49,17 +50,6 @@ export interface AzureDevopsCiSettingsArgs {
 
 const GUID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
 const BRANCH = /^(?!\/|.*\/\/|.*\.\.|.*\/$)[A-Za-z0-9._/-]{1,200}$/;
-
-/** One variable's value from the values map; a missing one fails naming it (at apply time). */
-function valueOf(component: string, values: pulumi.Input<Record<string, string>>, name: string): pulumi.Output<string> {
-    return pulumi.secret(
-        pulumi.output(values).apply((v) => {
-            const value = v?.[name];
-            if (value === undefined || value === null || value === "") throw new Error(`${component}: no value for ${name} (the pipelines read it)`);
-            return String(value);
-        }),
-    );
-}
 
 function validate(component: string, args: AzureDevopsCiSettingsArgs): void {
     const problems: string[] = [];
@@ -144,7 +134,7 @@ export class AzureDevopsCiSettings extends pulumi.ComponentResource {
         this.variableGroupNames = {};
         for (const job of args.jobs) {
             const groupName = names.variableGroup(job.id);
-            const variables = Object.fromEntries(job.variables.map((v) => [v.name, { value: valueOf(component, args.values, v.name), isSecret: v.secret }]));
+            const variables = Object.fromEntries(job.variables.map((v) => [v.name, { value: settingValue(component, args.values, v.name), isSecret: v.secret }]));
             const group = new VariableGroup(`${name}-${job.id}`, { ...where, name: groupName, description: `dbt ${job.id} settings of stack ${args.stack} (${marker})`, variables }, child);
             this.variableGroupNames[job.id] = groupName;
             permit("variablegroup", job.id, group.groupId);
