@@ -102,9 +102,11 @@ describe("CI settings from the stack", function () {
             assert.ok(g.secretInputs.includes("variables"));
         }
         const secureFileSteps = doc.stages.flatMap((s: any) => s.jobs.flatMap((j: any) => (j.steps ?? j.strategy.runOnce.deploy.steps).filter((x: any) => x.task === "DownloadSecureFile@1")));
-        const [secureFile] = ofType(resources, "pulumi-nodejs:dynamic/azuredevops:SecureFile");
-        assert.ok(secureFileSteps.length >= 2 && secureFileSteps.every((x: any) => x.inputs.secureFile === secureFile.inputs.name));
-        assert.strictEqual(secureFile.inputs.content, (await resolve(exports.profilesYaml)).value);
+        // One profiles secure file per job (the deploy job's is main-only), each one the program creates, with profiles.yml.
+        const secureFiles = ofType(resources, "pulumi-nodejs:dynamic/azuredevops:SecureFile");
+        assert.ok(secureFileSteps.length >= 2);
+        assert.deepStrictEqual([...new Set(secureFileSteps.map((x: any) => x.inputs.secureFile))].sort(), secureFiles.map((f) => f.inputs.name).sort());
+        for (const f of secureFiles) assert.strictEqual(f.inputs.content, (await resolve(exports.profilesYaml)).value);
         const [definition] = ofType(resources, "pulumi-nodejs:dynamic/azuredevops:BuildDefinition");
         assert.strictEqual(definition.inputs.yamlFilename, "azure-pipelines.yml");
         assert.deepStrictEqual(definition.inputs.repository, { type: "TfsGit", id: REPO_GUID, name: "analytics-dbt", defaultBranch: "refs/heads/main" });
@@ -114,7 +116,8 @@ describe("CI settings from the stack", function () {
         const [check] = ofType(resources, "pulumi-nodejs:dynamic/azuredevops:ApprovalCheck");
         assert.deepStrictEqual(check.inputs.approverIds, [APPROVER]);
         const permits = ofType(resources, "pulumi-nodejs:dynamic/azuredevops:PipelinePermission").map((p) => p.inputs.resourceType).sort();
-        assert.deepStrictEqual(permits, ["environment", "securefile", "variablegroup", "variablegroup"]);
+        // The pipeline is permitted to exactly what it uses: the environment, each secure file and each group.
+        assert.deepStrictEqual(permits, ["environment", ...secureFiles.map(() => "securefile"), ...groups.map(() => "variablegroup")]);
     });
 
     it("GitHub: one secret or variable per reference, in the job's scope, and the workflow files committed", async () => {
