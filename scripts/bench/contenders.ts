@@ -43,7 +43,9 @@ function fromJob(name: string, job: Job, env: Record<string, string>, schemaPref
 export function oursPullRequest(model: PipelineModel, prNumber: number): Contender {
     const job = model.jobs.find((j) => j.id === "pull-request");
     if (!job) throw new Error(`stack ${model.context.stack} renders no pull-request job (no CI target)`);
-    return fromJob("ours", job, { PR_NUMBER: String(prNumber) }, `${model.context.pullRequestSchemaPrefix}${prNumber}`);
+    // The CI system's context for a same-repository PR into the main branch.
+    const context = { PR_NUMBER: String(prNumber), PR_TARGET_BRANCH: model.context.mainBranch, IS_FORK: "false", RUN_ID: `bench-pr-${prNumber}` };
+    return fromJob("ours", job, context, `${model.context.pullRequestSchemaPrefix}${prNumber}`);
 }
 
 /** The rendered deploy job (phase 1: a full build; the slim deploy changes only the model). */

@@ -13,12 +13,13 @@ import { parseStackConfig } from "../../components/config";
 import { LATEST_MANIFEST_KEY } from "../../components/aws/artifactStore";
 import { pipelineContext } from "../../components/platform";
 import { PipelineModel, PROFILES_DIR, renderPipelineFiles } from "../../components/pipelines";
-import { envVarName, postgresProfiles, renderProfilesYaml, TARGET_FIELDS, TargetField } from "../../components/warehouse/postgres/profiles";
+import { envVarName, postgresProfiles, renderProfilesYaml, TARGET_FIELDS } from "../../components/warehouse/postgres/profiles";
 import { changeOneModel, descendants } from "../../test/support/dbtProject";
 import { MotoServer, startMoto } from "../../test/support/moto";
 import { startPostgres, TestServer } from "../../test/support/postgres";
 import { ensurePythonEnv, pythonEnv, VENV_BIN } from "../../test/support/python";
-import { ROOT, toPulumiConfig } from "../offline";
+import { ROOT, runProgram, toPulumiConfig } from "../offline";
+import { applyRecorded } from "../../test/support/apply";
 import { BenchProject, generateBenchProject } from "./project";
 import { Contender, fullDeploy, oursDeploy, oursPullRequest, seed000, seed002, SEED002_DROP_SCHEMA_MACRO, seed003 } from "./contenders";
 
@@ -78,7 +79,6 @@ export interface BenchResult {
 
 const DATABASE = "bench";
 const BUCKET = "dbt-platform-bench";
-const PROD_SCHEMA = "analytics";
 
 export function median(xs: number[]): number {
     const s = [...xs].sort((a, b) => a - b);
@@ -171,7 +171,15 @@ export async function runBench(opts: BenchOptions): Promise<BenchResult> {
     try {
         [pg, moto] = await Promise.all([startPostgres(), startMoto()]);
         const server = pg;
-        await server.admin("postgres", `create database ${DATABASE}`);
+        // The prod stack's warehouse plan, applied as `pulumi up` would: the rendered macros need its
+        // dbt_platform functions (schemas are created through dbt_platform.create_schema).
+        const doc = parse(fs.readFileSync(path.join(ROOT, "Pulumi.prod.yaml"), "utf8")).config;
+        doc["dbt-platform:warehouse"].connection = { host: server.host, port: server.port, database: DATABASE, username: server.adminUser, sslmode: "disable" };
+        doc["dbt-platform:warehouse"].createDatabase = true;
+        const { resources, exports } = await runProgram("prod", toPulumiConfig(doc));
+        await applyRecorded(server, resources);
+        // The bots' real logins (CI masked to the dev role, deploy to the prod role), as CI variables.
+        const botSettings = await new Promise<Record<string, string>>((resolve) => exports.profileEnvironment.apply((v: Record<string, string>) => resolve(v)));
         await moto.createBucket(BUCKET);
         const project = generateBenchProject(path.join(tmp, "project"), { models: opts.models, rows: opts.rows });
         log(`project: ${project.models.length} models (${project.counts.tables} tables, ${project.counts.incremental} incremental, ${project.counts.views} views), ${project.counts.tests} tests, ${project.counts.seeds} seeds, ${opts.rows} rows per base table; change: ${project.changedModel}`);
@@ -179,10 +187,8 @@ export async function runBench(opts: BenchOptions): Promise<BenchResult> {
         const profilesYaml = renderProfilesYaml(postgresProfiles({ profile: "acme_analytics", defaultTarget: "ci", targets: ["ci", "prod"], threads: 4, sslmode: "disable" }));
         const { model, files } = benchPipelineModel(profilesYaml);
 
-        // Connection settings as CI variables; the bench uses the admin login for both targets.
-        const value: Record<TargetField, string> = { host: server.host, port: String(server.port), user: server.adminUser, password: server.adminPassword, dbname: DATABASE, schema: "" };
         const settings: Record<string, string> = {};
-        for (const t of ["ci", "prod"]) for (const f of TARGET_FIELDS) settings[envVarName(t, f)] = f === "schema" ? (t === "prod" ? PROD_SCHEMA : "dbt_ci") : value[f];
+        for (const t of ["ci", "prod"]) for (const f of TARGET_FIELDS) settings[envVarName(t, f)] = botSettings[envVarName(t, f)];
 
         const shimDir = path.join(tmp, "shim");
         fs.mkdirSync(shimDir);
@@ -280,9 +286,10 @@ export async function runBench(opts: BenchOptions): Promise<BenchResult> {
         const profilesDir = PROFILES_DIR;
         const makers: Record<ContenderName, (run: number) => Contender> = {
             ours: (run) => oursPullRequest(model, 100 + run),
-            seed000: (run) => seed000(BUCKET, profilesDir, `dbt_seed000_${run}`),
-            seed002: (run) => seed002(BUCKET, profilesDir, `dbt_seed002_${run}`),
-            seed003: (run) => seed003(profilesDir, `dbt_seed003_${run}`),
+            // The seeds' jobs build in PR-family schemas too: on the platform's warehouse the CI login may create no other.
+            seed000: (run) => seed000(BUCKET, profilesDir, `dbt_pr_${200 + run}`),
+            seed002: (run) => seed002(BUCKET, profilesDir, `dbt_pr_${300 + run}`),
+            seed003: (run) => seed003(profilesDir, `dbt_pr_${400 + run}`),
             "ours-deploy": (run) => oursDeploy(model, `bench-${run}`),
             "full-deploy": () => fullDeploy(model, profilesDir),
         };
