@@ -10,35 +10,18 @@ import assert from "assert";
 import * as crypto from "crypto";
 import { Client, DatabaseError } from "pg";
 import { AccessMatrix, accessMatrix, MatrixRow, renderMatrixMarkdown } from "../components/access/matrix";
-import { planFromContract, PULL_REQUEST_NUMBER } from "../components/access/contract";
+import { PULL_REQUEST_NUMBER } from "../components/access/contract";
 import { AccessPlan } from "../components/access/plan";
 import { quoteIdent } from "../components/warehouse/postgres/identifiers";
-import { RedshiftAdminConnection, redshiftProviderObjects, RedshiftWarehouse, RedshiftWarehouseArgs } from "../components/warehouse/redshift";
-import { installMocks } from "../scripts/offline";
+import { RedshiftAdminConnection, redshiftProviderObjects, RedshiftWarehouse } from "../components/warehouse/redshift";
+import { declaredRedshift, REDSHIFT_ARGS } from "./support/declaredWarehouses";
 import { startPostgres, TestServer } from "./support/postgres";
 
-const DATABASE = "rs_matrix";
+const DATABASE = REDSHIFT_ARGS.database;
+
 const INSUFFICIENT_PRIVILEGE = "42501";
 /** The pull request whose build schema the CI user creates for the probe. */
 const PR = "7";
-
-/** Seed 003's organisation, as test/redshift-access.test.ts declares it. */
-export const REDSHIFT_ARGS: RedshiftWarehouseArgs = {
-    connection: { host: "unused", port: 5439, user: "unused" },
-    database: DATABASE,
-    productionSchemas: ["analytics", "analytics_staging"],
-    customSchemas: ["staging"],
-    developers: [{ name: "anton" }, { name: "maria" }],
-    profile: "redshift_development",
-};
-
-/** The component under mocks, and the access plan read from its declared accessPlan. */
-export async function declaredRedshift(args: RedshiftWarehouseArgs = REDSHIFT_ARGS): Promise<{ wh: RedshiftWarehouse; plan: AccessPlan }> {
-    const { settle } = await installMocks("redshift");
-    const wh = new RedshiftWarehouse("rs", args);
-    await settle();
-    return { wh, plan: planFromContract(wh) };
-}
 
 const newPassword = () => `Rs${crypto.randomBytes(12).toString("hex")}9`;
 

@@ -98,11 +98,27 @@ export function accessMatrix(plan: AccessPlan): AccessMatrix {
     return { kind: plan.kind, database: plan.database, schemas, rows: plan.roles.map((r) => row(plan, r, schemas)) };
 }
 
+/** What the cells mean, per warehouse kind. */
+const MATRIX_NOTES: Record<AccessMatrix["kind"], string> = {
+    postgres: "_read_ and _replace/drop_ refer to relations the schema's owner builds (with role masking: what any bot of that group builds).",
+    redshift:
+        "_read_ and _replace/drop_ refer to relations the schema's owner builds. Production is owned by one identity that the deploy and scheduler duties share; " +
+        "`dbt_build_<n>` is pull request n's build schema family, created by the CI user.",
+    snowflake:
+        "`<DB>.*` is every schema of the database, existing and future (grants and ownership are database-level); `<DB>.<PREFIX><n>` is pull request n's schema family, " +
+        "created by the CI role. _replace/drop_ needs ownership of what is built there (future ownership: whatever any production bot builds).",
+};
+
+/** "database X", or "databases X, Y" for kinds with several. */
+export function databasesLabel(m: Pick<AccessMatrix, "database">): string {
+    return m.database.includes(", ") ? `databases ${m.database}` : `database ${m.database}`;
+}
+
 const list = (xs: string[]) => (xs.length ? xs.join(", ") : "—");
 const yes = (b: boolean) => (b ? "yes" : "no");
 
 /** The matrix as a Markdown table for people. */
-export function renderMatrixMarkdown(m: AccessMatrix, title = `Access matrix (${m.kind}, database ${m.database})`): string {
+export function renderMatrixMarkdown(m: AccessMatrix, title = `Access matrix (${m.kind}, ${databasesLabel(m)})`): string {
     const lines = [
         `### ${title}`,
         "",
@@ -112,7 +128,7 @@ export function renderMatrixMarkdown(m: AccessMatrix, title = `Access matrix (${
             `| ${r.name}${r.duties ? ` (${r.duties.join(", ")})` : ""} | ${r.kind} | ${r.sessionRole || "—"} | ${yes(r.connect)} | ${yes(r.createSchema)} | ${list(r.create)} | ${list(r.replaceDrop)} | ${list(r.read)} | ${list(r.own)} |`,
         ),
         "",
-        "_read_ and _replace/drop_ refer to relations the schema's owner builds (with role masking: what any bot of that group builds).",
+        MATRIX_NOTES[m.kind],
     ];
     return lines.join("\n") + "\n";
 }
