@@ -198,4 +198,22 @@ describe("platform PR comment against fake servers @integration", function () {
             console.log(`platform PR comment (${system}): 1 comment after 2 runs, updated in place by ${update} after listing ${pages} page${pages === 1 ? "" : "s"}`);
         }
     });
+
+    it("never follows a page link to another origin (the token would go with it)", async () => {
+        for (const system of ["github", "bitbucket"] as const) {
+            const elsewhere = await startFakeCommentServer(system, { repository: REPOSITORY[system], pr: PR, peopleComments: 150 });
+            const server = await startFakeCommentServer(system, { repository: REPOSITORY[system], pr: PR, peopleComments: 150, foreignPages: elsewhere.apiUrl.replace(/\/2\.0$/, "") });
+            try {
+                const { script, vars } = commentStep(system, server);
+                const r = await bash(script, repo, { ...env, ...vars });
+                assert.notStrictEqual(r.status, 0, system);
+                assert.match(r.output, /refusing to follow a page link to another origin/);
+                assert.deepStrictEqual(elsewhere.requests, [], `${system}: nothing reached the other origin`);
+                assert.ok(!server.comments.some((c) => c.bot), `${system}: nothing posted`);
+            } finally {
+                await server.stop();
+                await elsewhere.stop();
+            }
+        }
+    });
 });

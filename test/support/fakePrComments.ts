@@ -38,7 +38,8 @@ export interface FakeCommentServer {
 
 const LIMIT = 65536;
 
-export async function startFakeCommentServer(system: CommentSystem, opts: { repository: string; pr: number; peopleComments?: number }): Promise<FakeCommentServer> {
+/** `foreignPages`: page links point at another origin (a compromised or misconfigured API), which a client must not follow. */
+export async function startFakeCommentServer(system: CommentSystem, opts: { repository: string; pr: number; peopleComments?: number; foreignPages?: string }): Promise<FakeCommentServer> {
     const token = `${system}-comment-token`;
     const botName = system === "github" ? "github-actions[bot]" : system === "bitbucket" ? "dbt-platform-preview" : "Project Collection Build Service";
     const requests: string[] = [];
@@ -91,7 +92,7 @@ export async function startFakeCommentServer(system: CommentSystem, opts: { repo
                 const n = posInt(url.searchParams.get("page"), 1);
                 if (!(perPage <= 100) || !(n >= 1)) return send(422, { message: "per_page is at most 100; page is a positive integer" });
                 const last = Math.max(1, Math.ceil(comments.length / perPage));
-                const link = (p: number, rel: string) => `<${origin}${url.pathname}?per_page=${perPage}&page=${p}>; rel="${rel}"`;
+                const link = (p: number, rel: string) => `<${opts.foreignPages ?? origin}${url.pathname}?per_page=${perPage}&page=${p}>; rel="${rel}"`;
                 const links = [...(n < last ? [link(n + 1, "next"), link(last, "last")] : []), ...(n > 1 ? [link(1, "first"), link(n - 1, "prev")] : [])];
                 return send(200, page(comments, perPage, n).map(view), links.length ? { link: links.join(", ") } : {});
             }
@@ -132,7 +133,7 @@ export async function startFakeCommentServer(system: CommentSystem, opts: { repo
                 page: n,
                 size: comments.length,
                 values: page(comments, pagelen, n).map(view),
-                ...(more ? { next: `${origin}${url.pathname}?pagelen=${pagelen}&page=${n + 1}` } : {}),
+                ...(more ? { next: `${opts.foreignPages ?? origin}${url.pathname}?pagelen=${pagelen}&page=${n + 1}` } : {}),
             });
         }
         if (typeof payload?.content?.raw !== "string" && (method === "POST" || method === "PUT")) return send(400, { type: "error", error: { message: "content.raw is required" } });
