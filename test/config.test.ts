@@ -9,7 +9,7 @@ import * as path from "path";
 import * as util from "util";
 import * as pulumi from "@pulumi/pulumi";
 import { parse } from "yaml";
-import { ConfigError, ConfigProblem, loadStackConfig, parseStackConfig, StackConfig } from "../components/config";
+import { ConfigError, ConfigProblem, loadStackConfig, parseStackConfig, PostgresWarehouseConfig, StackConfig } from "../components/config";
 import { installMocks, Recorded, ROOT, runProgram, stackConfig, toPulumiConfig } from "../scripts/offline";
 import { DBT_CORE_VERSION, DBT_POSTGRES_VERSION, PYTHON_VERSION } from "../components/pipelines/versions";
 
@@ -29,6 +29,12 @@ function devWith(mutate: (c: Record<string, any>) => void): Record<string, strin
     const c = structuredClone(DEV_YAML);
     mutate(c);
     return toPulumiConfig(c);
+}
+
+/** The Postgres section of a parsed config (the four Postgres stacks). */
+function pg(c: StackConfig): PostgresWarehouseConfig {
+    assert.strictEqual(c.warehouse.kind, "postgres");
+    return c.warehouse as PostgresWarehouseConfig;
 }
 
 /** Parses `raw` expecting a ConfigError; returns it. */
@@ -124,7 +130,7 @@ describe("stack config", () => {
             });
             assert.deepStrictEqual(c.features, { docsSite: false, scheduledRuns: false, projectEvaluator: true });
             assert.strictEqual(c.ci.mainBranch, "main", "mainBranch defaults to main");
-            const wh = c.warehouse;
+            const wh = pg(c);
             assert.strictEqual(wh.createDatabase, false, "createDatabase defaults to false");
             assert.strictEqual(wh.connection.superuser, false);
             assert.strictEqual(wh.connection.sslmode, "verify-full");
@@ -140,7 +146,7 @@ describe("stack config", () => {
             assert.deepStrictEqual(c.environment, { kind: "release", promotesFrom: "sandbox" });
             assert.strictEqual(c.features.scheduledRuns, true);
             assert.strictEqual(c.features.docsSite, false);
-            assert.strictEqual(c.warehouse.roleMasking, true);
+            assert.strictEqual(pg(c).roleMasking, true);
         });
 
         it("prod: promotes from staging with ci, deploy and scheduler bots", () => {
@@ -174,9 +180,9 @@ describe("stack config", () => {
                 allowPublic: false,
             });
             assert.strictEqual(c.aws.enabled, true);
-            assert.strictEqual(c.warehouse.connection.host, "warehouse-prod.acme.internal");
-            assert.strictEqual(c.warehouse.connection.superuser, false);
-            assert.deepStrictEqual(c.warehouse.developers.map((d) => d.schema), ["dbt_anton", "dbt_maria", "dbt_kwame"]);
+            assert.strictEqual(pg(c).connection.host, "warehouse-prod.acme.internal");
+            assert.strictEqual(pg(c).connection.superuser, false);
+            assert.deepStrictEqual(pg(c).developers.map((d) => d.schema), ["dbt_anton", "dbt_maria", "dbt_kwame"]);
         });
 
         it("dbt.projectDir: a project in a subfolder of the repository", () => {
@@ -188,7 +194,7 @@ describe("stack config", () => {
 
         it("accepts objects as plain values as well as JSON text", () => {
             const c = parseStackConfig("dev", { ...DEV_YAML });
-            assert.strictEqual(c.warehouse.connection.port, 54329);
+            assert.strictEqual(pg(c).connection.port, 54329);
         });
 
         it("ignores other namespaces and records the secret admin password key", () => {
@@ -203,8 +209,8 @@ describe("stack config", () => {
         const WH = `${NS}:warehouse`;
         it("defaults adoptRetained to false and leaves sslrootcert unset", () => {
             const c = parseStackConfig("dev", stackConfig("dev"));
-            assert.strictEqual(c.warehouse.adoptRetained, false);
-            assert.strictEqual(c.warehouse.connection.sslrootcert, undefined);
+            assert.strictEqual(pg(c).adoptRetained, false);
+            assert.strictEqual(pg(c).connection.sslrootcert, undefined);
         });
         it("accepts adoptRetained: true and sslrootcert system or an absolute path", () => {
             for (const cert of ["system", "/etc/ssl/certs/rds-global-bundle.pem"]) {
@@ -212,8 +218,8 @@ describe("stack config", () => {
                     d[WH].adoptRetained = true;
                     d[WH].connection.sslrootcert = cert;
                 }));
-                assert.strictEqual(c.warehouse.adoptRetained, true);
-                assert.strictEqual(c.warehouse.connection.sslrootcert, cert);
+                assert.strictEqual(pg(c).adoptRetained, true);
+                assert.strictEqual(pg(c).connection.sslrootcert, cert);
             }
         });
         it("rejects a non-boolean adoptRetained and an unsafe sslrootcert, naming the key", () => {
@@ -338,10 +344,11 @@ describe("stack config", () => {
             },
             { name: "unknown key in a user", mutate: (c) => (c[WH].users[1].password = "x"), path: `${WH}.users[1].password`, expected: /no such key; known keys of .*users\[1\] are name, role, duty/ },
             // warehouse kind and connection
-            { name: "missing warehouse", mutate: (c) => delete c[WH], path: WH, expected: /an object with kind: postgres/ },
+            { name: "missing warehouse", mutate: (c) => delete c[WH], path: WH, expected: /an object with kind \(postgres, snowflake or redshift\)/ },
             { name: "warehouse kind oracle", mutate: (c) => (c[WH].kind = "oracle"), path: `${WH}.kind`, expected: /one of postgres, redshift, snowflake/ },
-            { name: "warehouse kind redshift (not yet supported)", mutate: (c) => (c[WH].kind = "redshift"), path: `${WH}.kind`, expected: /^postgres \(redshift support is planned/ },
-            { name: "warehouse kind snowflake (not yet supported)", mutate: (c) => (c[WH].kind = "snowflake"), path: `${WH}.kind`, expected: /^postgres \(snowflake support is planned/ },
+            // A kind takes its own section: Postgres keys under kind redshift or snowflake are unknown there.
+            { name: "warehouse kind redshift with a Postgres section", mutate: (c) => (c[WH].kind = "redshift"), path: `${WH}.createDatabase`, expected: /no such key; known keys of dbt-platform:warehouse are kind, connection, groups/ },
+            { name: "warehouse kind snowflake with a Postgres section", mutate: (c) => (c[WH].kind = "snowflake"), path: `${WH}.account`, expected: /this key is required/ },
             { name: 'port "5432" (a string)', mutate: (c) => (c[WH].connection.port = "5432"), path: `${WH}.connection.port`, expected: /an integer from 1 to 65535/ },
             { name: "port 70000", mutate: (c) => (c[WH].connection.port = 70000), path: `${WH}.connection.port`, expected: /an integer from 1 to 65535/ },
             { name: "port 0", mutate: (c) => (c[WH].connection.port = 0), path: `${WH}.connection.port`, expected: /an integer from 1 to 65535/ },
@@ -681,13 +688,13 @@ describe("stack config", () => {
 
         it("a bad config throws ConfigError while loading index.ts and records zero resources", async () => {
             const bad = devWith((c) => {
-                c[WH].kind = "redshift";
+                c[WH].kind = "oracle";
                 c[DBT].threads = 0;
             });
             const { resources, error } = await evaluate("dev", bad);
             assert.ok(error instanceof ConfigError, `expected ConfigError, got ${String(error)}`);
             assert.ok(error.message.startsWith(`Invalid configuration for stack "dev"`));
-            problemAt(error, `${WH}.kind`, /^postgres/);
+            problemAt(error, `${WH}.kind`, /^one of postgres, redshift, snowflake/);
             assert.deepStrictEqual(resources.map((r) => `${r.type}::${r.name}`), []);
         });
 
