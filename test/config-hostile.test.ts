@@ -378,6 +378,7 @@ const HOSTILE: Hostile[] = [
     { name: "redshift without a cluster host", base: "redshift", mutate: (c) => delete c[WH].connection.host, path: `${WH}.connection.host`, expected: /required/ },
     { name: "redshift RBAC role names without rbac", base: "redshift", mutate: (c) => (c[WH].roles = { dev: "role_dev" }), path: `${WH}.roles`, expected: /rbac/ },
     { name: "redshift IAM without a region", base: "redshift", mutate: (c) => (c[WH].auth = { method: "iam", clusterId: "dbt-cluster" }), path: `${WH}.auth.region` },
+    { name: "redshift IAM region with a two-digit number", base: "redshift", mutate: (c) => (c[WH].auth = { method: "iam", clusterId: "dbt-cluster", region: "eu-west-12" }), path: `${WH}.auth.region` },
     { name: "redshift IAM naming a cluster and a workgroup", base: "redshift", mutate: (c) => (c[WH].auth = { method: "iam", clusterId: "dbt-cluster", workgroup: "dbt-wg", region: "eu-west-1" }), path: `${WH}.auth.clusterId`, expected: /not both/ },
     { name: "redshift database auth with a cluster id", base: "redshift", mutate: (c) => (c[WH].auth = { method: "database", clusterId: "dbt-cluster" }), path: `${WH}.auth.clusterId`, expected: /iam/ },
     { name: "redshift IAM cluster id in upper case", base: "redshift", mutate: (c) => (c[WH].auth = { method: "iam", clusterId: "DBT-Cluster", region: "eu-west-1" }), path: `${WH}.auth.clusterId` },

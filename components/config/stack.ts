@@ -1252,6 +1252,7 @@ const REDSHIFT_NAME = /^[a-z0-9-]{3,64}$/;
 const REDSHIFT_CLUSTER_ID = /^[a-z][a-z0-9-]{0,62}$/;
 /** Longest PR number a build schema name must leave room for (Azure DevOps ids reach 10 digits), as RedshiftWarehouse checks. */
 const REDSHIFT_PR_DIGITS = 10;
+const REDSHIFT_REGION = new RegExp(`(?=.*-\\d$)${AWS_REGION.source}`);
 const REDSHIFT_MAX_IDENTIFIER = 127;
 
 function readRedshift(o: ObjectNode): RedshiftWarehouseConfig | undefined {
@@ -1362,7 +1363,8 @@ function readRedshift(o: ObjectNode): RedshiftWarehouseConfig | undefined {
             for (const key of ["clusterId", "workgroup", "region"]) if (authNode.child(key).present) authNode.child(key).fail("only with auth.method iam");
             auth = { method: "database" };
         } else if (method === "iam") {
-            const region = authNode.required("region").string(AWS_REGION, "an AWS region such as eu-west-1");
+            // AWS_REGION narrowed to one-digit region numbers, as RedshiftWarehouse accepts them.
+            const region = authNode.required("region").string(REDSHIFT_REGION, "an AWS region such as eu-west-1");
             const cluster = authNode.child("clusterId");
             // With serverless, IAM logins go through its workgroup (the default).
             const workgroupNode = authNode.child("workgroup");
