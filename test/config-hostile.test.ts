@@ -375,6 +375,7 @@ const HOSTILE: Hostile[] = [
     { name: "redshift port 80", base: "redshift", mutate: (c) => (c[WH].connection.port = 80), path: `${WH}.connection.port` },
     { name: "redshift sslmode prefer (not a Redshift client mode)", base: "redshift", mutate: (c) => (c[WH].connection.sslmode = "prefer"), path: `${WH}.connection.sslmode`, expected: /disable, require, verify-full/ },
     { name: "redshift release stage without TLS", base: "redshift", mutate: (c) => (c[WH].connection.sslmode = "disable"), path: `${WH}.connection.sslmode`, expected: /release stage/ },
+    { name: "redshift Serverless without TLS on a release stage", base: "redshift", mutate: (c) => (serverless(c), (c[WH].connection.sslmode = "disable")), path: `${WH}.connection.sslmode`, expected: /Serverless workgroup is not this machine/ },
     { name: "redshift without a cluster host", base: "redshift", mutate: (c) => delete c[WH].connection.host, path: `${WH}.connection.host`, expected: /required/ },
     { name: "redshift RBAC role names without rbac", base: "redshift", mutate: (c) => (c[WH].roles = { dev: "role_dev" }), path: `${WH}.roles`, expected: /rbac/ },
     { name: "redshift IAM without a region", base: "redshift", mutate: (c) => (c[WH].auth = { method: "iam", clusterId: "dbt-cluster" }), path: `${WH}.auth.region` },

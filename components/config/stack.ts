@@ -400,9 +400,10 @@ export function parseStackConfig(stack: string, raw: Record<string, unknown>, se
                 new Node(`${NAMESPACE}:warehouse.endpoint.protocol`, ep.protocol, problems).fail(`https on a release stage (${ep.host} is not this machine)`);
             }
         } else {
+            // Without a host (Redshift Serverless) the endpoint is the workgroup's: never this machine.
             const { host, sslmode } = warehouse.connection;
-            if (host !== undefined && !["require", "verify-ca", "verify-full"].includes(sslmode) && !local(host)) {
-                new Node(`${NAMESPACE}:warehouse.connection.sslmode`, sslmode, problems).fail(`require, verify-ca or verify-full on a release stage (${host} is not this machine)`);
+            if (!["require", "verify-ca", "verify-full"].includes(sslmode) && !(host !== undefined && local(host))) {
+                new Node(`${NAMESPACE}:warehouse.connection.sslmode`, sslmode, problems).fail(`require, verify-ca or verify-full on a release stage (${host ?? "the Serverless workgroup"} is not this machine)`);
             }
         }
     }
