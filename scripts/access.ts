@@ -2,15 +2,16 @@
  * `npm run access -- --stack <stack> [--format markdown|json] [--base <matrix.json>]`: evaluates the
  * program offline and prints who may do what in the stack's warehouse, derived from the declared
  * plan: Postgres from the declared resources, Redshift and Snowflake from the warehouse
- * component's declared accessPlan (the contract). With --base (a JSON matrix from the base commit)
+ * component's declared accessPlan (the contract), built by the warehouse factory. With --base (a JSON matrix from the base commit)
  * it prints the diff instead, for the pull-request comment. Needs no CLI, cloud or database.
  */
 import * as fs from "fs";
-import * as pulumi from "@pulumi/pulumi";
 import { accessPlan, AccessPlan } from "../components/access/plan";
 import { AccessMatrix, accessMatrix, databasesLabel, diffMatrices, renderMatrixDiff, renderMatrixMarkdown } from "../components/access/matrix";
 import { DeclaredWarehouse, matrixFromContract } from "../components/access/contract";
-import { runProgram } from "./offline";
+import { parseStackConfig } from "../components/config/stack";
+import { createWarehouse, validateWarehouse } from "../components/warehouse/factory";
+import { installMocks, runProgram, stackConfig } from "./offline";
 
 /** The declared access plan of one stack, as the program registers it under mocks. */
 export async function stackPlan(stack: string): Promise<AccessPlan> {
@@ -18,35 +19,31 @@ export async function stackPlan(stack: string): Promise<AccessPlan> {
     return accessPlan(resources);
 }
 
+/** What a stack declares about access: the Postgres plan, or the warehouse component of another kind. */
+export type DeclaredAccess = { kind: "postgres"; plan: AccessPlan } | { kind: "redshift" | "snowflake"; warehouse: DeclaredWarehouse };
+
 /**
- * Runs the program under mocks and also returns the warehouse components it constructs (whatever
- * carries the contract's kind, accessPlan and pullRequestSchemas), caught as each registers its
- * outputs, which a component does last, once its plan is set.
+ * The stack's declared access, offline: Postgres from the resources the program registers (proven
+ * against a real Postgres by test/access.test.ts); Redshift and Snowflake from the warehouse
+ * component the factory builds from the validated stack config (as DbtPlatform builds it), under
+ * mocks: its declared accessPlan is what it registers.
  */
-export async function runCapturingWarehouses(stack: string, config?: Record<string, string>) {
-    const warehouses = new Set<DeclaredWarehouse>();
-    const proto = pulumi.ComponentResource.prototype as unknown as { registerOutputs: (this: any, outputs?: unknown) => void };
-    const original = proto.registerOutputs;
-    proto.registerOutputs = function (this: any, outputs?: unknown) {
-        if (typeof this?.kind === "string" && this.accessPlan && this.pullRequestSchemas) warehouses.add(this as DeclaredWarehouse);
-        return original.call(this, outputs);
-    };
-    try {
-        const run = await runProgram(stack, config);
-        return { ...run, warehouses: [...warehouses] };
-    } finally {
-        proto.registerOutputs = original;
-    }
+export async function declaredAccess(stack: string, config: Record<string, string> = stackConfig(stack)): Promise<DeclaredAccess> {
+    const parsed = parseStackConfig(stack, config);
+    if (parsed.warehouse.kind === "postgres") return { kind: "postgres", plan: accessPlan((await runProgram(stack, config)).resources) };
+    const { settle } = await installMocks(stack);
+    const name = `dbt-${stack}-warehouse`;
+    // The admin's credential is not needed to declare the plan.
+    validateWarehouse(name, parsed, {});
+    const warehouse = createWarehouse(name, parsed, {}, {});
+    await settle();
+    return { kind: parsed.warehouse.kind, warehouse };
 }
 
 /** The access matrix of one stack, from its declared plan, for every warehouse kind. */
 export async function stackMatrix(stack: string, config?: Record<string, string>): Promise<AccessMatrix> {
-    const { resources, warehouses } = await runCapturingWarehouses(stack, config);
-    // Postgres: the declared resources are the plan (proven against a real Postgres by test/access.test.ts).
-    if (resources.some((r) => r.type.startsWith("postgresql:"))) return accessMatrix(accessPlan(resources));
-    const others = warehouses.filter((w) => w.kind !== "postgres");
-    if (others.length !== 1) throw new Error(`stack ${stack}: expected one warehouse component, the program declares ${others.length}`);
-    return matrixFromContract(others[0]);
+    const declared = await declaredAccess(stack, config);
+    return declared.kind === "postgres" ? accessMatrix(declared.plan) : matrixFromContract(declared.warehouse);
 }
 
 export function argValue(argv: string[], flag: string): string | undefined {

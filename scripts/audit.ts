@@ -11,9 +11,8 @@
 import * as fs from "fs";
 import { Client } from "pg";
 import { auditPostgres, Drift, Queryable, readPostgresCatalog, renderAuditReport } from "../components/access/audit";
-import { accessPlan } from "../components/access/plan";
 import { auditRedshiftDeclared, auditSnowflakeDeclared, REDSHIFT_AUDIT_QUERIES, RedshiftRows } from "../components/access/warehouses";
-import { argValue, runCapturingWarehouses } from "./access";
+import { argValue, declaredAccess } from "./access";
 import { stackConfig } from "./offline";
 
 /** Runs each Redshift audit query (plain SELECTs on SVV_* views and pg_user / pg_group / pg_namespace). */
@@ -54,11 +53,11 @@ async function main(argv: string[]): Promise<number> {
     if (!catalogFile && (!user || !process.env.PGPASSWORD)) throw new Error("set PGUSER and PGPASSWORD to the read-only audit login");
     const conn = connectionOf(stack);
     const ignoreRoles = [user, conn.username, conn.user, ...argv.flatMap((a, i) => (a === "--ignore-role" ? [argv[i + 1]] : []))].filter((x): x is string => Boolean(x));
-    const { resources, warehouses } = await runCapturingWarehouses(stack);
+    const declared = await declaredAccess(stack);
     let database: string;
     let drifts: Drift[];
-    if (resources.some((r) => r.type.startsWith("postgresql:"))) {
-        const plan = accessPlan(resources);
+    if (declared.kind === "postgres") {
+        const plan = declared.plan;
         database = plan.database;
         if (catalogFile) drifts = auditPostgres(plan, JSON.parse(fs.readFileSync(catalogFile, "utf8")), { ignoreRoles });
         else {
@@ -70,9 +69,7 @@ async function main(argv: string[]): Promise<number> {
             }
         }
     } else {
-        const others = warehouses.filter((w) => w.kind !== "postgres");
-        if (others.length !== 1) throw new Error(`stack ${stack}: expected one warehouse component, the program declares ${others.length}`);
-        const w = others[0];
+        const w = declared.warehouse;
         database = w.pullRequestSchemas.database;
         if (w.kind === "redshift") {
             let rows: RedshiftRows;

@@ -9,7 +9,14 @@ import { matrixFromContract, snowflakeMatrix } from "../components/access/contra
 import { accessMatrix, diffMatrices, MatrixRow, renderMatrixDiff, renderMatrixMarkdown } from "../components/access/matrix";
 import { SnowflakeWarehouse } from "../components/warehouse/snowflake";
 import { RedshiftWarehouse } from "../components/warehouse/redshift";
-import { runCapturingWarehouses } from "../scripts/access";
+import { spawnSync } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { parseStackConfig } from "../components/config/stack";
+import { snowflakeWarehouseArgs } from "../components/warehouse/factory";
+import { snowflakePullRequestSchemas } from "../components/warehouse/snowflake/profiles";
+import { ROOT, stackConfig } from "../scripts/offline";
 import { declaredRedshift, declaredSnowflake, REDSHIFT_ARGS, seed002 } from "./support/declaredWarehouses";
 
 const COLUMNS = ["name", "kind", "sessionRole", "connect", "createSchema", "create", "replaceDrop", "read", "own"];
@@ -87,10 +94,54 @@ describe("access matrix of Redshift and Snowflake from the components' declared 
         });
     });
 
-    it("the program's warehouse component is caught as it registers (what npm run access reads for Redshift and Snowflake stacks)", async function () {
-        this.timeout(60_000);
-        const { warehouses } = await runCapturingWarehouses("dev");
-        assert.deepStrictEqual(warehouses.map((w) => w.kind), ["postgres"]);
-        assert.ok(warehouses[0].accessPlan.logins.length > 0);
+    describe("npm run access / npm run audit on the snowflake and redshift stacks", function () {
+        this.timeout(120_000);
+        const run = (script: string, ...args: string[]) => spawnSync(process.execPath, ["--import", "tsx", path.join(ROOT, "scripts", script), ...args], { cwd: ROOT, encoding: "utf8" });
+
+        it("prints the matrix of the stack's warehouse component as JSON and Markdown, and the diff against a base", () => {
+            const json = run("access.ts", "--stack", "snowflake", "--format", "json");
+            assert.strictEqual(json.status, 0, json.stderr);
+            const m = JSON.parse(json.stdout);
+            // The same matrix as the component's static plan for the stack's own arguments.
+            const config = parseStackConfig("snowflake", stackConfig("snowflake"));
+            assert.strictEqual(config.warehouse.kind, "snowflake");
+            const args = snowflakeWarehouseArgs(config, config.warehouse as Extract<typeof config.warehouse, { kind: "snowflake" }>, undefined);
+            const w = { kind: "snowflake" as const, accessPlan: SnowflakeWarehouse.accessPlan("dbt-snowflake-warehouse", args), pullRequestSchemas: snowflakePullRequestSchemas("CI_PR_", "ANALYTICS_DEV") };
+            assert.deepStrictEqual(m, snowflakeMatrix(w));
+            assert.deepStrictEqual(m.schemas, ["ANALYTICS.*", "ANALYTICS_DEV.*", "ANALYTICS_DEV.CI_PR_<n>"]);
+            const md = run("access.ts", "--stack", "redshift");
+            assert.strictEqual(md.status, 0, md.stderr);
+            assert.ok(md.stdout.startsWith("### Access matrix — stack redshift (redshift, database dev)\n\n" + HEADER), md.stdout);
+            assert.match(md.stdout, /\| dbt_prod \(deploy, scheduler\) \| login \| dbt_prod \| yes \| yes \| dbt, dbt_staging \| dbt, dbt_staging \|/);
+            const base = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "access-")), "base.json");
+            fs.writeFileSync(base, JSON.stringify({ ...m, rows: m.rows.filter((r: MatrixRow) => r.name !== "SVC_DBT_DEPLOY") }));
+            const diff = run("access.ts", "--stack", "snowflake", "--base", base);
+            assert.strictEqual(diff.status, 0, diff.stderr);
+            assert.match(diff.stdout, /^```diff\n\+ SVC_DBT_DEPLOY: exists as login\n\+ SVC_DBT_DEPLOY: serves deploy\n/);
+        });
+
+        it("audits recorded catalogs of the stacks against their declared plans: clean, then a new login by name, exit 1", () => {
+            const dir = fs.mkdtempSync(path.join(os.tmpdir(), "audit-"));
+            // The recorded seed-003 / seed-002 catalogs, renamed to the stacks' own databases, schemas and users.
+            const redshift = fs.readFileSync(path.join(ROOT, "test/fixtures/audit/redshift-catalog.json"), "utf8")
+                .replace(/"rs_matrix"/g, '"dev"').replace(/"analytics_staging"/g, '"dbt_staging"').replace(/"analytics"/g, '"dbt"');
+            const snowflake = JSON.parse(fs.readFileSync(path.join(ROOT, "test/fixtures/audit/snowflake-catalog.json"), "utf8"));
+            snowflake.users = snowflake.users.filter((u: any) => u.name !== "SVC_DBT_SCHEDULER");
+            snowflake.grantsOfRole = snowflake.grantsOfRole.filter((g: any) => g.grantee_name !== "SVC_DBT_SCHEDULER");
+            for (const [stack, catalog, ignore] of [["redshift", JSON.parse(redshift), ["rdsdb"]], ["snowflake", snowflake, ["PULUMI_ADMIN", "AUDITOR", "AUDIT_READER"]]] as const) {
+                const file = path.join(dir, `${stack}.json`);
+                const audit = () => run("audit.ts", "--stack", stack, "--catalog", file, ...ignore.flatMap((r) => ["--ignore-role", r]));
+                fs.writeFileSync(file, JSON.stringify(catalog));
+                const clean = audit();
+                assert.strictEqual(clean.status, 0, `${stack}: ${clean.stdout}${clean.stderr}`);
+                assert.strictEqual(clean.stdout, `audit ${stack}: no drift — the live grants are the declared plan\n`);
+                catalog.users.push(stack === "redshift" ? { user_name: "intruder" } : { name: "INTRUDER", default_role: null });
+                fs.writeFileSync(file, JSON.stringify(catalog));
+                const drift = audit();
+                assert.strictEqual(drift.status, 1, `${stack}: ${drift.stdout}${drift.stderr}`);
+                assert.strictEqual(drift.stdout, `audit ${stack}: 1 drift from the declared plan\n  - unknown login: ${stack === "redshift" ? "intruder" : "INTRUDER"}\n`);
+            }
+            fs.rmSync(dir, { recursive: true, force: true });
+        });
     });
 });
