@@ -21,7 +21,8 @@ import { ROOT } from "../scripts/offline";
 import { CommentSystem, FakeCommentServer, startFakeCommentServer } from "./support/fakePrComments";
 
 const ARGS: PlatformPipelineArgs = {
-    stacks: ["dev"],
+    // One stack per warehouse kind.
+    stacks: ["dev", "snowflake", "redshift"],
     mainBranch: "main",
     backend: { kind: "pulumi-cloud", organization: "acme" },
     auditCron: "17 5 * * *",
@@ -108,13 +109,15 @@ describe("platform PR comment against fake servers @integration", function () {
         }
     });
 
-    /** Commits a change of the dev stack as the pull request's next head and runs the rendered preview lines. */
-    function previewHead(change: (stackYaml: string) => string, message: string): string {
-        const file = path.join(repo, "Pulumi.dev.yaml");
-        const before = fs.readFileSync(file, "utf8");
-        const after = change(before);
-        assert.notStrictEqual(after, before, `${message}: the change applies`);
-        fs.writeFileSync(file, after);
+    /** Commits changes of stack files as the pull request's next head and runs the rendered preview lines. */
+    function previewHead(changes: Record<string, (stackYaml: string) => string>, message: string): string {
+        for (const [stack, change] of Object.entries(changes)) {
+            const file = path.join(repo, `Pulumi.${stack}.yaml`);
+            const before = fs.readFileSync(file, "utf8");
+            const after = change(before);
+            assert.notStrictEqual(after, before, `${message}: the change of ${stack} applies`);
+            fs.writeFileSync(file, after);
+        }
         git(repo, "commit", "-qam", message);
         spawnSync("git", ["worktree", "remove", "--force", "../platform-base"], { cwd: repo });
         const job = parse(renderPlatformGithub(ARGS)[".github/workflows/platform-preview.yml"]).jobs.preview;
@@ -162,13 +165,22 @@ describe("platform PR comment against fake servers @integration", function () {
     }
 
     it("posts one comment per system on the first run and updates it in place on the next, with the preview, SQL-plan and access-matrix diffs", async () => {
-        const first = previewHead((y) => y.replace("    - name: maria\n      schema: dbt_maria\n", ""), "remove developer maria");
+        const first = previewHead(
+            {
+                dev: (y) => y.replace("    - name: maria\n      schema: dbt_maria\n", ""),
+                snowflake: (y) => y.replace("      - { name: SVC_DBT_DEPLOY, duty: deploy }\n", "      - { name: SVC_DBT_DEPLOY, duty: deploy }\n      - { name: SVC_DBT_SCHEDULER, duty: scheduler }\n"),
+            },
+            "remove developer maria; a Snowflake scheduler bot",
+        );
         const firstSha = git(repo, "rev-parse", "--short", "HEAD");
         assert.ok(first.startsWith(`${COMMENT_MARKER}\n## Platform preview for ${firstSha}\n`), first);
         assert.match(first, /### Stack dev: preview ok/);
         assert.match(first, /Resources:\n {4}~ 1 to update/, "the preview summary");
         assert.match(first, /```diff\n--- sql\/dev\.sql[\s\S]*\n-.*maria/, "the SQL-plan diff");
         assert.match(first, /\*\*Access matrix\*\* \(base vs head\):\n```diff\n(- .*\n)*- maria: exists as login\n/, "the access-matrix diff between base and head");
+        // Every warehouse kind: Snowflake's matrix diff and SQL plan diff, Redshift unchanged.
+        assert.match(first, /### Stack snowflake: preview ok[\s\S]*\+CREATE USER IF NOT EXISTS "SVC_DBT_SCHEDULER"[\s\S]*\+ SVC_DBT_SCHEDULER: exists as login\n\+ SVC_DBT_SCHEDULER: serves scheduler\n/);
+        assert.match(first, /### Stack redshift: preview ok[\s\S]*\(unchanged\)[\s\S]*\*\*Access matrix\*\* \(base vs head\):\nNo access changes\.\n$/);
 
         const ids: Partial<Record<CommentSystem, number>> = {};
         for (const system of ["github", "bitbucket", "azure-devops"] as const) {
@@ -179,7 +191,7 @@ describe("platform PR comment against fake servers @integration", function () {
             ids[system] = mine[0].id;
         }
 
-        const second = previewHead((y) => y.replace("      - staging\n", "      - staging\n      - marts\n"), "add production schema marts");
+        const second = previewHead({ dev: (y) => y.replace("      - staging\n", "      - staging\n      - marts\n") }, "add production schema marts");
         assert.match(second, /\+ dbt_bitbucket: own marts\n/, "the second head's access change");
         assert.match(second, /- maria: exists as login\n/, "still diffed against the base commit");
         for (const system of ["github", "bitbucket", "azure-devops"] as const) {

@@ -39,7 +39,6 @@ function principals(plan: ContractPlan, kind: string): Map<string, PlanRole> {
         if (!p.login) throw where(kind, `login ${l.name}`, "a login named like a role");
         p.memberOf = [...new Set([...p.memberOf, ...l.roles.map((r) => r.name)])].sort();
         if (l.duty) p.duties = [...new Set([...(p.duties ?? []), l.duty])];
-        if (l.sessionRole) p.settings.default_role = l.sessionRole.name;
         out.set(l.name, p);
     }
     for (const m of plan.memberships) {
@@ -54,9 +53,8 @@ function principals(plan: ContractPlan, kind: string): Map<string, PlanRole> {
 export function redshiftPlanFromContract(w: DeclaredWarehouse): AccessPlan {
     const plan = w.accessPlan;
     const database = w.pullRequestSchemas.database;
+    // Redshift has no SET ROLE and no default role: a session is its user (no settings).
     const roles = principals(plan, "redshift");
-    // Redshift has no SET ROLE and no default role: a session is its user.
-    for (const r of roles.values()) delete r.settings.default_role;
     const schemas: PlanSchema[] = [];
     for (const o of plan.ownerships) {
         if (o.on.level !== "object" || o.on.objectType.toLowerCase() !== "schema") throw where("redshift", o.key, "an ownership of anything but a schema");
