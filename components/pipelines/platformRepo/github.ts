@@ -1,6 +1,6 @@
 /**
  * GitHub Actions for the platform repository: platform-preview.yml (pull requests, one comment
- * kept up to date by a github-script step that finds its marker), platform-deploy.yml (main: one
+ * kept up to date by a step that finds its marker through the REST API), platform-deploy.yml (main: one
  * job per stack, environments for approvals, a concurrency group per stack, the SHA handed from
  * stage to stage) and platform-audit.yml (scheduled drift audit).
  */
