@@ -590,13 +590,16 @@ export class RedshiftUser extends RedshiftResource {
     }
 }
 
-/** Arguments of a RedshiftGroup. */
-export interface RedshiftGroupArgs extends RedshiftResourceArgs {
-    /** Group name. */
+/** Arguments of a named principal (a RedshiftGroup or a RedshiftRole). */
+export interface RedshiftPrincipalArgs extends RedshiftResourceArgs {
+    /** Group or role name. */
     name: pulumi.Input<string>;
-    /** Take over a group that exists already (default false: refuse). */
+    /** Take over one that exists already (default false: refuse). */
     adopt?: pulumi.Input<boolean>;
 }
+
+/** Arguments of a RedshiftGroup. */
+export type RedshiftGroupArgs = RedshiftPrincipalArgs;
 
 /** A Redshift user group (CREATE GROUP). */
 export class RedshiftGroup extends RedshiftResource {
@@ -695,12 +698,7 @@ export class RedshiftDefaultPrivileges extends RedshiftResource {
 }
 
 /** Arguments of a RedshiftRole (RBAC; Redshift only). */
-export interface RedshiftRoleArgs extends RedshiftResourceArgs {
-    /** Role name. */
-    name: pulumi.Input<string>;
-    /** Take over a role that exists already (default false: refuse). */
-    adopt?: pulumi.Input<boolean>;
-}
+export type RedshiftRoleArgs = RedshiftPrincipalArgs;
 
 /** CREATE ROLE (Redshift RBAC). */
 export class RedshiftRole extends RedshiftResource {
