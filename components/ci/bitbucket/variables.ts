@@ -39,6 +39,7 @@ import {
     seg,
     UUID_PATTERN,
     VARIABLE_KEY_PATTERN,
+    BitbucketRepositoryArgs,
 } from "./common";
 
 /** Which collection a variable lives in. */
@@ -338,19 +339,13 @@ function variableInputs(args: RepositoryVariableArgs & { environmentUuid?: pulum
 }
 
 /** Arguments of a RepositoryVariable. */
-export interface RepositoryVariableArgs {
-    /** Workspace slug (or `{workspace-uuid}`). */
-    workspace: pulumi.Input<string>;
-    /** Repository slug. */
-    repoSlug: pulumi.Input<string>;
+export interface RepositoryVariableArgs extends BitbucketRepositoryArgs {
     /** Variable name as pipelines see it, e.g. DB_CI_HOST. */
     key: pulumi.Input<string>;
     /** The value; always registered as a Pulumi secret and kept only as a salted hash in outputs. */
     value: pulumi.Input<string>;
     /** Bitbucket's "Secured" flag (masked in logs, never readable back); turning it off replaces the variable. */
     secured: pulumi.Input<boolean>;
-    /** API base URL; defaults to https://api.bitbucket.org/2.0. */
-    apiUrl?: pulumi.Input<string>;
     /** Take over an existing variable with this key that the stack did not create (default false: fail naming it). */
     adopt?: pulumi.Input<boolean>;
 }
