@@ -3,7 +3,7 @@
  * components/, built to dist/ (package.json `exports`); the two entries are kept apart on purpose.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { DbtPlatform, loadStackConfig } from "./components";
+import { DbtPlatform, loadStackConfig, PostgresWarehouse } from "./components";
 
 // Validate everything first: a bad value stops the program before any resource is registered.
 const config = loadStackConfig();
@@ -15,6 +15,8 @@ const platform = new DbtPlatform(`dbt-${config.stack}`, {
 });
 
 const docsSite = platform.artifacts?.docsSite;
+// Group roles and developer logins are Postgres's; other warehouses publish their plan through the contract.
+const postgres = platform.warehouse instanceof PostgresWarehouse ? platform.warehouse : undefined;
 
 /** Drops the keys this stack has no value for: an undefined export is no output, only a warning on every preview. */
 function defined<T extends Record<string, unknown>>(outputs: T): { [K in keyof T]?: Exclude<T[K], undefined> } {
@@ -25,9 +27,9 @@ function defined<T extends Record<string, unknown>>(outputs: T): { [K in keyof T
 export = defined({
     environment: config.environment,
     ciSystem: config.ci.system,
-    warehouseRoles: platform.warehouse.roles,
+    warehouseRoles: postgres?.roles,
     dbtTargets: platform.warehouse.targets,
-    developerTargets: platform.warehouse.developerTargets,
+    developerTargets: postgres?.developerTargets,
     profileEnvironment: platform.warehouse.profileEnvironment,
     profilesYaml: platform.warehouse.profilesYaml,
 

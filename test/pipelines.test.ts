@@ -16,7 +16,6 @@ import {
     GITHUB_ACTION_PINS,
     pinProblems,
     DBT_CORE_VERSION,
-    DBT_POSTGRES_VERSION,
     dropSchemaMacro,
     Job,
     PipelineContext,
@@ -27,6 +26,7 @@ import {
 import { withCiSystem } from "../scripts/render";
 import { Recorded, resolve, ROOT, runProgram, stackConfig } from "../scripts/offline";
 import { azureSchemaErrors, bitbucketSchemaErrors, githubParserErrors, githubSchemaErrors } from "./support/pipelineSchemas";
+import { postgresPipelineWarehouse } from "./support/pipelineWarehouse";
 
 const STACKS = ["dev", "sandbox", "staging", "prod"] as const;
 
@@ -215,9 +215,9 @@ describe("pipelines", function () {
             system: "github",
             repository: "acme/analytics",
             mainBranch: "main",
-            dbt: { profile: "acme", version: DBT_CORE_VERSION, adapterVersion: DBT_POSTGRES_VERSION, pythonVersion: "3.11" },
+            dbt: { profile: "acme", version: DBT_CORE_VERSION, pythonVersion: "3.11" },
             targets: { ci: "ci", deploy: "staging" },
-            pullRequestSchemaPrefix: "dbt_pr_",
+            warehouse: postgresPipelineWarehouse({ ci: "ci", deploy: "staging" }),
             environment: { kind: "release", promotesFrom: "sandbox" },
             aws: { region: "eu-west-1", bucket: "b", pullRequestRoleArn: "arn:pr", deployRoleArn: "arn:deploy" },
             projectEvaluator: true,
@@ -356,10 +356,10 @@ describe("pipelines", function () {
 
         it("rejects a bad context naming each field", () => {
             const ctx = base();
-            ctx.pullRequestSchemaPrefix = "PR-";
+            ctx.warehouse = { ...ctx.warehouse, pullRequestSchemas: { ...ctx.warehouse.pullRequestSchemas, prefix: "PR-" } };
             ctx.aws = { region: "eu-west-1", bucket: "", deployRoleArn: "" };
             assert.deepStrictEqual(contextProblems(ctx).map((p) => p.split(" ")[0]), [
-                "pullRequestSchemaPrefix",
+                "warehouse.pullRequestSchemas.prefix",
                 "aws.bucket:",
                 "aws.deployRoleArn:",
                 "aws.pullRequestRoleArn:",
