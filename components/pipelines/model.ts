@@ -278,9 +278,9 @@ function installStep(ctx: PipelineContext): Step {
 }
 
 /** A line that fails the step, naming the variable, when a settings variable is unset or empty. */
-function variableChecks(variables: readonly SettingVariable[], why: string): string[] {
+function variableChecks(variables: readonly SettingVariable[], why: string, source = "the CI settings (CiSettings)"): string[] {
     const names = variables.map((v) => v.name).join(" ");
-    return [`for v in ${names}; do if [ -z "$(printenv "$v" || true)" ]; then echo "$v is not set: it comes from the CI settings (CiSettings). ${why}" >&2; exit 1; fi; done`];
+    return [`for v in ${names}; do if [ -z "$(printenv "$v" || true)" ]; then echo "$v is not set: it comes from ${source}. ${why}" >&2; exit 1; fi; done`];
 }
 
 function cdProject(ctx: PipelineContext): string[] {
@@ -416,7 +416,9 @@ function pullRequestJob(ctx: PipelineContext, ci: string): Job {
             `if [ "\${PR_TARGET_BRANCH#refs/heads/}" != ${shq(ctx.mainBranch)} ]; then echo "Slim CI runs for pull requests into ${ctx.mainBranch}; this one targets $PR_TARGET_BRANCH: skipped"; exit 0; fi`,
             // Fork policy: no warehouse or AWS credentials reach a fork's code, so its PR is skipped with a notice (a maintainer re-pushes the branch to the repository to test it).
             `case "$IS_FORK" in [Tt]rue) echo "Pull request from a fork: slim CI skipped (forks get no warehouse or AWS credentials; push the branch to this repository to run it)"; exit 0;; esac`,
-            ...variableChecks(variables, "Pull requests from forks get no secrets (Bitbucket cannot tell us it is a fork)."),
+            ...(secret
+                ? variableChecks(variables, "Check the job's role may read it.", `the credential secret ${secret.secretId}`)
+                : variableChecks(variables, "Pull requests from forks get no secrets (Bitbucket cannot tell us it is a fork).")),
             `export ${schemaVar}=${shq(prs.prefix)}"$PR_NUMBER"`,
             ...fileLines(ctx, ci),
             ...cdProject(ctx),
@@ -519,7 +521,11 @@ function deployJob(ctx: PipelineContext): Job {
         deploymentEnvironment: ctx.deploymentEnvironment,
         concurrency: { group: `dbt-deploy-${ctx.stack}`, cancelInProgress: false },
         fullRefreshInput: gated,
-        steps: withPreamble(steps, [...variableChecks(variables, "Check the deployment's variables."), ...fileLines(ctx, target), ...cdProject(ctx)]),
+        steps: withPreamble(steps, [
+            ...(secret ? variableChecks(variables, "Check the job's role may read it.", `the credential secret ${secret.secretId}`) : variableChecks(variables, "Check the deployment's variables.")),
+            ...fileLines(ctx, target),
+            ...cdProject(ctx),
+        ]),
     };
 }
 
