@@ -6,13 +6,16 @@ import { BitbucketCiSettings, jobSettings } from "./ci/settings";
 import { AzureDevopsCiSettings } from "./ci/azureDevops/settings";
 import { githubCiJobs, GithubCiSettings, GithubCiSettingsArgs } from "./ci/github";
 import { fileVariablesBase64, Job, PipelineContext, renderPipelineFiles, SettingVariable, settingVariables } from "./pipelines";
-import { PipelineWarehouse, pipelineWarehouse, PostgresWarehouse, PostgresWarehouseArgs, Warehouse } from "./warehouse";
+import { createWarehouse, deployTargetOf, PipelineWarehouse, pipelineWarehouse, validateWarehouse, Warehouse, WarehouseSecrets } from "./warehouse";
+import { plannedPipelineWarehouse } from "./warehouse/planned";
 
 /** Arguments of DbtPlatform: a validated stack config. */
 export interface DbtPlatformArgs {
     /** The stack's validated configuration (see loadStackConfig). */
     config: StackConfig;
-    /** Admin password for the warehouse, when the stack sets one (a secret). */
+    /** The warehouse admin's credential for the stack's warehouse kind (secrets; see loadWarehouseSecrets). */
+    warehouseSecrets?: WarehouseSecrets;
+    /** Admin password for a Postgres warehouse (a secret); shorthand for `warehouseSecrets.postgresAdminPassword`. */
     warehouseAdminPassword?: pulumi.Input<string>;
 }
 
@@ -48,10 +51,11 @@ export class DbtPlatform extends pulumi.ComponentResource {
         const { config } = args;
         // Every child checks its own arguments; run all those checks before registering anything,
         // so a value that only a later child rejects cannot leave the earlier ones half-applied.
-        const whArgs = warehouseArgs(config, args.warehouseAdminPassword);
-        PostgresWarehouse.validate(`${name}-warehouse`, whArgs);
+        const secrets: WarehouseSecrets = { ...args.warehouseSecrets };
+        if (args.warehouseAdminPassword !== undefined) secrets.postgresAdminPassword ??= args.warehouseAdminPassword;
+        validateWarehouse(`${name}-warehouse`, config, secrets);
         // What the pipelines and CI settings read of the warehouse, from plain config (nothing registered yet).
-        const planned = PostgresWarehouse.pipelineWarehouse(`${name}-warehouse`, whArgs);
+        const planned = plannedPipelineWarehouse(`${name}-warehouse`, config);
         if (config.aws.enabled) {
             const placeholder = pulumi.output("");
             const wiring: Wiring = {
@@ -71,7 +75,7 @@ export class DbtPlatform extends pulumi.ComponentResource {
         if (settingsArgs && config.ci.system === "github") GithubCiSettings.validate(`${name}-ci-settings`, githubSettingsArgs(config, settingsArgs, pulumi.output({}), pulumi.output({})));
 
         super("dbt-platform:index:DbtPlatform", name, {}, opts);
-        const warehouse: Warehouse = new PostgresWarehouse(`${name}-warehouse`, whArgs, { parent: this });
+        const warehouse = createWarehouse(`${name}-warehouse`, config, secrets, { parent: this });
         this.warehouse = warehouse;
 
         if (config.aws.enabled) {
@@ -153,42 +157,6 @@ export class DbtPlatform extends pulumi.ComponentResource {
             }
         }
     }
-}
-
-function warehouseArgs(config: StackConfig, adminPassword: pulumi.Input<string> | undefined): PostgresWarehouseArgs {
-    const wh = config.warehouse;
-    if (wh.kind !== "postgres") throw new Error(`DbtPlatform ${config.stack}: warehouse.kind ${wh.kind} is built by components/warehouse/factory.ts (not wired here yet)`);
-    return {
-        connection: {
-            host: wh.connection.host,
-            port: wh.connection.port,
-            username: wh.connection.username,
-            password: adminPassword,
-            sslmode: wh.connection.sslmode,
-            superuser: wh.connection.superuser,
-        },
-        database: wh.connection.database,
-        createDatabase: wh.createDatabase,
-        devRole: wh.roles.dev,
-        prodRole: wh.roles.prod,
-        users: (["ci", "deploy", "scheduler"] as const).flatMap((duty) => {
-            const u = wh.users.find((x) => x.duty === duty);
-            return u ? [{ name: u.name, duty }] : [];
-        }),
-        roleMasking: wh.roleMasking,
-        ciSchema: wh.schemas.ci,
-        productionSchemas: wh.schemas.production,
-        pullRequestPrefix: wh.schemas.pullRequestPrefix,
-        developers: wh.developers,
-        revokePublicConnect: wh.revokePublicConnect,
-        adoptRetained: wh.adoptRetained,
-        adapterVersion: config.dbt.adapterVersion,
-        dbtSslmode: wh.connection.sslmode,
-        dbtSslrootcert: wh.connection.sslrootcert,
-        profile: config.dbt.profile,
-        threads: config.dbt.threads,
-        deployTarget: config.environment.kind === "release" ? config.stack : "prod",
-    };
 }
 
 /**
@@ -291,9 +259,9 @@ export function pipelineContext(
     aws: { bucket?: string; distributionId?: string; pullRequestRoleArn?: string; deployRoleArn?: string },
 ): PipelineContext {
     const a = config.aws;
-    const wh: PipelineWarehouse = "kind" in warehouse && typeof warehouse.kind === "string" ? (warehouse as PipelineWarehouse) : plannedWarehouse(config);
+    const wh: PipelineWarehouse = "kind" in warehouse && typeof warehouse.kind === "string" ? (warehouse as PipelineWarehouse) : plannedPipelineWarehouse("planned", config);
     const targetNames = wh.targetNames;
-    const deployTarget = targetNames.deploy ?? (config.environment.kind === "release" ? config.stack : "prod");
+    const deployTarget = targetNames.deploy ?? deployTargetOf(config);
     // Key-pair credentials reach GitHub jobs as seed 002 does: from Secrets Manager with the job's role.
     const fromSecretsManager = a.enabled && config.ci.system === "github" && Object.values(wh.targetEnv).some((vars) => vars.some((v) => v.file));
     return {
@@ -323,11 +291,6 @@ export function pipelineContext(
         projectEvaluator: config.features.projectEvaluator,
         deploymentEnvironment: deploymentEnvironment(config),
     };
-}
-
-/** The warehouse's pipeline fields as the config plans them (pure). */
-function plannedWarehouse(config: StackConfig): PipelineWarehouse {
-    return PostgresWarehouse.pipelineWarehouse("planned", warehouseArgs(config, undefined));
 }
 
 /** Jobs, variable names and file paths do not depend on AWS outputs: plan them with stand-ins. */
