@@ -221,6 +221,9 @@ export function contextProblems(ctx: PipelineContext): string[] {
     const folded = prs.case === "upper" ? prs.prefix.toLowerCase() : prs.prefix;
     const prefixProblem = pullRequestPrefixProblem(folded) ?? (prs.case === "upper" && prs.prefix !== prs.prefix.toUpperCase() ? "an upper-case prefix (the warehouse folds names to upper case)" : undefined);
     if (prefixProblem) problems.push(`warehouse.pullRequestSchemas.prefix = ${JSON.stringify(prs.prefix)}: expected ${prefixProblem}`);
+    const adapter = ctx.warehouse.adapter;
+    if (!/^[a-z0-9][a-z0-9_.-]*$/.test(adapter.package)) problems.push(`warehouse.adapter.package = ${JSON.stringify(adapter.package)}: expected a PyPI package name such as dbt-postgres`);
+    if (!/^\d+\.\d+\.\d+$/.test(adapter.version)) problems.push(`warehouse.adapter.version = ${JSON.stringify(adapter.version)}: expected an exact version such as 1.11.0`);
     if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(prs.dropMacroName)) problems.push(`warehouse.pullRequestSchemas.dropMacroName = ${JSON.stringify(prs.dropMacroName)}: expected a macro name`);
     for (const t of [ctx.targets.ci, ctx.targets.deploy]) {
         if (t !== undefined && !ctx.warehouse.targetEnv[t]) problems.push(`targets: the warehouse has no target ${t} (has: ${Object.keys(ctx.warehouse.targetEnv).join(", ") || "none"})`);
