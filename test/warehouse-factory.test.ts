@@ -257,6 +257,40 @@ describe("warehouse factory: one component per warehouse.kind, from the stack co
                 validateWarehouse(`dbt-${stack}-warehouse`, parseStackConfig(stack, stackConfig(stack)), {});
             }
         });
+
+        it("accepts what the config accepts at its edges (no value passes config and fails the component)", () => {
+            const variant = (stack: string, mutate: (wh: any) => void) => {
+                const raw = stackConfig(stack);
+                const wh = JSON.parse(raw["dbt-platform:warehouse"]);
+                mutate(wh);
+                const config = parseStackConfig(stack, { ...raw, "dbt-platform:warehouse": JSON.stringify(wh) });
+                validateWarehouse(`dbt-${stack}-warehouse`, config, {});
+            };
+            variant("snowflake", (wh) => {
+                wh.users[1] = { name: "SVC_DBT_DEPLOY", duty: "deploy", secondKey: true, activeKey: 2 };
+                wh.users.push({ name: "S".repeat(255), duty: "scheduler" });
+                wh.databases = { production: "P".repeat(249), development: "D_$" };
+                wh.schemas = { production: "_", ci: "CI_PR_X", pullRequestPrefix: "P".repeat(41) };
+                wh.warehouses = { transform: { size: "X6LARGE", autoSuspendSeconds: 86_400, statementTimeoutSeconds: 604_800 }, ci: { size: "XSMALL", autoSuspendSeconds: 60, statementTimeoutSeconds: 1 } };
+                wh.rsaBits = 4096;
+                wh.networkPolicy = { name: "NP", allowedIpList: ["0.0.0.0/0"], blockedIpList: ["10.0.0.1"] };
+                wh.endpoint = { host: "localhost", port: 1, protocol: "http" };
+            });
+            variant("redshift", (wh) => {
+                wh.auth = { method: "iam", clusterId: "a".repeat(63), region: "us-gov-west-1" };
+                wh.rbac = true;
+                wh.roles = { dev: "r_dev", prod: "r_prod" };
+                wh.customSchemas = ["s".repeat(100)];
+                wh.schemas.pullRequestPrefix = "p".repeat(16);
+                wh.developers = [{ name: "u".repeat(127), schema: "a".repeat(26) }];
+                wh.users = [{ name: "dbt_prod", duty: "scheduler" }, { name: "dbt_prod", duty: "deploy" }];
+            });
+            variant("redshift", (wh) => {
+                delete wh.connection.host;
+                wh.serverless = { namespaceName: "abc", workgroupName: "w".repeat(64), baseCapacity: 4, maxCapacity: 4 };
+                wh.auth = { method: "iam", workgroup: "w".repeat(64), region: "eu-west-1" };
+            });
+        });
     });
 });
 

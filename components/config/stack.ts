@@ -400,9 +400,10 @@ export function parseStackConfig(stack: string, raw: Record<string, unknown>, se
                 new Node(`${NAMESPACE}:warehouse.endpoint.protocol`, ep.protocol, problems).fail(`https on a release stage (${ep.host} is not this machine)`);
             }
         } else {
+            // Without a host (Redshift Serverless) the endpoint is the workgroup's: never this machine.
             const { host, sslmode } = warehouse.connection;
-            if (host !== undefined && !["require", "verify-ca", "verify-full"].includes(sslmode) && !local(host)) {
-                new Node(`${NAMESPACE}:warehouse.connection.sslmode`, sslmode, problems).fail(`require, verify-ca or verify-full on a release stage (${host} is not this machine)`);
+            if (!["require", "verify-ca", "verify-full"].includes(sslmode) && !(host !== undefined && local(host))) {
+                new Node(`${NAMESPACE}:warehouse.connection.sslmode`, sslmode, problems).fail(`require, verify-ca or verify-full on a release stage (${host ?? "the Serverless workgroup"} is not this machine)`);
             }
         }
     }
@@ -1252,6 +1253,7 @@ const REDSHIFT_NAME = /^[a-z0-9-]{3,64}$/;
 const REDSHIFT_CLUSTER_ID = /^[a-z][a-z0-9-]{0,62}$/;
 /** Longest PR number a build schema name must leave room for (Azure DevOps ids reach 10 digits), as RedshiftWarehouse checks. */
 const REDSHIFT_PR_DIGITS = 10;
+const REDSHIFT_REGION = new RegExp(`(?=.*-\\d$)${AWS_REGION.source}`);
 const REDSHIFT_MAX_IDENTIFIER = 127;
 
 function readRedshift(o: ObjectNode): RedshiftWarehouseConfig | undefined {
@@ -1362,7 +1364,8 @@ function readRedshift(o: ObjectNode): RedshiftWarehouseConfig | undefined {
             for (const key of ["clusterId", "workgroup", "region"]) if (authNode.child(key).present) authNode.child(key).fail("only with auth.method iam");
             auth = { method: "database" };
         } else if (method === "iam") {
-            const region = authNode.required("region").string(AWS_REGION, "an AWS region such as eu-west-1");
+            // AWS_REGION narrowed to one-digit region numbers, as RedshiftWarehouse accepts them.
+            const region = authNode.required("region").string(REDSHIFT_REGION, "an AWS region such as eu-west-1");
             const cluster = authNode.child("clusterId");
             // With serverless, IAM logins go through its workgroup (the default).
             const workgroupNode = authNode.child("workgroup");
