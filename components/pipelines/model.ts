@@ -19,10 +19,8 @@ import { AWSCLI_VERSION, PinOverrides, pinProblems, PYTHON_VERSION } from "./ver
 export const PROFILES_DIR = ".ci";
 /** Where CI keeps the production manifest it defers to. */
 export const STATE_DIR = ".state";
-/** The macro the deploy job's ownership check runs (rendered into macros/ by renderPipelineFiles). */
-export const SCHEMA_OWNERSHIP_MACRO = "dbt_platform_check_schema_ownership";
-/** The macro the reset and cleanup steps run; rendered into macros/ of the dbt project. */
-export const DROP_SCHEMA_MACRO = "dbt_platform_drop_pr_schemas";
+/** Postgres's macro names (the warehouse contract now names the macros a job runs); kept for existing imports. */
+export { DROP_SCHEMA_MACRO, SCHEMA_OWNERSHIP_MACRO } from "../warehouse/postgres/macros";
 /** The dbt package whose tests are the project-evaluator gate (features.projectEvaluator). */
 export const EVALUATOR_PACKAGE = "dbt_project_evaluator";
 

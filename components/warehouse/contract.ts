@@ -26,7 +26,7 @@
  * - credentialFields: the same six fields (WarehouseCredentials' JSON today);
  * - pullRequestSchemas: prefix `warehouse.schemas.pullRequestPrefix` (default dbt_pr_), database =
  *   the one database, case "lower", created through dbt_platform.create_schema (`createMacro`), the
- *   family dropped by pipelines/macros.ts's macro with a run claim (`dropMacroCall: "claim"`);
+ *   family dropped by warehouse/postgres/macros.ts's macro with a run claim (`dropMacroCall: "claim"`);
  *   `deployCheck`: the deploy job refuses schemas the prod role does not own;
  * - accessPlan: roles role_dev/role_prod (kind "group") and logins; memberships login → group;
  *   grants CONNECT, CREATE on the database, USAGE on each production schema, SELECT on all tables
