@@ -1,13 +1,19 @@
 /**
  * tsx scripts/janitor.ts --ci github|bitbucket|azure-devops --repository <repo> [--prefix dbt_pr_]
  *                        [--ttl-hours <h>] [--api-url <base>] [--execute]
+ * tsx scripts/janitor.ts --stack <stack> [--execute]
  *
  * Drops orphaned PR schemas on a Postgres warehouse: families whose pull request is closed, or whose
  * recorded creation time is older than the TTL. A dry run unless --execute. The warehouse login is
  * libpq's environment (PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE, PGSSLMODE); the CI token is
  * GITHUB_TOKEN, BITBUCKET_TOKEN, or AZURE_DEVOPS_EXT_PAT / SYSTEM_ACCESSTOKEN, read per request.
+ * With --stack (the platform repository's scheduled job) the CI system, repository, API URL, prefix,
+ * TTL (scheduledRuns.janitor.ttlHours) and connection come from the validated Pulumi.<stack>.yaml;
+ * the PG* variables override the connection and JANITOR_API_URL the CI API (a proxy or a test server).
  */
 import { Client } from "pg";
+import { parseStackConfig } from "../components/config";
+import { stackConfig } from "./offline";
 import {
     AzureDevopsPullRequests,
     BitbucketPullRequests,
@@ -25,9 +31,33 @@ interface Args {
     execute: boolean;
 }
 
-const USAGE = "usage: --ci github|bitbucket|azure-devops --repository <repo> [--prefix dbt_pr_] [--ttl-hours <h>] [--api-url <base>] [--execute]";
+const USAGE = "usage: --ci github|bitbucket|azure-devops --repository <repo> [--prefix dbt_pr_] [--ttl-hours <h>] [--api-url <base>] [--execute], or --stack <stack> [--execute]";
+
+/** The janitor's arguments from a stack's validated config; sets the libpq defaults the environment does not. */
+function stackArgs(stack: string, execute: boolean): Args {
+    const config = parseStackConfig(stack, stackConfig(stack));
+    if (config.warehouse.kind !== "postgres") throw new Error(`janitor: stack ${stack}: warehouse.kind ${config.warehouse.kind}: this script drops schemas on Postgres`);
+    const c = config.warehouse.connection;
+    const defaults: Record<string, string> = { PGHOST: c.host, PGPORT: String(c.port), PGDATABASE: c.database, PGSSLMODE: c.sslmode };
+    for (const [k, v] of Object.entries(defaults)) if (!process.env[k]) process.env[k] = v;
+    return {
+        ci: config.ci.system,
+        repository: config.ci.repository,
+        prefix: config.warehouse.schemas.pullRequestPrefix,
+        ttlHours: config.scheduledRuns?.janitor.ttlHours,
+        apiUrl: process.env.JANITOR_API_URL || config.ci.apiUrl,
+        execute,
+    };
+}
 
 function parseArgs(argv: string[]): Args {
+    const at = argv.indexOf("--stack");
+    if (at >= 0) {
+        const rest = argv.filter((_, i) => i !== at && i !== at + 1);
+        const stack = argv[at + 1];
+        if (!stack || stack.startsWith("--") || rest.some((x) => x !== "--execute")) throw new Error(`--stack takes a stack name and only --execute besides; ${USAGE}`);
+        return stackArgs(stack, rest.includes("--execute"));
+    }
     const a: Partial<Args> = { prefix: "dbt_pr_", execute: false };
     for (let i = 0; i < argv.length; i++) {
         const flag = argv[i];
