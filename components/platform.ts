@@ -186,6 +186,7 @@ export class DbtPlatform extends pulumi.ComponentResource {
 
 function warehouseArgs(config: StackConfig, adminPassword: pulumi.Input<string> | undefined): PostgresWarehouseArgs {
     const wh = config.warehouse;
+    if (wh.kind !== "postgres") throw new Error(`DbtPlatform ${config.stack}: warehouse.kind ${wh.kind} is built by components/warehouse/factory.ts (not wired here yet)`);
     return {
         connection: {
             host: wh.connection.host,

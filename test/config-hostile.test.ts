@@ -23,10 +23,20 @@ const AWS = `${NS}:aws`;
 const PASSWORD = `${NS}:warehouseAdminPassword`;
 const SR = `${NS}:scheduledRuns`;
 
-type Base = "dev" | "prod";
+type Base = "dev" | "prod" | "snowflake" | "redshift";
 const YAML: Record<Base, Record<string, any>> = {
     dev: parse(fs.readFileSync(path.join(ROOT, "Pulumi.dev.yaml"), "utf8")).config,
     prod: parse(fs.readFileSync(path.join(ROOT, "Pulumi.prod.yaml"), "utf8")).config,
+    snowflake: parse(fs.readFileSync(path.join(ROOT, "Pulumi.snowflake.yaml"), "utf8")).config,
+    redshift: parse(fs.readFileSync(path.join(ROOT, "Pulumi.redshift.yaml"), "utf8")).config,
+};
+const SF_KEY = `${NS}:snowflakePrivateKey`;
+const RS_PASSWORD = `${NS}:redshiftAdminPassword`;
+const PKCS8 = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----\n";
+/** Redshift on Serverless: the workgroup is the host. */
+const serverless = (c: Record<string, any>) => {
+    delete c[WH].connection.host;
+    c[WH].serverless = { namespaceName: "acme-dbt", workgroupName: "acme-dbt-wg" };
 };
 
 interface Hostile {
@@ -293,6 +303,106 @@ const HOSTILE: Hostile[] = [
     { name: "a janitor TTL of zero hours", base: "prod", mutate: (c) => (c[SR].janitor.ttlHours = 0), path: `${SR}.janitor.ttlHours` },
     { name: "a janitor schedule in Scheduler syntax (CI schedulers take five fields)", base: "prod", mutate: (c) => (c[SR].janitor.schedule = "cron(0 3 * * ? *)"), path: `${SR}.janitor.schedule` },
     { name: "an unknown scheduledRuns key", base: "prod", mutate: (c) => (c[SR].command = "rm -rf /"), path: `${SR}.command` },
+
+    // Snowflake (issue 12), from Pulumi.snowflake.yaml: names Snowflake would fold, quote or reserve; sizes, keys, policies.
+    { name: "snowflake account with a space", base: "snowflake", mutate: (c) => (c[WH].account = "acme analytics"), path: `${WH}.account`, expected: /<organization>-<account>/ },
+    { name: "snowflake account given as its URL", base: "snowflake", mutate: (c) => (c[WH].account = "acme-analytics.snowflakecomputing.com"), path: `${WH}.account` },
+    { name: "snowflake account locator without an organization", base: "snowflake", mutate: (c) => (c[WH].account = "XY12345"), path: `${WH}.account` },
+    { name: "snowflake admin without a user", base: "snowflake", mutate: (c) => (c[WH].admin = {}), path: `${WH}.admin.user`, expected: /required/ },
+    { name: "snowflake lower-case production database (dbt would reach another object)", base: "snowflake", mutate: (c) => (c[WH].databases.production = "analytics"), path: `${WH}.databases.production`, expected: /upper-case/ },
+    { name: "snowflake development database closing a quote", base: "snowflake", mutate: (c) => (c[WH].databases.development = `ANALYTICS_DEV"; DROP DATABASE ANALYTICS; --`), path: `${WH}.databases.development` },
+    { name: "snowflake system database as production", base: "snowflake", mutate: (c) => (c[WH].databases.production = "SNOWFLAKE"), path: `${WH}.databases.production`, expected: /system database/ },
+    { name: "snowflake one database for production and development", base: "snowflake", mutate: (c) => (c[WH].databases.development = "ANALYTICS"), path: `${WH}.databases.development`, expected: /other than databases.production/ },
+    { name: "snowflake database too long for its access role", base: "snowflake", mutate: (c) => (c[WH].databases.production = "D".repeat(250)), path: `${WH}.databases.production`, expected: /_WRITE/ },
+    { name: "snowflake reserved keyword as the production schema", base: "snowflake", mutate: (c) => (c[WH].schemas.production = "SELECT"), path: `${WH}.schemas.production`, expected: /reserved keyword/ },
+    { name: "snowflake PUBLIC as the ci schema", base: "snowflake", mutate: (c) => (c[WH].schemas.ci = "PUBLIC"), path: `${WH}.schemas.ci`, expected: /PUBLIC/ },
+    { name: "snowflake lower-case PR prefix", base: "snowflake", mutate: (c) => (c[WH].schemas.pullRequestPrefix = "ci_pr_"), path: `${WH}.schemas.pullRequestPrefix`, expected: /upper-case/ },
+    { name: "snowflake ci schema inside the PR family (cleanup would drop it)", base: "snowflake", mutate: (c) => (c[WH].schemas.ci = "CI_PR_7"), path: `${WH}.schemas.ci`, expected: /pull-request family/ },
+    { name: "snowflake warehouse size HUGE", base: "snowflake", mutate: (c) => (c[WH].warehouses.transform.size = "HUGE"), path: `${WH}.warehouses.transform.size`, expected: /XSMALL/ },
+    { name: "snowflake warehouse that never suspends", base: "snowflake", mutate: (c) => (c[WH].warehouses.ci.autoSuspendSeconds = 0), path: `${WH}.warehouses.ci.autoSuspendSeconds` },
+    { name: "snowflake statement timeout of eight days", base: "snowflake", mutate: (c) => (c[WH].warehouses.transform.statementTimeoutSeconds = 691_200), path: `${WH}.warehouses.transform.statementTimeoutSeconds` },
+    { name: "snowflake autoResume as a string", base: "snowflake", mutate: (c) => (c[WH].warehouses.reporting.autoResume = "yes"), path: `${WH}.warehouses.reporting.autoResume` },
+    { name: "snowflake two duties on one warehouse name", base: "snowflake", mutate: (c) => (c[WH].warehouses.ci.name = "TRANSFORMING"), path: `${WH}.warehouses.ci.name`, expected: /not already declared/ },
+    { name: "snowflake ACCOUNTADMIN as the transformer role", base: "snowflake", mutate: (c) => (c[WH].roles.transformer = "ACCOUNTADMIN"), path: `${WH}.roles.transformer`, expected: /system role/ },
+    { name: "snowflake ci role equal to the transformer role", base: "snowflake", mutate: (c) => (c[WH].roles.ci = "TRANSFORMER"), path: `${WH}.roles.ci`, expected: /not already declared/ },
+    { name: "snowflake user name with a Cyrillic A", base: "snowflake", mutate: (c) => (c[WH].users[0].name = "SVC_DBT_\u0410CI"), path: `${WH}.users[0].name` },
+    { name: "snowflake two deploy users", base: "snowflake", mutate: (c) => (c[WH].users[0].duty = "deploy"), path: `${WH}.users`, expected: /at most one user with duty deploy/ },
+    { name: "snowflake no deploy user", base: "snowflake", mutate: (c) => (c[WH].users[1].duty = "scheduler"), path: `${WH}.users`, expected: /duty deploy/ },
+    { name: "snowflake two users of one name", base: "snowflake", mutate: (c) => (c[WH].users[1].name = "SVC_DBT_CI"), path: `${WH}.users[1].name`, expected: /not already declared/ },
+    { name: "snowflake active key 2 before the second key exists", base: "snowflake", mutate: (c) => (c[WH].users[1].activeKey = 2), path: `${WH}.users[1].activeKey`, expected: /secondKey/ },
+    { name: "snowflake active key 3", base: "snowflake", mutate: (c) => (c[WH].users[0].activeKey = 3), path: `${WH}.users[0].activeKey` },
+    { name: "snowflake service user named like the admin", base: "snowflake", mutate: (c) => (c[WH].users[1].name = "PULUMI_ADMIN"), path: `${WH}.users[1].name`, expected: /admin/ },
+    { name: "snowflake 1024-bit keys", base: "snowflake", mutate: (c) => (c[WH].rsaBits = 1024), path: `${WH}.rsaBits` },
+    { name: "snowflake network policy with an IPv6 network", base: "snowflake", mutate: (c) => (c[WH].networkPolicy = { allowedIpList: ["2001:db8::/32"] }), path: `${WH}.networkPolicy.allowedIpList[0]` },
+    { name: "snowflake network policy blocking 0.0.0.0/0", base: "snowflake", mutate: (c) => (c[WH].networkPolicy = { allowedIpList: ["192.0.2.0/24"], blockedIpList: ["0.0.0.0/0"] }), path: `${WH}.networkPolicy.blockedIpList[0]` },
+    { name: "snowflake network policy allowing nothing", base: "snowflake", mutate: (c) => (c[WH].networkPolicy = { allowedIpList: [] }), path: `${WH}.networkPolicy.allowedIpList`, expected: /at least one/ },
+    { name: "snowflake endpoint host with a path", base: "snowflake", mutate: (c) => (c[WH].endpoint = { host: "fakesnow.local/evil", port: 8080, protocol: "http" }), path: `${WH}.endpoint.host` },
+    { name: "snowflake endpoint protocol ftp", base: "snowflake", mutate: (c) => (c[WH].endpoint = { host: "127.0.0.1", port: 8080, protocol: "ftp" }), path: `${WH}.endpoint.protocol` },
+    {
+        name: "snowflake http endpoint to a remote host on a release stage",
+        base: "snowflake",
+        mutate: (c) => {
+            c[ENV] = { kind: "release" };
+            c[WH].endpoint = { host: "snowflake-proxy.acme.internal", port: 8080, protocol: "http" };
+        },
+        path: `${WH}.endpoint.protocol`,
+        expected: /release stage/,
+    },
+    { name: "snowflake unknown key (a password has no place here)", base: "snowflake", mutate: (c) => (c[WH].password = "hunter2"), path: `${WH}.password`, expected: /no such key/ },
+    { name: "snowflake private key in plain text", base: "snowflake", mutate: (c) => (c[SF_KEY] = PKCS8), path: SF_KEY, expected: /secret/ },
+    { name: "snowflake private key in PKCS#1 form", base: "snowflake", mutate: (c) => (c[SF_KEY] = "-----BEGIN RSA PRIVATE KEY-----\nMIIE\n-----END RSA PRIVATE KEY-----\n"), path: SF_KEY, secretKeys: [SF_KEY], expected: /PKCS#8/ },
+    { name: "a Postgres admin password on a snowflake stack", base: "snowflake", mutate: (c) => (c[PASSWORD] = "s3cret"), path: PASSWORD, secretKeys: [PASSWORD], expected: /unless warehouse.kind is postgres/ },
+
+    // Redshift (issue 13), from Pulumi.redshift.yaml: one production identity, groups, developer and build schema families.
+    { name: "redshift scheduler as its own user (no role masking on Redshift)", base: "redshift", mutate: (c) => (c[WH].users[2].name = "dbt_scheduler"), path: `${WH}.users[2].name`, expected: /no SET ROLE/ },
+    { name: "redshift CI as the production user", base: "redshift", mutate: (c) => (c[WH].users[0].name = "dbt_prod"), path: `${WH}.users[0].name`, expected: /must not own production/ },
+    { name: "redshift without a deploy user", base: "redshift", mutate: (c) => (c[WH].users = [{ name: "dbt_ci", duty: "ci" }]), path: `${WH}.users`, expected: /duty deploy/ },
+    { name: "redshift upper-case dev group", base: "redshift", mutate: (c) => (c[WH].groups.dev = "GRP_DEV"), path: `${WH}.groups.dev`, expected: /lower-case/ },
+    { name: "redshift group named public", base: "redshift", mutate: (c) => (c[WH].groups.prod = "public"), path: `${WH}.groups.prod`, expected: /reserved/ },
+    { name: "redshift one group for dev and prod", base: "redshift", mutate: (c) => (c[WH].groups.prod = "grp_dev"), path: `${WH}.groups.prod`, expected: /different group/ },
+    { name: "redshift bot named pg_*", base: "redshift", mutate: (c) => (c[WH].users[0].name = "pg_ci"), path: `${WH}.users[0].name`, expected: /pg_/ },
+    { name: "redshift developer closing a quote", base: "redshift", mutate: (c) => (c[WH].developers[0].name = `anton"; drop user dbt_prod; --`), path: `${WH}.developers[0].name` },
+    { name: "redshift developer named like the admin", base: "redshift", mutate: (c) => (c[WH].developers[1].name = "platform_admin"), path: `${WH}.developers[1].name`, expected: /not already used/ },
+    { name: "redshift developer named like a group", base: "redshift", mutate: (c) => (c[WH].developers[0].name = "grp_prod"), path: `${WH}.developers[0].name`, expected: /not already used/ },
+    { name: "redshift developer schema equal to a production schema", base: "redshift", mutate: (c) => (c[WH].developers[0].schema = "dbt"), path: `${WH}.developers[0].schema`, expected: /not already declared/ },
+    { name: "redshift production schema inside a developer's custom family", base: "redshift", mutate: (c) => c[WH].schemas.production.push("anton_staging"), path: `${WH}.developers[0].schema`, expected: /not already declared/ },
+    { name: "redshift developer schema too long for its custom schemas", base: "redshift", mutate: (c) => (c[WH].developers[0].schema = "a".repeat(126)), path: `${WH}.developers[0].schema`, expected: /short enough/ },
+    { name: "redshift production schema the PR cleanup would drop", base: "redshift", mutate: (c) => c[WH].schemas.production.push("dbt_build_archive"), path: `${WH}.schemas.pullRequestPrefix`, expected: /dropped by PR cleanup/ },
+    { name: "redshift upper-case PR prefix", base: "redshift", mutate: (c) => (c[WH].schemas.pullRequestPrefix = "DBT_BUILD_"), path: `${WH}.schemas.pullRequestPrefix` },
+    { name: "redshift PR prefix too long for PR numbers and custom schemas", base: "redshift", mutate: (c) => (c[WH].schemas.pullRequestPrefix = "p".repeat(110)), path: `${WH}.schemas.pullRequestPrefix`, expected: /short enough/ },
+    { name: "redshift no production schema", base: "redshift", mutate: (c) => (c[WH].schemas.production = []), path: `${WH}.schemas.production`, expected: /non-empty/ },
+    { name: "redshift custom schema with a dash", base: "redshift", mutate: (c) => (c[WH].customSchemas = ["stag-ing"]), path: `${WH}.customSchemas[0]` },
+    { name: "redshift port 80", base: "redshift", mutate: (c) => (c[WH].connection.port = 80), path: `${WH}.connection.port` },
+    { name: "redshift sslmode prefer (not a Redshift client mode)", base: "redshift", mutate: (c) => (c[WH].connection.sslmode = "prefer"), path: `${WH}.connection.sslmode`, expected: /disable, require, verify-full/ },
+    { name: "redshift release stage without TLS", base: "redshift", mutate: (c) => (c[WH].connection.sslmode = "disable"), path: `${WH}.connection.sslmode`, expected: /release stage/ },
+    { name: "redshift Serverless without TLS on a release stage", base: "redshift", mutate: (c) => (serverless(c), (c[WH].connection.sslmode = "disable")), path: `${WH}.connection.sslmode`, expected: /Serverless workgroup is not this machine/ },
+    { name: "redshift without a cluster host", base: "redshift", mutate: (c) => delete c[WH].connection.host, path: `${WH}.connection.host`, expected: /required/ },
+    { name: "redshift RBAC role names without rbac", base: "redshift", mutate: (c) => (c[WH].roles = { dev: "role_dev" }), path: `${WH}.roles`, expected: /rbac/ },
+    { name: "redshift IAM without a region", base: "redshift", mutate: (c) => (c[WH].auth = { method: "iam", clusterId: "dbt-cluster" }), path: `${WH}.auth.region` },
+    { name: "redshift IAM region with a two-digit number", base: "redshift", mutate: (c) => (c[WH].auth = { method: "iam", clusterId: "dbt-cluster", region: "eu-west-12" }), path: `${WH}.auth.region` },
+    { name: "redshift IAM naming a cluster and a workgroup", base: "redshift", mutate: (c) => (c[WH].auth = { method: "iam", clusterId: "dbt-cluster", workgroup: "dbt-wg", region: "eu-west-1" }), path: `${WH}.auth.clusterId`, expected: /not both/ },
+    { name: "redshift database auth with a cluster id", base: "redshift", mutate: (c) => (c[WH].auth = { method: "database", clusterId: "dbt-cluster" }), path: `${WH}.auth.clusterId`, expected: /iam/ },
+    { name: "redshift IAM cluster id in upper case", base: "redshift", mutate: (c) => (c[WH].auth = { method: "iam", clusterId: "DBT-Cluster", region: "eu-west-1" }), path: `${WH}.auth.clusterId` },
+    { name: "redshift Serverless and a cluster host", base: "redshift", mutate: (c) => (c[WH].serverless = { namespaceName: "acme-dbt", workgroupName: "acme-dbt-wg" }), path: `${WH}.connection.host`, expected: /no such key/ },
+    { name: "redshift Serverless base capacity 12 RPUs", base: "redshift", mutate: (c) => (serverless(c), (c[WH].serverless.baseCapacity = 12)), path: `${WH}.serverless.baseCapacity` },
+    { name: "redshift Serverless namespace with an underscore", base: "redshift", mutate: (c) => (serverless(c), (c[WH].serverless.namespaceName = "acme_dbt")), path: `${WH}.serverless.namespaceName` },
+    { name: "redshift IAM through another workgroup than the Serverless one", base: "redshift", mutate: (c) => (serverless(c), (c[WH].auth = { method: "iam", workgroup: "other-wg", region: "eu-west-1" })), path: `${WH}.auth.workgroup`, expected: /acme-dbt-wg/ },
+    {
+        name: "redshift Serverless while AWS is off",
+        base: "redshift",
+        mutate: (c) => {
+            serverless(c);
+            c[AWS].enabled = false;
+            Object.assign(c[`${NS}:features`], { docsSite: false, scheduledRuns: false });
+            delete c[SR];
+        },
+        path: `${WH}.serverless`,
+        expected: /aws.enabled/,
+    },
+    { name: "redshift admin password in plain text", base: "redshift", mutate: (c) => (c[RS_PASSWORD] = "hunter2"), path: RS_PASSWORD, expected: /secret/ },
+    { name: "redshift admin password with Serverless (it is generated)", base: "redshift", mutate: (c) => (serverless(c), (c[RS_PASSWORD] = "s3cret")), path: RS_PASSWORD, secretKeys: [RS_PASSWORD], expected: /generated/ },
+    { name: "a Snowflake private key on a redshift stack", base: "redshift", mutate: (c) => (c[SF_KEY] = PKCS8), path: SF_KEY, secretKeys: [SF_KEY], expected: /unless warehouse.kind is snowflake/ },
+    { name: "redshift adapter other than the tested dbt-redshift", base: "redshift", mutate: (c) => (c[DBT].adapterVersion = "1.10.0"), path: `${DBT}.adapterVersion`, expected: /1\.11\.2/ },
 ];
 
 function configOf(h: Hostile): Record<string, string> {

@@ -9,7 +9,7 @@ import * as path from "path";
 import * as util from "util";
 import * as pulumi from "@pulumi/pulumi";
 import { parse } from "yaml";
-import { ConfigError, ConfigProblem, loadStackConfig, parseStackConfig, StackConfig } from "../components/config";
+import { ConfigError, ConfigProblem, loadStackConfig, loadWarehouseSecrets, parseStackConfig, PostgresWarehouseConfig, StackConfig } from "../components/config";
 import { installMocks, Recorded, ROOT, runProgram, stackConfig, toPulumiConfig } from "../scripts/offline";
 import { DBT_CORE_VERSION, DBT_POSTGRES_VERSION, PYTHON_VERSION } from "../components/pipelines/versions";
 
@@ -29,6 +29,12 @@ function devWith(mutate: (c: Record<string, any>) => void): Record<string, strin
     const c = structuredClone(DEV_YAML);
     mutate(c);
     return toPulumiConfig(c);
+}
+
+/** The Postgres section of a parsed config (the four Postgres stacks). */
+function pg(c: StackConfig): PostgresWarehouseConfig {
+    assert.strictEqual(c.warehouse.kind, "postgres");
+    return c.warehouse as PostgresWarehouseConfig;
 }
 
 /** Parses `raw` expecting a ConfigError; returns it. */
@@ -58,7 +64,7 @@ function problemAt(err: ConfigError, at: string, expected: RegExp): ConfigProble
 describe("stack config", () => {
     describe("checked-in stacks parse", () => {
         const parsed: Record<string, StackConfig> = {};
-        for (const stack of ["dev", "sandbox", "staging", "prod"]) {
+        for (const stack of ["dev", "sandbox", "staging", "prod", "snowflake", "redshift"]) {
             it(`Pulumi.${stack}.yaml is valid`, () => {
                 parsed[stack] = parseStackConfig(stack, stackConfig(stack));
                 assert.strictEqual(parsed[stack].stack, stack);
@@ -124,7 +130,7 @@ describe("stack config", () => {
             });
             assert.deepStrictEqual(c.features, { docsSite: false, scheduledRuns: false, projectEvaluator: true });
             assert.strictEqual(c.ci.mainBranch, "main", "mainBranch defaults to main");
-            const wh = c.warehouse;
+            const wh = pg(c);
             assert.strictEqual(wh.createDatabase, false, "createDatabase defaults to false");
             assert.strictEqual(wh.connection.superuser, false);
             assert.strictEqual(wh.connection.sslmode, "verify-full");
@@ -140,7 +146,7 @@ describe("stack config", () => {
             assert.deepStrictEqual(c.environment, { kind: "release", promotesFrom: "sandbox" });
             assert.strictEqual(c.features.scheduledRuns, true);
             assert.strictEqual(c.features.docsSite, false);
-            assert.strictEqual(c.warehouse.roleMasking, true);
+            assert.strictEqual(pg(c).roleMasking, true);
         });
 
         it("prod: promotes from staging with ci, deploy and scheduler bots", () => {
@@ -174,9 +180,9 @@ describe("stack config", () => {
                 allowPublic: false,
             });
             assert.strictEqual(c.aws.enabled, true);
-            assert.strictEqual(c.warehouse.connection.host, "warehouse-prod.acme.internal");
-            assert.strictEqual(c.warehouse.connection.superuser, false);
-            assert.deepStrictEqual(c.warehouse.developers.map((d) => d.schema), ["dbt_anton", "dbt_maria", "dbt_kwame"]);
+            assert.strictEqual(pg(c).connection.host, "warehouse-prod.acme.internal");
+            assert.strictEqual(pg(c).connection.superuser, false);
+            assert.deepStrictEqual(pg(c).developers.map((d) => d.schema), ["dbt_anton", "dbt_maria", "dbt_kwame"]);
         });
 
         it("dbt.projectDir: a project in a subfolder of the repository", () => {
@@ -188,7 +194,7 @@ describe("stack config", () => {
 
         it("accepts objects as plain values as well as JSON text", () => {
             const c = parseStackConfig("dev", { ...DEV_YAML });
-            assert.strictEqual(c.warehouse.connection.port, 54329);
+            assert.strictEqual(pg(c).connection.port, 54329);
         });
 
         it("ignores other namespaces and records the secret admin password key", () => {
@@ -203,8 +209,8 @@ describe("stack config", () => {
         const WH = `${NS}:warehouse`;
         it("defaults adoptRetained to false and leaves sslrootcert unset", () => {
             const c = parseStackConfig("dev", stackConfig("dev"));
-            assert.strictEqual(c.warehouse.adoptRetained, false);
-            assert.strictEqual(c.warehouse.connection.sslrootcert, undefined);
+            assert.strictEqual(pg(c).adoptRetained, false);
+            assert.strictEqual(pg(c).connection.sslrootcert, undefined);
         });
         it("accepts adoptRetained: true and sslrootcert system or an absolute path", () => {
             for (const cert of ["system", "/etc/ssl/certs/rds-global-bundle.pem"]) {
@@ -212,8 +218,8 @@ describe("stack config", () => {
                     d[WH].adoptRetained = true;
                     d[WH].connection.sslrootcert = cert;
                 }));
-                assert.strictEqual(c.warehouse.adoptRetained, true);
-                assert.strictEqual(c.warehouse.connection.sslrootcert, cert);
+                assert.strictEqual(pg(c).adoptRetained, true);
+                assert.strictEqual(pg(c).connection.sslrootcert, cert);
             }
         });
         it("rejects a non-boolean adoptRetained and an unsafe sslrootcert, naming the key", () => {
@@ -338,10 +344,11 @@ describe("stack config", () => {
             },
             { name: "unknown key in a user", mutate: (c) => (c[WH].users[1].password = "x"), path: `${WH}.users[1].password`, expected: /no such key; known keys of .*users\[1\] are name, role, duty/ },
             // warehouse kind and connection
-            { name: "missing warehouse", mutate: (c) => delete c[WH], path: WH, expected: /an object with kind: postgres/ },
+            { name: "missing warehouse", mutate: (c) => delete c[WH], path: WH, expected: /an object with kind \(postgres, snowflake or redshift\)/ },
             { name: "warehouse kind oracle", mutate: (c) => (c[WH].kind = "oracle"), path: `${WH}.kind`, expected: /one of postgres, redshift, snowflake/ },
-            { name: "warehouse kind redshift (not yet supported)", mutate: (c) => (c[WH].kind = "redshift"), path: `${WH}.kind`, expected: /^postgres \(redshift support is planned/ },
-            { name: "warehouse kind snowflake (not yet supported)", mutate: (c) => (c[WH].kind = "snowflake"), path: `${WH}.kind`, expected: /^postgres \(snowflake support is planned/ },
+            // A kind takes its own section: Postgres keys under kind redshift or snowflake are unknown there.
+            { name: "warehouse kind redshift with a Postgres section", mutate: (c) => (c[WH].kind = "redshift"), path: `${WH}.createDatabase`, expected: /no such key; known keys of dbt-platform:warehouse are kind, connection, groups/ },
+            { name: "warehouse kind snowflake with a Postgres section", mutate: (c) => (c[WH].kind = "snowflake"), path: `${WH}.account`, expected: /this key is required/ },
             { name: 'port "5432" (a string)', mutate: (c) => (c[WH].connection.port = "5432"), path: `${WH}.connection.port`, expected: /an integer from 1 to 65535/ },
             { name: "port 70000", mutate: (c) => (c[WH].connection.port = 70000), path: `${WH}.connection.port`, expected: /an integer from 1 to 65535/ },
             { name: "port 0", mutate: (c) => (c[WH].connection.port = 0), path: `${WH}.connection.port`, expected: /an integer from 1 to 65535/ },
@@ -681,13 +688,13 @@ describe("stack config", () => {
 
         it("a bad config throws ConfigError while loading index.ts and records zero resources", async () => {
             const bad = devWith((c) => {
-                c[WH].kind = "redshift";
+                c[WH].kind = "oracle";
                 c[DBT].threads = 0;
             });
             const { resources, error } = await evaluate("dev", bad);
             assert.ok(error instanceof ConfigError, `expected ConfigError, got ${String(error)}`);
             assert.ok(error.message.startsWith(`Invalid configuration for stack "dev"`));
-            problemAt(error, `${WH}.kind`, /^postgres/);
+            problemAt(error, `${WH}.kind`, /^one of postgres, redshift, snowflake/);
             assert.deepStrictEqual(resources.map((r) => `${r.type}::${r.name}`), []);
         });
 
@@ -762,6 +769,139 @@ describe("stack config", () => {
                 `developers[0] has no schema problem but was blamed:\n    ${describeProblems(err.problems)}`,
             );
         });
+    });
+});
+
+describe("warehouse kinds snowflake and redshift (issues 12, 13)", () => {
+    const SNOWFLAKE_YAML: Record<string, any> = parse(fs.readFileSync(path.join(ROOT, "Pulumi.snowflake.yaml"), "utf8")).config;
+    const REDSHIFT_YAML: Record<string, any> = parse(fs.readFileSync(path.join(ROOT, "Pulumi.redshift.yaml"), "utf8")).config;
+    const withYaml = (base: Record<string, any>, mutate: (c: Record<string, any>) => void) => {
+        const c = structuredClone(base);
+        mutate(c);
+        return toPulumiConfig(c);
+    };
+    const PKCS8 = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----\n";
+
+    it("Pulumi.snowflake.yaml: the seed-002 organisation, every default applied", () => {
+        const c = parseStackConfig("snowflake", stackConfig("snowflake"));
+        assert.strictEqual(c.dbt.adapterVersion, "1.11.6", "dbt-snowflake's version by default");
+        assert.deepStrictEqual(c.warehouse, {
+            kind: "snowflake",
+            account: "ACME-ANALYTICS",
+            admin: { user: "PULUMI_ADMIN" },
+            databases: { production: "ANALYTICS", development: "ANALYTICS_DEV" },
+            createDatabases: true,
+            schemas: { production: "MARTS", ci: "DBT_CI", pullRequestPrefix: "CI_PR_" },
+            warehouses: {
+                transform: { name: "TRANSFORMING", size: "SMALL", autoSuspendSeconds: 60, autoResume: true, statementTimeoutSeconds: 7200 },
+                ci: { name: "CI", size: "XSMALL", autoSuspendSeconds: 60, autoResume: true, statementTimeoutSeconds: 3600 },
+                reporting: { name: "REPORTING", size: "XSMALL", autoSuspendSeconds: 300, autoResume: true, statementTimeoutSeconds: 3600 },
+            },
+            roles: { transformer: "TRANSFORMER", ci: "TRANSFORMER_CI", reporter: "REPORTER" },
+            users: [
+                { name: "SVC_DBT_CI", duty: "ci", secondKey: false, activeKey: 1 },
+                { name: "SVC_DBT_DEPLOY", duty: "deploy", secondKey: false, activeKey: 1 },
+            ],
+            rsaBits: 2048,
+        });
+        assert.deepStrictEqual([c.ci.system, c.aws.enabled, c.features.docsSite, c.environment.kind], ["github", true, true, "development"]);
+        // The fakesnow note: a production schema named like its database makes views ambiguous there.
+        assert.notStrictEqual(c.warehouse.kind === "snowflake" && c.warehouse.schemas.production, "ANALYTICS");
+    });
+
+    it("a minimal snowflake section takes SnowflakeWarehouse's defaults", () => {
+        const c = parseStackConfig("snowflake", withYaml(SNOWFLAKE_YAML, (y) => (y[WH] = { kind: "snowflake", account: "ACME-ANALYTICS", admin: { user: "ADMIN" }, users: [{ name: "SVC_DEPLOY", duty: "deploy" }] })));
+        const wh = c.warehouse;
+        assert.ok(wh.kind === "snowflake");
+        assert.deepStrictEqual([wh.databases, wh.createDatabases, wh.schemas, wh.roles, wh.rsaBits, wh.networkPolicy, wh.endpoint], [
+            { production: "ANALYTICS", development: "ANALYTICS_DEV" },
+            true,
+            { production: "ANALYTICS", ci: "DBT_CI", pullRequestPrefix: "CI_PR_" },
+            { transformer: "TRANSFORMER", ci: "TRANSFORMER_CI", reporter: "REPORTER" },
+            2048,
+            undefined,
+            undefined,
+        ]);
+        assert.deepStrictEqual(wh.warehouses.ci, { name: "CI", size: "XSMALL", autoSuspendSeconds: 60, autoResume: true, statementTimeoutSeconds: 3600 });
+    });
+
+    it("snowflake: key rotation, a network policy and a fakesnow endpoint on this machine are accepted", () => {
+        const c = parseStackConfig("snowflake", withYaml(SNOWFLAKE_YAML, (y) => {
+            y[WH].users[1] = { name: "SVC_DBT_DEPLOY", duty: "deploy", secondKey: true, activeKey: 2 };
+            y[WH].networkPolicy = { allowedIpList: ["192.0.2.0/24", "198.51.100.7"], blockedIpList: ["192.0.2.13"] };
+            y[WH].endpoint = { host: "127.0.0.1", port: 18080, protocol: "http" };
+        }));
+        assert.ok(c.warehouse.kind === "snowflake");
+        assert.deepStrictEqual(c.warehouse.users[1], { name: "SVC_DBT_DEPLOY", duty: "deploy", secondKey: true, activeKey: 2 });
+        assert.deepStrictEqual(c.warehouse.networkPolicy, { name: "DBT_SERVICE_USERS", allowedIpList: ["192.0.2.0/24", "198.51.100.7"], blockedIpList: ["192.0.2.13"] });
+        assert.deepStrictEqual(c.warehouse.endpoint, { host: "127.0.0.1", port: 18080, protocol: "http" });
+    });
+
+    it("Pulumi.redshift.yaml: the seed-003 organisation, every default applied", () => {
+        const c = parseStackConfig("redshift", stackConfig("redshift"));
+        assert.strictEqual(c.dbt.adapterVersion, "1.11.2", "dbt-redshift's version by default");
+        assert.deepStrictEqual(c.warehouse, {
+            kind: "redshift",
+            connection: { host: "dbt.c3xample9abc.eu-west-1.redshift.amazonaws.com", port: 5439, database: "dev", username: "platform_admin", sslmode: "verify-full" },
+            groups: { dev: "grp_dev", prod: "grp_prod" },
+            users: [
+                { name: "dbt_ci", duty: "ci" },
+                { name: "dbt_prod", duty: "deploy" },
+                { name: "dbt_prod", duty: "scheduler" },
+            ],
+            schemas: { production: ["dbt", "dbt_staging"], pullRequestPrefix: "dbt_build_" },
+            customSchemas: ["staging"],
+            developers: [
+                { name: "anton", schema: "anton" },
+                { name: "maria", schema: "maria" },
+            ],
+            rbac: false,
+            roles: { dev: "role_dev", prod: "role_prod" },
+            adopt: false,
+            auth: { method: "database" },
+        });
+        assert.deepStrictEqual([c.ci.system, c.environment, c.features.scheduledRuns], ["azure-devops", { kind: "release", promotesFrom: "staging" }, true]);
+    });
+
+    it("redshift: IAM on a cluster, and Serverless with its defaults", () => {
+        const iam = parseStackConfig("redshift", withYaml(REDSHIFT_YAML, (y) => (y[WH].auth = { method: "iam", clusterId: "dbt-cluster", region: "eu-west-1" })));
+        assert.ok(iam.warehouse.kind === "redshift");
+        assert.deepStrictEqual(iam.warehouse.auth, { method: "iam", clusterId: "dbt-cluster", region: "eu-west-1" });
+        const sl = parseStackConfig("redshift", withYaml(REDSHIFT_YAML, (y) => {
+            y[WH].connection = { sslmode: "require" };
+            y[WH].serverless = { namespaceName: "acme-dbt", workgroupName: "acme-dbt-wg" };
+        }));
+        assert.ok(sl.warehouse.kind === "redshift");
+        assert.deepStrictEqual(sl.warehouse.connection, { port: 5439, database: "dev", username: "dbt_admin", sslmode: "require" });
+        assert.deepStrictEqual(sl.warehouse.serverless, { namespaceName: "acme-dbt", workgroupName: "acme-dbt-wg", baseCapacity: 8, publiclyAccessible: false });
+    });
+
+    it("the admin secret of each kind is accepted as a secret, and only for its kind", () => {
+        const sf = `${NS}:snowflakePrivateKey`;
+        const rs = `${NS}:redshiftAdminPassword`;
+        assert.doesNotThrow(() => parseStackConfig("snowflake", { ...stackConfig("snowflake"), [sf]: PKCS8 }, [sf]));
+        assert.doesNotThrow(() => parseStackConfig("redshift", { ...stackConfig("redshift"), [rs]: "s3cret-Admin" }, [rs]));
+        const wrong = rejects({ ...stackConfig("dev"), [rs]: "s3cret-Admin" }, "dev", [rs]);
+        const p = problemAt(wrong, rs, /no redshiftAdminPassword unless warehouse.kind is redshift \(warehouse.kind is postgres; its admin password is warehouseAdminPassword\)/);
+        assert.strictEqual(p.value, "[secret]");
+        assert.ok(!wrong.message.includes("s3cret-Admin"));
+    });
+
+    it("loadWarehouseSecrets reads the stack's kind's key through the Pulumi runtime, as a secret", async () => {
+        await installMocks("snowflake");
+        const sf = `${NS}:snowflakePrivateKey`;
+        try {
+            pulumi.runtime.setAllConfig({ ...stackConfig("snowflake"), [sf]: PKCS8 }, [sf]);
+            const secrets = loadWarehouseSecrets(loadStackConfig());
+            assert.deepStrictEqual(Object.keys(secrets), ["snowflakePrivateKey"]);
+            const out = secrets.snowflakePrivateKey as pulumi.Output<string>;
+            assert.strictEqual(await (out as any).isSecret, true);
+            assert.strictEqual(await (out as any).promise(), PKCS8);
+            pulumi.runtime.setAllConfig(stackConfig("dev"), []);
+            assert.deepStrictEqual(loadWarehouseSecrets(loadStackConfig()), {}, "unset: the provider's environment variable applies");
+        } finally {
+            pulumi.runtime.setAllConfig({}, []);
+        }
     });
 });
 

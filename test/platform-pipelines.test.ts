@@ -178,7 +178,8 @@ describe("platform repository pipelines", () => {
 
     it("render:platform takes the stacks from the Pulumi.<stack>.yaml files in promotion order", () => {
         const args = platformArgs(["--backend", "pulumi-cloud", "--organization", "acme"]);
-        assert.deepStrictEqual(args.stacks, STACKS);
+        // The promotion order first, then the other stacks (the Snowflake and Redshift examples) by name.
+        assert.deepStrictEqual(args.stacks, [...STACKS, "redshift", "snowflake"]);
         assert.throws(() => platformArgs(["--backend", "s3"]), /--bucket is required/);
     });
 });

@@ -465,7 +465,8 @@ describe("provider SQL translation", () => {
 });
 
 describe("SQL plans in sql/", () => {
-    for (const stack of STACKS) {
+    // Snowflake and Redshift stacks: the reviewable plan of their warehouse component (see scripts/sql-plan.ts).
+    for (const stack of [...STACKS, "snowflake", "redshift"]) {
         it(`sql/${stack}.sql is what the program declares now`, async () => {
             const current = fs.readFileSync(path.join(ROOT, "sql", `${stack}.sql`), "utf8");
             assert.strictEqual(await sqlPlan(stack), current, `run: npm run sql -- --stack ${stack} --write`);
@@ -483,5 +484,27 @@ describe("SQL plans in sql/", () => {
         assert.ok(at(`CREATE SCHEMA IF NOT EXISTS "analytics"`) < at(`GRANT SELECT ON ALL TABLES IN SCHEMA "analytics"`));
         assert.ok(at(`CREATE DATABASE "analytics_dev"`) < at(`CREATE SCHEMA IF NOT EXISTS "dbt_ci"`));
         assert.ok(!/PASSWORD '(?!\[secret\])/.test(plan), "passwords must be redacted");
+    });
+
+    it("sql/snowflake.sql: the grant plan as SQL, key-pair users without keys or passwords", () => {
+        const plan = fs.readFileSync(path.join(ROOT, "sql", "snowflake.sql"), "utf8");
+        for (const s of [
+            `CREATE DATABASE IF NOT EXISTS "ANALYTICS_DEV"`,
+            `CREATE ROLE IF NOT EXISTS "TRANSFORMER"`,
+            `CREATE USER IF NOT EXISTS "SVC_DBT_DEPLOY" TYPE = SERVICE DEFAULT_ROLE = "TRANSFORMER"`,
+            `GRANT ROLE "TRANSFORMER_CI" TO USER "SVC_DBT_CI";`,
+        ]) {
+            assert.ok(plan.includes(s), `plan lacks ${s}`);
+        }
+        assert.ok(!/PASSWORD|BEGIN (RSA )?PRIVATE KEY|RSA_PUBLIC_KEY = '(?!<public key of )/.test(plan), "no credential in the plan");
+    });
+
+    it("sql/redshift.sql: one production identity owns production; passwords redacted", () => {
+        const plan = fs.readFileSync(path.join(ROOT, "sql", "redshift.sql"), "utf8");
+        for (const s of [`CREATE SCHEMA "dbt" AUTHORIZATION "dbt_prod";`, `CREATE SCHEMA "anton_staging" AUTHORIZATION "anton";`, `ALTER DEFAULT PRIVILEGES FOR USER "dbt_prod"`]) {
+            assert.ok(plan.includes(s), `plan lacks ${s}`);
+        }
+        assert.deepStrictEqual(plan.match(/^CREATE USER "[a-z_]+"/gm), ['CREATE USER "dbt_prod"', 'CREATE USER "dbt_ci"', 'CREATE USER "anton"', 'CREATE USER "maria"'], "deploy and scheduler share dbt_prod");
+        assert.ok(!/PASSWORD '(?!\*\*\*)/.test(plan), "passwords must be redacted");
     });
 });

@@ -1,5 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
-import { parseStackConfig, StackConfig } from "./stack";
+import type { WarehouseSecrets } from "../warehouse/factory";
+import { NAMESPACE, parseStackConfig, StackConfig, WAREHOUSE_SECRET_KEYS } from "./stack";
 
 export * from "./reader";
 export * from "./rules";
@@ -17,4 +18,21 @@ export function loadStackConfig(): StackConfig {
     const isSecret = (pulumi.runtime as unknown as { isConfigSecret?: (k: string) => boolean }).isConfigSecret;
     const secretKeys = Object.keys(raw).filter((k) => isSecret?.(k) ?? false);
     return parseStackConfig(pulumi.getStack(), raw, secretKeys);
+}
+
+/**
+ * The running stack's warehouse admin credential, for the factory (components/warehouse/factory.ts):
+ * only the key of the stack's warehouse kind is read (the config refuses the others), as a Pulumi secret.
+ */
+export function loadWarehouseSecrets(config: StackConfig): WarehouseSecrets {
+    const value = new pulumi.Config(NAMESPACE).getSecret(WAREHOUSE_SECRET_KEYS[config.warehouse.kind]);
+    if (value === undefined) return {};
+    switch (config.warehouse.kind) {
+        case "postgres":
+            return { postgresAdminPassword: value };
+        case "snowflake":
+            return { snowflakePrivateKey: value };
+        case "redshift":
+            return { redshiftAdminPassword: value };
+    }
 }

@@ -8,6 +8,10 @@ import { cidrProblem } from "../aws/cidr";
 import { apiUrlProblem } from "../ci/rest";
 import { PinOverrides, pinProblems } from "../pipelines/versions";
 import { identifierProblem } from "../warehouse/postgres/identifiers";
+import { REDSHIFT_ADAPTER } from "../warehouse/redshift/profiles";
+import { redshiftIdentifierProblem } from "../warehouse/redshift/sql";
+import { ACCOUNT_IDENTIFIER_PATTERN, snowflakeIdentifierProblem, SnowflakeObjectKind } from "../warehouse/snowflake/identifiers";
+import { DBT_SNOWFLAKE_VERSION, WAREHOUSE_SIZES } from "../warehouse/snowflake/model";
 import { ConfigError, ConfigProblem, Node, ObjectNode } from "./reader";
 import { branchProblem, isRepository, MAX_PR_PREFIX, pullRequestPrefixProblem, repositoryShape } from "./rules";
 import { DBT_CORE_VERSION, DBT_POSTGRES_VERSION, PYTHON_VERSION } from "../pipelines/versions";
@@ -105,7 +109,102 @@ export interface PostgresWarehouseConfig {
     adoptRetained: boolean;
 }
 
-export type WarehouseConfig = PostgresWarehouseConfig;
+/** A Snowflake virtual warehouse, after defaults. */
+export interface SnowflakeWarehouseSizing {
+    name: string;
+    /** One of WAREHOUSE_SIZES (XSMALL … X6LARGE). */
+    size: string;
+    autoSuspendSeconds: number;
+    autoResume: boolean;
+    statementTimeoutSeconds: number;
+}
+
+/** A Snowflake service user for a bot duty (key-pair login only). */
+export interface SnowflakeBotUser {
+    name: string;
+    duty: BotDuty;
+    /** Generate a second key and set it as RSA_PUBLIC_KEY_2 (rotation, step 1). */
+    secondKey: boolean;
+    /** The key the dbt target uses (rotation, step 2 switches to 2). */
+    activeKey: 1 | 2;
+}
+
+/** Snowflake warehouse access (seed 002), after defaults. */
+export interface SnowflakeWarehouseConfig {
+    kind: "snowflake";
+    /** Account identifier `<organization>-<account>`. */
+    account: string;
+    /** Admin user of the providers (key pair; its private key only as secret `snowflakePrivateKey` or SNOWFLAKE_PRIVATE_KEY). */
+    admin: { user: string };
+    databases: { production: string; development: string };
+    createDatabases: boolean;
+    schemas: {
+        /** Schema the production targets build into, in the production database. */
+        production: string;
+        /** Schema of the ci target outside a pull request, in the development database. */
+        ci: string;
+        /** Per-PR schema prefix (`<prefix><n>`, upper case) in the development database. */
+        pullRequestPrefix: string;
+    };
+    warehouses: Record<"transform" | "ci" | "reporting", SnowflakeWarehouseSizing>;
+    roles: { transformer: string; ci: string; reporter: string };
+    users: SnowflakeBotUser[];
+    rsaBits: 2048 | 4096;
+    networkPolicy?: { name: string; allowedIpList: string[]; blockedIpList: string[] };
+    /** Where dbt connects instead of the account's host (fakesnow, PrivateLink). */
+    endpoint?: { host: string; port: number; protocol: "http" | "https" };
+}
+
+/** A Redshift bot login; deploy and scheduler are one user (the production identity). */
+export interface RedshiftBotUser {
+    name: string;
+    duty: BotDuty;
+}
+
+/** Redshift Serverless namespace and workgroup the program creates (optional). */
+export interface RedshiftServerlessConfig {
+    namespaceName: string;
+    workgroupName: string;
+    /** RPUs: 4, or a multiple of 8 from 8 to 1024. */
+    baseCapacity: number;
+    maxCapacity?: number;
+    subnetIds?: string[];
+    securityGroupIds?: string[];
+    publiclyAccessible: boolean;
+}
+
+/** How dbt authenticates on Redshift. */
+export type RedshiftAuthConfig =
+    | { method: "database" }
+    | { method: "iam"; clusterId: string; region: string }
+    | { method: "iam"; workgroup: string; region: string };
+
+/** Redshift warehouse access (seed 003), after defaults. */
+export interface RedshiftWarehouseConfig {
+    kind: "redshift";
+    /** Admin connection; with `serverless` the host is the workgroup's endpoint (undefined here). */
+    connection: { host?: string; port: number; database: string; username: string; sslmode: "disable" | "require" | "verify-full" };
+    groups: { dev: string; prod: string };
+    users: RedshiftBotUser[];
+    schemas: {
+        /** Production schemas, owned by the production identity and readable by the dev group. */
+        production: string[];
+        /** Prefix of per-pull-request build schemas (`dbt_build_<n>`). */
+        pullRequestPrefix: string;
+    };
+    /** dbt custom schemas of the project: each developer also gets `<schema>_<custom>`. */
+    customSchemas: string[];
+    developers: Developer[];
+    /** Also create RBAC roles mirroring the groups (Redshift only). */
+    rbac: boolean;
+    roles: { dev: string; prod: string };
+    /** Take over existing users, groups and schemas of the same names. */
+    adopt: boolean;
+    auth: RedshiftAuthConfig;
+    serverless?: RedshiftServerlessConfig;
+}
+
+export type WarehouseConfig = PostgresWarehouseConfig | SnowflakeWarehouseConfig | RedshiftWarehouseConfig;
 
 export interface CiConfig {
     system: CiSystem;
@@ -217,7 +316,11 @@ export interface StackConfig {
 
 /** Secret config keys holding a CI system's token, read by its providers' `configure` (GitHub's is the provider's own `github:token`). */
 export const CI_TOKEN_KEYS: Partial<Record<CiSystem, string>> = { bitbucket: "bitbucketToken", "azure-devops": "azureDevopsToken" };
-const TOP_LEVEL_KEYS = ["environment", "dbt", "warehouse", "ci", "aws", "features", "scheduledRuns", "warehouseAdminPassword", "bitbucketToken", "azureDevopsToken"] as const;
+/** Secret config keys holding the warehouse admin credential, per warehouse kind. */
+export const WAREHOUSE_SECRET_KEYS: Record<WarehouseKind, string> = { postgres: "warehouseAdminPassword", snowflake: "snowflakePrivateKey", redshift: "redshiftAdminPassword" };
+const TOP_LEVEL_KEYS = [
+    "environment", "dbt", "warehouse", "ci", "aws", "features", "scheduledRuns", "warehouseAdminPassword", "snowflakePrivateKey", "redshiftAdminPassword", "bitbucketToken", "azureDevopsToken",
+] as const;
 const STAGE_NAME = /^[a-z][a-z0-9-]{0,39}$/;
 /** dbt target names the platform uses for bots; a release stage's target is its stack name. */
 const RESERVED_TARGETS = ["ci", "scheduler"];
@@ -265,7 +368,7 @@ export function parseStackConfig(stack: string, raw: Record<string, unknown>, se
         }
         // Pulumi passes structured values as JSON text, so a password that is a JSON object was
         // almost surely set as an object; any other text (even "[1,2]") is kept as typed.
-        top[key] = key === "warehouseAdminPassword" ? decodeObjectOnly(value) : decode(value);
+        top[key] = (Object.values(WAREHOUSE_SECRET_KEYS) as string[]).includes(key) ? decodeObjectOnly(value) : decode(value);
     }
     // Secrets Manager treats a name ending in "-" plus six characters as an ARN suffix; the stack name ends secret names.
     if (!STAGE_NAME.test(stack) || RESERVED_TARGETS.includes(stack) || /-[a-z0-9]{6}$/.test(stack)) {
@@ -275,30 +378,37 @@ export function parseStackConfig(stack: string, raw: Record<string, unknown>, se
     const at = (key: string) => new Node(`${NAMESPACE}:${key}`, top[key], problems);
 
     const environment = readEnvironment(at("environment"), stack);
-    const dbt = readDbt(at("dbt"));
+    // The adapter's default version follows the warehouse kind (read properly, with its problems, below).
+    const rawKind = (top.warehouse as { kind?: unknown } | undefined)?.kind;
+    const kindHint = (WAREHOUSE_KINDS as readonly unknown[]).includes(rawKind) ? (rawKind as WarehouseKind) : "postgres";
+    const dbt = readDbt(at("dbt"), kindHint);
     const warehouse = readWarehouse(at("warehouse"));
     const ci = readCi(at("ci"));
     const aws = readAws(at("aws"), environment?.kind, ci?.system);
     const features = readFeatures(at("features"), aws);
     const scheduledRuns = readScheduledRuns(at("scheduledRuns"), new Node(`${NAMESPACE}:features.scheduledRuns`, true, problems), features, aws, warehouse);
-    const passwordKey = `${NAMESPACE}:warehouseAdminPassword`;
-    if (root.child("warehouseAdminPassword").present) {
-        // Never shown, even when plain: it is a password either way.
-        if (typeof top.warehouseAdminPassword !== "string") {
-            problems.push({ path: passwordKey, value: "[secret]", expected: "a secret string (pulumi config set --secret)" });
-        } else if (!secretKeys.includes(passwordKey)) {
-            problems.push({ path: passwordKey, value: "[not shown]", expected: `a secret (pulumi config set --secret ${passwordKey}); a plain value sits readable in Pulumi.${stack}.yaml and the state` });
-        } else if (top.warehouseAdminPassword.length === 0) {
-            problems.push({ path: passwordKey, value: "[secret]", expected: "a non-empty secret string (or leave it unset and use PGPASSWORD)" });
-        }
+    for (const [kind, key] of Object.entries(WAREHOUSE_SECRET_KEYS) as [WarehouseKind, string][]) {
+        if (root.child(key).present) adminSecretCheck(problems, stack, kind, key, top[key], secretKeys, warehouse);
     }
     if (aws?.oidcProviderArn && ci) oidcIssuerCheck(new Node(`${NAMESPACE}:aws.oidcProviderArn`, aws.oidcProviderArn, problems), aws, ci);
     if (environment?.kind === "release" && warehouse) {
-        // A release stage sends the admin and bot passwords over the network: unencrypted only to this machine.
-        const { host, sslmode } = warehouse.connection;
-        if (!["require", "verify-ca", "verify-full"].includes(sslmode) && !/^(localhost|127(\.\d{1,3}){3}|\[::1\])$/.test(host)) {
-            new Node(`${NAMESPACE}:warehouse.connection.sslmode`, sslmode, problems).fail(`require, verify-ca or verify-full on a release stage (${host} is not this machine)`);
+        // A release stage sends the admin and bot credentials over the network: unencrypted only to this machine.
+        const local = (host: string) => /^(localhost|127(\.\d{1,3}){3}|\[::1\])$/.test(host);
+        if (warehouse.kind === "snowflake") {
+            const ep = warehouse.endpoint;
+            if (ep && ep.protocol !== "https" && !local(ep.host)) {
+                new Node(`${NAMESPACE}:warehouse.endpoint.protocol`, ep.protocol, problems).fail(`https on a release stage (${ep.host} is not this machine)`);
+            }
+        } else {
+            // Without a host (Redshift Serverless) the endpoint is the workgroup's: never this machine.
+            const { host, sslmode } = warehouse.connection;
+            if (!["require", "verify-ca", "verify-full"].includes(sslmode) && !(host !== undefined && local(host))) {
+                new Node(`${NAMESPACE}:warehouse.connection.sslmode`, sslmode, problems).fail(`require, verify-ca or verify-full on a release stage (${host ?? "the Serverless workgroup"} is not this machine)`);
+            }
         }
+    }
+    if (warehouse?.kind === "redshift" && warehouse.serverless && aws && !aws.enabled) {
+        new Node(`${NAMESPACE}:warehouse.serverless`, warehouse.serverless, problems).fail("no serverless section while aws.enabled is false (the namespace and workgroup are AWS resources)");
     }
     for (const [system, key] of Object.entries(CI_TOKEN_KEYS) as [CiSystem, string][]) {
         const fullKey = `${NAMESPACE}:${key}`;
@@ -331,6 +441,33 @@ export function parseStackConfig(stack: string, raw: Record<string, unknown>, se
         ...(scheduledRuns ? { scheduledRuns } : {}),
         adminPasswordKey: top.warehouseAdminPassword !== undefined ? `${NAMESPACE}:warehouseAdminPassword` : undefined,
     };
+}
+
+/** What each kind's admin secret is and where its provider reads it when the secret is unset. */
+const ADMIN_SECRET: Record<WarehouseKind, { what: string; fallback: string }> = {
+    postgres: { what: "password", fallback: "PGPASSWORD" },
+    snowflake: { what: "private key", fallback: "SNOWFLAKE_PRIVATE_KEY" },
+    redshift: { what: "password", fallback: "REDSHIFT_ADMIN_PASSWORD" },
+};
+
+/** The warehouse admin's credential: a non-empty Pulumi secret, for the stack's own warehouse kind only. Never echoed. */
+function adminSecretCheck(problems: ConfigProblem[], stack: string, kind: WarehouseKind, key: string, value: unknown, secretKeys: readonly string[], warehouse: WarehouseConfig | undefined): void {
+    const fullKey = `${NAMESPACE}:${key}`;
+    const { fallback } = ADMIN_SECRET[kind];
+    if (typeof value !== "string") {
+        problems.push({ path: fullKey, value: "[secret]", expected: "a secret string (pulumi config set --secret)" });
+    } else if (!secretKeys.includes(fullKey)) {
+        problems.push({ path: fullKey, value: "[not shown]", expected: `a secret (pulumi config set --secret ${fullKey}); a plain value sits readable in Pulumi.${stack}.yaml and the state` });
+    } else if (value.length === 0) {
+        problems.push({ path: fullKey, value: "[secret]", expected: `a non-empty secret string (or leave it unset and use ${fallback})` });
+    } else if (warehouse && warehouse.kind !== kind) {
+        problems.push({ path: fullKey, value: "[secret]", expected: `no ${key} unless warehouse.kind is ${kind} (warehouse.kind is ${warehouse.kind}; its admin ${ADMIN_SECRET[warehouse.kind].what} is ${WAREHOUSE_SECRET_KEYS[warehouse.kind]})` });
+    } else if (kind === "snowflake" && !/^-----BEGIN PRIVATE KEY-----\r?\n[A-Za-z0-9+/=\r\n]+-----END PRIVATE KEY-----\s*$/.test(value)) {
+        // The provider's SNOWFLAKE_JWT login takes an unencrypted PKCS#8 PEM (tls.PrivateKey's privateKeyPemPkcs8).
+        problems.push({ path: fullKey, value: "[secret]", expected: "an unencrypted PKCS#8 private key in PEM form (-----BEGIN PRIVATE KEY-----), e.g. openssl pkcs8 -topk8 -nocrypt" });
+    } else if (kind === "redshift" && warehouse?.kind === "redshift" && warehouse.serverless) {
+        problems.push({ path: fullKey, value: "[secret]", expected: "no redshiftAdminPassword with warehouse.serverless (the namespace's admin password is generated)" });
+    }
 }
 
 /** A reused OIDC provider must be the CI system's issuer (as CiIdentity derives it) and in the region's partition. */
@@ -380,7 +517,10 @@ function readEnvironment(n: Node, stack: string): EnvironmentConfig | undefined 
     return kind ? { kind, promotesFrom } : undefined;
 }
 
-function readDbt(n: Node): DbtConfig | undefined {
+/** The adapter version each warehouse kind installs by default (what the end-to-end tests run). */
+export const DEFAULT_ADAPTER_VERSIONS: Record<WarehouseKind, string> = { postgres: DBT_POSTGRES_VERSION, snowflake: DBT_SNOWFLAKE_VERSION, redshift: REDSHIFT_ADAPTER.version };
+
+function readDbt(n: Node, kind: WarehouseKind): DbtConfig | undefined {
     const o = n.present ? n.object(["profile", "threads", "version", "adapterVersion", "pythonVersion", "projectDir"]) : n.fail("an object with profile and threads");
     if (!o) return undefined;
     const profile = o.required("profile").string(DBT_NAME, "a dbt profile name: letters, digits and underscores");
@@ -388,7 +528,11 @@ function readDbt(n: Node): DbtConfig | undefined {
     // Exact versions only: CI must install what was tested, and the value lands in a shell line.
     const pin = (key: string, fallback: string) => o.optional(key, fallback, (v) => v.string(/^\d+\.\d+\.\d+$/, "an exact version such as 1.10.2"));
     const version = pin("version", DBT_CORE_VERSION);
-    const adapterVersion = pin("adapterVersion", DBT_POSTGRES_VERSION);
+    let adapterVersion = pin("adapterVersion", DEFAULT_ADAPTER_VERSIONS[kind]);
+    // RedshiftWarehouse pins its adapter (REDSHIFT_ADAPTER): another version would be installed but never tested.
+    if (kind === "redshift" && adapterVersion && adapterVersion !== REDSHIFT_ADAPTER.version) {
+        adapterVersion = o.child("adapterVersion").fail(`${REDSHIFT_ADAPTER.version} on a redshift warehouse (the dbt-redshift version RedshiftWarehouse is built and tested for)`);
+    }
     const pythonVersion = o.optional("pythonVersion", PYTHON_VERSION, (v) => v.string(/^3\.\d{1,2}$/, "a Python minor version such as 3.11"));
     const projectDir = o.optional("projectDir", ".", (v) => {
         const dir = v.string(/^[^\s]+$/, "a relative folder such as transform/dbt");
@@ -401,19 +545,21 @@ function readDbt(n: Node): DbtConfig | undefined {
         : undefined;
 }
 
+const POSTGRES_KEYS = ["kind", "connection", "createDatabase", "roles", "users", "roleMasking", "schemas", "developers", "revokePublicConnect", "adoptRetained"];
+const SNOWFLAKE_KEYS = ["kind", "account", "admin", "databases", "createDatabases", "schemas", "warehouses", "roles", "users", "rsaBits", "networkPolicy", "endpoint"];
+const REDSHIFT_KEYS = ["kind", "connection", "groups", "users", "schemas", "customSchemas", "developers", "rbac", "roles", "adopt", "auth", "serverless"];
+
 function readWarehouse(n: Node): WarehouseConfig | undefined {
-    if (!n.present) return n.fail("an object with kind: postgres and its connection");
-    const probe = n.object([
-        "kind", "connection", "createDatabase", "roles", "users", "roleMasking", "schemas", "developers", "revokePublicConnect", "adoptRetained",
-    ]);
+    if (!n.present) return n.fail("an object with kind (postgres, snowflake or redshift) and that kind's settings");
+    // Each kind has its own section; an unknown or missing kind is reported against the Postgres keys, as before kinds existed.
+    const raw = n.value as { kind?: unknown };
+    const kindValue = typeof raw === "object" && !Array.isArray(raw) ? raw.kind : undefined;
+    const keys = kindValue === "snowflake" ? SNOWFLAKE_KEYS : kindValue === "redshift" ? REDSHIFT_KEYS : POSTGRES_KEYS;
+    const probe = n.object(keys);
     if (!probe) return undefined;
-    const kindNode = probe.required("kind");
-    const kind = kindNode.oneOf(WAREHOUSE_KINDS);
+    const kind = probe.required("kind").oneOf(WAREHOUSE_KINDS);
     if (kind === undefined) return undefined;
-    if (kind !== "postgres") {
-        return kindNode.fail(`postgres (${kind} support is planned, not yet available in this version)`);
-    }
-    return readPostgres(probe);
+    return kind === "snowflake" ? readSnowflake(probe) : kind === "redshift" ? readRedshift(probe) : readPostgres(probe);
 }
 
 function readPostgres(o: ObjectNode): PostgresWarehouseConfig | undefined {
@@ -907,4 +1053,407 @@ function fargateMemoryFits(cpu: number, memory: number): boolean {
     const [min, max, step] = ({ 256: [512, 2048, 512], 512: [1024, 4096, 1024], 1024: [2048, 8192, 1024], 2048: [4096, 16384, 1024], 4096: [8192, 30720, 1024], 8192: [16384, 61440, 4096], 16384: [32768, 122880, 8192] } as Record<number, number[]>)[cpu]!;
     if (cpu === 256) return [512, 1024, 2048].includes(memory);
     return memory >= min! && memory <= max! && (memory - min!) % step! === 0;
+}
+
+/** Snowflake names: upper-case identifiers Snowflake folds dbt's unquoted names to (SnowflakeWarehouse's rule). */
+function sfIdent(what: SnowflakeObjectKind) {
+    return (n: Node): string | undefined => {
+        if (typeof n.value !== "string") return n.fail(`a Snowflake ${what} name (string)`);
+        const problem = snowflakeIdentifierProblem(n.value, what);
+        return problem ? n.fail(problem) : n.value;
+    };
+}
+
+const SNOWFLAKE_WAREHOUSE_DEFAULTS: Record<"transform" | "ci" | "reporting", string> = { transform: "TRANSFORMING", ci: "CI", reporting: "REPORTING" };
+const IPV4_OR_CIDR = /^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}(\/(3[0-2]|[12]?\d))?$/;
+/** SnowflakeWarehouse names access roles <DATABASE>_WRITE: the database name must leave room for the suffix. */
+const SNOWFLAKE_MAX_DATABASE = 249;
+
+/** Unique values among parsed items; the second occurrence is reported at its own path. */
+function uniqueNames(o: ObjectNode, entries: [string | undefined, string][], what: string): void {
+    const first = new Map<string, string>();
+    for (const [name, path] of entries) {
+        if (name === undefined) continue;
+        const at = first.get(name);
+        if (at) o.child(path).fail(`a ${what} not already declared (${name} is declared at ${o.path}.${at})`, name);
+        else first.set(name, path);
+    }
+}
+
+/** At most one bot per duty and exactly one deploy bot (checked only when every user parsed). */
+function dutyChecks(o: ObjectNode, users: ({ name: string; duty: BotDuty } | undefined)[] | undefined, sameDeployAndScheduler: boolean): void {
+    if (!users || users.includes(undefined)) return;
+    const usersNode = o.child("users");
+    const all = users as { name: string; duty: BotDuty }[];
+    for (const duty of BOT_DUTIES) {
+        const holders = all.filter((u) => u.duty === duty);
+        if (holders.length > 1) usersNode.fail(`at most one user with duty ${duty} (found ${holders.map((u) => u.name).join(", ")})`, holders.map((u) => u.name));
+    }
+    const deploy = all.find((u) => u.duty === "deploy");
+    if (!deploy) usersNode.fail("a user with duty deploy (the bot that builds production)");
+    if (!sameDeployAndScheduler || !deploy) return;
+    all.forEach((u, i) => {
+        if (u.duty === "scheduler" && u.name !== deploy.name) {
+            o.child(`users[${i}].name`).fail(
+                `${deploy.name}, the deploy user: Redshift has no SET ROLE (no role masking), so production stays replaceable by both duties only when they are one owning identity (components/warehouse/redshift/plan.ts)`,
+                u.name,
+            );
+        }
+        if (u.duty === "ci" && u.name === deploy.name) o.child(`users[${i}].name`).fail(`a CI user other than the production user ${deploy.name} (pull-request code must not own production)`, u.name);
+    });
+}
+
+function readSnowflake(o: ObjectNode): SnowflakeWarehouseConfig | undefined {
+    const account = o.required("account").string(ACCOUNT_IDENTIFIER_PATTERN, "a Snowflake account identifier <organization>-<account>, e.g. ACME-ANALYTICS");
+    const adminNode = o.required("admin").object(["user"]);
+    const adminUser = adminNode ? sfIdent("user")(adminNode.required("user")) : undefined;
+
+    const dbNode = o.optional("databases", undefined as ObjectNode | undefined, (d) => d.object(["production", "development"]));
+    const dbName = (key: "production" | "development", fallback: string) =>
+        dbNode
+            ? dbNode.optional(key, fallback, (x) => {
+                  const v = sfIdent("database")(x);
+                  return v !== undefined && v.length > SNOWFLAKE_MAX_DATABASE ? x.fail(`at most ${SNOWFLAKE_MAX_DATABASE} characters (its access role <name>_WRITE must fit 255)`) : v;
+              })
+            : fallback;
+    const production = dbName("production", "ANALYTICS");
+    const development = dbName("development", "ANALYTICS_DEV");
+    if (production && production === development) dbNode?.child("development").fail(`a database other than databases.production (${production}): PR schemas and production must not share one`);
+    const createDatabases = o.optional("createDatabases", true, (b) => b.boolean());
+
+    const schemasNode = o.optional("schemas", undefined as ObjectNode | undefined, (x) => x.object(["production", "ci", "pullRequestPrefix"]));
+    const productionSchema = schemasNode ? schemasNode.optional("production", "ANALYTICS", sfIdent("schema")) : "ANALYTICS";
+    const ciSchema = schemasNode ? schemasNode.optional("ci", "DBT_CI", sfIdent("schema")) : "DBT_CI";
+    const pullRequestPrefix = schemasNode
+        ? schemasNode.optional("pullRequestPrefix", "CI_PR_", (p) =>
+              p.string(/^[A-Z][A-Z0-9_]{0,40}$/, "an upper-case schema-name prefix: a letter, then at most 40 letters, digits or underscores (Snowflake folds dbt's names to upper case)"),
+          )
+        : "CI_PR_";
+    if (ciSchema && pullRequestPrefix && new RegExp(`^${pullRequestPrefix}\\d+(_|$)`).test(ciSchema)) {
+        schemasNode!.child("ci").fail(`a schema outside the pull-request family ${pullRequestPrefix}<n>[_<custom>] (PR cleanup drops that family in the development database)`);
+    }
+
+    const whNode = o.optional("warehouses", undefined as ObjectNode | undefined, (x) => x.object(["transform", "ci", "reporting"]));
+    const warehouses = {} as Partial<Record<"transform" | "ci" | "reporting", SnowflakeWarehouseSizing>>;
+    let warehousesOk = true;
+    for (const duty of ["transform", "ci", "reporting"] as const) {
+        const w = whNode?.optional(duty, undefined as ObjectNode | undefined, (x) => x.object(["name", "size", "autoSuspendSeconds", "autoResume", "statementTimeoutSeconds"]));
+        if (whNode?.child(duty).present && !w) {
+            warehousesOk = false;
+            continue;
+        }
+        const read = <T>(key: string, fallback: T, f: (n: Node) => T | undefined) => (w ? w.optional(key, fallback, f) : fallback);
+        const sizing = {
+            name: read("name", SNOWFLAKE_WAREHOUSE_DEFAULTS[duty], sfIdent("warehouse")),
+            size: read("size", "XSMALL", (x) => x.oneOf(WAREHOUSE_SIZES)),
+            // 60 s is the shortest suspension Snowflake honours.
+            autoSuspendSeconds: read("autoSuspendSeconds", 60, (x) => x.integer(60, 86_400)),
+            autoResume: read("autoResume", true, (x) => x.boolean()),
+            statementTimeoutSeconds: read("statementTimeoutSeconds", 3600, (x) => x.integer(1, 604_800)),
+        };
+        if (Object.values(sizing).some((v) => v === undefined)) warehousesOk = false;
+        else warehouses[duty] = sizing as SnowflakeWarehouseSizing;
+    }
+    if (whNode) uniqueNames(whNode, (["transform", "ci", "reporting"] as const).map((d): [string | undefined, string] => [warehouses[d]?.name, `${d}.name`]), "warehouse name");
+
+    const rolesNode = o.optional("roles", undefined as ObjectNode | undefined, (x) => x.object(["transformer", "ci", "reporter"]));
+    const role = (key: "transformer" | "ci" | "reporter", fallback: string) => (rolesNode ? rolesNode.optional(key, fallback, sfIdent("role")) : fallback);
+    const roles = { transformer: role("transformer", "TRANSFORMER"), ci: role("ci", "TRANSFORMER_CI"), reporter: role("reporter", "REPORTER") };
+    if (rolesNode) uniqueNames(rolesNode, (["transformer", "ci", "reporter"] as const).map((k): [string | undefined, string] => [roles[k], k]), "role");
+
+    const usersNode = o.required("users");
+    const users = usersNode.array((u) => {
+        const uo = u.object(["name", "duty", "secondKey", "activeKey"]);
+        if (!uo) return undefined;
+        const name = sfIdent("user")(uo.required("name"));
+        const duty = uo.required("duty").oneOf(BOT_DUTIES);
+        const secondKey = uo.optional("secondKey", false, (b) => b.boolean());
+        const activeKey = uo.optional("activeKey", 1 as 1 | 2, (k) => (k.value === 1 || k.value === 2 ? k.value : k.fail("1 or 2 (the key the dbt target uses)")));
+        if (activeKey === 2 && secondKey === false) uo.child("activeKey").fail("1 unless secondKey is true (key 2 must exist on the user before the target switches to it)");
+        return name && duty && secondKey !== undefined && (activeKey === 1 || (activeKey === 2 && secondKey)) ? { name, duty, secondKey, activeKey } : undefined;
+    }, "a list of {name, duty, secondKey?, activeKey?}");
+    if (users) {
+        uniqueNames(o, users.map((u, i): [string | undefined, string] => [u?.name, `users[${i}].name`]), "user name");
+        if (adminUser) users.forEach((u, i) => u?.name === adminUser && o.child(`users[${i}].name`).fail(`a service user other than the admin ${adminUser} (admin.user)`, u.name));
+    }
+    dutyChecks(o, users, false);
+
+    const rsaBits = o.optional("rsaBits", 2048 as 2048 | 4096, (b) => (b.value === 2048 || b.value === 4096 ? b.value : b.fail("2048 or 4096")));
+
+    const npNode = o.optional("networkPolicy", undefined as ObjectNode | undefined, (x) => x.object(["name", "allowedIpList", "blockedIpList"]));
+    let networkPolicy: SnowflakeWarehouseConfig["networkPolicy"] | undefined;
+    let networkPolicyOk = true;
+    if (o.child("networkPolicy").present) {
+        networkPolicyOk = false;
+        if (npNode) {
+            const name = npNode.optional("name", "DBT_SERVICE_USERS", sfIdent("network policy"));
+            const list = (key: string, min: number) => {
+                const node = key === "allowedIpList" ? npNode.required(key) : npNode.child(key);
+                if (!node.present) return [] as string[];
+                const v = node.array((x) => {
+                    const ip = x.string(IPV4_OR_CIDR, "an IPv4 address or CIDR such as 203.0.113.0/24");
+                    return ip === "0.0.0.0/0" && key === "blockedIpList" ? x.fail("not 0.0.0.0/0 (everything not allowed is blocked already)") : ip;
+                }, "a list of IPv4 addresses or CIDRs");
+                if (v && v.length < min) node.fail("at least one IPv4 address or CIDR");
+                return v && !v.includes(undefined) && v.length >= min ? (v as string[]) : undefined;
+            };
+            const allowedIpList = list("allowedIpList", 1);
+            const blockedIpList = list("blockedIpList", 0);
+            if (name && allowedIpList && blockedIpList) {
+                networkPolicy = { name, allowedIpList, blockedIpList };
+                networkPolicyOk = true;
+            }
+        }
+    }
+
+    const epNode = o.optional("endpoint", undefined as ObjectNode | undefined, (x) => x.object(["host", "port", "protocol"]));
+    let endpoint: SnowflakeWarehouseConfig["endpoint"] | undefined;
+    if (epNode) {
+        const host = epNode.required("host").string(HOST, "a host name or IP address");
+        const port = epNode.required("port").integer(1, 65535);
+        const protocol = epNode.optional("protocol", "https" as "http" | "https", (p) => p.oneOf(["http", "https"] as const));
+        if (host && port !== undefined && protocol) endpoint = { host, port, protocol };
+    }
+
+    const r = roles;
+    if (
+        !account || !adminUser || !production || !development || createDatabases === undefined || !productionSchema || !ciSchema || !pullRequestPrefix ||
+        !warehousesOk || !r.transformer || !r.ci || !r.reporter || !users || users.includes(undefined) || rsaBits === undefined || !networkPolicyOk ||
+        (o.child("endpoint").present && !endpoint)
+    ) {
+        return undefined;
+    }
+    return {
+        kind: "snowflake",
+        account,
+        admin: { user: adminUser },
+        databases: { production, development },
+        createDatabases,
+        schemas: { production: productionSchema, ci: ciSchema, pullRequestPrefix },
+        warehouses: warehouses as SnowflakeWarehouseConfig["warehouses"],
+        roles: { transformer: r.transformer, ci: r.ci, reporter: r.reporter },
+        users: users as SnowflakeBotUser[],
+        rsaBits,
+        ...(networkPolicy ? { networkPolicy } : {}),
+        ...(endpoint ? { endpoint } : {}),
+    };
+}
+
+/** Redshift names: lower-case identifiers (RedshiftWarehouse's rule). */
+function rsIdent(what: "user" | "group" | "role" | "schema" | "database") {
+    return (n: Node): string | undefined => {
+        if (typeof n.value !== "string") return n.fail(`a Redshift ${what} name (string)`);
+        const problem = redshiftIdentifierProblem(n.value, what);
+        return problem ? n.fail(problem) : n.value;
+    };
+}
+
+const REDSHIFT_SSL_MODES = ["disable", "require", "verify-full"] as const;
+const REDSHIFT_NAME = /^[a-z0-9-]{3,64}$/;
+const REDSHIFT_CLUSTER_ID = /^[a-z][a-z0-9-]{0,62}$/;
+/** Longest PR number a build schema name must leave room for (Azure DevOps ids reach 10 digits), as RedshiftWarehouse checks. */
+const REDSHIFT_PR_DIGITS = 10;
+const REDSHIFT_REGION = new RegExp(`(?=.*-\\d$)${AWS_REGION.source}`);
+const REDSHIFT_MAX_IDENTIFIER = 127;
+
+function readRedshift(o: ObjectNode): RedshiftWarehouseConfig | undefined {
+    // Serverless first: with it, the workgroup is the host and the namespace's admin is generated.
+    const slNode = o.optional("serverless", undefined as ObjectNode | undefined, (x) =>
+        x.object(["namespaceName", "workgroupName", "baseCapacity", "maxCapacity", "subnetIds", "securityGroupIds", "publiclyAccessible"]),
+    );
+    const serverlessPresent = o.child("serverless").present;
+    let serverless: RedshiftServerlessConfig | undefined;
+    if (slNode) {
+        const name = (key: string) => slNode.required(key).string(REDSHIFT_NAME, "3-64 lower-case letters, digits or hyphens");
+        const namespaceName = name("namespaceName");
+        const workgroupName = name("workgroupName");
+        const baseCapacity = slNode.optional("baseCapacity", 8, (x) =>
+            x.value === 4 || (Number.isInteger(x.value) && (x.value as number) % 8 === 0 && (x.value as number) >= 8 && (x.value as number) <= 1024) ? (x.value as number) : x.fail("4, or a multiple of 8 from 8 to 1024 RPUs"),
+        );
+        const maxCapacity = slNode.optional("maxCapacity", undefined, (x) => x.integer(baseCapacity ?? 4, 5632));
+        const ids = (key: string, re: RegExp, what: string) =>
+            slNode.optional(key, undefined as string[] | undefined, (x) => {
+                const v = x.array((i) => i.string(re, what), `a list of ${what}s`);
+                return v && !v.includes(undefined) ? (v as string[]) : undefined;
+            });
+        const subnetIds = ids("subnetIds", SUBNET_ID, "subnet id (subnet-…)");
+        const securityGroupIds = ids("securityGroupIds", SECURITY_GROUP_ID, "security group id (sg-…)");
+        const publiclyAccessible = slNode.optional("publiclyAccessible", false, (b) => b.boolean());
+        const okIds = (key: string, v: unknown) => !slNode.child(key).present || v !== undefined;
+        if (namespaceName && workgroupName && baseCapacity !== undefined && publiclyAccessible !== undefined && okIds("maxCapacity", maxCapacity) && okIds("subnetIds", subnetIds) && okIds("securityGroupIds", securityGroupIds)) {
+            serverless = {
+                namespaceName,
+                workgroupName,
+                baseCapacity,
+                publiclyAccessible,
+                ...(maxCapacity !== undefined ? { maxCapacity } : {}),
+                ...(subnetIds ? { subnetIds } : {}),
+                ...(securityGroupIds ? { securityGroupIds } : {}),
+            };
+        }
+    }
+
+    const conn = serverlessPresent ? o.child("connection").objectOrEmpty(["port", "database", "username", "sslmode"]) : o.required("connection").object(["host", "port", "database", "username", "sslmode"]);
+    let host: string | undefined;
+    let port: number | undefined;
+    let database: string | undefined;
+    let username: string | undefined;
+    let sslmode: RedshiftWarehouseConfig["connection"]["sslmode"] | undefined;
+    if (conn) {
+        if (!serverlessPresent) host = conn.required("host").string(HOST, "a cluster endpoint host name");
+        port = conn.optional("port", 5439, (p) => p.integer(1150, 65535));
+        database = serverlessPresent ? conn.optional("database", "dev", rsIdent("database")) : rsIdent("database")(conn.required("database"));
+        username = serverlessPresent ? conn.optional("username", "dbt_admin", rsIdent("user")) : rsIdent("user")(conn.required("username"));
+        sslmode = conn.optional("sslmode", "require" as const, (s) => s.oneOf(REDSHIFT_SSL_MODES));
+    }
+
+    const groupsNode = o.optional("groups", undefined as ObjectNode | undefined, (x) => x.object(["dev", "prod"]));
+    const groups = {
+        dev: groupsNode ? groupsNode.optional("dev", "grp_dev", rsIdent("group")) : "grp_dev",
+        prod: groupsNode ? groupsNode.optional("prod", "grp_prod", rsIdent("group")) : "grp_prod",
+    };
+    if (groups.dev && groups.dev === groups.prod) groupsNode?.child("prod").fail("a different group from groups.dev");
+
+    const usersNode = o.required("users");
+    const users = usersNode.array((u) => {
+        const uo = u.object(["name", "duty"]);
+        if (!uo) return undefined;
+        const name = rsIdent("user")(uo.required("name"));
+        const duty = uo.required("duty").oneOf(BOT_DUTIES);
+        return name && duty ? { name, duty } : undefined;
+    }, "a list of {name, duty}");
+    dutyChecks(o, users, true);
+
+    const schemasNode = o.required("schemas").object(["production", "pullRequestPrefix"]);
+    let production: (string | undefined)[] | undefined;
+    let pullRequestPrefix: string | undefined;
+    if (schemasNode) {
+        const prodNode = schemasNode.required("production");
+        production = prodNode.array(rsIdent("schema"), "a non-empty list of schema names");
+        if (production && production.length === 0) prodNode.fail("a non-empty list of schema names");
+        pullRequestPrefix = schemasNode.optional("pullRequestPrefix", "dbt_build_", (p) => p.string(/^[a-z_][a-z0-9_]*$/, "a lower-case schema-name prefix such as dbt_build_"));
+    }
+    const customSchemas = o.optional("customSchemas", [] as (string | undefined)[], (c) => c.array(rsIdent("schema"), "a list of dbt custom schema names"));
+    const developers = o.optional("developers", [] as (Developer | undefined)[], (d) =>
+        d.array((dev) => {
+            const dobj = dev.object(["name", "schema"]);
+            if (!dobj) return undefined;
+            const name = rsIdent("user")(dobj.required("name"));
+            // Seed 003: the developer's schema is their name (anton → anton, anton_staging).
+            const schema = dobj.child("schema").present ? rsIdent("schema")(dobj.child("schema")) : name;
+            return name && schema ? { name, schema } : undefined;
+        }, "a list of {name, schema?}"),
+    );
+
+    const rbac = o.optional("rbac", false, (b) => b.boolean());
+    const rolesNode = o.child("roles");
+    let roles: { dev?: string; prod?: string } = { dev: "role_dev", prod: "role_prod" };
+    if (rolesNode.present) {
+        if (rbac !== true) rolesNode.fail("no roles unless rbac is true (the RBAC roles mirror the groups)");
+        const r = rolesNode.object(["dev", "prod"]);
+        roles = r ? { dev: r.optional("dev", "role_dev", rsIdent("role")), prod: r.optional("prod", "role_prod", rsIdent("role")) } : {};
+        if (roles.dev && roles.dev === roles.prod) r?.child("prod").fail("a different role from roles.dev");
+    }
+    const adopt = o.optional("adopt", false, (b) => b.boolean());
+
+    const authNode = o.optional("auth", undefined as ObjectNode | undefined, (x) => x.object(["method", "clusterId", "workgroup", "region"]));
+    let auth: RedshiftAuthConfig | undefined = o.child("auth").present ? undefined : { method: "database" };
+    if (authNode) {
+        const method = authNode.optional("method", "database" as const, (m) => m.oneOf(["database", "iam"] as const));
+        if (method === "database") {
+            for (const key of ["clusterId", "workgroup", "region"]) if (authNode.child(key).present) authNode.child(key).fail("only with auth.method iam");
+            auth = { method: "database" };
+        } else if (method === "iam") {
+            // AWS_REGION narrowed to one-digit region numbers, as RedshiftWarehouse accepts them.
+            const region = authNode.required("region").string(REDSHIFT_REGION, "an AWS region such as eu-west-1");
+            const cluster = authNode.child("clusterId");
+            // With serverless, IAM logins go through its workgroup (the default).
+            const workgroupNode = authNode.child("workgroup");
+            const wgDefault = serverless?.workgroupName;
+            if (cluster.present && (workgroupNode.present || serverlessPresent)) {
+                cluster.fail(serverlessPresent ? "no clusterId with warehouse.serverless (IAM logins use its workgroup)" : "either clusterId (a provisioned cluster) or workgroup (Serverless), not both");
+            } else if (cluster.present) {
+                const clusterId = cluster.string(REDSHIFT_CLUSTER_ID, "a cluster identifier (lower-case letters, digits, hyphens, starting with a letter)");
+                if (clusterId && region) auth = { method: "iam", clusterId, region };
+            } else if (workgroupNode.present || wgDefault) {
+                const workgroup = workgroupNode.present ? workgroupNode.string(REDSHIFT_NAME, "a workgroup name (3-64 lower-case letters, digits, hyphens)") : wgDefault;
+                if (workgroup && wgDefault && workgroup !== wgDefault) workgroupNode.fail(`${wgDefault}, the workgroup of warehouse.serverless`);
+                else if (workgroup && region) auth = { method: "iam", workgroup, region };
+            } else if (!serverlessPresent) {
+                authNode.child("clusterId").fail("a cluster identifier or auth.workgroup (IAM logins need one of them)");
+            }
+        }
+    }
+
+    // Cross-field rules, as RedshiftWarehouse applies them, reported at the key that is wrong.
+    const parsed = <T>(items: (T | undefined)[] | undefined) => (items ?? []).flatMap((v, index) => (v === undefined ? [] : [{ v, index }]));
+    {
+        const principals = new Map<string, string>();
+        const claim = (name: string, path: string) => {
+            const first = principals.get(name);
+            if (first) o.child(path).fail(`a user or group name not already used (${name} is declared at ${first})`, name);
+            else principals.set(name, `${o.path}.${path}`);
+        };
+        if (groups.dev) principals.set(groups.dev, `${o.path}.groups.dev`);
+        if (groups.prod && groups.prod !== groups.dev) principals.set(groups.prod, `${o.path}.groups.prod`);
+        // The admin is a user too: a bot or developer of that name would be the admin.
+        if (username) principals.set(username, `${o.path}.connection.username`);
+        const seenBots = new Set<string>();
+        parsed(users).forEach(({ v, index }) => {
+            // deploy and scheduler share one user by design: the second listing is the same identity.
+            if (seenBots.has(v.name)) return;
+            seenBots.add(v.name);
+            claim(v.name, `users[${index}].name`);
+        });
+        parsed(developers).forEach(({ v, index }) => claim(v.name, `developers[${index}].name`));
+    }
+    const customs = parsed(customSchemas).map(({ v }) => v);
+    {
+        const schemas = new Map<string, string>();
+        const claim = (name: string, path: string) => {
+            const first = schemas.get(name);
+            if (first) o.child(path).fail(`a schema not already declared (${name} is declared at ${first}; production schemas and developer families must not overlap)`, name);
+            else schemas.set(name, `${o.path}.${path}`);
+        };
+        parsed(production).forEach(({ v, index }) => claim(v, `schemas.production[${index}]`));
+        parsed(developers).forEach(({ v, index }) => {
+            claim(v.schema, `developers[${index}].schema`);
+            for (const c of customs) {
+                const s = `${v.schema}_${c}`;
+                if (Buffer.byteLength(s) > REDSHIFT_MAX_IDENTIFIER) o.child(`developers[${index}].schema`).fail(`a schema short enough for its custom schema ${s} (at most ${REDSHIFT_MAX_IDENTIFIER} bytes)`, v.schema);
+                else claim(s, `developers[${index}].schema`);
+            }
+        });
+        if (pullRequestPrefix) {
+            const longestCustom = Math.max(0, ...customs.map((c) => c.length + 1));
+            if (pullRequestPrefix.length + REDSHIFT_PR_DIGITS + longestCustom > REDSHIFT_MAX_IDENTIFIER) {
+                o.child("schemas.pullRequestPrefix").fail(`a prefix short enough for ${REDSHIFT_PR_DIGITS}-digit PR numbers and the longest custom schema (at most ${REDSHIFT_MAX_IDENTIFIER} bytes)`, pullRequestPrefix);
+            }
+            for (const [name, path] of schemas) {
+                if (name.startsWith(pullRequestPrefix)) o.child("schemas.pullRequestPrefix").fail(`a prefix no declared schema starts with (${name} at ${path} would be dropped by PR cleanup)`, pullRequestPrefix);
+            }
+        }
+    }
+
+    if (
+        !conn || (!serverlessPresent && !host) || port === undefined || !database || !username || !sslmode || !groups.dev || !groups.prod || !users || users.includes(undefined) ||
+        !production || production.includes(undefined) || !pullRequestPrefix || !customSchemas || customSchemas.includes(undefined) || !developers || developers.includes(undefined) ||
+        rbac === undefined || !roles.dev || !roles.prod || adopt === undefined || !auth || (serverlessPresent && !serverless)
+    ) {
+        return undefined;
+    }
+    return {
+        kind: "redshift",
+        connection: { ...(host ? { host } : {}), port, database, username, sslmode },
+        groups: { dev: groups.dev, prod: groups.prod },
+        users: users as RedshiftBotUser[],
+        schemas: { production: production as string[], pullRequestPrefix },
+        customSchemas: customSchemas as string[],
+        developers: developers as Developer[],
+        rbac,
+        roles: { dev: roles.dev, prod: roles.prod },
+        adopt,
+        auth,
+        ...(serverless ? { serverless } : {}),
+    };
 }
