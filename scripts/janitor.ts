@@ -3,7 +3,7 @@
  *                        [--ttl-hours <h>] [--api-url <base>] [--execute]
  * tsx scripts/janitor.ts --stack <stack> [--execute]
  *
- * Drops orphaned PR schemas on a Postgres warehouse: families whose pull request is closed, or whose
+ * Drops orphaned PR schemas on a Postgres warehouse (or Redshift, with --stack): families whose pull request is closed, or whose
  * recorded creation time is older than the TTL. A dry run unless --execute. The warehouse login is
  * libpq's environment (PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE, PGSSLMODE); the CI token is
  * GITHUB_TOKEN, BITBUCKET_TOKEN, or AZURE_DEVOPS_EXT_PAT / SYSTEM_ACCESSTOKEN, read per request.
@@ -23,6 +23,8 @@ import {
 } from "../components/janitor";
 
 interface Args {
+    /** Warehouse kind reached over the Postgres protocol (Postgres; Redshift with --stack). */
+    kind: "postgres" | "redshift";
     ci: "github" | "bitbucket" | "azure-devops";
     repository: string;
     prefix: string;
@@ -36,14 +38,17 @@ const USAGE = "usage: --ci github|bitbucket|azure-devops --repository <repo> [--
 /** The janitor's arguments from a stack's validated config; sets the libpq defaults the environment does not. */
 function stackArgs(stack: string, execute: boolean): Args {
     const config = parseStackConfig(stack, stackConfig(stack));
-    if (config.warehouse.kind !== "postgres") throw new Error(`janitor: stack ${stack}: warehouse.kind ${config.warehouse.kind}: this script drops schemas on Postgres`);
-    const c = config.warehouse.connection;
-    const defaults: Record<string, string> = { PGHOST: c.host, PGPORT: String(c.port), PGDATABASE: c.database, PGSSLMODE: c.sslmode };
-    for (const [k, v] of Object.entries(defaults)) if (!process.env[k]) process.env[k] = v;
+    const wh = config.warehouse;
+    if (wh.kind === "snowflake") throw new Error(`janitor: stack ${stack}: warehouse.kind snowflake: this script speaks the Postgres protocol (Postgres, Redshift)`);
+    const c = wh.connection;
+    // A Redshift Serverless stack has no host in its config: PGHOST names the workgroup endpoint.
+    const defaults: Record<string, string | undefined> = { PGHOST: c.host, PGPORT: String(c.port), PGDATABASE: c.database, PGSSLMODE: c.sslmode };
+    for (const [k, v] of Object.entries(defaults)) if (!process.env[k] && v !== undefined) process.env[k] = v;
     return {
+        kind: wh.kind,
         ci: config.ci.system,
         repository: config.ci.repository,
-        prefix: config.warehouse.schemas.pullRequestPrefix,
+        prefix: wh.schemas.pullRequestPrefix,
         ttlHours: config.scheduledRuns?.janitor.ttlHours,
         apiUrl: process.env.JANITOR_API_URL || config.ci.apiUrl,
         execute,
@@ -58,7 +63,7 @@ function parseArgs(argv: string[]): Args {
         if (!stack || stack.startsWith("--") || rest.some((x) => x !== "--execute")) throw new Error(`--stack takes a stack name and only --execute besides; ${USAGE}`);
         return stackArgs(stack, rest.includes("--execute"));
     }
-    const a: Partial<Args> = { prefix: "dbt_pr_", execute: false };
+    const a: Partial<Args> = { kind: "postgres", prefix: "dbt_pr_", execute: false };
     for (let i = 0; i < argv.length; i++) {
         const flag = argv[i];
         if (flag === "--execute") {
@@ -108,7 +113,7 @@ async function main(): Promise<void> {
     await client.connect();
     try {
         await runJanitor({
-            kind: "postgres",
+            kind: a.kind,
             sql: { query: async (text, params) => (await client.query(text, params as any[])).rows as any[] },
             prefix: a.prefix,
             pullRequests: pullRequests(a),

@@ -60,6 +60,8 @@ describe("janitor: a scheduled job of the platform repository", () => {
         assert.deepStrictEqual(ARGS.janitor, [
             { stack: "staging", ciSystem: "bitbucket", cron: "0 3 * * *" },
             { stack: "prod", ciSystem: "bitbucket", cron: "0 3 * * *" },
+            // The example Redshift stack (Azure DevOps): the janitor speaks the Postgres protocol there too.
+            { stack: "redshift", ciSystem: "azure-devops", cron: "0 3 * * *" },
         ]);
         assert.deepStrictEqual(janitorProblems([{ stack: "qa", ciSystem: "github", cron: "daily" }, { stack: "prod", ciSystem: "gitlab" as any, cron: "0 3 * * *" }], ARGS.stacks), [
             'janitor[0].stack: "qa" is not one of the stacks',
@@ -85,7 +87,8 @@ describe("janitor: a scheduled job of the platform repository", () => {
         const runs = job.steps.filter((s: any) => s.run).map((s: any) => s.run.split("\n").pop());
         assert.deepStrictEqual(runs, ["npm ci", "npx --no-install tsx scripts/janitor.ts --stack prod", "npx --no-install tsx scripts/janitor.ts --stack prod --execute"]);
         for (const s of job.steps.filter((x: any) => x.run)) assert.ok(bashOk(s.run), s.run);
-        assert.deepStrictEqual(Object.keys(doc.jobs), ["janitor-staging", "janitor-prod"]);
+        assert.deepStrictEqual(Object.keys(doc.jobs), ["janitor-staging", "janitor-prod", "janitor-redshift"]);
+        assert.strictEqual(doc.jobs["janitor-redshift"].env.AZURE_DEVOPS_EXT_PAT, "${{ secrets.JANITOR_CI_TOKEN_REDSHIFT }}");
     });
 
     it("Bitbucket: a custom pipeline per stack validates; Azure: a schedule and a job per stack validate, each job only on its own schedule", () => {
@@ -99,7 +102,7 @@ describe("janitor: a scheduled job of the platform repository", () => {
         const az = renderPlatformAzure(ARGS)["azure-pipelines-janitor.yml"];
         assert.deepStrictEqual(azureSchemaErrors(az), []);
         const doc = parse(az);
-        assert.deepStrictEqual(doc.schedules.map((s: any) => [s.cron, s.displayName, s.always]), [["0 3 * * *", "PR-schema janitor staging", true], ["0 3 * * *", "PR-schema janitor prod", true]]);
+        assert.deepStrictEqual(doc.schedules.map((s: any) => [s.cron, s.displayName, s.always]), [["0 3 * * *", "PR-schema janitor staging", true], ["0 3 * * *", "PR-schema janitor prod", true], ["0 3 * * *", "PR-schema janitor redshift", true]]);
         const job = doc.jobs.find((j: any) => j.job === "janitor_prod");
         assert.strictEqual(job.condition, "or(eq(variables['Build.Reason'], 'Manual'), eq(variables['Build.CronSchedule.DisplayName'], 'PR-schema janitor prod'))");
         assert.deepStrictEqual(job.steps[3].env, { PGUSER: "$(JANITOR_PGUSER_PROD)", PGPASSWORD: "$(JANITOR_PGPASSWORD_PROD)", BITBUCKET_TOKEN: "$(JANITOR_CI_TOKEN_PROD)" });
