@@ -3,18 +3,18 @@
  * components/, built to dist/ (package.json `exports`); the two entries are kept apart on purpose.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { DbtPlatform, loadStackConfig } from "./components";
+import { DbtPlatform, loadStackConfig, loadWarehouseSecrets, PostgresWarehouse, RedshiftWarehouse } from "./components";
 
 // Validate everything first: a bad value stops the program before any resource is registered.
 const config = loadStackConfig();
-const secrets = new pulumi.Config("dbt-platform");
 
-const platform = new DbtPlatform(`dbt-${config.stack}`, {
-    config,
-    warehouseAdminPassword: secrets.getSecret("warehouseAdminPassword"),
-});
+// The admin credential of the stack's warehouse kind (warehouseAdminPassword, snowflakePrivateKey or redshiftAdminPassword).
+const platform = new DbtPlatform(`dbt-${config.stack}`, { config, warehouseSecrets: loadWarehouseSecrets(config) });
 
 const docsSite = platform.artifacts?.docsSite;
+// Group roles are Postgres's, developer logins Postgres's and Redshift's; every warehouse publishes its plan through the contract.
+const postgres = platform.warehouse instanceof PostgresWarehouse ? platform.warehouse : undefined;
+const redshift = platform.warehouse instanceof RedshiftWarehouse ? platform.warehouse : undefined;
 
 /** Drops the keys this stack has no value for: an undefined export is no output, only a warning on every preview. */
 function defined<T extends Record<string, unknown>>(outputs: T): { [K in keyof T]?: Exclude<T[K], undefined> } {
@@ -25,9 +25,9 @@ function defined<T extends Record<string, unknown>>(outputs: T): { [K in keyof T
 export = defined({
     environment: config.environment,
     ciSystem: config.ci.system,
-    warehouseRoles: platform.warehouse.roles,
+    warehouseRoles: postgres?.roles,
     dbtTargets: platform.warehouse.targets,
-    developerTargets: platform.warehouse.developerTargets,
+    developerTargets: postgres?.developerTargets ?? redshift?.developerTargets,
     profileEnvironment: platform.warehouse.profileEnvironment,
     profilesYaml: platform.warehouse.profilesYaml,
 

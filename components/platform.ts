@@ -3,25 +3,30 @@ import * as pulumi from "@pulumi/pulumi";
 import { ArtifactStore, ArtifactStoreArgs, CiIdentity, CiIdentityArgs, ScheduledRuns, ScheduledRunsArgs, WarehouseCredentials, WarehouseCredentialsArgs } from "./aws";
 import { RunnerImageSpec, runnerImageTag } from "./aws/scheduled/runner";
 import { AWSCLI_VERSION } from "./pipelines/versions";
-import { AdapterPackage, TargetEnvVar, targetEnvVar, TARGET_FIELDS } from "./warehouse";
+import { AdapterPackage, TargetEnvVar } from "./warehouse";
 import { StackConfig } from "./config";
 import { BitbucketCiSettings, jobSettings } from "./ci/settings";
 import { AzureDevopsCiSettings } from "./ci/azureDevops/settings";
 import { githubCiJobs, GithubCiSettings, GithubCiSettingsArgs } from "./ci/github";
-import { Job, PipelineContext, renderPipelineFiles, SettingVariable, settingVariables } from "./pipelines";
-import { botTargetName, PostgresTargetConnection, PostgresWarehouse, PostgresWarehouseArgs } from "./warehouse";
+import { fileVariablesBase64, Job, PipelineContext, renderPipelineFiles, SettingVariable, settingVariables } from "./pipelines";
+import { createWarehouse, deployTargetOf, PipelineWarehouse, pipelineWarehouse, validateWarehouse, Warehouse, WarehouseSecrets } from "./warehouse";
+import { plannedPipelineWarehouse } from "./warehouse/planned";
 
 /** Arguments of DbtPlatform: a validated stack config. */
 export interface DbtPlatformArgs {
     /** The stack's validated configuration (see loadStackConfig). */
     config: StackConfig;
-    /** Admin password for the warehouse, when the stack sets one (a secret). */
+    /** The warehouse admin's credential for the stack's warehouse kind (secrets; see loadWarehouseSecrets). */
+    warehouseSecrets?: WarehouseSecrets;
+    /** Admin password for a Postgres warehouse (a secret); shorthand for `warehouseSecrets.postgresAdminPassword`. */
     warehouseAdminPassword?: pulumi.Input<string>;
 }
 
 /** Values that flow from one child into the next; placeholders while validating. */
 interface Wiring {
-    targets: pulumi.Input<Record<string, PostgresTargetConnection>>;
+    /** The warehouse's credential JSON per target (contract `credentialSecrets`). */
+    secrets: pulumi.Input<Record<string, string>>;
+    credentialFields: readonly string[];
     targetNames: Partial<Record<"ci" | "deploy" | "scheduler", string>>;
     bucketArn: pulumi.Input<string>;
     distributionArn?: pulumi.Input<string>;
@@ -32,8 +37,8 @@ interface Wiring {
 
 /** The whole platform for one stack: composes every capability the config turns on. */
 export class DbtPlatform extends pulumi.ComponentResource {
-    /** Warehouse access (roles, logins, schemas, grants). */
-    public readonly warehouse: PostgresWarehouse;
+    /** Warehouse access (roles, logins, schemas, grants), as the warehouse contract describes it. */
+    public readonly warehouse: Warehouse;
     /** dbt state bucket and, with features.docsSite, the docs site (aws.enabled only). */
     public readonly artifacts?: ArtifactStore;
     /** Warehouse credentials in Secrets Manager, one secret per dbt target (aws.enabled only). */
@@ -53,33 +58,38 @@ export class DbtPlatform extends pulumi.ComponentResource {
         const { config } = args;
         // Every child checks its own arguments; run all those checks before registering anything,
         // so a value that only a later child rejects cannot leave the earlier ones half-applied.
-        const whArgs = warehouseArgs(config, args.warehouseAdminPassword);
-        PostgresWarehouse.validate(`${name}-warehouse`, whArgs);
+        const secrets: WarehouseSecrets = { ...args.warehouseSecrets };
+        if (args.warehouseAdminPassword !== undefined) secrets.postgresAdminPassword ??= args.warehouseAdminPassword;
+        validateWarehouse(`${name}-warehouse`, config, secrets);
+        // What the pipelines and CI settings read of the warehouse, from plain config (nothing registered yet).
+        const planned = plannedPipelineWarehouse(`${name}-warehouse`, config);
         if (config.aws.enabled) {
             const placeholder = pulumi.output("");
             const wiring: Wiring = {
-                targets: pulumi.output({}),
-                targetNames: plannedTargets(whArgs),
+                secrets: pulumi.output({}),
+                credentialFields: planned.credentialFields,
+                targetNames: planned.targetNames,
                 bucketArn: placeholder,
                 distributionArn: config.features.docsSite ? placeholder : undefined,
-                secretArns: Object.fromEntries(Object.values(plannedTargets(whArgs)).map((t) => [t, placeholder])),
+                secretArns: Object.fromEntries(Object.values(planned.targetNames).map((t) => [t, placeholder])),
             };
             ArtifactStore.validate(`${name}-artifacts`, artifactArgs(config));
             WarehouseCredentials.validate(`${name}-credentials`, credentialArgs(config, wiring));
             if (config.scheduledRuns) {
-                const target = wiring.targetNames.scheduler!;
-                const plannedEnv = Object.fromEntries(TARGET_FIELDS.map((f) => [targetEnvVar(target, f), f]));
-                ScheduledRuns.validate(`${name}-scheduled`, scheduledArgs(config, { ...wiring, target, credentialEnv: plannedEnv, adapter: { package: "dbt-postgres", version: config.dbt.adapterVersion }, bucketName: placeholder }));
+                const target = planned.targetNames.scheduler!;
+                const credentialEnv = schedulerCredentialEnv(`${name}-scheduled`, planned.targetEnv[target]);
+                ScheduledRuns.validate(`${name}-scheduled`, scheduledArgs(config, { ...wiring, target, credentialEnv, adapter: planned.adapter, bucketName: placeholder }));
                 wiring.scheduled = { projectPrefix: SCHEDULED_PROJECT_PREFIX, repositoryArn: placeholder };
             }
             CiIdentity.validate(`${name}-ci`, ciArgs(config, wiring));
         }
 
-        const settingsArgs = config.ci.manageSettings ? plannedSettings(config, plannedTargets(whArgs)) : undefined;
+        const settingsArgs = config.ci.manageSettings ? plannedSettings(config, planned) : undefined;
         if (settingsArgs && config.ci.system === "github") GithubCiSettings.validate(`${name}-ci-settings`, githubSettingsArgs(config, settingsArgs, pulumi.output({}), pulumi.output({})));
 
         super("dbt-platform:index:DbtPlatform", name, {}, opts);
-        this.warehouse = new PostgresWarehouse(`${name}-warehouse`, whArgs, { parent: this });
+        const warehouse = createWarehouse(`${name}-warehouse`, config, secrets, { parent: this });
+        this.warehouse = warehouse;
 
         if (config.aws.enabled) {
             // One explicit provider: the region comes from our validated config, not aws:region.
@@ -87,8 +97,9 @@ export class DbtPlatform extends pulumi.ComponentResource {
             const awsOpts: pulumi.ComponentResourceOptions = { parent: this, providers: { aws: provider } };
             this.artifacts = new ArtifactStore(`${name}-artifacts`, artifactArgs(config), awsOpts);
             const partial: Omit<Wiring, "secretArns"> = {
-                targets: this.warehouse.targets,
-                targetNames: this.warehouse.targetNames,
+                secrets: warehouse.credentialSecrets,
+                credentialFields: warehouse.credentialFields,
+                targetNames: warehouse.targetNames,
                 bucketArn: this.artifacts.bucketArn,
                 distributionArn: this.artifacts.docsSite?.distributionArn,
             };
@@ -124,7 +135,7 @@ export class DbtPlatform extends pulumi.ComponentResource {
             ])
             .apply(([profilesYaml, bucket, distributionId, pullRequestRoleArn, deployRoleArn, runnerRepositoryUrl, runnerImageTag]) =>
                 renderPipelineFiles(
-                    pipelineContext(config, this.warehouse.targetNames, { bucket, distributionId, pullRequestRoleArn, deployRoleArn, runnerRepositoryUrl, runnerImageTag }, this.warehouse.adapter),
+                    pipelineContext(config, pipelineWarehouse(warehouse), { bucket, distributionId, pullRequestRoleArn, deployRoleArn, runnerRepositoryUrl, runnerImageTag }),
                     profilesYaml,
                 ),
             );
@@ -145,7 +156,7 @@ export class DbtPlatform extends pulumi.ComponentResource {
 
     /** The CI system's settings. Which resources exist follows from plain config (the planned model); values flow in. */
     private settings(name: string, config: StackConfig, planned: ReturnType<typeof renderPipelineFiles>, files: pulumi.Output<Record<string, string>>) {
-        const values = this.warehouse.profileEnvironment;
+        const values = settingValues(this.warehouse, config);
         const opts = { parent: this };
         const [owner, ...rest] = config.ci.repository.split("/");
         switch (config.ci.system) {
@@ -184,44 +195,25 @@ export class DbtPlatform extends pulumi.ComponentResource {
     }
 }
 
-function warehouseArgs(config: StackConfig, adminPassword: pulumi.Input<string> | undefined): PostgresWarehouseArgs {
-    const wh = config.warehouse;
-    if (wh.kind !== "postgres") throw new Error(`DbtPlatform ${config.stack}: warehouse.kind ${wh.kind} is built by components/warehouse/factory.ts (not wired here yet)`);
-    return {
-        connection: {
-            host: wh.connection.host,
-            port: wh.connection.port,
-            username: wh.connection.username,
-            password: adminPassword,
-            sslmode: wh.connection.sslmode,
-            superuser: wh.connection.superuser,
-        },
-        database: wh.connection.database,
-        createDatabase: wh.createDatabase,
-        devRole: wh.roles.dev,
-        prodRole: wh.roles.prod,
-        users: (["ci", "deploy", "scheduler"] as const).flatMap((duty) => {
-            const u = wh.users.find((x) => x.duty === duty);
-            return u ? [{ name: u.name, duty }] : [];
-        }),
-        roleMasking: wh.roleMasking,
-        ciSchema: wh.schemas.ci,
-        productionSchemas: wh.schemas.production,
-        pullRequestPrefix: wh.schemas.pullRequestPrefix,
-        developers: wh.developers,
-        revokePublicConnect: wh.revokePublicConnect,
-        adoptRetained: wh.adoptRetained,
-        dbtSslmode: wh.connection.sslmode,
-        dbtSslrootcert: wh.connection.sslrootcert,
-        profile: config.dbt.profile,
-        threads: config.dbt.threads,
-        deployTarget: config.environment.kind === "release" ? config.stack : "prod",
-    };
+/**
+ * The values CiSettings stores: the warehouse's profileEnvironment, with file-valued variables (key
+ * files) base64-encoded where the rendered jobs decode them (secured variables cannot carry newlines).
+ */
+function settingValues(warehouse: Warehouse, config: StackConfig): pulumi.Output<Record<string, string>> {
+    const fileVars = new Set(Object.values(warehouse.targetEnv).flatMap((vars) => vars.filter((v) => v.file).map((v) => v.name)));
+    if (fileVars.size === 0 || !fileVariablesBase64(config.ci.system)) return warehouse.profileEnvironment;
+    return warehouse.profileEnvironment.apply((env) =>
+        Object.fromEntries(Object.entries(env).map(([k, v]) => [k, fileVars.has(k) ? Buffer.from(v, "utf8").toString("base64") : v])),
+    );
 }
 
-/** The dbt target per bot duty, as PostgresWarehouse will name them. */
-function plannedTargets(args: PostgresWarehouseArgs): Partial<Record<"ci" | "deploy" | "scheduler", string>> {
-    return Object.fromEntries(args.users.map((u) => [u.duty, botTargetName(u.duty, args.deployTarget)]));
+/** Secrets Manager name of `target`'s credential secret (WarehouseCredentials' naming). */
+function credentialSecretName(config: StackConfig, target: string): string {
+    return `${credentialPrefix(config)}/${target}`;
+}
+
+function credentialPrefix(config: StackConfig): string {
+    return `dbt/${config.stack}`;
 }
 
 function artifactArgs(config: StackConfig): ArtifactStoreArgs {
@@ -244,8 +236,9 @@ function artifactArgs(config: StackConfig): ArtifactStoreArgs {
 
 function credentialArgs(config: StackConfig, w: Wiring): WarehouseCredentialsArgs {
     return {
-        namePrefix: `dbt/${config.stack}`,
-        targets: w.targets,
+        namePrefix: credentialPrefix(config),
+        secrets: w.secrets,
+        fields: w.credentialFields,
         targetNames: Object.values(w.targetNames).filter((t): t is string => t !== undefined),
         kmsKeyId: config.aws.artifacts.kmsKeyArn,
     };
@@ -341,16 +334,23 @@ function deploymentEnvironment(config: StackConfig): string | undefined {
     }
 }
 
-/** Plain pipeline inputs from the config and the resolved AWS outputs. */
+/**
+ * Plain pipeline inputs from the config, the warehouse (contract; or, given only target names, the
+ * warehouse the config plans) and the resolved AWS outputs.
+ */
 export function pipelineContext(
     config: StackConfig,
-    targetNames: Partial<Record<"ci" | "deploy" | "scheduler", string>>,
+    warehouse: PipelineWarehouse | Partial<Record<"ci" | "deploy" | "scheduler", string>>,
     aws: { bucket?: string; distributionId?: string; pullRequestRoleArn?: string; deployRoleArn?: string; runnerRepositoryUrl?: string; runnerImageTag?: string },
-    adapter: Pick<AdapterPackage, "package" | "version"> = { package: "dbt-postgres", version: config.dbt.adapterVersion },
 ): PipelineContext {
     const a = config.aws;
+    const wh: PipelineWarehouse = "kind" in warehouse && typeof warehouse.kind === "string" ? (warehouse as PipelineWarehouse) : plannedPipelineWarehouse("planned", config);
+    const targetNames = wh.targetNames;
+    const deployTarget = targetNames.deploy ?? deployTargetOf(config);
+    // Key-pair credentials reach GitHub jobs as seed 002 does: from Secrets Manager with the job's role.
+    const fromSecretsManager = a.enabled && config.ci.system === "github" && Object.values(wh.targetEnv).some((vars) => vars.some((v) => v.file));
     // Scheduled runs: the deploy job pushes the image ScheduledRuns' task definition names and publishes the project.
-    const image = runnerImage(config, adapter);
+    const image = runnerImage(config, wh.adapter);
     const scheduled =
         a.enabled && config.scheduledRuns
             ? { repositoryUrl: aws.runnerRepositoryUrl ?? "", imageTag: aws.runnerImageTag ?? runnerImageTag(image), image, projectPrefix: SCHEDULED_PROJECT_PREFIX }
@@ -360,9 +360,12 @@ export function pipelineContext(
         system: config.ci.system,
         repository: config.ci.repository,
         mainBranch: config.ci.mainBranch,
-        dbt: { profile: config.dbt.profile, version: config.dbt.version, adapterVersion: config.dbt.adapterVersion, pythonVersion: config.dbt.pythonVersion, projectDir: config.dbt.projectDir },
-        targets: { ci: targetNames.ci, deploy: targetNames.deploy ?? botTargetName("deploy", config.environment.kind === "release" ? config.stack : "prod") },
-        pullRequestSchemaPrefix: config.warehouse.schemas.pullRequestPrefix,
+        dbt: { profile: config.dbt.profile, version: config.dbt.version, pythonVersion: config.dbt.pythonVersion, projectDir: config.dbt.projectDir },
+        targets: { ci: targetNames.ci, deploy: deployTarget },
+        warehouse: wh,
+        ...(fromSecretsManager
+            ? { credentialSecretNames: Object.fromEntries(Object.keys(wh.targetEnv).map((t) => [t, credentialSecretName(config, t)])) }
+            : {}),
         environment: config.environment,
         pins: config.ci.pins,
         aws: a.enabled
@@ -383,10 +386,10 @@ export function pipelineContext(
 }
 
 /** Jobs, variable names and file paths do not depend on AWS outputs: plan them with stand-ins. */
-function plannedSettings(config: StackConfig, targetNames: Partial<Record<"ci" | "deploy" | "scheduler", string>>) {
+function plannedSettings(config: StackConfig, warehouse: PipelineWarehouse) {
     const standIn = "planned";
     return renderPipelineFiles(
-        pipelineContext(config, targetNames, { bucket: standIn, distributionId: standIn, pullRequestRoleArn: standIn, deployRoleArn: standIn, runnerRepositoryUrl: `${standIn}.invalid/${standIn}` }),
+        pipelineContext(config, warehouse, { bucket: standIn, distributionId: standIn, pullRequestRoleArn: standIn, deployRoleArn: standIn, runnerRepositoryUrl: `${standIn}.invalid/${standIn}` }),
         "",
     );
 }

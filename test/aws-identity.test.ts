@@ -353,10 +353,14 @@ const CONNECTIONS = {
     scheduler: { host: "db.internal", port: 5432, user: "dbt_scheduler", password: "schedPassw0rdCCCCCCCCCCCCCCCCCCCCCCCCCCC", dbname: "analytics", schema: "analytics" },
 };
 
+/** The contract's credential JSON per target (what a warehouse's credentialSecrets holds). */
+const json = (c: Partial<typeof CONNECTIONS>) => Object.fromEntries(Object.entries(c).map(([t, v]) => [t, JSON.stringify(v)]));
+const CREDENTIAL_JSON = json(CONNECTIONS);
+
 describe("WarehouseCredentials", () => {
     it("creates one secret and one version per declared target, named <prefix>/<target>", async () => {
         const { regs, settle } = await mocks();
-        const creds = new WarehouseCredentials("creds", { namePrefix: "dbt/dev", targets: pulumi.secret(CONNECTIONS), targetNames: ["ci", "prod"], recoveryWindowInDays: 7 });
+        const creds = new WarehouseCredentials("creds", { namePrefix: "dbt/dev", secrets: pulumi.secret(CREDENTIAL_JSON), fields: TARGET_FIELDS, targetNames: ["ci", "prod"], recoveryWindowInDays: 7 });
         await settle();
         const component = find(regs, T.credentials, "creds");
         assert.deepStrictEqual(regs.filter((r) => r.type === T.secret).map((r) => r.name).sort(), ["creds-ci", "creds-prod"]);
@@ -380,7 +384,7 @@ describe("WarehouseCredentials", () => {
 
     it("sends secretString as a secret even when the targets are plain, and no password appears in any plain input", async () => {
         const { regs, settle } = await mocks();
-        const creds = new WarehouseCredentials("creds", { namePrefix: "dbt/dev", targets: CONNECTIONS, targetNames: ["ci", "prod", "scheduler"] });
+        const creds = new WarehouseCredentials("creds", { namePrefix: "dbt/dev", secrets: CREDENTIAL_JSON, fields: TARGET_FIELDS, targetNames: ["ci", "prod", "scheduler"] });
         await settle();
         for (const t of ["ci", "prod", "scheduler"] as const) {
             const version = find(regs, T.secretVersion, `creds-${t}-version`);
@@ -401,7 +405,7 @@ describe("WarehouseCredentials", () => {
 
     it("passes the KMS key through and leaves AWS defaults alone", async () => {
         const { regs, settle } = await mocks();
-        new WarehouseCredentials("creds", { namePrefix: "dbt/prod", targets: CONNECTIONS, targetNames: ["prod"], kmsKeyId: KMS });
+        new WarehouseCredentials("creds", { namePrefix: "dbt/prod", secrets: CREDENTIAL_JSON, fields: TARGET_FIELDS, targetNames: ["prod"], kmsKeyId: KMS });
         await settle();
         const secret = find(regs, T.secret, "creds-prod").inputs;
         assert.strictEqual(secret.kmsKeyId, KMS);
@@ -423,11 +427,11 @@ describe("WarehouseCredentials", () => {
         // The check runs inside apply, so it surfaces as the program's unhandled rejection, which fails `pulumi up`.
         await withUnhandledRejections(async (errors) => {
             const { regs, settle } = await mocks();
-            new WarehouseCredentials("creds", { namePrefix: "dbt/dev", targets: { ci: CONNECTIONS.ci }, targetNames: ["ci", "prod"] });
+            new WarehouseCredentials("creds", { namePrefix: "dbt/dev", secrets: json({ ci: CONNECTIONS.ci }), fields: TARGET_FIELDS, targetNames: ["ci", "prod"] });
             await settle();
             assert.ok(errors.length > 0, "expected the missing target to fail the program");
             for (const e of errors) {
-                assert.match(e, /WarehouseCredentials creds: target prod is declared in targetNames but missing from targets \(have: ci\)/);
+                assert.match(e, /WarehouseCredentials creds: target prod is declared in targetNames but missing from secrets \(have: ci\)/);
                 assert.ok(!e.includes(CONNECTIONS.ci.password));
             }
             assert.ok(!regs.some((r) => r.name === "creds-prod-version"), "the version of a missing target must not register");
@@ -446,7 +450,7 @@ describe("WarehouseCredentials", () => {
     for (const [title, args, re] of bad) {
         it(`rejects ${title} before anything registers`, async () => {
             const { regs, settle } = await mocks();
-            assert.throws(() => new WarehouseCredentials("creds", { targets: CONNECTIONS, ...args }), (e: Error) => {
+            assert.throws(() => new WarehouseCredentials("creds", { secrets: CREDENTIAL_JSON, fields: TARGET_FIELDS, ...args }), (e: Error) => {
                 assert.match(e.message, /^WarehouseCredentials creds: invalid arguments:/);
                 assert.match(e.message, re);
                 return true;

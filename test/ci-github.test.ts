@@ -9,13 +9,14 @@ import * as pulumi from "@pulumi/pulumi";
 import { parse } from "yaml";
 import { GithubCiSettings, GithubCiSettingsArgs, githubCiJobs } from "../components/ci/github";
 import { parseStackConfig } from "../components/config/stack";
-import { DBT_CORE_VERSION, DBT_POSTGRES_VERSION, PipelineContext, RenderedPipelines, renderPipelineFiles } from "../components/pipelines";
+import { DBT_CORE_VERSION, PipelineContext, RenderedPipelines, renderPipelineFiles } from "../components/pipelines";
 import { pipelineContext } from "../components/platform";
 import { envVarName, postgresProfiles, renderProfilesYaml, TARGET_FIELDS } from "../components/warehouse/postgres/profiles";
 import { withCiSystem } from "../scripts/render";
 import { find, installMocks, plainStrings, Recorded, resolve, runProgram, stackConfig } from "../scripts/offline";
 import { withUnhandledRejections } from "./support/rejections";
 import { attack } from "./support/attacks";
+import { postgresPipelineWarehouse } from "./support/pipelineWarehouse";
 
 const T = {
     component: "dbt-platform:ci:GithubCiSettings",
@@ -34,14 +35,14 @@ const REPOSITORY = "acme-data/analytics-dbt";
 
 /** A production-like GitHub stack with AWS, a CI job and a deploy environment. */
 function context(over: Partial<PipelineContext> = {}): PipelineContext {
-    return {
+    const ctx: PipelineContext = {
         stack: "prod",
         system: "github",
         repository: REPOSITORY,
         mainBranch: "main",
-        dbt: { profile: "acme", version: DBT_CORE_VERSION, adapterVersion: DBT_POSTGRES_VERSION, pythonVersion: "3.11" },
+        dbt: { profile: "acme", version: DBT_CORE_VERSION, pythonVersion: "3.11" },
         targets: { ci: "ci", deploy: "prod" },
-        pullRequestSchemaPrefix: "dbt_pr_",
+        warehouse: postgresPipelineWarehouse({ ci: "ci", deploy: "prod" }),
         environment: { kind: "development" },
         aws: {
             region: "eu-west-1",
@@ -54,6 +55,8 @@ function context(over: Partial<PipelineContext> = {}): PipelineContext {
         deploymentEnvironment: "production",
         ...over,
     };
+    // The warehouse has exactly the context's targets.
+    return { ...ctx, warehouse: over.warehouse ?? postgresPipelineWarehouse(ctx.targets) };
 }
 
 function render(ctx: PipelineContext): RenderedPipelines {

@@ -41,7 +41,7 @@ async function host(stack: string): Promise<{ result: HostResult; stderr: string
     }
 }
 
-const STACKS = ["dev", "sandbox", "staging", "prod"];
+const STACKS = ["dev", "sandbox", "staging", "prod", "snowflake", "redshift"];
 
 describe("entry point: what `pulumi up` runs", () => {
     it("Pulumi.yaml names the program, and package.json's entries are the built library, not the program", () => {
@@ -78,20 +78,47 @@ describe("entry point: what `pulumi up` runs", () => {
                 const s = `dbt-${stack}`;
                 has("pulumi:pulumi:Stack", `dbt-platform-${stack}`);
                 has("dbt-platform:index:DbtPlatform", s);
-                has("dbt-platform:warehouse:PostgresWarehouse", `${s}-warehouse`);
-                has("pulumi:providers:postgresql", `${s}-warehouse-provider`);
                 const wh = cfg("warehouse");
-                for (const role of ["dev", "prod"]) has("postgresql:index/role:Role", `${s}-warehouse-role-${role}`);
-                for (const u of wh.users) {
-                    has("postgresql:index/role:Role", `${s}-warehouse-user-${u.name}`);
-                    has("random:index/randomPassword:RandomPassword", `${s}-warehouse-user-${u.name}-password`);
+                const kind = wh.kind ?? "postgres";
+                // Exactly one warehouse component: the one of the stack's kind (built by the factory).
+                const components = result.resources.filter((r) => r.type.startsWith("dbt-platform:warehouse:") && r.name === `${s}-warehouse`).map((r) => r.type);
+                const component = { postgres: "PostgresWarehouse", snowflake: "SnowflakeWarehouse", redshift: "RedshiftWarehouse" }[kind as string];
+                assert.deepStrictEqual(components, [`dbt-platform:warehouse:${component}`]);
+                if (kind === "postgres") {
+                    has("pulumi:providers:postgresql", `${s}-warehouse-provider`);
+                    for (const role of ["dev", "prod"]) has("postgresql:index/role:Role", `${s}-warehouse-role-${role}`);
+                    for (const u of wh.users) {
+                        has("postgresql:index/role:Role", `${s}-warehouse-user-${u.name}`);
+                        has("random:index/randomPassword:RandomPassword", `${s}-warehouse-user-${u.name}-password`);
+                    }
+                    for (const d of wh.developers ?? []) {
+                        has("postgresql:index/role:Role", `${s}-warehouse-developer-${d.name}`);
+                        has("postgresql:index/schema:Schema", `${s}-warehouse-schema-${d.schema ?? `dbt_${d.name}`}`);
+                    }
+                    for (const schema of wh.schemas.production) has("postgresql:index/schema:Schema", `${s}-warehouse-schema-${schema}`);
+                    assert.strictEqual(names().has(`postgresql:index/database:Database ${s}-warehouse-database`), wh.createDatabase === true);
+                } else if (kind === "snowflake") {
+                    for (const p of ["sysadmin", "securityadmin"]) has("pulumi:providers:snowflake", `${s}-warehouse-${p}`);
+                    for (const key of ["production", "development"]) assert.strictEqual(names().has(`snowflake:index/database:Database ${s}-warehouse-database-${key}`), wh.createDatabases !== false);
+                    for (const duty of ["transform", "ci", "reporting"]) has("snowflake:index/warehouse:Warehouse", `${s}-warehouse-warehouse-${duty}`);
+                    for (const role of ["transformer", "ci", "reporter"]) has("snowflake:index/accountRole:AccountRole", `${s}-warehouse-role-${role}`);
+                    // Key-pair service users, no passwords anywhere.
+                    for (const u of wh.users) {
+                        has("snowflake:index/serviceUser:ServiceUser", `${s}-warehouse-user-${u.name}`);
+                        has("tls:index/privateKey:PrivateKey", `${s}-warehouse-user-${u.name}-key-1`);
+                    }
+                    assert.deepStrictEqual(result.resources.filter((r) => r.type === "random:index/randomPassword:RandomPassword").map((r) => r.name), []);
+                    assert.ok(!names().has(`pulumi:providers:postgresql ${s}-warehouse-provider`));
+                } else {
+                    for (const g of ["dev", "prod"]) has("pulumi-nodejs:dynamic/redshift:Group", `${s}-warehouse-group-${g}`);
+                    for (const u of wh.users) {
+                        has("pulumi-nodejs:dynamic/redshift:User", `${s}-warehouse-user-${u.name}`);
+                        has("random:index/randomPassword:RandomPassword", `${s}-warehouse-user-${u.name}-password`);
+                    }
+                    for (const d of wh.developers ?? []) has("pulumi-nodejs:dynamic/redshift:Schema", `${s}-warehouse-schema-${d.schema ?? d.name}`);
+                    for (const schema of wh.schemas.production) has("pulumi-nodejs:dynamic/redshift:Schema", `${s}-warehouse-schema-${schema}`);
+                    assert.ok(!result.resources.some((r) => r.type.startsWith("postgresql:")), "no @pulumi/postgresql resource on Redshift");
                 }
-                for (const d of wh.developers ?? []) {
-                    has("postgresql:index/role:Role", `${s}-warehouse-developer-${d.name}`);
-                    has("postgresql:index/schema:Schema", `${s}-warehouse-schema-${d.schema ?? `dbt_${d.name}`}`);
-                }
-                for (const schema of wh.schemas.production) has("postgresql:index/schema:Schema", `${s}-warehouse-schema-${schema}`);
-                assert.strictEqual(names().has(`postgresql:index/database:Database ${s}-warehouse-database`), wh.createDatabase === true);
 
                 const aws = cfg("aws").enabled === true;
                 const awsTypes = result.resources.filter((r) => r.type.startsWith("aws:") || r.type.startsWith("dbt-platform:aws:"));
@@ -110,7 +137,11 @@ describe("entry point: what `pulumi up` runs", () => {
                 assert.deepStrictEqual(result.undefinedExports, []);
                 assert.doesNotMatch(stderr, /Undefined value/);
                 const aws = cfg("aws").enabled === true;
-                const expected = ["environment", "ciSystem", "warehouseRoles", "dbtTargets", "developerTargets", "profileEnvironment", "profilesYaml", "pipelineFiles", "pipelineVariables"];
+                const kind = cfg("warehouse").kind ?? "postgres";
+                // Group roles are Postgres's; developer logins exist on Postgres and Redshift.
+                const expected = ["environment", "ciSystem", "dbtTargets", "profileEnvironment", "profilesYaml", "pipelineFiles", "pipelineVariables"];
+                if (kind === "postgres") expected.push("warehouseRoles", "developerTargets");
+                if (kind === "redshift") expected.push("developerTargets");
                 if (aws) expected.push("artifactsBucket", "latestManifestKey", "ciRoleArns", "credentialSecretNames");
                 if (aws && cfg("features").docsSite === true) expected.push("docsUrl", "docsDistributionId");
                 assert.deepStrictEqual([...result.exportKeys].sort(), expected.sort());

@@ -16,7 +16,6 @@ import {
     GITHUB_ACTION_PINS,
     pinProblems,
     DBT_CORE_VERSION,
-    DBT_POSTGRES_VERSION,
     dropSchemaMacro,
     Job,
     PipelineContext,
@@ -27,8 +26,14 @@ import {
 import { withCiSystem } from "../scripts/render";
 import { Recorded, resolve, ROOT, runProgram, stackConfig } from "../scripts/offline";
 import { azureSchemaErrors, bitbucketSchemaErrors, githubParserErrors, githubSchemaErrors } from "./support/pipelineSchemas";
+import { postgresPipelineWarehouse } from "./support/pipelineWarehouse";
+import { redshiftDropMacro, snowflakeDropMacro } from "../components/warehouse";
 
-const STACKS = ["dev", "sandbox", "staging", "prod"] as const;
+const STACKS = ["dev", "sandbox", "staging", "prod", "snowflake", "redshift"] as const;
+
+/** A stack file's config section (plain YAML). */
+const stackDoc = (stack: string, key: string): any => parse(fs.readFileSync(path.join(ROOT, `Pulumi.${stack}.yaml`), "utf8")).config[`dbt-platform:${key}`] ?? {};
+const kindOf = (stack: string): "postgres" | "snowflake" | "redshift" => stackDoc(stack, "warehouse").kind ?? "postgres";
 
 interface Rendered {
     files: Record<string, string>;
@@ -45,14 +50,17 @@ async function render(stack: string, system: CiSystem): Promise<Rendered> {
     let r = cache.get(key);
     if (!r) {
         const { resources, exports } = await runProgram(stack, withCiSystem(stackConfig(stack), system).config);
-        const targets = (await resolve(exports.dbtTargets)).value as Record<string, { password: string }>;
-        const developers = (await resolve(exports.developerTargets)).value as Record<string, { password: string }>;
+        const targets = (await resolve(exports.dbtTargets)).value as Record<string, { password?: string; private_key?: string }>;
+        const developers = exports.developerTargets ? ((await resolve(exports.developerTargets)).value as Record<string, { password: string }>) : {};
         r = {
             files: (await resolve(exports.pipelineFiles)).value,
             variables: (await resolve(exports.pipelineVariables)).value,
             resources,
             exports,
-            passwords: [...Object.values(targets), ...Object.values(developers)].map((t) => t.password),
+            // Every credential a rendered file must never hold: passwords, or Snowflake's private keys (their base64 body too).
+            passwords: [...Object.values(targets), ...Object.values(developers)].flatMap((t: { password?: string; private_key?: string }) =>
+                t.password ? [t.password] : t.private_key ? [t.private_key, t.private_key.split("\n")[1]] : [],
+            ),
         };
         cache.set(key, r);
     }
@@ -126,16 +134,28 @@ describe("pipelines", function () {
                     const { files, variables, exports } = await render(stack, system);
                     const profiles = (await resolve(exports.profilesYaml)).value as string;
                     const ciTarget = "ci";
-                    const deployTarget = stack === "dev" ? "prod" : stack;
-                    // profiles.yml side: the variables are its env_var() names, less the PR schema the job derives.
+                    const deployTarget = stackDoc(stack, "environment").kind === "release" ? stack : "prod";
+                    // profiles.yml side: the variables are its env_var() names, less the PR schema the job derives; a
+                    // key file's path variable is set by the job, which writes the file from the key's variable.
+                    const settingsOf = (vars: string[]) => vars.map((n) => n.replace(/_PRIVATE_KEY_PATH$/, "_PRIVATE_KEY")).sort();
+                    // Key-pair credentials on GitHub come from Secrets Manager (seed 002): the jobs read no settings then.
+                    const fromSecret = kindOf(stack) === "snowflake" && system === "github";
                     const hasCi = profileVariables(profiles, ciTarget).length > 0;
                     if (hasCi) {
-                        const ciNeeds = profileVariables(profiles, ciTarget).filter((n) => n !== "DBT_CI_SCHEMA");
-                        assert.deepStrictEqual(names(variables["pull-request"]), ciNeeds);
+                        const ciNeeds = settingsOf(profileVariables(profiles, ciTarget).filter((n) => n !== "DBT_CI_SCHEMA"));
+                        assert.deepStrictEqual(names(variables["pull-request"]), fromSecret ? [] : ciNeeds);
                     } else {
                         assert.strictEqual(variables["pull-request"], undefined, "a stack without a CI user renders a PR job");
                     }
-                    assert.deepStrictEqual(names(variables.deploy), profileVariables(profiles, deployTarget));
+                    assert.deepStrictEqual(names(variables.deploy), fromSecret ? [] : settingsOf(profileVariables(profiles, deployTarget)));
+                    if (fromSecret) {
+                        // Each job reads its target's secret (alias DBT_<TARGET>) with parse-json-secrets.
+                        for (const [file, target] of [["ci.yml", ciTarget], ["deploy.yml", deployTarget]] as const) {
+                            const steps = parse(files[`.github/workflows/${file}`]).jobs[file === "ci.yml" ? "slim-ci" : "deploy"].steps;
+                            const read = steps.find((x: any) => String(x.uses).startsWith("aws-actions/aws-secretsmanager-get-secrets@"));
+                            assert.deepStrictEqual(read?.with, { "secret-ids": `DBT_${target.toUpperCase()}, dbt/${stack}/${target}`, "parse-json-secrets": true }, file);
+                        }
+                    }
                     // CI file side: what each file pulls from the CI system's settings.
                     if (system === "github") {
                         for (const [job, file] of [["pull-request", "ci.yml"], ["deploy", "deploy.yml"]] as const) {
@@ -188,7 +208,7 @@ describe("pipelines", function () {
                         assert.ok(!all.includes("arn:aws:iam"), "Azure assumes roles through its service connection, not an ARN in the file");
                     }
                     const distribution = resources.find((r) => r.type === "aws:cloudfront/distribution:Distribution");
-                    if (stack === "prod") {
+                    if (stackDoc(stack, "features").docsSite === true) {
                         assert.ok(distribution);
                         assert.ok(all.includes(`--distribution-id ${distribution.id}`), "distribution id not wired");
                     } else {
@@ -201,9 +221,19 @@ describe("pipelines", function () {
                     const profiles = (await resolve(exports.profilesYaml)).value as string;
                     if (system === "azure-devops") assert.strictEqual(files[".ci/profiles.yml"], undefined);
                     else assert.strictEqual(files[".ci/profiles.yml"], profiles);
-                    const macro = files["macros/dbt_platform_drop_pr_schemas.sql"];
+                    const kind = kindOf(stack);
+                    const [macroFile, expected] =
+                        kind === "postgres"
+                            ? ["macros/dbt_platform_drop_pr_schemas.sql", dropSchemaMacro("dbt_pr_")]
+                            : kind === "snowflake"
+                              ? ["macros/dbt_platform_drop_pr_schema.sql", snowflakeDropMacro(stackDoc(stack, "warehouse").schemas.pullRequestPrefix)]
+                              : ["macros/dbt_platform_drop_pr_schema.sql", redshiftDropMacro(stackDoc(stack, "warehouse").schemas.pullRequestPrefix ?? "dbt_build_")];
+                    const macro = files[macroFile];
                     if (stack === "sandbox" || stack === "staging") assert.strictEqual(macro, undefined, "no PR job, no cleanup macro");
-                    else assert.strictEqual(macro, dropSchemaMacro("dbt_pr_"));
+                    else assert.strictEqual(macro, expected);
+                    // Postgres's deploy check and schema-creation macros belong to Postgres stacks only.
+                    assert.strictEqual(files["macros/dbt_platform_check_schema_ownership.sql"] !== undefined, kind === "postgres");
+                    assert.strictEqual(files["macros/dbt_platform_create_schema.sql"] !== undefined, kind === "postgres" && macro !== undefined);
                 });
             });
         }
@@ -215,9 +245,9 @@ describe("pipelines", function () {
             system: "github",
             repository: "acme/analytics",
             mainBranch: "main",
-            dbt: { profile: "acme", version: DBT_CORE_VERSION, adapterVersion: DBT_POSTGRES_VERSION, pythonVersion: "3.11" },
+            dbt: { profile: "acme", version: DBT_CORE_VERSION, pythonVersion: "3.11" },
             targets: { ci: "ci", deploy: "staging" },
-            pullRequestSchemaPrefix: "dbt_pr_",
+            warehouse: postgresPipelineWarehouse({ ci: "ci", deploy: "staging" }),
             environment: { kind: "release", promotesFrom: "sandbox" },
             aws: { region: "eu-west-1", bucket: "b", pullRequestRoleArn: "arn:pr", deployRoleArn: "arn:deploy" },
             projectEvaluator: true,
@@ -356,10 +386,10 @@ describe("pipelines", function () {
 
         it("rejects a bad context naming each field", () => {
             const ctx = base();
-            ctx.pullRequestSchemaPrefix = "PR-";
+            ctx.warehouse = { ...ctx.warehouse, pullRequestSchemas: { ...ctx.warehouse.pullRequestSchemas, prefix: "PR-" } };
             ctx.aws = { region: "eu-west-1", bucket: "", deployRoleArn: "" };
             assert.deepStrictEqual(contextProblems(ctx).map((p) => p.split(" ")[0]), [
-                "pullRequestSchemaPrefix",
+                "warehouse.pullRequestSchemas.prefix",
                 "aws.bucket:",
                 "aws.deployRoleArn:",
                 "aws.pullRequestRoleArn:",

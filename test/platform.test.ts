@@ -83,7 +83,8 @@ describe("program: prod stack (AWS on, docs site, Bitbucket OIDC)", () => {
         assert.deepStrictEqual(names, ["dbt/prod/ci", "dbt/prod/prod", "dbt/prod/scheduler"]);
         const targets = (await resolve(exports.dbtTargets)).value as Record<string, any>;
         const version = r("aws:secretsmanager/secretVersion:SecretVersion", "dbt-prod-credentials-prod-version");
-        assert.deepStrictEqual(JSON.parse(version.inputs.secretString), targets.prod);
+        // The warehouse contract's credential JSON: every field as text (the action exports text anyway).
+        assert.deepStrictEqual(JSON.parse(version.inputs.secretString), Object.fromEntries(Object.entries(targets.prod).map(([k, v]) => [k, String(v)])));
     });
 
     it("trusts exactly this Bitbucket workspace and repository, and wires real ARNs into the role policies", () => {

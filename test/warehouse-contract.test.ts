@@ -6,7 +6,7 @@ import assert from "assert";
 import { parse } from "yaml";
 import { dropSchemaMacro } from "../components/pipelines/macros";
 import { DROP_SCHEMA_MACRO } from "../components/pipelines/model";
-import { PostgresWarehouse, PostgresWarehouseArgs, pullRequestSchemaName, Warehouse } from "../components/warehouse";
+import { CREATE_SCHEMA_MACRO, PostgresWarehouse, PostgresWarehouseArgs, pullRequestSchemaName, Warehouse } from "../components/warehouse";
 import { installMocks, resolve } from "../scripts/offline";
 
 const ARGS: PostgresWarehouseArgs = {
@@ -30,9 +30,11 @@ describe("PostgresWarehouse implements the warehouse contract", () => {
         assert.strictEqual(wh.kind, "postgres");
         assert.deepStrictEqual(wh.adapter, { type: "postgres", package: "dbt-postgres", version: "1.11.0" });
         assert.deepStrictEqual(
-            { ...wh.pullRequestSchemas, dropMacro: undefined },
-            { prefix: "dbt_pr_", database: "analytics", case: "lower", createdBy: "dbt", dropMacroName: DROP_SCHEMA_MACRO, dropMacro: undefined },
+            { ...wh.pullRequestSchemas, dropMacro: undefined, createMacro: undefined },
+            { prefix: "dbt_pr_", database: "analytics", case: "lower", createdBy: "dbt", dropMacroName: DROP_SCHEMA_MACRO, dropMacro: undefined, dropMacroCall: "claim", createMacro: undefined },
         );
+        // The reset claims the schema for its run; CI creates it through the platform's function.
+        assert.strictEqual(wh.pullRequestSchemas.createMacro?.source, CREATE_SCHEMA_MACRO);
         assert.strictEqual(wh.pullRequestSchemas.dropMacro, dropSchemaMacro("dbt_pr_"));
         assert.strictEqual(pullRequestSchemaName(wh.pullRequestSchemas, 42), "dbt_pr_42");
     });

@@ -1,23 +1,28 @@
 /**
- * dbt target credentials in AWS Secrets Manager, one JSON secret per target.
+ * dbt target credentials in AWS Secrets Manager, one JSON secret per target: the warehouse
+ * contract's `credentialSecrets[target]`, a flat JSON object whose keys are `credentialFields`.
  *
- * Why JSON with exactly these keys: profiles.yml reads `DBT_<TARGET>_<FIELD>` (see `envVarName`).
+ * Why that shape: profiles.yml reads `targetEnvVar(target, field)` = `DBT_<TARGET>_<FIELD>`.
  * In CI, `aws-actions/aws-secretsmanager-get-secrets` with `parse-json-secrets: true` and the secret id
  * `DBT_<TARGET>, <namePrefix>/<target>` (alias from `envAlias`) exports one variable per JSON key,
- * named `<alias>_<KEY>`: `DBT_PROD_HOST`, `DBT_PROD_PORT`, ... `DBT_PROD_PASSWORD` — exactly what
- * profiles.yml asks for, with no mapping step in the workflow. (`actionSecretIds` renders those lines.)
+ * named `<alias>_<KEY>`: `DBT_PROD_HOST`, ... `DBT_PROD_PASSWORD` on Postgres, `DBT_PROD_PRIVATE_KEY`
+ * on Snowflake — exactly what profiles.yml asks for, with no mapping step in the workflow.
+ * (`actionSecretIds` renders those lines.)
  */
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
-import { envVarName, TARGET_FIELDS } from "../warehouse/postgres/profiles";
-import type { PostgresTargetConnection } from "../warehouse/postgres/warehouse";
+import { envAlias } from "../warehouse/contract";
+
+export { envAlias };
 
 /** Arguments of WarehouseCredentials. Target names are plain: they decide which secrets exist. */
 export interface WarehouseCredentialsArgs {
     /** Secret name prefix, e.g. `dbt/prod`; each target's secret is `<namePrefix>/<target>`. */
     namePrefix: string;
-    /** Connection settings per target (e.g. PostgresWarehouse.targets); passwords are secrets. */
-    targets: pulumi.Input<Record<string, PostgresTargetConnection>>;
+    /** The credential JSON per target (a warehouse's `credentialSecrets`); a secret. */
+    secrets: pulumi.Input<Record<string, string>>;
+    /** Keys every target's JSON carries (the warehouse's `credentialFields`), in order. */
+    fields: readonly string[];
     /** Targets to store, one secret each; every one must be present in `targets`. */
     targetNames: string[];
     /** KMS key (ID, ARN or alias) encrypting the secrets; default the account's aws/secretsmanager key. */
@@ -26,16 +31,7 @@ export interface WarehouseCredentialsArgs {
     recoveryWindowInDays?: number;
 }
 
-/**
- * Alias for the secret of `target` in aws-secretsmanager-get-secrets, e.g. `DBT_PROD`, so that
- * `${envAlias(t)}_${FIELD}` === `envVarName(t, field)` for every target field.
- */
-export function envAlias(target: string): string {
-    const host = envVarName(target, "host");
-    return host.slice(0, host.length - "_HOST".length);
-}
-
-/** One Secrets Manager secret per dbt target holding `{host, port, user, password, dbname, schema}`. */
+/** One Secrets Manager secret per dbt target holding its credential JSON (e.g. `{host, port, user, password, dbname, schema}`). */
 export class WarehouseCredentials extends pulumi.ComponentResource {
     /** Throws the error the constructor would, without registering anything. */
     public static validate(name: string, args: WarehouseCredentialsArgs): void {
@@ -58,7 +54,7 @@ export class WarehouseCredentials extends pulumi.ComponentResource {
         validate(name, args);
         super("dbt-platform:aws:WarehouseCredentials", name, {}, opts);
 
-        const all = pulumi.output(args.targets);
+        const all = pulumi.output(args.secrets);
         this.secretArns = {};
         this.secretNames = {};
         this.secrets = {};
@@ -68,27 +64,33 @@ export class WarehouseCredentials extends pulumi.ComponentResource {
                 `${name}-${target}`,
                 {
                     name: `${args.namePrefix}/${target}`,
-                    description: `dbt target ${target}: ${TARGET_FIELDS.join(", ")} (read as ${envAlias(target)}_<FIELD>)`,
+                    description: `dbt target ${target}: ${args.fields.join(", ")} (read as ${envAlias(target)}_<FIELD>)`,
                     kmsKeyId: args.kmsKeyId,
                     recoveryWindowInDays: args.recoveryWindowInDays,
                 },
                 { parent: this },
             );
             const secretString = pulumi.secret(
-                all.apply((targets) => {
-                    const connection = targets?.[target];
-                    if (!connection) {
-                        const have = Object.keys(targets ?? {}).join(", ") || "none";
-                        throw new Error(`WarehouseCredentials ${name}: target ${target} is declared in targetNames but missing from targets (have: ${have})`);
+                all.apply((secrets) => {
+                    const json = secrets?.[target];
+                    if (json === undefined || json === null) {
+                        const have = Object.keys(secrets ?? {}).join(", ") || "none";
+                        throw new Error(`WarehouseCredentials ${name}: target ${target} is declared in targetNames but missing from secrets (have: ${have})`);
                     }
-                    // Field names only in errors: the values include the password.
-                    const missing = TARGET_FIELDS.filter((f) => connection[f] === undefined || connection[f] === null || connection[f] === "");
-                    if (missing.length > 0) {
-                        throw new Error(`WarehouseCredentials ${name}: target ${target} has no ${missing.join(", ")}`);
+                    // Field names only in errors: the values include the password or the private key.
+                    let doc: Record<string, unknown>;
+                    try {
+                        doc = JSON.parse(json);
+                    } catch {
+                        throw new Error(`WarehouseCredentials ${name}: the secret of target ${target} is not JSON`);
                     }
-                    const doc: Record<string, string | number> = {};
-                    for (const f of TARGET_FIELDS) doc[f] = connection[f];
-                    return JSON.stringify(doc);
+                    if (doc === null || typeof doc !== "object" || Array.isArray(doc)) throw new Error(`WarehouseCredentials ${name}: the secret of target ${target} is not a JSON object`);
+                    const missing = args.fields.filter((f) => doc[f] === undefined || doc[f] === null || doc[f] === "");
+                    if (missing.length > 0) throw new Error(`WarehouseCredentials ${name}: target ${target} has no ${missing.join(", ")}`);
+                    const extra = Object.keys(doc).filter((k) => !args.fields.includes(k));
+                    if (extra.length > 0) throw new Error(`WarehouseCredentials ${name}: target ${target} has fields outside fields: ${extra.join(", ")}`);
+                    // Fields in the declared order: the action exports them in any order, but the secret reads the same on every up.
+                    return JSON.stringify(Object.fromEntries(args.fields.map((f) => [f, doc[f]])));
                 }),
             );
             this.versions[target] = new aws.secretsmanager.SecretVersion(
@@ -114,6 +116,9 @@ function validate(name: string, args: WarehouseCredentialsArgs): void {
     const prefix = args.namePrefix;
     if (typeof prefix !== "string" || !/^[A-Za-z0-9_+=.@-]+(?:\/[A-Za-z0-9_+=.@-]+)*$/.test(prefix) || prefix.length > 400) {
         problems.push(`namePrefix = ${JSON.stringify(prefix)}: expected a secret name prefix such as dbt/prod (letters, digits, _+=.@- separated by /)`);
+    }
+    if (!Array.isArray(args.fields) || args.fields.length === 0 || args.fields.some((f) => typeof f !== "string" || !/^[a-z][a-z0-9_]*$/.test(f))) {
+        problems.push(`fields = ${JSON.stringify(args.fields)}: expected the credential JSON's keys (lower-case identifiers, e.g. host, private_key)`);
     }
     if (!Array.isArray(args.targetNames) || args.targetNames.length === 0) {
         problems.push("targetNames: expected at least one target");

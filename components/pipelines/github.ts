@@ -63,6 +63,16 @@ function jobDocument(model: PipelineModel, job: Job, uses: Record<GithubAction, 
         // A fork's PR gets no OIDC token: skip the role so the run steps can report the fork policy instead of failing here.
         if (job.context.includes("IS_FORK")) step.if = SAME_REPOSITORY;
         steps.push(step);
+        if (job.credentialSecret) {
+            // Seed 002: the target's JSON secret becomes <alias>_<KEY> variables (masked), exactly what profiles.yml reads.
+            const read: GithubStep = {
+                name: "Read the warehouse credentials (Secrets Manager)",
+                uses: uses.secretsManager,
+                with: { "secret-ids": `${job.credentialSecret.alias}, ${job.credentialSecret.secretId}`, "parse-json-secrets": true },
+            };
+            if (step.if) read.if = step.if;
+            steps.push(read);
+        }
     }
     for (const s of job.steps) {
         const step: GithubStep = { name: s.name, run: s.lines.join("\n") };

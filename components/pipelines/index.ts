@@ -6,9 +6,7 @@ import type { CiSystem } from "../config/stack";
 import { renderAzure } from "./azure";
 import { renderBitbucket } from "./bitbucket";
 import { renderGithub } from "./github";
-import { dropSchemaMacro, schemaOwnershipMacro } from "./macros";
-import { CREATE_SCHEMA_MACRO } from "../warehouse/postgres/warehouse";
-import { DROP_SCHEMA_MACRO, inProject, SCHEMA_OWNERSHIP_MACRO, PipelineContext, PipelineModel, pipelineModel, PROFILES_DIR } from "./model";
+import { inProject, PipelineContext, PipelineModel, pipelineModel, PROFILES_DIR } from "./model";
 
 export * from "./model";
 export { azureNames } from "./azure";
@@ -31,16 +29,21 @@ export interface RenderedPipelines {
 
 /**
  * Renders the CI files for `ctx.system` (at the repository root), and, inside the dbt project
- * (dbt.projectDir), the cleanup macro and (outside Azure, which uses a secure file) profiles.yml.
+ * (dbt.projectDir), the warehouse's macros the jobs call and (outside Azure, which uses a secure
+ * file) profiles.yml.
  */
 export function renderPipelineFiles(ctx: PipelineContext, profilesYaml: string): RenderedPipelines {
     const model = pipelineModel(ctx);
     const files: Record<string, string> = { ...RENDERERS[ctx.system](model) };
-    if (model.jobs.some((j) => j.id === "pull-request")) files[inProject(ctx, `macros/${DROP_SCHEMA_MACRO}.sql`)] = dropSchemaMacro(ctx.pullRequestSchemaPrefix);
-    // The dev role has no CREATE on the database: CI and developers create their schemas through dbt_platform.create_schema.
-    if (model.jobs.some((j) => j.id === "pull-request")) files[inProject(ctx, "macros/dbt_platform_create_schema.sql")] = CREATE_SCHEMA_MACRO;
-    // The deploy job refuses schemas the production role does not own before it builds.
-    files[inProject(ctx, `macros/${SCHEMA_OWNERSHIP_MACRO}.sql`)] = schemaOwnershipMacro();
+    const prs = ctx.warehouse.pullRequestSchemas;
+    if (model.jobs.some((j) => j.id === "pull-request")) {
+        // The PR-schema reset and cleanup, and whatever the warehouse needs to create those schemas.
+        files[inProject(ctx, `macros/${prs.dropMacroName}.sql`)] = prs.dropMacro;
+        if (prs.createMacro) files[inProject(ctx, `macros/${prs.createMacro.name}.sql`)] = prs.createMacro.source;
+    }
+    // The deploy job's check (if the warehouse has one) runs before it builds.
+    const check = ctx.warehouse.deployCheck;
+    if (check) files[inProject(ctx, `macros/${check.macroName}.sql`)] = check.macro;
     if (ctx.system !== "azure-devops") files[inProject(ctx, `${PROFILES_DIR}/profiles.yml`)] = profilesYaml;
     return { model, files };
 }

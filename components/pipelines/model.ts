@@ -12,7 +12,7 @@ import { Document, isScalar, visit } from "yaml";
 import { HISTORY_PREFIX, LATEST_MANIFEST_KEY, DOCS_PREFIX } from "../aws/artifactStore";
 import type { CiSystem } from "../config/stack";
 import { pullRequestPrefixProblem } from "../config/rules";
-import { envVarName, TARGET_FIELDS, TargetField } from "../warehouse/postgres/profiles";
+import { envAlias, PipelineWarehouse, TargetEnvVar, writeFileLines } from "../warehouse/contract";
 import { AWSCLI_VERSION, PinOverrides, pinProblems, PYTHON_VERSION } from "./versions";
 import { releaseProblems, releaseSteps, ScheduledRelease } from "./release";
 
@@ -53,11 +53,20 @@ export interface PipelineContext {
     /** Branch whose commits deploy. */
     mainBranch: string;
     /** projectDir: the dbt project's folder relative to the repository root (default `.`, the root). */
-    dbt: { profile: string; version: string; adapterVersion: string; pythonVersion: string; projectDir?: string };
+    dbt: { profile: string; version: string; pythonVersion: string; projectDir?: string };
     /** dbt target names: the CI bot's (absent when the stack has no CI user) and the deploy bot's. */
     targets: { ci?: string; deploy: string };
-    /** Schema prefix of per-PR schemas (dbt_pr_ → dbt_pr_42). */
-    pullRequestSchemaPrefix: string;
+    /**
+     * The warehouse, as the contract describes it: adapter, each target's variables (secret, file,
+     * per run), the PR-schema family and its drop macro, the deploy check. Nothing else of the
+     * warehouse reaches the pipelines.
+     */
+    warehouse: PipelineWarehouse;
+    /**
+     * Secrets Manager secret name per target. When set for a job's target, the GitHub job reads the
+     * target's variables from it (aws-secretsmanager-get-secrets, seed 002) instead of GitHub secrets.
+     */
+    credentialSecretNames?: Record<string, string>;
     /** development: deploy on every push to main; release: a stage, gated when it promotes from another. */
     environment: { kind: "development" | "release"; promotesFrom?: string };
     /** AWS wiring (aws.enabled): bucket, docs distribution and CI roles. */
@@ -121,6 +130,12 @@ export interface Job {
     env: Record<string, string>;
     /** AWS role the job assumes (the PR role or the deploy role). */
     awsRoleArn?: string;
+    /**
+     * The target's credential secret, read with the job's role before any step runs (GitHub:
+     * aws-secretsmanager-get-secrets with parse-json-secrets): it exports `<alias>_<KEY>` per JSON key,
+     * the variables `variables` would otherwise hold.
+     */
+    credentialSecret?: { secretId: string; alias: string };
     /** Deployment environment (Bitbucket deployment, GitHub environment, Azure environment). */
     deploymentEnvironment?: string;
     /** Runs of the same group: cancel the older one (PRs) or queue (deploys never overlap). */
@@ -160,8 +175,45 @@ export function shq(value: string): string {
     return /^[A-Za-z0-9_./:=@%+-]+$/.test(value) ? value : `'${value.replace(/'/g, `'"'"'`)}'`;
 }
 
-function targetVariables(target: string, fields: readonly TargetField[]): SettingVariable[] {
-    return fields.map((f) => ({ name: envVarName(target, f), secret: f === "password" }));
+/** The environment variables of `target` that profiles.yml reads (the contract's targetEnv). */
+function targetEnv(ctx: PipelineContext, target: string): TargetEnvVar[] {
+    const vars = ctx.warehouse.targetEnv[target];
+    if (!vars) throw new Error(`pipelines for stack ${ctx.stack}: the warehouse has no target ${target} (has: ${Object.keys(ctx.warehouse.targetEnv).join(", ") || "none"})`);
+    return vars;
+}
+
+/**
+ * The variable the PR job sets to the pull request's schema: the one the warehouse marks per run, or,
+ * when CI shares a target with another duty, that target's `schema` field (dbt's target schema).
+ */
+function pullRequestSchemaVariable(vars: readonly TargetEnvVar[]): TargetEnvVar | undefined {
+    return vars.find((v) => v.perRun === "pull-request-schema") ?? vars.find((v) => v.field === "schema");
+}
+
+/** The variables a job reads from the CI settings: every target variable except those it computes per run (`computed`). */
+function targetVariables(ctx: PipelineContext, target: string, computed?: TargetEnvVar): SettingVariable[] {
+    return targetEnv(ctx, target)
+        .filter((v) => !(computed ? v === computed : v.perRun))
+        .map((v) => ({ name: v.name, secret: v.secret }));
+}
+
+/** The Secrets Manager secret a GitHub job reads its target's variables from, when the stack has one. */
+function credentialSecret(ctx: PipelineContext, target: string): Job["credentialSecret"] {
+    const secretId = ctx.credentialSecretNames?.[target];
+    return ctx.system === "github" && ctx.aws && secretId ? { secretId, alias: envAlias(target) } : undefined;
+}
+
+/**
+ * The preamble lines that write a target's file-valued variables (key files) with mode 600. Bitbucket's
+ * and Azure's secured variables cannot carry newlines, so there the value is base64 (CiSettings stores it so).
+ */
+function fileLines(ctx: PipelineContext, target: string): string[] {
+    return writeFileLines(targetEnv(ctx, target), { base64: fileVariablesBase64(ctx.system) });
+}
+
+/** Whether file-valued variables of this CI system hold base64 (see fileLines). */
+export function fileVariablesBase64(system: CiSystem): boolean {
+    return system !== "github";
 }
 
 /** Problems with a context, each naming the field; empty when the model can be built. */
@@ -169,9 +221,18 @@ export function contextProblems(ctx: PipelineContext): string[] {
     const problems: string[] = [];
     const dirProblem = projectDirProblem(projectDir(ctx));
     if (dirProblem) problems.push(`dbt.projectDir = ${JSON.stringify(ctx.dbt.projectDir)}: ${dirProblem}`);
-    // The stack config's own rule: a prefix the config accepts never fails here, after registration.
-    const prefixProblem = pullRequestPrefixProblem(ctx.pullRequestSchemaPrefix);
-    if (prefixProblem) problems.push(`pullRequestSchemaPrefix = ${JSON.stringify(ctx.pullRequestSchemaPrefix)}: expected ${prefixProblem}`);
+    // The stack config's own rule (in the warehouse's case): a prefix the config accepts never fails here, after registration.
+    const prs = ctx.warehouse.pullRequestSchemas;
+    const folded = prs.case === "upper" ? prs.prefix.toLowerCase() : prs.prefix;
+    const prefixProblem = pullRequestPrefixProblem(folded) ?? (prs.case === "upper" && prs.prefix !== prs.prefix.toUpperCase() ? "an upper-case prefix (the warehouse folds names to upper case)" : undefined);
+    if (prefixProblem) problems.push(`warehouse.pullRequestSchemas.prefix = ${JSON.stringify(prs.prefix)}: expected ${prefixProblem}`);
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(prs.dropMacroName)) problems.push(`warehouse.pullRequestSchemas.dropMacroName = ${JSON.stringify(prs.dropMacroName)}: expected a macro name`);
+    for (const t of [ctx.targets.ci, ctx.targets.deploy]) {
+        if (t !== undefined && !ctx.warehouse.targetEnv[t]) problems.push(`targets: the warehouse has no target ${t} (has: ${Object.keys(ctx.warehouse.targetEnv).join(", ") || "none"})`);
+    }
+    if (ctx.targets.ci && ctx.warehouse.targetEnv[ctx.targets.ci] && !pullRequestSchemaVariable(ctx.warehouse.targetEnv[ctx.targets.ci])) {
+        problems.push(`warehouse.targetEnv.${ctx.targets.ci}: expected the variable that carries the per-run pull-request schema`);
+    }
     problems.push(...pinProblems(ctx.pins));
     // The default image digest is python:<PYTHON_VERSION>-slim's: another Python needs its own pinned image.
     if (ctx.system === "bitbucket" && ctx.dbt.pythonVersion !== PYTHON_VERSION && !ctx.pins?.bitbucketImage) {
@@ -204,24 +265,28 @@ function projectDir(ctx: PipelineContext): string {
     return ctx.dbt.projectDir ?? ".";
 }
 
-const VERSIONS_LINE = 'import importlib.metadata as m; print("dbt-core", m.version("dbt-core"), "dbt-postgres", m.version("dbt-postgres"))';
+/** Prints the installed dbt-core and adapter versions. */
+function versionsLine(adapterPackage: string): string {
+    return `import importlib.metadata as m; print("dbt-core", m.version("dbt-core"), "${adapterPackage}", m.version("${adapterPackage}"))`;
+}
 
 function installStep(ctx: PipelineContext): Step {
-    const pkgs = [`dbt-core==${ctx.dbt.version}`, `dbt-postgres==${ctx.dbt.adapterVersion}`];
+    const adapter = ctx.warehouse.adapter;
+    const pkgs = [`dbt-core==${ctx.dbt.version}`, `${adapter.package}==${adapter.version}`];
     if (ctx.aws) pkgs.push(`awscli==${AWSCLI_VERSION}`);
     return {
         id: "install",
         name: "Install dbt",
         // The installed versions, read locally: `dbt --version` also asks PyPI for the latest release on every run.
-        lines: [`python -m pip install --quiet ${pkgs.map(shq).join(" ")}`, `python -c ${shq(VERSIONS_LINE)}`, "dbt deps"],
+        lines: [`python -m pip install --quiet ${pkgs.map(shq).join(" ")}`, `python -c ${shq(versionsLine(adapter.package))}`, "dbt deps"],
         when: "success",
     };
 }
 
 /** A line that fails the step, naming the variable, when a settings variable is unset or empty. */
-function variableChecks(target: string, fields: readonly TargetField[], why: string): string[] {
-    const names = fields.map((f) => envVarName(target, f)).join(" ");
-    return [`for v in ${names}; do if [ -z "$(printenv "$v" || true)" ]; then echo "$v is not set: it comes from the CI settings (CiSettings). ${why}" >&2; exit 1; fi; done`];
+function variableChecks(variables: readonly SettingVariable[], why: string, source = "the CI settings (CiSettings)"): string[] {
+    const names = variables.map((v) => v.name).join(" ");
+    return [`for v in ${names}; do if [ -z "$(printenv "$v" || true)" ]; then echo "$v is not set: it comes from ${source}. ${why}" >&2; exit 1; fi; done`];
 }
 
 function cdProject(ctx: PipelineContext): string[] {
@@ -257,10 +322,13 @@ function manifestFetchLines(ctx: PipelineContext & { aws: NonNullable<PipelineCo
 }
 
 function pullRequestJob(ctx: PipelineContext, ci: string): Job {
-    const schemaVar = envVarName(ci, "schema");
+    const prs = ctx.warehouse.pullRequestSchemas;
+    const schemaVar = pullRequestSchemaVariable(targetEnv(ctx, ci))!.name;
     const state = STATE_DIR;
     const exclude = evaluatorExclude(ctx);
-    const dropArgs = (claim: boolean) => `--args "{schema_name: $${schemaVar}, run_id: '$RUN_ID', claim: ${claim}}"`;
+    // The contract's calling convention: with a run claim the reset marks the schema and the cleanup honours the mark.
+    const dropArgs = (claim: boolean) =>
+        prs.dropMacroCall === "claim" ? `--args "{schema_name: $${schemaVar}, run_id: '$RUN_ID', claim: ${claim}}"` : `--args "{schema_name: $${schemaVar}}"`;
     const install = installStep(ctx);
     if (ctx.projectEvaluator) {
         // A missing package is an error before anything is built, not a gate that selects nothing.
@@ -277,7 +345,7 @@ function pullRequestJob(ctx: PipelineContext, ci: string): Job {
             id: "reset",
             name: "Reset the pull request's schemas (a re-run starts clean)",
             // Drops the PR's whole schema family and marks the PR schema with this run, so an older run's cleanup leaves it alone.
-            lines: [`dbt run-operation ${DROP_SCHEMA_MACRO} --target ${ci} ${dropArgs(true)}`],
+            lines: [`dbt run-operation ${prs.dropMacroName} --target ${ci} ${dropArgs(true)}`],
             when: "success",
         },
     ];
@@ -328,21 +396,23 @@ function pullRequestJob(ctx: PipelineContext, ci: string): Job {
     steps.push({
         id: "cleanup",
         name: "Drop the pull request's schemas",
-        lines: [`dbt run-operation ${DROP_SCHEMA_MACRO} --target ${ci} ${dropArgs(false)}`],
+        lines: [`dbt run-operation ${prs.dropMacroName} --target ${ci} ${dropArgs(false)}`],
         when: "always",
         continueOnError: true,
     });
-    // The PR schema is computed, so the schema variable is not a setting.
-    const fields = TARGET_FIELDS.filter((f) => f !== "schema");
+    // The PR schema is computed, so its variable is not a setting; with a credential secret, nothing is.
+    const secret = credentialSecret(ctx, ci);
+    const variables = targetVariables(ctx, ci, pullRequestSchemaVariable(targetEnv(ctx, ci)));
     return {
         id: "pull-request",
         name: "dbt slim CI",
         trigger: { kind: "pull-request" },
         target: ci,
-        variables: targetVariables(ci, fields),
+        variables: secret ? [] : variables,
         context: ["PR_NUMBER", "PR_TARGET_BRANCH", "IS_FORK", "RUN_ID"],
         env: { DBT_PROFILES_DIR: PROFILES_DIR },
         awsRoleArn: ctx.aws?.pullRequestRoleArn,
+        ...(secret ? { credentialSecret: secret } : {}),
         concurrency: { group: `dbt-ci-${ctx.stack}-pr-$PR_NUMBER`, cancelInProgress: true },
         // Each step may run in a fresh shell (GitHub, Azure) or after-script (Bitbucket): derive the schema in each.
         steps: withPreamble(steps, [
@@ -352,8 +422,11 @@ function pullRequestJob(ctx: PipelineContext, ci: string): Job {
             `if [ "\${PR_TARGET_BRANCH#refs/heads/}" != ${shq(ctx.mainBranch)} ]; then echo "Slim CI runs for pull requests into ${ctx.mainBranch}; this one targets $PR_TARGET_BRANCH: skipped"; exit 0; fi`,
             // Fork policy: no warehouse or AWS credentials reach a fork's code, so its PR is skipped with a notice (a maintainer re-pushes the branch to the repository to test it).
             `case "$IS_FORK" in [Tt]rue) echo "Pull request from a fork: slim CI skipped (forks get no warehouse or AWS credentials; push the branch to this repository to run it)"; exit 0;; esac`,
-            ...variableChecks(ci, fields, "Pull requests from forks get no secrets (Bitbucket cannot tell us it is a fork)."),
-            `export ${schemaVar}=${shq(ctx.pullRequestSchemaPrefix)}"$PR_NUMBER"`,
+            ...(secret
+                ? variableChecks(variables, "Check the job's role may read it.", `the credential secret ${secret.secretId}`)
+                : variableChecks(variables, "Pull requests from forks get no secrets (Bitbucket cannot tell us it is a fork).")),
+            `export ${schemaVar}=${shq(prs.prefix)}"$PR_NUMBER"`,
+            ...fileLines(ctx, ci),
             ...cdProject(ctx),
         ]),
     };
@@ -385,13 +458,18 @@ function deployJob(ctx: PipelineContext): Job {
         });
     }
     const exclude = evaluatorExclude(ctx);
-    steps.push(installStep(ctx), {
-        id: "schema-ownership",
-        name: "Refuse target schemas the production role does not own",
-        // Before anything is written: a schema another role created (squatted) fails the job, naming it and its owner.
-        lines: [`dbt run-operation ${SCHEMA_OWNERSHIP_MACRO} --target ${target}`],
-        when: "success",
-    }, {
+    steps.push(installStep(ctx));
+    const check = ctx.warehouse.deployCheck;
+    if (check) {
+        steps.push({
+            id: "schema-ownership",
+            name: "Refuse target schemas the production role does not own",
+            // Before anything is written: a schema another role created (squatted) fails the job, naming it and its owner.
+            lines: [`dbt run-operation ${check.macroName} --target ${target}`],
+            when: "success",
+        });
+    }
+    steps.push({
         id: "build",
         name: `Build ${ctx.stack} (target ${target})`,
         // A full refresh needs a selector and never touches seeds (their drop cascades to every dependent view);
@@ -436,19 +514,26 @@ function deployJob(ctx: PipelineContext): Job {
     // Scheduled runs: after a successful deploy, the runner image and the project by commit.
     steps.push(...releaseSteps(ctx));
     const context: ContextVariable[] = gated ? ["SOURCE_BRANCH", "RUN_ID"] : ["RUN_ID"];
+    const secret = credentialSecret(ctx, target);
+    const variables = targetVariables(ctx, target);
     return {
         id: "deploy",
         name: gated ? `dbt release to ${ctx.stack}` : `dbt deploy ${ctx.stack}`,
         trigger: gated ? { kind: "manual", branch: ctx.mainBranch } : { kind: "push", branch: ctx.mainBranch },
         target,
-        variables: targetVariables(target, TARGET_FIELDS),
+        variables: secret ? [] : variables,
         context,
         env: { DBT_PROFILES_DIR: PROFILES_DIR },
         awsRoleArn: ctx.aws?.deployRoleArn,
+        ...(secret ? { credentialSecret: secret } : {}),
         deploymentEnvironment: ctx.deploymentEnvironment,
         concurrency: { group: `dbt-deploy-${ctx.stack}`, cancelInProgress: false },
         fullRefreshInput: gated,
-        steps: withPreamble(steps, [...variableChecks(target, TARGET_FIELDS, "Check the deployment's variables."), ...cdProject(ctx)]),
+        steps: withPreamble(steps, [
+            ...(secret ? variableChecks(variables, "Check the job's role may read it.", `the credential secret ${secret.secretId}`) : variableChecks(variables, "Check the deployment's variables.")),
+            ...fileLines(ctx, target),
+            ...cdProject(ctx),
+        ]),
     };
 }
 

@@ -92,10 +92,28 @@ export interface PullRequestSchemas {
     case: "lower" | "upper";
     /** Who creates the schema: dbt, on the CI target's first build (the CI role may create schemas there). */
     createdBy: "dbt";
-    /** Name of the dbt macro the cleanup runs with `{schema_name: <prefix><n>}`. */
+    /** Name of the dbt macro the reset and cleanup steps run (see `dropMacroCall`). */
     dropMacroName: string;
     /** The macro's source, rendered into the dbt repository's macros/ folder. */
     dropMacro: string;
+    /**
+     * How the CI job calls the drop macro (default "schema"):
+     * - "schema": `{schema_name: <prefix><n>}`; the reset (start of a run) and the cleanup both drop the family;
+     * - "claim": `{schema_name, run_id, claim}`; the reset (`claim: true`) drops the family, recreates the PR
+     *   schema and marks it with the run, the cleanup (`claim: false`) drops only while the mark is this run's,
+     *   so a cancelled older run cannot drop what a newer run of the same PR builds (Postgres).
+     */
+    dropMacroCall?: "schema" | "claim";
+    /** A further macro the CI job needs to create its schemas (rendered beside the drop macro), if any. */
+    createMacro?: { name: string; source: string };
+}
+
+/** A macro the deploy job runs before it builds: fails naming every target schema production must not write to. */
+export interface DeployCheck {
+    /** dbt macro name, run as `dbt run-operation <name> --target <deploy target>`. */
+    macroName: string;
+    /** Its source, rendered into macros/. */
+    macro: string;
 }
 
 /** A role in the access plan; `database` is set for roles scoped to one database. */
@@ -177,6 +195,36 @@ export interface Warehouse<C extends object = object> {
     readonly pullRequestSchemas: PullRequestSchemas;
     /** The declared access plan. */
     readonly accessPlan: AccessPlan;
+    /** The check the deploy job runs before building, if the warehouse has one (Postgres: squatted schemas). */
+    readonly deployCheck?: DeployCheck;
+}
+
+/**
+ * What the pipelines need of a warehouse: the contract's plain fields, known before anything is
+ * registered (each warehouse's static `pipelineWarehouse(name, args)` gives them from its arguments).
+ */
+export type PipelineWarehouse = Pick<Warehouse, "kind" | "adapter" | "targetNames" | "targetEnv" | "credentialFields" | "pullRequestSchemas" | "deployCheck">;
+
+/** The plain pipeline view of a warehouse (component or planned). */
+export function pipelineWarehouse(w: PipelineWarehouse): PipelineWarehouse {
+    return {
+        kind: w.kind,
+        adapter: w.adapter,
+        targetNames: w.targetNames,
+        targetEnv: w.targetEnv,
+        credentialFields: w.credentialFields,
+        pullRequestSchemas: w.pullRequestSchemas,
+        ...(w.deployCheck ? { deployCheck: w.deployCheck } : {}),
+    };
+}
+
+/**
+ * Alias of `target`'s credential secret in aws-secretsmanager-get-secrets, e.g. `DBT_PROD`: with
+ * `parse-json-secrets` the action exports `<alias>_<KEY>` per JSON key, which is `targetEnvVar(target, key)`.
+ */
+export function envAlias(target: string): string {
+    const probe = targetEnvVar(target, "x");
+    return probe.slice(0, probe.length - "_X".length);
 }
 
 /** Environment variables of `target` built from its fields; helper for implementations. */

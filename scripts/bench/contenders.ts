@@ -45,7 +45,7 @@ export function oursPullRequest(model: PipelineModel, prNumber: number): Contend
     if (!job) throw new Error(`stack ${model.context.stack} renders no pull-request job (no CI target)`);
     // The CI system's context for a same-repository PR into the main branch.
     const context = { PR_NUMBER: String(prNumber), PR_TARGET_BRANCH: model.context.mainBranch, IS_FORK: "false", RUN_ID: `bench-pr-${prNumber}` };
-    return fromJob("ours", job, context, `${model.context.pullRequestSchemaPrefix}${prNumber}`);
+    return fromJob("ours", job, context, `${model.context.warehouse.pullRequestSchemas.prefix}${prNumber}`);
 }
 
 /** The rendered deploy job (phase 1: a full build; the slim deploy changes only the model). */

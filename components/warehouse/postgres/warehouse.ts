@@ -2,10 +2,10 @@ import * as pulumi from "@pulumi/pulumi";
 import * as postgresql from "@pulumi/postgresql";
 import * as random from "@pulumi/random";
 import { pullRequestPrefixProblem } from "../../config/rules";
-import { dropSchemaMacro } from "../../pipelines/macros";
-import { DROP_SCHEMA_MACRO } from "../../pipelines/model";
+import { dropSchemaMacro, schemaOwnershipMacro } from "../../pipelines/macros";
+import { DROP_SCHEMA_MACRO, SCHEMA_OWNERSHIP_MACRO } from "../../pipelines/model";
 import { DBT_POSTGRES_VERSION } from "../../pipelines/versions";
-import { AccessPlan, AdapterPackage, envVarsFor, PlannedGrant, PullRequestSchemas, TargetEnvVar, Warehouse } from "../contract";
+import { AccessPlan, AdapterPackage, DeployCheck, envVarsFor, PipelineWarehouse, PlannedGrant, PullRequestSchemas, TargetEnvVar, Warehouse } from "../contract";
 import { identifierProblem } from "./identifiers";
 import { envVarName, postgresProfiles, renderProfilesYaml, TARGET_FIELDS } from "./profiles";
 
@@ -262,6 +262,11 @@ export class PostgresWarehouse extends pulumi.ComponentResource implements Wareh
         return postgresAccessPlan(normalise(name, args));
     }
 
+    /** What the pipelines read of the warehouse the constructor would declare (pure; plans CI settings before registration). */
+    public static pipelineWarehouse(name: string, args: PostgresWarehouseArgs): PipelineWarehouse {
+        return postgresPipelineWarehouse(normalise(name, args));
+    }
+
     /** The warehouse kind (contract). */
     public readonly kind = "postgres" as const;
     /** The adapter the pipelines install. */
@@ -276,6 +281,8 @@ export class PostgresWarehouse extends pulumi.ComponentResource implements Wareh
     public readonly pullRequestSchemas: PullRequestSchemas;
     /** The declared access plan. */
     public readonly accessPlan: AccessPlan;
+    /** The deploy job refuses schemas the prod role does not own (issue 11). */
+    public readonly deployCheck: DeployCheck;
 
     /** Group role names. */
     public readonly roles: { dev: string; prod: string };
@@ -295,16 +302,11 @@ export class PostgresWarehouse extends pulumi.ComponentResource implements Wareh
         const model = normalise(name, args);
         super("dbt-platform:warehouse:PostgresWarehouse", name, {}, opts);
         this.roles = { dev: model.devRole, prod: model.prodRole };
-        this.adapter = { type: "postgres", package: "dbt-postgres", version: model.adapterVersion };
+        const pipeline = postgresPipelineWarehouse(model);
+        this.adapter = pipeline.adapter;
         this.accessPlan = postgresAccessPlan(model);
-        this.pullRequestSchemas = {
-            prefix: model.pullRequestPrefix,
-            database: model.database,
-            case: "lower",
-            createdBy: "dbt",
-            dropMacroName: DROP_SCHEMA_MACRO,
-            dropMacro: dropSchemaMacro(model.pullRequestPrefix),
-        };
+        this.pullRequestSchemas = pipeline.pullRequestSchemas;
+        this.deployCheck = pipeline.deployCheck!;
 
         const adminProvider = (key: string, databaseName: pulumi.Input<string>) =>
             new postgresql.Provider(
@@ -531,10 +533,7 @@ export class PostgresWarehouse extends pulumi.ComponentResource implements Wareh
             targetEntries.push([targetName, connection(bot.name, bot.password, schemaName)]);
         }
         this.targets = pulumi.secret(collect(targetEntries));
-        // The CI target's schema is the pull request's, which the job computes per run.
-        this.targetEnv = Object.fromEntries(
-            targetEntries.map(([t]) => [t, envVarsFor(t, TARGET_FIELDS, { secret: ["password"], perRun: t === this.targetNames.ci ? { schema: "pull-request-schema" } : {} })]),
-        );
+        this.targetEnv = pipeline.targetEnv;
         // The same JSON WarehouseCredentials stores: every field, as text.
         this.credentialSecrets = pulumi.secret(
             this.targets.apply((targets) =>
@@ -574,6 +573,40 @@ export class PostgresWarehouse extends pulumi.ComponentResource implements Wareh
             credentialSecrets: this.credentialSecrets,
         });
     }
+}
+
+/** The contract's pipeline fields of a normalised model: adapter, targets and their variables, PR schemas, deploy check. */
+function postgresPipelineWarehouse(m: Model): PipelineWarehouse {
+    const targetNames: Partial<Record<PostgresBotDuty, string>> = {};
+    for (const u of m.users) targetNames[u.duty] = botTargetName(u.duty, m.deployTarget);
+    // The CI target's schema is the pull request's, which the job computes per run.
+    const targetEnv = Object.fromEntries(
+        m.users.map((u) => {
+            const t = botTargetName(u.duty, m.deployTarget);
+            return [t, envVarsFor(t, TARGET_FIELDS, { secret: ["password"], perRun: u.duty === "ci" ? { schema: "pull-request-schema" } : {} })];
+        }),
+    );
+    const pullRequestSchemas: PullRequestSchemas = {
+        prefix: m.pullRequestPrefix,
+        database: m.database,
+        case: "lower",
+        createdBy: "dbt",
+        dropMacroName: DROP_SCHEMA_MACRO,
+        dropMacro: dropSchemaMacro(m.pullRequestPrefix),
+        // The reset claims the PR schema for its run (created through dbt_platform.create_schema); the cleanup honours the claim.
+        dropMacroCall: "claim",
+        // The dev role has no CREATE on the database: CI and developers create their schemas through dbt_platform.create_schema.
+        createMacro: { name: "dbt_platform_create_schema", source: CREATE_SCHEMA_MACRO },
+    };
+    return {
+        kind: "postgres",
+        adapter: { type: "postgres", package: "dbt-postgres", version: m.adapterVersion },
+        targetNames,
+        targetEnv,
+        credentialFields: TARGET_FIELDS,
+        pullRequestSchemas,
+        deployCheck: { macroName: SCHEMA_OWNERSHIP_MACRO, macro: schemaOwnershipMacro() },
+    };
 }
 
 /** The declared access plan (contract) of a normalised model: what the constructor registers, as data. */

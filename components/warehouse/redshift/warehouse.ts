@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
-import type { AccessPlan, AdapterPackage, PullRequestSchemas, TargetEnvVar, Warehouse } from "../contract";
+import type { AccessPlan, AdapterPackage, PipelineWarehouse, PullRequestSchemas, TargetEnvVar, Warehouse } from "../contract";
 import { RedshiftAdminConnection } from "./client";
 import { redshiftContractAccessPlan, RedshiftPlanModel, RedshiftPlanStep, redshiftAccessPlan } from "./plan";
 import {
@@ -131,6 +131,24 @@ export class RedshiftWarehouse extends pulumi.ComponentResource implements Wareh
     public static accessPlan(name: string, args: RedshiftWarehouseArgs): AccessPlan {
         const model = normalise(name, args);
         return redshiftContractAccessPlan(model.plan, redshiftAccessPlan(model.plan, () => undefined));
+    }
+
+    /** What the pipelines read of the warehouse the constructor would declare (pure; plans CI settings before registration). */
+    public static pipelineWarehouse(name: string, args: RedshiftWarehouseArgs): PipelineWarehouse {
+        const model = normalise(name, args);
+        const targetNames: Partial<Record<RedshiftBotDuty, string>> = {};
+        if (model.plan.ciUser) targetNames.ci = "ci";
+        targetNames.deploy = model.deployTarget;
+        targetNames.scheduler = "scheduler";
+        const targets = [...(model.plan.ciUser ? ["ci"] : []), model.deployTarget, "scheduler"];
+        return {
+            kind: "redshift",
+            adapter: REDSHIFT_ADAPTER,
+            targetNames,
+            targetEnv: Object.fromEntries(targets.map((t) => [t, redshiftTargetEnv(t, model.auth, t === targetNames.ci)])),
+            credentialFields: redshiftTargetFields(model.auth),
+            pullRequestSchemas: redshiftPullRequestSchemas(model.pullRequestSchemaPrefix, model.plan.database),
+        };
     }
 
     /** Group names. */

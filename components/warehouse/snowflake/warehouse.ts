@@ -18,7 +18,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as snowflake from "@pulumi/snowflake";
 import * as tls from "@pulumi/tls";
-import type { AccessPlan, AdapterPackage, BotDuty, GrantTarget, PlannedGrant, PullRequestSchemas, RoleRef, TargetEnvVar, Warehouse } from "../contract";
+import type { AccessPlan, AdapterPackage, BotDuty, GrantTarget, PipelineWarehouse, PlannedGrant, PullRequestSchemas, RoleRef, TargetEnvVar, Warehouse } from "../contract";
 import { dutyTargetName } from "../contract";
 import { publicKeyBody, splitAccount } from "./identifiers";
 import { dutyRole, dutyWarehouse, normaliseSnowflake, SnowflakeModel, SnowflakeWarehouseArgs, WAREHOUSE_DUTIES, WarehouseDuty } from "./model";
@@ -51,6 +51,26 @@ export class SnowflakeWarehouse extends pulumi.ComponentResource implements Ware
     /** The plan as reviewable Snowflake SQL (pure), e.g. for sql/<stack>.sql. */
     public static renderSql(name: string, args: SnowflakeWarehouseArgs, header = ""): string {
         return renderSnowflakeSql(name, normaliseSnowflake(name, args), header);
+    }
+
+    /** What the pipelines read of the warehouse the constructor would declare (pure; plans CI settings before registration). */
+    public static pipelineWarehouse(name: string, args: SnowflakeWarehouseArgs): PipelineWarehouse {
+        const m = normaliseSnowflake(name, args);
+        const targetNames: Partial<Record<BotDuty, string>> = {};
+        const targetEnv: Record<string, TargetEnvVar[]> = {};
+        for (const u of m.users) {
+            const target = dutyTargetName(u.duty, m.deployTarget);
+            targetNames[u.duty] = target;
+            targetEnv[target] = snowflakeTargetEnv(target, { endpoint: m.endpoint, pullRequestSchema: u.duty === "ci" });
+        }
+        return {
+            kind: "snowflake",
+            adapter: { type: "snowflake", package: "dbt-snowflake", version: m.adapterVersion },
+            targetNames,
+            targetEnv,
+            credentialFields: snowflakeTargetFields(m.endpoint),
+            pullRequestSchemas: snowflakePullRequestSchemas(m.pullRequestPrefix, m.developmentDatabase),
+        };
     }
 
     public readonly kind = "snowflake" as const;
