@@ -215,3 +215,41 @@ describe("program: release steps per CI system, only with scheduled runs", () =>
         });
     }
 });
+
+describe("program: the redshift stack registers the scheduled-runs chain too (Azure DevOps + Redshift)", () => {
+    let resources: Recorded[];
+    let exports: Record<string, pulumi.Output<any>>;
+    const r = (type: string, name: string) => find(resources, type, name);
+    before(async () => {
+        ({ resources, exports } = await runProgram("redshift"));
+    });
+
+    it("every child of ScheduledRuns by type and name, under DbtPlatform", () => {
+        const component = r(T.component, "dbt-redshift-scheduled");
+        assert.strictEqual(component.parent, r("dbt-platform:index:DbtPlatform", "dbt-redshift").urn);
+        const children = resources.filter((x) => x.parent === component.urn).map((x) => `${x.type} ${x.name}`).sort();
+        assert.deepStrictEqual(children, scheduledChain("dbt-redshift-scheduled", ["nightly"], 1));
+        assert.strictEqual(r(T.schedule, "dbt-redshift-scheduled-nightly").inputs.scheduleExpressionTimezone, "Europe/Stockholm");
+        assert.ok(!resources.some((x) => x.name === "dbt-redshift-ci-scheduler"), "CiIdentity still creates a scheduler role");
+    });
+
+    it("secrets from the recorded scheduler secret, keyed by RedshiftWarehouse's credential fields; the image pins dbt-redshift", async () => {
+        const secretArn = resources.find((x) => x.type === T.secret && x.inputs.name === "dbt/redshift/scheduler")!.state.arn;
+        const [container] = JSON.parse(r(T.taskDef, "dbt-redshift-scheduled-task-definition").inputs.containerDefinitions);
+        const version = r("aws:secretsmanager/secretVersion:SecretVersion", "dbt-redshift-credentials-scheduler-version");
+        const fields = Object.keys(JSON.parse(version.inputs.secretString)).sort();
+        assert.deepStrictEqual(container.secrets, fields.map((f) => ({ name: `DBT_SCHEDULER_${f.toUpperCase()}`, valueFrom: `${secretArn}:${f}::` })));
+        const pass = statements(r(T.rolePolicy, "dbt-redshift-scheduled-scheduler-policy")).find((s) => [s.Action].flat().includes("iam:PassRole"))!;
+        assert.deepStrictEqual([pass.Resource].flat().sort(), [r(T.role, "dbt-redshift-scheduled-execution").state.arn, r(T.role, "dbt-redshift-scheduled-task").state.arn].sort());
+        const files = (await resolve(exports.pipelineFiles)).value as Record<string, string>;
+        const azure = files["azure-pipelines.yml"];
+        const tag = String(container.image).split(":").pop()!;
+        assert.ok(azure.includes(`docker push ${container.image}`), "the Azure release does not push the task's image");
+        assert.ok(azure.includes('commit="${BUILD_SOURCEVERSION:-}"'));
+        assert.match(azure, /RUN pip install --no-cache-dir dbt-core==1\.11\.16 dbt-redshift==\d+\.\d+\.\d+ awscli==1\.46\.2/);
+        assert.match(tag, /^dbt1\.11\.16-[0-9a-f]{12}$/);
+        const deploy = r(T.rolePolicy, "dbt-redshift-ci-deploy-policy");
+        assert.deepStrictEqual([sid(deploy, "PushRunnerImage")!.Resource].flat(), [r(T.repo, "dbt-redshift-scheduled-repository").state.arn]);
+        assert.deepStrictEqual(wildcardFindings(json(deploy, "policy").Statement), []);
+    });
+});
