@@ -19,10 +19,12 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { parse } from "yaml";
-import { SettingVariable } from "../components/pipelines";
+import { azureNames, renderPipelineFiles, SettingVariable } from "../components/pipelines";
+import { parseStackConfig } from "../components/config";
+import { pipelineContext } from "../components/platform";
 import { renderDockerfile, renderEntrypoint, runnerImageTag } from "../components/aws/scheduled/runner";
 import { applyRecorded } from "./support/apply";
-import { runBitbucketStep } from "./support/ciRun";
+import { azureSteps, runAzureJob, runBitbucketStep } from "./support/ciRun";
 import { allModels, copyFixture, modelsBuilt } from "./support/dbtProject";
 import { MotoServer, startMoto } from "./support/moto";
 import { startPostgres, TestServer } from "./support/postgres";
@@ -32,6 +34,8 @@ import { find, Recorded, resolve, ROOT, runProgram, toPulumiConfig } from "../sc
 const BUCKET = "acme-dbt-release";
 const DATABASE = "analytics_release";
 const COMMIT = "9c1e2b7d5e8f0a133c5f1a2e8d4b4f6a9c1e2b7d";
+/** The commit of the second release (Azure DevOps), which moves the pointer. */
+const COMMIT2 = "0a13e2b7d5e8f9c13c5f1a2e8d4b4f6a9c1e2b7d";
 const IMAGE_CONTEXT = "/tmp/dbt-runner-image";
 
 describe("scheduled runs: the release publishes what the task runs @integration", function () {
@@ -42,6 +46,8 @@ describe("scheduled runs: the release publishes what the task runs @integration"
     let settings: Record<string, string>;
     let jobVariables: Record<string, SettingVariable[]>;
     let files: Record<string, string>;
+    let config: Record<string, string>;
+    let profilesYaml: string;
     const tmp: string[] = [];
     const mkdtemp = (p: string) => {
         const d = fs.mkdtempSync(path.join(os.tmpdir(), p));
@@ -62,11 +68,13 @@ describe("scheduled runs: the release publishes what the task runs @integration"
         doc["dbt-platform:aws"].artifacts.bucketName = BUCKET;
         doc["dbt-platform:features"] = { docsSite: false, scheduledRuns: true, projectEvaluator: false };
         let exports: Record<string, any>;
-        ({ resources, exports } = await runProgram("prod", toPulumiConfig(doc)));
+        config = toPulumiConfig(doc);
+        ({ resources, exports } = await runProgram("prod", config));
         await applyRecorded(server, resources);
         settings = (await resolve(exports.profileEnvironment)).value as Record<string, string>;
         jobVariables = (await resolve(exports.pipelineVariables)).value as Record<string, SettingVariable[]>;
         files = (await resolve(exports.pipelineFiles)).value as Record<string, string>;
+        profilesYaml = (await resolve(exports.profilesYaml)).value as string;
         // The runner's repository, as ECR would hold it (the name the program's repository URL ends in).
         const url = find(resources, "aws:ecr/repository:Repository", "dbt-prod-scheduled-repository").state.repositoryUrl as string;
         aws(["ecr", "create-repository", "--repository-name", url.slice(url.indexOf("/") + 1)]);
@@ -168,5 +176,62 @@ describe("scheduled runs: the release publishes what the task runs @integration"
         const owners = await server.admin<{ owner: string }>(DATABASE, "select distinct pg_get_userbyid(c.relowner) as owner from pg_class c join pg_namespace n on n.oid = c.relnamespace where n.nspname = 'analytics' and c.relkind in ('r','v')");
         assert.deepStrictEqual(owners.map((o) => o.owner), ["role_prod"]);
         console.log(`      scheduled: the task built ${built.length} of ${models.length} models from ${prefix}${COMMIT}.tar.gz as ${secrets.DBT_SCHEDULER_USER} (objects owned by role_prod)`);
+    });
+    it("Azure DevOps release of the next commit: the existing image tag is not rebuilt; profiles.yml from the secure file goes into the tarball; the pointer moves", async () => {
+        // The same stack on Azure DevOps (its files from the same platform function, the same warehouse and resources).
+        const c: Record<string, string> = { ...config, "dbt-platform:ci": JSON.stringify({ system: "azure-devops", repository: "acme/analytics/analytics-dbt" }) };
+        const awsCfg = JSON.parse(c["dbt-platform:aws"]);
+        delete awsCfg.bitbucket;
+        awsCfg.azureDevops = { organizationId: "0f8fad5b-d9cb-469f-a165-70867728950e", serviceConnection: "aws-ci", deployServiceConnection: "aws-deploy" };
+        c["dbt-platform:aws"] = JSON.stringify(awsCfg);
+        const repo = find(resources, "aws:ecr/repository:Repository", "dbt-prod-scheduled-repository").state.repositoryUrl as string;
+        const [container] = JSON.parse(find(resources, "aws:ecs/taskDefinition:TaskDefinition", "dbt-prod-scheduled-task-definition").inputs.containerDefinitions);
+        const tag = String(container.image).slice(repo.length + 1);
+        const ctx = pipelineContext(parseStackConfig("prod", c), { ci: "ci", deploy: "prod", scheduler: "scheduler" }, {
+            bucket: BUCKET,
+            pullRequestRoleArn: "arn:aws:iam::123456789012:role/pr",
+            deployRoleArn: "arn:aws:iam::123456789012:role/deploy",
+            runnerRepositoryUrl: repo,
+            runnerImageTag: tag,
+        });
+        const azureFiles = renderPipelineFiles(ctx, profilesYaml).files;
+        assert.ok(!(".ci/profiles.yml" in azureFiles), "Azure keeps profiles.yml in a secure file");
+        const stage = parse(azureFiles["azure-pipelines.yml"]).stages.find((x: any) => x.stage === "deploy");
+        const dir = mkdtemp("dbt-release-azure-");
+        copyFixture(dir);
+        for (const [rel, text] of Object.entries(azureFiles)) {
+            fs.mkdirSync(path.dirname(path.join(dir, rel)), { recursive: true });
+            fs.writeFileSync(path.join(dir, rel), text);
+        }
+        // The image of this tag is in ECR already (an earlier release pushed it): the step must not rebuild it.
+        const manifest = JSON.stringify({ schemaVersion: 2, mediaType: "application/vnd.docker.distribution.manifest.v2+json", config: { mediaType: "application/vnd.docker.container.image.v1+json", size: 2, digest: `sha256:${"0".repeat(64)}` }, layers: [] });
+        aws(["ecr", "put-image", "--repository-name", repo.slice(repo.indexOf("/") + 1), "--image-tag", tag, "--image-manifest", manifest]);
+        const shim = mkdtemp("docker-shim-");
+        fs.writeFileSync(path.join(shim, "docker"), `#!/usr/bin/env bash\nprintf 'docker %s\\n' "$*" >> "${shim}/calls.log"\n`, { mode: 0o755 });
+        const variables: Record<string, string> = { "Build.BuildId": "78", "Build.SourceBranch": "refs/heads/main" };
+        for (const v of jobVariables.deploy) variables[v.name] = settings[v.name];
+        const env = pythonEnv({ AWS_ENDPOINT_URL: moto.endpoint, DBT_LOG_PATH: mkdtemp("dbt-release-logs-"), BUILD_SOURCEVERSION: COMMIT2 });
+        env.PATH = `${shim}${path.delimiter}${env.PATH}`;
+        const r = await runAzureJob(azureSteps(stage), dir, {
+            variables,
+            parameters: { fullRefresh: "false", fullRefreshSelect: " " },
+            secureFiles: { [azureNames("prod").profilesSecureFile("deploy")]: profilesYaml },
+            env,
+            // The deploy service connection hands the step credentials (moto accepts any).
+            awsEnv: { AWS_ACCESS_KEY_ID: "azure-service-connection", AWS_SECRET_ACCESS_KEY: "azure-service-connection" },
+        });
+        assert.strictEqual(r.code, 0, r.output.slice(-4000));
+        assert.ok(r.output.includes(`image ${repo}:${tag} exists`), r.output.slice(-3000));
+        assert.ok(!fs.existsSync(path.join(shim, "calls.log")), "docker ran although the tag exists");
+        assert.strictEqual((await moto.getObject(BUCKET, "projects/current"))!.toString(), `${COMMIT2}\n`);
+        const tarball = path.join(mkdtemp("dbt-release-tar-"), "project.tar.gz");
+        fs.writeFileSync(tarball, (await moto.getObject(BUCKET, `projects/${COMMIT2}.tar.gz`))!);
+        const profiles = spawnSync("tar", ["-xzOf", tarball, "./.ci/profiles.yml"], { encoding: "utf8" });
+        assert.strictEqual(profiles.status, 0, profiles.stderr);
+        assert.strictEqual(profiles.stdout, profilesYaml);
+        assert.ok(await moto.getObject(BUCKET, `projects/${COMMIT2}/manifest.json`), "no manifest for the second commit");
+        // The first release's objects stay: a task started before the pointer moved still finds its commit.
+        assert.ok(await moto.getObject(BUCKET, `projects/${COMMIT}.tar.gz`));
+        console.log(`      release (azure-devops): projects/current -> ${COMMIT2}; image ${tag} exists, not rebuilt; .ci/profiles.yml from the secure file in the tarball`);
     });
 });
