@@ -86,6 +86,15 @@ describe("scheduled runs: the release publishes what the task runs @integration"
         await Promise.all([moto?.stop(), server?.stop()]);
     });
 
+    it("before any release the task fails clearly: no projects/current to follow", async () => {
+        const [container] = JSON.parse(find(resources, "aws:ecs/taskDefinition:TaskDefinition", "dbt-prod-scheduled-task-definition").inputs.containerDefinitions);
+        const env0 = Object.fromEntries(container.environment.map((e: { name: string; value: string }) => [e.name, e.value]));
+        const home = mkdtemp("dbt-task-home-");
+        const run = spawnSync("bash", ["-c", renderEntrypoint()], { cwd: home, env: pythonEnv({ ...env0, ...moto.env, HOME: home }), encoding: "utf8" });
+        assert.strictEqual(run.status, 2, `${run.stdout}${run.stderr}`);
+        assert.match(run.stderr, new RegExp(`dbt-scheduled-run: cannot read s3://${BUCKET}/projects/current \\(has a release published a project yet\\?\\)`));
+    });
+
     it("Bitbucket release from main: image pushed under the task's tag, project + manifest by commit, then the pointer; the task runs it", async () => {
         const step = parse(files["bitbucket-pipelines.yml"]).pipelines.custom["release-prod"].find((x: any) => x.step).step;
         assert.deepStrictEqual(step.services, ["docker"]);

@@ -105,8 +105,10 @@ manifest_key="\${${RUNNER_ENV.manifestKey}:-}"
 if [ -z "$project_key" ]; then
   # The release's pointer: written after the tarball and manifest, so it only ever names a complete commit.
   prefix="\${${RUNNER_ENV.projectPrefix}:?set ${RUNNER_ENV.projectKey} and ${RUNNER_ENV.manifestKey}, or ${RUNNER_ENV.projectPrefix}}"
-  commit="$(aws s3 cp --only-show-errors "$bucket/\${prefix}current" - | tr -d '[:space:]')"
-  case "$commit" in ''|*[!0-9a-f]*) echo "dbt-scheduled-run: $bucket/\${prefix}current does not name a commit (has the release published a project?)" >&2; exit 2 ;; esac
+  if ! commit="$(aws s3 cp --only-show-errors "$bucket/\${prefix}current" - | tr -d '[:space:]')"; then
+    echo "dbt-scheduled-run: cannot read $bucket/\${prefix}current (has a release published a project yet?)" >&2; exit 2
+  fi
+  case "$commit" in ''|*[!0-9a-f]*) echo "dbt-scheduled-run: $bucket/\${prefix}current does not name a commit: '$commit'" >&2; exit 2 ;; esac
   project_key="\${prefix}\${commit}.tar.gz"
   manifest_key="\${prefix}\${commit}/manifest.json"
   echo "dbt-scheduled-run: project of commit $commit (\${prefix}current)"
