@@ -10,10 +10,10 @@
  *   tsx scripts/bench-scheduled.ts [--sources S] [--depth D]      (defaults 12 and 20: 241 models)
  */
 import * as fs from "fs";
-import * as os from "os";
 import * as path from "path";
 import { allModels, modelsBuilt, runDbt, writeProfiles } from "../test/support/dbtProject";
-import { startPostgres, TestServer } from "../test/support/postgres";
+import { startPostgres } from "../test/support/postgres";
+import { withScratch } from "./support/scratch";
 import { ensurePythonEnv } from "../test/support/python";
 
 const DATABASE = "bench_sched";
@@ -46,23 +46,8 @@ async function main(): Promise<void> {
     const sources = flag(argv, "--sources", 12, 2);
     const depth = flag(argv, "--depth", 20, 1);
     ensurePythonEnv();
-    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "bench-scheduled-"));
-    let pg: TestServer | undefined;
-    let cleaned: Promise<void> | undefined;
-    const cleanup = () =>
-        (cleaned ??= (async () => {
-            await pg?.stop().catch(() => {});
-            fs.rmSync(tmp, { recursive: true, force: true });
-        })());
-    const onSignal = (signal: NodeJS.Signals) => {
-        console.error(`\n${signal}: cleaning up`);
-        void cleanup().finally(() => process.exit(130));
-    };
-    process.once("SIGINT", onSignal);
-    process.once("SIGTERM", onSignal);
-
-    try {
-        pg = await startPostgres();
+    await withScratch("bench-scheduled-", async (tmp, track) => {
+        const pg = track(await startPostgres());
         await pg.admin("postgres", `create database ${DATABASE}`);
         await pg.admin(DATABASE, "create schema raw");
         for (let s = 0; s < sources; s++) {
@@ -97,9 +82,7 @@ async function main(): Promise<void> {
         console.log(`scheduled: built ${built} of ${total} models (fresher+) in ${freshSeconds.toFixed(1)} s (freshness + build)`);
         console.log(`full run:  built ${fullBuilt} of ${total} models in ${full.seconds.toFixed(1)} s`);
         if (built !== depth + 1) throw new Error(`expected ${depth + 1} models downstream of raw.src_0, built ${built}`);
-    } finally {
-        await cleanup();
-    }
+    });
 }
 
 main().catch((e) => {

@@ -8,10 +8,10 @@
  *   npm run bench:slim-ci [-- --models N]
  */
 import * as fs from "fs";
-import * as os from "os";
 import * as path from "path";
 import { allModels, changeOneModel, descendants, modelsBuilt, runDbt, writeProfiles } from "../test/support/dbtProject";
-import { startPostgres, TestServer } from "../test/support/postgres";
+import { startPostgres } from "../test/support/postgres";
+import { withScratch } from "./support/scratch";
 import { ensurePythonEnv } from "../test/support/python";
 import { generateProject } from "./gen-dbt-project";
 
@@ -32,23 +32,8 @@ function executionSeconds(runResults: string): number {
 async function main(): Promise<void> {
     const models = parseModels(process.argv.slice(2));
     ensurePythonEnv();
-    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "bench-slim-ci-"));
-    let pg: TestServer | undefined;
-    let cleaned: Promise<void> | undefined;
-    const cleanup = () =>
-        (cleaned ??= (async () => {
-            await pg?.stop().catch(() => {});
-            fs.rmSync(tmp, { recursive: true, force: true });
-        })());
-    const onSignal = (signal: NodeJS.Signals) => {
-        console.error(`\n${signal}: cleaning up`);
-        void cleanup().finally(() => process.exit(130));
-    };
-    process.once("SIGINT", onSignal);
-    process.once("SIGTERM", onSignal);
-
-    try {
-        pg = await startPostgres();
+    await withScratch("bench-slim-ci-", async (tmp, track) => {
+        const pg = track(await startPostgres());
         await pg.admin("postgres", `create database ${DATABASE}`);
         const project = generateProject(path.join(tmp, "project"), { models });
         const conn = { host: pg.host, port: pg.port, user: pg.adminUser, password: pg.adminPassword, dbname: DATABASE, threads: 4 };
@@ -90,9 +75,7 @@ async function main(): Promise<void> {
             throw new Error(`slim CI built ${slimBuilt.length} models, expected exactly the ${expected.length} in ${project.middleModel}+`);
         }
         if (fullBuilt.length !== total) throw new Error(`full build built ${fullBuilt.length} of ${total} models`);
-    } finally {
-        await cleanup();
-    }
+    });
 }
 
 main().catch((e) => {

@@ -86,9 +86,10 @@ describe("platform repository pipelines", () => {
                 }
                 assert.match(run, /git worktree add --detach \.\.\/platform-base "\$BASE_SHA"/);
                 assert.match(run, /npm install --prefix policy/, "installs the policy pack's own dependencies");
-                const comment = steps.find((s: any) => s.uses?.startsWith("actions/github-script@"));
+                const comment = steps.find((s: any) => s.name === "Post or update the PR comment");
                 assert.strictEqual(comment.if, "always()");
-                assert.match(comment.with.script, /updateComment/);
+                assert.match(comment.run, /^node -e .*PATCH/s);
+                assert.deepStrictEqual(comment.env, { GITHUB_TOKEN: "${{ github.token }}", PR_NUMBER: "${{ github.event.pull_request.number }}" });
                 assert.strictEqual(preview.permissions["pull-requests"], "write");
 
                 const deploy = parse(files[".github/workflows/platform-deploy.yml"]);

@@ -10,6 +10,8 @@ import { AccessPlan, PlanRole } from "./plan";
 export interface MatrixRow {
     name: string;
     kind: "login" | "role";
+    /** Bot duties the login serves, when the plan names them (Redshift: deploy and scheduler share one identity). */
+    duties?: string[];
     /** The role a session starts as (role masking), the login itself otherwise; "" for a role. */
     sessionRole: string;
     /** May open a session on the database (logins), or holds CONNECT (roles). */
@@ -46,6 +48,11 @@ export function effectiveRoles(plan: AccessPlan, role: string): Set<string> {
     return out;
 }
 
+/** Every schema the matrix shows: the plan's and the runtime families (`dbt_build_<n>`). */
+export function matrixSchemas(plan: AccessPlan): string[] {
+    return [...new Set([...planSchemas(plan), ...(plan.runtimeSchemas ?? []).map((s) => s.name)])].sort();
+}
+
 /** Every schema the plan mentions: declared ones and those that only carry grants (public). */
 export function planSchemas(plan: AccessPlan): string[] {
     const names = new Set(plan.schemas.map((s) => s.name));
@@ -60,7 +67,7 @@ function row(plan: AccessPlan, role: PlanRole, schemas: string[]): MatrixRow {
     const holders = new Set([...uses, "public"]);
     const has = (on: string, privilege: string, schema?: string, who = holders) =>
         plan.grants.some((g) => g.on === on && g.schema === schema && !g.objects && who.has(g.grantee) && g.privileges.includes(privilege));
-    const ownerOf = new Map(plan.schemas.map((s) => [s.name, s.owner]));
+    const ownerOf = new Map([...plan.schemas, ...(plan.runtimeSchemas ?? [])].map((s) => [s.name, s.owner]));
     const owns = (s: string) => uses.has(ownerOf.get(s) ?? "");
     const readsWhatOwnerBuilds = (s: string) => {
         const owner = ownerOf.get(s);
@@ -74,8 +81,9 @@ function row(plan: AccessPlan, role: PlanRole, schemas: string[]): MatrixRow {
     return {
         name: role.name,
         kind: role.login ? "login" : "role",
+        ...(role.duties ? { duties: role.duties } : {}),
         sessionRole: role.login ? session : "",
-        connect: has("database", "CONNECT", undefined, loginHolders),
+        connect: plan.publicConnect === true || has("database", "CONNECT", undefined, loginHolders),
         // Postgres and Redshift call it CREATE on the database; Snowflake CREATE SCHEMA.
         createSchema: has("database", "CREATE") || has("database", "CREATE SCHEMA"),
         create: schemas.filter((s) => owns(s) || has("schema", "CREATE", s)),
@@ -86,25 +94,41 @@ function row(plan: AccessPlan, role: PlanRole, schemas: string[]): MatrixRow {
 }
 
 export function accessMatrix(plan: AccessPlan): AccessMatrix {
-    const schemas = planSchemas(plan);
+    const schemas = matrixSchemas(plan);
     return { kind: plan.kind, database: plan.database, schemas, rows: plan.roles.map((r) => row(plan, r, schemas)) };
+}
+
+/** What the cells mean, per warehouse kind. */
+const MATRIX_NOTES: Record<AccessMatrix["kind"], string> = {
+    postgres: "_read_ and _replace/drop_ refer to relations the schema's owner builds (with role masking: what any bot of that group builds).",
+    redshift:
+        "_read_ and _replace/drop_ refer to relations the schema's owner builds. Production is owned by one identity that the deploy and scheduler duties share; " +
+        "`dbt_build_<n>` is pull request n's build schema family, created by the CI user.",
+    snowflake:
+        "`<DB>.*` is every schema of the database, existing and future (grants and ownership are database-level); `<DB>.<PREFIX><n>` is pull request n's schema family, " +
+        "created by the CI role. _replace/drop_ needs ownership of what is built there (future ownership: whatever any production bot builds).",
+};
+
+/** "database X", or "databases X, Y" for kinds with several. */
+export function databasesLabel(m: Pick<AccessMatrix, "database">): string {
+    return m.database.includes(", ") ? `databases ${m.database}` : `database ${m.database}`;
 }
 
 const list = (xs: string[]) => (xs.length ? xs.join(", ") : "—");
 const yes = (b: boolean) => (b ? "yes" : "no");
 
 /** The matrix as a Markdown table for people. */
-export function renderMatrixMarkdown(m: AccessMatrix, title = `Access matrix (${m.kind}, database ${m.database})`): string {
+export function renderMatrixMarkdown(m: AccessMatrix, title = `Access matrix (${m.kind}, ${databasesLabel(m)})`): string {
     const lines = [
         `### ${title}`,
         "",
         "| login / role | kind | session runs as | connect | create schema | create in | replace/drop in | read | own |",
         "|---|---|---|---|---|---|---|---|---|",
         ...m.rows.map((r) =>
-            `| ${r.name} | ${r.kind} | ${r.sessionRole || "—"} | ${yes(r.connect)} | ${yes(r.createSchema)} | ${list(r.create)} | ${list(r.replaceDrop)} | ${list(r.read)} | ${list(r.own)} |`,
+            `| ${r.name}${r.duties ? ` (${r.duties.join(", ")})` : ""} | ${r.kind} | ${r.sessionRole || "—"} | ${yes(r.connect)} | ${yes(r.createSchema)} | ${list(r.create)} | ${list(r.replaceDrop)} | ${list(r.read)} | ${list(r.own)} |`,
         ),
         "",
-        "_read_ and _replace/drop_ refer to relations the schema's owner builds (with role masking: what any bot of that group builds).",
+        MATRIX_NOTES[m.kind],
     ];
     return lines.join("\n") + "\n";
 }
@@ -114,6 +138,7 @@ export function matrixCells(m: AccessMatrix): string[] {
     const cells: string[] = [];
     for (const r of m.rows) {
         cells.push(`${r.name}: exists as ${r.kind}`);
+        for (const d of r.duties ?? []) cells.push(`${r.name}: serves ${d}`);
         if (r.sessionRole && r.sessionRole !== r.name) cells.push(`${r.name}: session runs as ${r.sessionRole}`);
         if (r.connect) cells.push(`${r.name}: connect`);
         if (r.createSchema) cells.push(`${r.name}: create schema`);

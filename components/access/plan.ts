@@ -23,8 +23,10 @@ export interface PlanRole {
     inherit: boolean;
     /** Roles this one is a member of. */
     memberOf: string[];
-    /** Per-role settings (ALTER ROLE … SET), e.g. role (masking), search_path, statement_timeout. */
+    /** Per-role settings (ALTER ROLE … SET), e.g. role (masking), search_path, statement_timeout; Snowflake's default_role. */
     settings: Record<string, string>;
+    /** Bot duties a login serves (one login may serve several: Redshift's production identity). */
+    duties?: string[];
 }
 
 export type ObjectKind = "database" | "schema" | "table" | "sequence" | "function";
@@ -65,6 +67,13 @@ export interface AccessPlan {
     defaults: PlanDefault[];
     /** Memberships granted to roles the plan does not create (the provider's admin login). */
     externalMemberships: { member: string; role: string }[];
+    /** Every principal may connect without a grant (Redshift has no CONNECT privilege). */
+    publicConnect?: boolean;
+    /**
+     * Schema families created at run time, not declared (e.g. `dbt_build_<n>`), with their owner: in
+     * the matrix, not in the audit's declared schemas (the audit accepts schemas owned by declared roles).
+     */
+    runtimeSchemas?: (PlanSchema & { note: string })[];
 }
 
 /** What ALL expands to, per object kind (Postgres). */

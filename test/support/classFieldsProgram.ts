@@ -23,9 +23,11 @@ interface DeclaredClass {
     fields: { name: string; declare: boolean; optional: boolean }[];
 }
 
-/** Classes of components/ extending a Pulumi resource, with their public Output-typed property declarations. */
+/** Classes of components/ extending a Pulumi resource (directly or through an abstract base of ours), with their public Output-typed property declarations. */
 function declaredClasses(): Map<string, DeclaredClass> {
     const out = new Map<string, DeclaredClass>();
+    // Abstract bases (e.g. RedshiftResource) are never constructed; their subclasses are resources.
+    const abstractBases = new Set<string>();
     const walk = (dir: string): string[] =>
         fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(path.join(dir, e.name)) : e.name.endsWith(".ts") ? [path.join(dir, e.name)] : []));
     for (const file of walk(path.join(ROOT, "components"))) {
@@ -33,7 +35,9 @@ function declaredClasses(): Map<string, DeclaredClass> {
         const visit = (node: ts.Node) => {
             if (ts.isClassDeclaration(node) && node.name) {
                 const base = node.heritageClauses?.find((h) => h.token === ts.SyntaxKind.ExtendsKeyword)?.types[0]?.expression.getText(sf) ?? "";
-                if (/(ComponentResource|CustomResource|dynamic\.Resource)$/.test(base)) {
+                const isAbstract = (ts.getModifiers(node) ?? []).some((m) => m.kind === ts.SyntaxKind.AbstractKeyword);
+                if (isAbstract && /(ComponentResource|CustomResource|dynamic\.Resource)$/.test(base)) abstractBases.add(node.name.text);
+                else if (/(ComponentResource|CustomResource|dynamic\.Resource)$/.test(base) || abstractBases.has(base)) {
                     const fields = node.members.filter(ts.isPropertyDeclaration).flatMap((m) => {
                         const mods = ts.getModifiers(m) ?? [];
                         const has = (k: ts.SyntaxKind) => mods.some((x) => x.kind === k);

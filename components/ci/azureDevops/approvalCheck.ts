@@ -20,6 +20,8 @@ import {
     describe,
     isUnknown,
     deletedOutsidePulumi,
+    AzureDevopsProjectArgs,
+    ProjectTarget,
 } from "./common";
 
 /** The Approval check type id. */
@@ -30,11 +32,7 @@ const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const MAX_TIMEOUT_MINUTES = 43200;
 
 /** Arguments of an ApprovalCheck. */
-export interface ApprovalCheckArgs {
-    /** Azure DevOps organization name. */
-    organization: pulumi.Input<string>;
-    /** Project name or id. */
-    project: pulumi.Input<string>;
+export interface ApprovalCheckArgs extends AzureDevopsProjectArgs {
     /** Id of the environment to guard. */
     environmentId: pulumi.Input<number>;
     /** Name of the environment (the API records it with the resource). */
@@ -49,13 +47,9 @@ export interface ApprovalCheckArgs {
     timeoutMinutes?: pulumi.Input<number>;
     /** Let the person who queued the run approve it (default false). */
     requesterCanApprove?: pulumi.Input<boolean>;
-    /** API root, default https://dev.azure.com. */
-    apiUrl?: pulumi.Input<string>;
 }
 
-interface CheckInputs {
-    organization: string;
-    project: string;
+interface CheckInputs extends ProjectTarget {
     environmentId: number | string;
     environmentName: string;
     approverIds: string[];
@@ -63,12 +57,9 @@ interface CheckInputs {
     instructions?: string;
     timeoutMinutes?: number;
     requesterCanApprove?: boolean;
-    apiUrl?: string;
 }
 
-interface CheckOutputs {
-    organization: string;
-    project: string;
+interface CheckOutputs extends ProjectTarget {
     environmentId: number;
     environmentName: string;
     approverIds: string[];
@@ -76,7 +67,6 @@ interface CheckOutputs {
     instructions: string;
     timeoutMinutes: number;
     requesterCanApprove: boolean;
-    apiUrl?: string;
     checkId: number;
 }
 

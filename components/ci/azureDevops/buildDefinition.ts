@@ -23,6 +23,8 @@ import {
     createRejected,
     duplicateNotListed,
     foreignObject,
+    AzureDevopsProjectArgs,
+    ProjectTarget,
 } from "./common";
 
 /** Where the pipeline's YAML lives. */
@@ -38,11 +40,7 @@ export interface BuildRepository {
 }
 
 /** Arguments of a BuildDefinition. */
-export interface BuildDefinitionArgs {
-    /** Azure DevOps organization name. */
-    organization: pulumi.Input<string>;
-    /** Project name or id. */
-    project: pulumi.Input<string>;
+export interface BuildDefinitionArgs extends AzureDevopsProjectArgs {
     /** Pipeline name, unique in its folder. */
     name: pulumi.Input<string>;
     /** Folder, e.g. "\\dbt" (default "\\", the root). */
@@ -59,8 +57,6 @@ export interface BuildDefinitionArgs {
     variableGroupIds?: pulumi.Input<pulumi.Input<number>[]>;
     /** Service connection for GitHub or Bitbucket repositories. */
     serviceConnectionId?: pulumi.Input<string>;
-    /** API root, default https://dev.azure.com. */
-    apiUrl?: pulumi.Input<string>;
     /** Take over (rewrite) a pipeline of the same name and folder that already exists (default false: fail). */
     adopt?: pulumi.Input<boolean>;
 }
@@ -72,9 +68,7 @@ interface RepoInputs {
     defaultBranch?: string;
 }
 
-interface DefinitionInputs {
-    organization: string;
-    project: string;
+interface DefinitionInputs extends ProjectTarget {
     name: string;
     path?: string;
     yamlFilename?: string;
@@ -83,13 +77,10 @@ interface DefinitionInputs {
     poolName?: string;
     variableGroupIds?: number[];
     serviceConnectionId?: string;
-    apiUrl?: string;
     adopt?: boolean;
 }
 
-interface DefinitionOutputs {
-    organization: string;
-    project: string;
+interface DefinitionOutputs extends ProjectTarget {
     name: string;
     path: string;
     yamlFilename: string;
@@ -98,7 +89,6 @@ interface DefinitionOutputs {
     poolName?: string;
     variableGroupIds: number[];
     serviceConnectionId?: string;
-    apiUrl?: string;
     definitionId: number;
     revision: number;
     url: string;

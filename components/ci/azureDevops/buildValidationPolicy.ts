@@ -22,6 +22,8 @@ import {
     describe,
     isUnknown,
     stableJson,
+    AzureDevopsProjectArgs,
+    ProjectTarget,
 } from "./common";
 
 /** The Build (build validation) policy type id. */
@@ -30,11 +32,7 @@ export const BUILD_POLICY_TYPE_ID = "0609b952-1397-4640-95ec-e00a01b2c241";
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** Arguments of a BuildValidationPolicy. */
-export interface BuildValidationPolicyArgs {
-    /** Azure DevOps organization name. */
-    organization: pulumi.Input<string>;
-    /** Project name or id. */
-    project: pulumi.Input<string>;
+export interface BuildValidationPolicyArgs extends AzureDevopsProjectArgs {
     /** Azure Repos repository GUID. */
     repositoryId: pulumi.Input<string>;
     /** Target branch of the pull requests, e.g. "main" or "refs/heads/main". */
@@ -47,32 +45,24 @@ export interface BuildValidationPolicyArgs {
     blocking?: pulumi.Input<boolean>;
     /** Minutes a successful build stays valid after the target branch moves; 0 = never expires (default 720). */
     validDurationMinutes?: pulumi.Input<number>;
-    /** API root, default https://dev.azure.com. */
-    apiUrl?: pulumi.Input<string>;
 }
 
-interface PolicyInputs {
-    organization: string;
-    project: string;
+interface PolicyInputs extends ProjectTarget {
     repositoryId: string;
     branch: string;
     buildDefinitionId: number;
     displayName: string;
     blocking?: boolean;
     validDurationMinutes?: number;
-    apiUrl?: string;
 }
 
-interface PolicyOutputs {
-    organization: string;
-    project: string;
+interface PolicyOutputs extends ProjectTarget {
     repositoryId: string;
     branch: string;
     buildDefinitionId: number;
     displayName: string;
     blocking: boolean;
     validDurationMinutes: number;
-    apiUrl?: string;
     policyId: number;
 }
 

@@ -23,6 +23,8 @@ import {
     deletedOutsidePulumi,
     describe,
     isUnknown,
+    AzureDevopsProjectArgs,
+    ProjectTarget,
 } from "./common";
 
 /** Check type ids (Azure's built-in check types). */
@@ -43,11 +45,7 @@ const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const MAX_TIMEOUT_MINUTES = 43200;
 
 /** Where a check sits. */
-export interface CheckTargetArgs {
-    /** Azure DevOps organization name. */
-    organization: pulumi.Input<string>;
-    /** Project name or id. */
-    project: pulumi.Input<string>;
+export interface CheckTargetArgs extends AzureDevopsProjectArgs {
     /** Kind of the guarded resource. */
     resourceType: pulumi.Input<CheckedResourceType>;
     /** The guarded resource's id (variable group id, secure file GUID, environment id…); a service connection's may be left out: it is looked up by resourceName. */
@@ -56,8 +54,6 @@ export interface CheckTargetArgs {
     resourceName: pulumi.Input<string>;
     /** Minutes before a pending check fails, 1 to 43200. */
     timeoutMinutes?: pulumi.Input<number>;
-    /** API root, default https://dev.azure.com. */
-    apiUrl?: pulumi.Input<string>;
 }
 
 /** Arguments of a BranchControlCheck. */
@@ -83,14 +79,11 @@ export type ExclusiveLockCheckArgs = CheckTargetArgs;
 
 type Kind = "branchControl" | "exclusiveLock" | "approval";
 
-interface CheckInputs {
-    organization: string;
-    project: string;
+interface CheckInputs extends ProjectTarget {
     resourceType: CheckedResourceType;
     resourceId?: string | number;
     resourceName: string;
     timeoutMinutes?: number;
-    apiUrl?: string;
     allowedBranches?: string[];
     verifyBranchProtection?: boolean;
     displayName?: string;
@@ -98,14 +91,11 @@ interface CheckInputs {
     instructions?: string;
 }
 
-interface CheckOutputs {
-    organization: string;
-    project: string;
+interface CheckOutputs extends ProjectTarget {
     resourceType: CheckedResourceType;
     resourceId: string;
     resourceName: string;
     timeoutMinutes: number;
-    apiUrl?: string;
     /** Kind-specific settings as we compare them. */
     settings: Record<string, unknown>;
     checkId: number;

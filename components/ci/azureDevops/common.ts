@@ -8,6 +8,7 @@
  * config, test hooks) lives on globalThis, which the closure serialiser references by name.
  */
 import * as crypto from "crypto";
+import type * as pulumi from "@pulumi/pulumi";
 import { RestClient, RestClientOptions, isRestError, restError, RestRequest, RestResponse, retryAfterMs } from "../rest";
 
 /** Pulumi module of every Azure DevOps dynamic resource: type tokens are pulumi-nodejs:dynamic/azuredevops:<Type>. */
@@ -92,6 +93,23 @@ function basic(pat: string): string {
 
 /** Most pages one list call walks (the providers' lists are short; this bounds a misbehaving server). */
 export const MAX_PAGES = 200;
+
+/** Fields every project-scoped resource takes: where it lives and which API root serves it. */
+export interface AzureDevopsProjectArgs {
+    /** Azure DevOps organization name. */
+    organization: pulumi.Input<string>;
+    /** Project name or id. */
+    project: pulumi.Input<string>;
+    /** API root, default https://dev.azure.com. */
+    apiUrl?: pulumi.Input<string>;
+}
+
+/** The resolved AzureDevopsProjectArgs, as provider inputs and outputs carry them. */
+export interface ProjectTarget {
+    organization: string;
+    project: string;
+    apiUrl?: string;
+}
 
 /** What every call needs: the organisation, the API root, and what is being acted on. */
 export interface Target {

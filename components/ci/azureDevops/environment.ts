@@ -21,30 +21,23 @@ import {
     duplicateNotListed,
     foreignObject,
     provablyOurs,
+    AzureDevopsProjectArgs,
+    ProjectTarget,
 } from "./common";
 
 /** Arguments of an Environment. */
-export interface EnvironmentArgs {
-    /** Azure DevOps organization name. */
-    organization: pulumi.Input<string>;
-    /** Project name or id. */
-    project: pulumi.Input<string>;
+export interface EnvironmentArgs extends AzureDevopsProjectArgs {
     /** Environment name, unique in the project, e.g. "prod". */
     name: pulumi.Input<string>;
     /** Description. */
     description?: pulumi.Input<string>;
-    /** API root, default https://dev.azure.com. */
-    apiUrl?: pulumi.Input<string>;
     /** Take over an environment of the same name that does not carry our ownership marker (default false: fail). */
     adopt?: pulumi.Input<boolean>;
 }
 
-interface EnvInputs {
-    organization: string;
-    project: string;
+interface EnvInputs extends ProjectTarget {
     name: string;
     description?: string;
-    apiUrl?: string;
     adopt?: boolean;
 }
 

@@ -5,7 +5,7 @@
  * PATCH with authorized: false to revoke on delete.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { API, AzureDevops, Checker, MODULE, apiUrlOf, changedKeys, compact, configureFromStack, describe, isUnknown } from "./common";
+import { API, AzureDevops, Checker, MODULE, apiUrlOf, changedKeys, compact, configureFromStack, describe, isUnknown, AzureDevopsProjectArgs, ProjectTarget } from "./common";
 
 /** Protected resource types the permission API knows. */
 export type PipelineResourceType = "variablegroup" | "securefile" | "environment" | "queue" | "endpoint";
@@ -13,37 +13,25 @@ export type PipelineResourceType = "variablegroup" | "securefile" | "environment
 const RESOURCE_TYPES: PipelineResourceType[] = ["variablegroup", "securefile", "environment", "queue", "endpoint"];
 
 /** Arguments of a PipelinePermission. */
-export interface PipelinePermissionArgs {
-    /** Azure DevOps organization name. */
-    organization: pulumi.Input<string>;
-    /** Project name or id. */
-    project: pulumi.Input<string>;
+export interface PipelinePermissionArgs extends AzureDevopsProjectArgs {
     /** Kind of protected resource. */
     resourceType: pulumi.Input<PipelineResourceType>;
     /** The resource's id (variable group id, secure file GUID, environment id, queue id, service connection GUID). */
     resourceId: pulumi.Input<string | number>;
     /** The pipeline (definition id) to authorise; omit to authorise all pipelines of the project. */
     pipelineId?: pulumi.Input<number>;
-    /** API root, default https://dev.azure.com. */
-    apiUrl?: pulumi.Input<string>;
 }
 
-interface PermissionInputs {
-    organization: string;
-    project: string;
+interface PermissionInputs extends ProjectTarget {
     resourceType: PipelineResourceType;
     resourceId: string | number;
     pipelineId?: number;
-    apiUrl?: string;
 }
 
-interface PermissionOutputs {
-    organization: string;
-    project: string;
+interface PermissionOutputs extends ProjectTarget {
     resourceType: PipelineResourceType;
     resourceId: string;
     pipelineId?: number;
-    apiUrl?: string;
     authorized: boolean;
 }
 

@@ -24,41 +24,31 @@ import {
     createRejected,
     foreignObject,
     provablyOurs,
+    AzureDevopsProjectArgs,
+    ProjectTarget,
 } from "./common";
 
 /** Arguments of a SecureFile. */
-export interface SecureFileArgs {
-    /** Azure DevOps organization name. */
-    organization: pulumi.Input<string>;
-    /** Project name or id. */
-    project: pulumi.Input<string>;
+export interface SecureFileArgs extends AzureDevopsProjectArgs {
     /** File name, unique in the project, e.g. "profiles.yml". */
     name: pulumi.Input<string>;
     /** File content (made secret if it is not already). */
     content: pulumi.Input<string>;
-    /** API root, default https://dev.azure.com. */
-    apiUrl?: pulumi.Input<string>;
     /** Ownership marker (see ownershipMarker) kept in the file's properties; a file of our name carrying it may be replaced. */
     marker?: pulumi.Input<string>;
     /** Replace a file of the same name that does not carry our marker (default false: fail). */
     adopt?: pulumi.Input<boolean>;
 }
 
-interface FileInputs {
-    organization: string;
-    project: string;
+interface FileInputs extends ProjectTarget {
     name: string;
     content: string;
-    apiUrl?: string;
     marker?: string;
     adopt?: boolean;
 }
 
-interface FileOutputs {
-    organization: string;
-    project: string;
+interface FileOutputs extends ProjectTarget {
     name: string;
-    apiUrl?: string;
     secureFileId: string;
     salt: string;
     /** Salted sha256 of the content. */

@@ -26,6 +26,8 @@ import {
     duplicateNotListed,
     foreignObject,
     provablyOurs,
+    AzureDevopsProjectArgs,
+    ProjectTarget,
 } from "./common";
 
 /** One variable of a group. */
@@ -37,11 +39,7 @@ export interface VariableGroupVariable {
 }
 
 /** Arguments of a VariableGroup. */
-export interface VariableGroupArgs {
-    /** Azure DevOps organization name, e.g. "acme". */
-    organization: pulumi.Input<string>;
-    /** Project name or id. */
-    project: pulumi.Input<string>;
+export interface VariableGroupArgs extends AzureDevopsProjectArgs {
     /** Project id, when known, to skip the name lookup. */
     projectId?: pulumi.Input<string>;
     /** Group name, unique in the project (case-insensitive). */
@@ -50,33 +48,25 @@ export interface VariableGroupArgs {
     description?: pulumi.Input<string>;
     /** Variables by name; at least one (Azure DevOps refuses empty groups). */
     variables: Record<string, VariableGroupVariable>;
-    /** API root, default https://dev.azure.com (tests point it at a local server). */
-    apiUrl?: pulumi.Input<string>;
     /** Take over a group of the same name that does not carry our ownership marker (default false: fail). */
     adopt?: pulumi.Input<boolean>;
 }
 
-interface VariableInputs {
-    organization: string;
-    project: string;
+interface VariableInputs extends ProjectTarget {
     projectId?: string;
     name: string;
     description?: string;
     variables: Record<string, { value: string; isSecret?: boolean }>;
-    apiUrl?: string;
     adopt?: boolean;
 }
 
 /** Plain variables as kept in state: secret values are null. */
 type StateVariables = Record<string, { value: string | null; isSecret: boolean }>;
 
-interface VariableOutputs {
-    organization: string;
-    project: string;
+interface VariableOutputs extends ProjectTarget {
     projectId: string;
     name: string;
     description: string;
-    apiUrl?: string;
     groupId: number;
     variables: StateVariables;
     /** Salt of the secret hashes. */

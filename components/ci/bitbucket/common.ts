@@ -13,6 +13,16 @@ import { apiUrlProblem, RestClient, RestClientOptions, RestResponse } from "../r
 
 /** Bitbucket Cloud's public REST API. */
 export const DEFAULT_API_URL = "https://api.bitbucket.org/2.0";
+
+/** Fields every repository-scoped resource takes. */
+export interface BitbucketRepositoryArgs {
+    /** Workspace slug (or `{workspace-uuid}`). */
+    workspace: pulumi.Input<string>;
+    /** Repository slug. */
+    repoSlug: pulumi.Input<string>;
+    /** API base URL; defaults to https://api.bitbucket.org/2.0. */
+    apiUrl?: pulumi.Input<string>;
+}
 /** Environment variable holding the access token (checked first, per call). */
 export const TOKEN_ENV = "BITBUCKET_TOKEN";
 /** Stack config key holding the access token (read by the providers' `configure`). */

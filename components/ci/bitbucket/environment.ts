@@ -32,6 +32,7 @@ import {
     MODULE,
     repoPath,
     seg,
+    BitbucketRepositoryArgs,
 } from "./common";
 
 /** The environment types Bitbucket has, lowest rank first. */
@@ -252,17 +253,11 @@ export function environmentProvider(tuning?: ClientTuning): pulumi.dynamic.Resou
 const deploymentEnvironmentProvider = environmentProvider();
 
 /** Arguments of a DeploymentEnvironment. */
-export interface DeploymentEnvironmentArgs {
-    /** Workspace slug (or `{workspace-uuid}`). */
-    workspace: pulumi.Input<string>;
-    /** Repository slug. */
-    repoSlug: pulumi.Input<string>;
+export interface DeploymentEnvironmentArgs extends BitbucketRepositoryArgs {
     /** Environment name as `deployment:` in bitbucket-pipelines.yml names it, e.g. "Production". */
     name: pulumi.Input<string>;
     /** Bitbucket's environment type: "Test", "Staging" or "Production"; a change replaces the environment. */
     environmentType: pulumi.Input<EnvironmentType>;
-    /** API base URL; defaults to https://api.bitbucket.org/2.0. */
-    apiUrl?: pulumi.Input<string>;
     /** Take over an existing environment of this name that the stack did not create (default false: fail naming it). */
     adopt?: pulumi.Input<boolean>;
 }

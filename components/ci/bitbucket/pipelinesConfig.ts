@@ -20,6 +20,7 @@ import {
     isUnknown,
     MODULE,
     repoPath,
+    BitbucketRepositoryArgs,
 } from "./common";
 
 /** Checked inputs of a PipelinesConfig. */
@@ -128,17 +129,11 @@ export function pipelinesConfigProvider(tuning?: ClientTuning): pulumi.dynamic.R
 const defaultPipelinesConfigProvider = pipelinesConfigProvider();
 
 /** Arguments of a PipelinesConfig. */
-export interface PipelinesConfigArgs {
-    /** Workspace slug (or `{workspace-uuid}`). */
-    workspace: pulumi.Input<string>;
-    /** Repository slug. */
-    repoSlug: pulumi.Input<string>;
+export interface PipelinesConfigArgs extends BitbucketRepositoryArgs {
     /** Whether Pipelines runs for the repository ("Enable Pipelines"). */
     enabled: pulumi.Input<boolean>;
     /** Disable Pipelines when this resource is deleted (default false: leave the repository as it is). */
     disableOnDelete?: pulumi.Input<boolean>;
-    /** API base URL; defaults to https://api.bitbucket.org/2.0. */
-    apiUrl?: pulumi.Input<string>;
 }
 
 /** The repository's Pipelines switch (Repository settings → Pipelines → Settings → Enable Pipelines). */

@@ -39,6 +39,7 @@ import {
     seg,
     UUID_PATTERN,
     VARIABLE_KEY_PATTERN,
+    BitbucketRepositoryArgs,
 } from "./common";
 
 /** Which collection a variable lives in. */
@@ -320,20 +321,31 @@ const deploymentVariableProvider = variableProvider("deployment");
 /** Secret outputs of a variable: the value (should the engine echo an input) and anything derived from it. */
 const VARIABLE_SECRET_OUTPUTS = ["value", "valueHash"];
 
+/** The registered inputs of a variable: the value always a secret, the derived outputs declared. */
+function variableInputs(args: RepositoryVariableArgs & { environmentUuid?: pulumi.Input<string> }): pulumi.Inputs {
+    return {
+        workspace: args.workspace,
+        repoSlug: args.repoSlug,
+        ...(args.environmentUuid === undefined ? {} : { environmentUuid: args.environmentUuid }),
+        key: args.key,
+        value: pulumi.secret(args.value),
+        secured: args.secured,
+        apiUrl: args.apiUrl ?? DEFAULT_API_URL,
+        adopt: args.adopt ?? false,
+        uuid: undefined,
+        valueHash: undefined,
+        valueSalt: undefined,
+    };
+}
+
 /** Arguments of a RepositoryVariable. */
-export interface RepositoryVariableArgs {
-    /** Workspace slug (or `{workspace-uuid}`). */
-    workspace: pulumi.Input<string>;
-    /** Repository slug. */
-    repoSlug: pulumi.Input<string>;
+export interface RepositoryVariableArgs extends BitbucketRepositoryArgs {
     /** Variable name as pipelines see it, e.g. DB_CI_HOST. */
     key: pulumi.Input<string>;
     /** The value; always registered as a Pulumi secret and kept only as a salted hash in outputs. */
     value: pulumi.Input<string>;
     /** Bitbucket's "Secured" flag (masked in logs, never readable back); turning it off replaces the variable. */
     secured: pulumi.Input<boolean>;
-    /** API base URL; defaults to https://api.bitbucket.org/2.0. */
-    apiUrl?: pulumi.Input<string>;
     /** Take over an existing variable with this key that the stack did not create (default false: fail naming it). */
     adopt?: pulumi.Input<boolean>;
 }
@@ -353,46 +365,14 @@ export class RepositoryVariable extends pulumi.dynamic.Resource {
     declare public readonly valueSalt: pulumi.Output<string>;
 
     constructor(name: string, args: RepositoryVariableArgs, opts?: pulumi.CustomResourceOptions) {
-        super(
-            repositoryVariableProvider,
-            name,
-            {
-                workspace: args.workspace,
-                repoSlug: args.repoSlug,
-                key: args.key,
-                value: pulumi.secret(args.value),
-                secured: args.secured,
-                apiUrl: args.apiUrl ?? DEFAULT_API_URL,
-                adopt: args.adopt ?? false,
-                uuid: undefined,
-                valueHash: undefined,
-                valueSalt: undefined,
-            },
-            pulumi.mergeOptions(opts, { additionalSecretOutputs: [...VARIABLE_SECRET_OUTPUTS] }),
-            MODULE,
-            "RepositoryVariable",
-        );
+        super(repositoryVariableProvider, name, variableInputs(args), pulumi.mergeOptions(opts, { additionalSecretOutputs: [...VARIABLE_SECRET_OUTPUTS] }), MODULE, "RepositoryVariable");
     }
 }
 
-/** Arguments of a DeploymentVariable. */
-export interface DeploymentVariableArgs {
-    /** Workspace slug (or `{workspace-uuid}`). */
-    workspace: pulumi.Input<string>;
-    /** Repository slug. */
-    repoSlug: pulumi.Input<string>;
+/** Arguments of a DeploymentVariable: a repository variable's, scoped to one deployment environment. */
+export interface DeploymentVariableArgs extends RepositoryVariableArgs {
     /** The deployment environment's UUID (DeploymentEnvironment.uuid). */
     environmentUuid: pulumi.Input<string>;
-    /** Variable name as the deployment step sees it, e.g. DB_PROD_PWD. */
-    key: pulumi.Input<string>;
-    /** The value; always registered as a Pulumi secret and kept only as a salted hash in outputs. */
-    value: pulumi.Input<string>;
-    /** Bitbucket's "Secured" flag; turning it off replaces the variable. */
-    secured: pulumi.Input<boolean>;
-    /** API base URL; defaults to https://api.bitbucket.org/2.0. */
-    apiUrl?: pulumi.Input<string>;
-    /** Take over an existing variable with this key that the stack did not create (default false: fail naming it). */
-    adopt?: pulumi.Input<boolean>;
 }
 
 /** A deployment environment variable (Repository settings → Deployments → <environment> → Variables). */
@@ -411,26 +391,7 @@ export class DeploymentVariable extends pulumi.dynamic.Resource {
     declare public readonly valueSalt: pulumi.Output<string>;
 
     constructor(name: string, args: DeploymentVariableArgs, opts?: pulumi.CustomResourceOptions) {
-        super(
-            deploymentVariableProvider,
-            name,
-            {
-                workspace: args.workspace,
-                repoSlug: args.repoSlug,
-                environmentUuid: args.environmentUuid,
-                key: args.key,
-                value: pulumi.secret(args.value),
-                secured: args.secured,
-                apiUrl: args.apiUrl ?? DEFAULT_API_URL,
-                adopt: args.adopt ?? false,
-                uuid: undefined,
-                valueHash: undefined,
-                valueSalt: undefined,
-            },
-            pulumi.mergeOptions(opts, { additionalSecretOutputs: [...VARIABLE_SECRET_OUTPUTS] }),
-            MODULE,
-            "DeploymentVariable",
-        );
+        super(deploymentVariableProvider, name, variableInputs(args), pulumi.mergeOptions(opts, { additionalSecretOutputs: [...VARIABLE_SECRET_OUTPUTS] }), MODULE, "DeploymentVariable");
     }
 }
 

@@ -562,6 +562,13 @@ function options(kindName: RedshiftKindName, opts?: pulumi.CustomResourceOptions
     return pulumi.mergeOptions(opts, { additionalSecretOutputs: secretOutputs(kindName) });
 }
 
+/** One Redshift dynamic resource: its kind's provider, type token and registered inputs. */
+abstract class RedshiftResource extends pulumi.dynamic.Resource {
+    constructor(kindName: RedshiftKindName, name: string, args: object, opts?: pulumi.CustomResourceOptions) {
+        super(providers[kindName], name, register(kindName, args as Props), options(kindName, opts), REDSHIFT_MODULE, kindName);
+    }
+}
+
 /** Arguments of a RedshiftUser. */
 export interface RedshiftUserArgs extends RedshiftResourceArgs {
     /** User name (a lower-case identifier). */
@@ -573,29 +580,32 @@ export interface RedshiftUserArgs extends RedshiftResourceArgs {
 }
 
 /** A Redshift user with a password (CREATE USER … PASSWORD). */
-export class RedshiftUser extends pulumi.dynamic.Resource {
+export class RedshiftUser extends RedshiftResource {
     declare public readonly name: pulumi.Output<string>;
     /** sha256(passwordSalt, NUL, password), secret: how diff sees a new password without keeping it. */
     declare public readonly passwordHash: pulumi.Output<string>;
     declare public readonly passwordSalt: pulumi.Output<string>;
     constructor(name: string, args: RedshiftUserArgs, opts?: pulumi.CustomResourceOptions) {
-        super(providers.User, name, register("User", args as Props), options("User", opts), REDSHIFT_MODULE, "User");
+        super("User", name, args, opts);
     }
 }
 
-/** Arguments of a RedshiftGroup. */
-export interface RedshiftGroupArgs extends RedshiftResourceArgs {
-    /** Group name. */
+/** Arguments of a named principal (a RedshiftGroup or a RedshiftRole). */
+export interface RedshiftPrincipalArgs extends RedshiftResourceArgs {
+    /** Group or role name. */
     name: pulumi.Input<string>;
-    /** Take over a group that exists already (default false: refuse). */
+    /** Take over one that exists already (default false: refuse). */
     adopt?: pulumi.Input<boolean>;
 }
 
+/** Arguments of a RedshiftGroup. */
+export type RedshiftGroupArgs = RedshiftPrincipalArgs;
+
 /** A Redshift user group (CREATE GROUP). */
-export class RedshiftGroup extends pulumi.dynamic.Resource {
+export class RedshiftGroup extends RedshiftResource {
     declare public readonly name: pulumi.Output<string>;
     constructor(name: string, args: RedshiftGroupArgs, opts?: pulumi.CustomResourceOptions) {
-        super(providers.Group, name, register("Group", args as Props), options("Group", opts), REDSHIFT_MODULE, "Group");
+        super("Group", name, args, opts);
     }
 }
 
@@ -608,9 +618,9 @@ export interface RedshiftGroupMemberArgs extends RedshiftResourceArgs {
 }
 
 /** One user's membership of one group (ALTER GROUP … ADD USER). */
-export class RedshiftGroupMember extends pulumi.dynamic.Resource {
+export class RedshiftGroupMember extends RedshiftResource {
     constructor(name: string, args: RedshiftGroupMemberArgs, opts?: pulumi.CustomResourceOptions) {
-        super(providers.GroupMember, name, register("GroupMember", args as Props), options("GroupMember", opts), REDSHIFT_MODULE, "GroupMember");
+        super("GroupMember", name, args, opts);
     }
 }
 
@@ -625,11 +635,11 @@ export interface RedshiftSchemaArgs extends RedshiftResourceArgs {
 }
 
 /** A schema with its owner and the dbt-platform COMMENT marker. */
-export class RedshiftSchema extends pulumi.dynamic.Resource {
+export class RedshiftSchema extends RedshiftResource {
     declare public readonly name: pulumi.Output<string>;
     declare public readonly owner: pulumi.Output<string>;
     constructor(name: string, args: RedshiftSchemaArgs, opts?: pulumi.CustomResourceOptions) {
-        super(providers.Schema, name, register("Schema", args as Props), options("Schema", opts), REDSHIFT_MODULE, "Schema");
+        super("Schema", name, args, opts);
     }
 }
 
@@ -642,10 +652,10 @@ export interface RedshiftGrantArgs extends RedshiftResourceArgs {
 }
 
 /** GRANT CREATE/TEMP ON DATABASE (the connection's database). */
-export class RedshiftDatabaseGrant extends pulumi.dynamic.Resource {
+export class RedshiftDatabaseGrant extends RedshiftResource {
     declare public readonly privileges: pulumi.Output<string[]>;
     constructor(name: string, args: RedshiftGrantArgs, opts?: pulumi.CustomResourceOptions) {
-        super(providers.DatabaseGrant, name, register("DatabaseGrant", args as Props), options("DatabaseGrant", opts), REDSHIFT_MODULE, "DatabaseGrant");
+        super("DatabaseGrant", name, args, opts);
     }
 }
 
@@ -656,18 +666,18 @@ export interface RedshiftSchemaGrantArgs extends RedshiftGrantArgs {
 }
 
 /** GRANT USAGE/CREATE ON SCHEMA. */
-export class RedshiftSchemaGrant extends pulumi.dynamic.Resource {
+export class RedshiftSchemaGrant extends RedshiftResource {
     declare public readonly privileges: pulumi.Output<string[]>;
     constructor(name: string, args: RedshiftSchemaGrantArgs, opts?: pulumi.CustomResourceOptions) {
-        super(providers.SchemaGrant, name, register("SchemaGrant", args as Props), options("SchemaGrant", opts), REDSHIFT_MODULE, "SchemaGrant");
+        super("SchemaGrant", name, args, opts);
     }
 }
 
 /** GRANT … ON ALL TABLES IN SCHEMA; read reports the privileges every relation holds. */
-export class RedshiftTableGrant extends pulumi.dynamic.Resource {
+export class RedshiftTableGrant extends RedshiftResource {
     declare public readonly privileges: pulumi.Output<string[]>;
     constructor(name: string, args: RedshiftSchemaGrantArgs, opts?: pulumi.CustomResourceOptions) {
-        super(providers.TableGrant, name, register("TableGrant", args as Props), options("TableGrant", opts), REDSHIFT_MODULE, "TableGrant");
+        super("TableGrant", name, args, opts);
     }
 }
 
@@ -680,26 +690,21 @@ export interface RedshiftDefaultPrivilegesArgs extends RedshiftGrantArgs {
 }
 
 /** ALTER DEFAULT PRIVILEGES FOR USER … [IN SCHEMA …] GRANT … ON TABLES TO …. */
-export class RedshiftDefaultPrivileges extends pulumi.dynamic.Resource {
+export class RedshiftDefaultPrivileges extends RedshiftResource {
     declare public readonly privileges: pulumi.Output<string[]>;
     constructor(name: string, args: RedshiftDefaultPrivilegesArgs, opts?: pulumi.CustomResourceOptions) {
-        super(providers.DefaultPrivileges, name, register("DefaultPrivileges", args as Props), options("DefaultPrivileges", opts), REDSHIFT_MODULE, "DefaultPrivileges");
+        super("DefaultPrivileges", name, args, opts);
     }
 }
 
 /** Arguments of a RedshiftRole (RBAC; Redshift only). */
-export interface RedshiftRoleArgs extends RedshiftResourceArgs {
-    /** Role name. */
-    name: pulumi.Input<string>;
-    /** Take over a role that exists already (default false: refuse). */
-    adopt?: pulumi.Input<boolean>;
-}
+export type RedshiftRoleArgs = RedshiftPrincipalArgs;
 
 /** CREATE ROLE (Redshift RBAC). */
-export class RedshiftRole extends pulumi.dynamic.Resource {
+export class RedshiftRole extends RedshiftResource {
     declare public readonly name: pulumi.Output<string>;
     constructor(name: string, args: RedshiftRoleArgs, opts?: pulumi.CustomResourceOptions) {
-        super(providers.Role, name, register("Role", args as Props), options("Role", opts), REDSHIFT_MODULE, "Role");
+        super("Role", name, args, opts);
     }
 }
 
@@ -712,8 +717,8 @@ export interface RedshiftRoleGrantArgs extends RedshiftResourceArgs {
 }
 
 /** GRANT ROLE … TO … (Redshift RBAC). */
-export class RedshiftRoleGrant extends pulumi.dynamic.Resource {
+export class RedshiftRoleGrant extends RedshiftResource {
     constructor(name: string, args: RedshiftRoleGrantArgs, opts?: pulumi.CustomResourceOptions) {
-        super(providers.RoleGrant, name, register("RoleGrant", args as Props), options("RoleGrant", opts), REDSHIFT_MODULE, "RoleGrant");
+        super("RoleGrant", name, args, opts);
     }
 }

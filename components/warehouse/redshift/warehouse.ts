@@ -294,30 +294,23 @@ export class RedshiftWarehouse extends pulumi.ComponentResource implements Wareh
     }
 }
 
+/** The resource class of each plan step kind. */
+const RESOURCE_CLASSES: Record<RedshiftKindName, new (name: string, props: any, opts: pulumi.CustomResourceOptions) => pulumi.CustomResource> = {
+    User: RedshiftUser,
+    Group: RedshiftGroup,
+    GroupMember: RedshiftGroupMember,
+    Schema: RedshiftSchema,
+    DatabaseGrant: RedshiftDatabaseGrant,
+    SchemaGrant: RedshiftSchemaGrant,
+    TableGrant: RedshiftTableGrant,
+    DefaultPrivileges: RedshiftDefaultPrivileges,
+    Role: RedshiftRole,
+    RoleGrant: RedshiftRoleGrant,
+};
+
 /** Registers one plan step as its resource class. */
 function construct(kind: RedshiftKindName, name: string, props: Record<string, any>, opts: pulumi.CustomResourceOptions): pulumi.CustomResource {
-    switch (kind) {
-        case "User":
-            return new RedshiftUser(name, props as any, opts);
-        case "Group":
-            return new RedshiftGroup(name, props as any, opts);
-        case "GroupMember":
-            return new RedshiftGroupMember(name, props as any, opts);
-        case "Schema":
-            return new RedshiftSchema(name, props as any, opts);
-        case "DatabaseGrant":
-            return new RedshiftDatabaseGrant(name, props as any, opts);
-        case "SchemaGrant":
-            return new RedshiftSchemaGrant(name, props as any, opts);
-        case "TableGrant":
-            return new RedshiftTableGrant(name, props as any, opts);
-        case "DefaultPrivileges":
-            return new RedshiftDefaultPrivileges(name, props as any, opts);
-        case "Role":
-            return new RedshiftRole(name, props as any, opts);
-        case "RoleGrant":
-            return new RedshiftRoleGrant(name, props as any, opts);
-    }
+    return new RESOURCE_CLASSES[kind](name, props, opts);
 }
 
 function collect<T>(entries: readonly (readonly [string, pulumi.Output<T>])[]): pulumi.Output<Record<string, T>> {
