@@ -27,7 +27,7 @@ import { withCiSystem } from "../scripts/render";
 import { Recorded, resolve, ROOT, runProgram, stackConfig } from "../scripts/offline";
 import { azureSchemaErrors, bitbucketSchemaErrors, githubParserErrors, githubSchemaErrors } from "./support/pipelineSchemas";
 import { postgresPipelineWarehouse } from "./support/pipelineWarehouse";
-import { redshiftDropMacro, snowflakeDropMacro } from "../components/warehouse";
+import { redshiftDropMacro, snowflakeDropMacro, SnowflakeWarehouse } from "../components/warehouse";
 
 const STACKS = ["dev", "sandbox", "staging", "prod", "snowflake", "redshift"] as const;
 
@@ -384,6 +384,46 @@ describe("pipelines", function () {
             assert.throws(() => pipelineModel({ ...base(), pins: { bitbucketImage: "python:3.11" } }), /pins\.bitbucketImage: expected an image pinned by digest/);
         });
 
+        it("follows the warehouse contract: Snowflake's adapter, drop-macro convention, key file and credential secret", () => {
+            const warehouse = SnowflakeWarehouse.pipelineWarehouse("wh", {
+                account: "ACME-ANALYTICS",
+                admin: { user: "PULUMI_ADMIN" },
+                users: [{ name: "SVC_DBT_CI", duty: "ci" }, { name: "SVC_DBT_DEPLOY", duty: "deploy" }],
+                profile: "acme",
+                deployTarget: "staging",
+            });
+            const ctx: PipelineContext = { ...base(), warehouse };
+            const text = (job: Job) => job.steps.map((x) => x.lines.join("\n")).join("\n");
+            const model = pipelineModel(ctx);
+            const pr = model.jobs.find((j) => j.id === "pull-request")!;
+            const deploy = model.jobs.find((j) => j.id === "deploy")!;
+            assert.match(text(pr), /pip install --quiet dbt-core==\S+ dbt-snowflake==1\.11\.\d+ /);
+            assert.match(text(pr), /print\("dbt-core", m\.version\("dbt-core"\), "dbt-snowflake", m\.version\("dbt-snowflake"\)\)/);
+            // Snowflake's macro takes schema_name only: the reset and the cleanup both drop the family.
+            for (const id of ["reset", "cleanup"]) assert.deepStrictEqual(pr.steps.find((x) => x.id === id)!.lines.at(-1), 'dbt run-operation dbt_platform_drop_pr_schema --target ci --args "{schema_name: $DBT_CI_SCHEMA}"');
+            assert.match(text(pr), /export DBT_CI_SCHEMA=CI_PR_"\$PR_NUMBER"/);
+            // No Postgres deploy check on Snowflake.
+            assert.ok(!deploy.steps.some((x) => x.id === "schema-ownership"));
+            // The key is a secret setting; its path variable is the job's, with the file written mode 600 in every step.
+            assert.deepStrictEqual(pr.variables.filter((v) => v.secret).map((v) => v.name), ["DBT_CI_PRIVATE_KEY"]);
+            assert.ok(!pr.variables.some((v) => v.name === "DBT_CI_PRIVATE_KEY_PATH" || v.name === "DBT_CI_SCHEMA"));
+            for (const step of pr.steps) assert.ok(step.lines.includes('chmod 600 "$DBT_CI_PRIVATE_KEY_PATH"'), step.id);
+            assert.ok(text(deploy).includes(`(umask 077 && printf '%s\\n' "$DBT_STAGING_PRIVATE_KEY" > "$DBT_STAGING_PRIVATE_KEY_PATH")`));
+            const bb = pipelineModel({ ...ctx, system: "bitbucket" }).jobs.find((j) => j.id === "deploy")!;
+            assert.ok(text(bb).includes(`(umask 077 && printf '%s' "$DBT_STAGING_PRIVATE_KEY" | base64 -d > "$DBT_STAGING_PRIVATE_KEY_PATH")`));
+            // With the credential secrets named, GitHub jobs read them instead of settings.
+            const gh = pipelineModel({ ...ctx, credentialSecretNames: { ci: "dbt/staging/ci", staging: "dbt/staging/staging" } });
+            for (const j of gh.jobs) {
+                assert.deepStrictEqual(j.variables, []);
+                assert.deepStrictEqual(j.credentialSecret, { secretId: `dbt/staging/${j.target}`, alias: `DBT_${j.target.toUpperCase()}` });
+            }
+            const wf = parse(renderPipelineFiles({ ...ctx, credentialSecretNames: { ci: "dbt/staging/ci", staging: "dbt/staging/staging" } }, "").files[".github/workflows/ci.yml"]);
+            const names = wf.jobs["slim-ci"].steps.map((x: any) => x.name);
+            assert.ok(names.indexOf("Read the warehouse credentials (Secrets Manager)") === names.indexOf("Configure AWS credentials (OIDC)") + 1);
+            // Bitbucket and Azure have no such action: the settings carry the variables there.
+            assert.strictEqual(pipelineModel({ ...ctx, system: "bitbucket", credentialSecretNames: { ci: "x" } }).jobs[0].credentialSecret, undefined);
+        });
+
         it("rejects a bad context naming each field", () => {
             const ctx = base();
             ctx.warehouse = { ...ctx.warehouse, pullRequestSchemas: { ...ctx.warehouse.pullRequestSchemas, prefix: "PR-" } };
@@ -396,6 +436,11 @@ describe("pipelines", function () {
             ]);
             assert.throws(() => pipelineModel(ctx), /pipelines for stack staging: invalid context/);
             assert.throws(() => dropSchemaMacro("x; drop"), /not a schema name prefix/);
+            // What the warehouse contract hands the model is checked too: it reaches shell lines.
+            const bad = base();
+            bad.warehouse = { ...bad.warehouse, adapter: { type: "postgres", package: "dbt-postgres; curl x", version: "1.11" } };
+            assert.deepStrictEqual(contextProblems(bad).map((p) => p.split(" ")[0]), ["warehouse.adapter.package", "warehouse.adapter.version"]);
+            assert.throws(() => pipelineModel({ ...base(), targets: { ci: "ci", deploy: "nope" } }), /targets: the warehouse has no target nope \(has: ci, staging\)/);
         });
     });
 

@@ -2,6 +2,7 @@
 import assert from "assert";
 import * as pulumi from "@pulumi/pulumi";
 import { find, Recorded, resolve, runProgram, stackConfig } from "../scripts/offline";
+import { withCiSystem } from "../scripts/render";
 
 const json = (r: Recorded, key: string) => JSON.parse(r.inputs[key]);
 const value = async (o: any) => (o && typeof o.apply === "function" ? (await resolve(o)).value : o);
@@ -185,5 +186,64 @@ describe("program: docs access modes", () => {
         const code = find(resources, "aws:cloudfront/function:Function", "dbt-prod-artifacts-docs-ip-allowlist").inputs.code as string;
         assert.ok(code.includes("192.0.2.0"));
         assert.ok(!code.includes("203.0.113.0"), "the stack file's networks were replaced");
+    });
+});
+
+describe("program: snowflake stack (warehouse contract, key pairs, GitHub reads Secrets Manager)", () => {
+    let resources: Recorded[];
+    let exports: Record<string, pulumi.Output<any>>;
+    before(async () => {
+        ({ resources, exports } = await runProgram("snowflake"));
+    });
+    const r = (type: string, name: string) => find(resources, type, name);
+
+    it("stores each target's credential JSON (the contract's credentialSecrets) in Secrets Manager, as a secret", async () => {
+        const names = resources.filter((x) => x.type === "aws:secretsmanager/secret:Secret").map((x) => x.inputs.name).sort();
+        assert.deepStrictEqual(names, ["dbt/snowflake/ci", "dbt/snowflake/prod"]);
+        const targets = (await resolve(exports.dbtTargets)).value as Record<string, Record<string, unknown>>;
+        for (const t of ["ci", "prod"]) {
+            const version = r("aws:secretsmanager/secretVersion:SecretVersion", `dbt-snowflake-credentials-${t}-version`);
+            assert.ok(version.secretInputs.includes("secretString"), `${t}: secretString must reach the engine as a secret`);
+            const doc = JSON.parse(version.inputs.secretString);
+            // Seed 002's shape plus the schema: account, user, role, warehouse, database, schema, private_key.
+            assert.deepStrictEqual(Object.keys(doc), ["account", "user", "role", "warehouse", "database", "schema", "private_key"]);
+            assert.strictEqual(doc.private_key, targets[t].private_key);
+            assert.match(doc.private_key, /^-----BEGIN PRIVATE KEY-----\n/);
+            assert.match(r("aws:secretsmanager/secret:Secret", `dbt-snowflake-credentials-${t}`).inputs.description, /private_key \(read as DBT_(CI|PROD)_<FIELD>\)$/);
+        }
+    });
+
+    it("each CI role reads only its own target's secret, which the workflows name", async () => {
+        const files = (await resolve(exports.pipelineFiles)).value as Record<string, string>;
+        for (const [role, target, file] of [["pull-request", "ci", "ci.yml"], ["deploy", "prod", "deploy.yml"]] as const) {
+            const policy = json(r("aws:iam/rolePolicy:RolePolicy", `dbt-snowflake-ci-${role}-policy`), "policy");
+            const read = policy.Statement.find((s: any) => [s.Action].flat().includes("secretsmanager:GetSecretValue"));
+            const arn = resources.find((x) => x.type === "aws:secretsmanager/secret:Secret" && x.inputs.name === `dbt/snowflake/${target}`)!.state.arn;
+            assert.deepStrictEqual([read.Resource].flat(), [arn], role);
+            assert.ok(files[`.github/workflows/${file}`].includes(`secret-ids: DBT_${target.toUpperCase()}, dbt/snowflake/${target}`), file);
+        }
+        // Nothing for CiSettings to store on GitHub: the jobs read no repository secrets.
+        assert.deepStrictEqual((await resolve(exports.pipelineVariables)).value, { "pull-request": [], deploy: [] });
+    });
+
+    it("Bitbucket: the private key is a Secured variable holding its base64, which the rendered preamble decodes to a mode-600 file", async () => {
+        const config = withCiSystem(stackConfig("snowflake"), "bitbucket").config;
+        config["dbt-platform:ci"] = JSON.stringify({ ...JSON.parse(config["dbt-platform:ci"]), manageSettings: true });
+        const bb = await runProgram("snowflake", config);
+        const env = (await resolve(bb.exports.profileEnvironment)).value as Record<string, string>;
+        const vars = bb.resources.filter((x) => x.type === "pulumi-nodejs:dynamic/bitbucket:RepositoryVariable" || x.type === "pulumi-nodejs:dynamic/bitbucket:DeploymentVariable");
+        for (const key of ["DBT_CI_PRIVATE_KEY", "DBT_PROD_PRIVATE_KEY"]) {
+            const v = vars.find((x) => x.inputs.key === key);
+            assert.ok(v, `no variable ${key}`);
+            assert.strictEqual(v.inputs.secured, true);
+            assert.ok(v.secretInputs.includes("value"));
+            assert.strictEqual(v.inputs.value, Buffer.from(env[key], "utf8").toString("base64"));
+            assert.ok(!String(v.inputs.value).includes("\n"), "a secured variable value without newlines");
+        }
+        // Every other variable is the warehouse's value as is.
+        for (const v of vars.filter((x) => !String(x.inputs.key).endsWith("_PRIVATE_KEY"))) assert.strictEqual(v.inputs.value, env[v.inputs.key], v.inputs.key);
+        const file = ((await resolve(bb.exports.pipelineFiles)).value as Record<string, string>)["bitbucket-pipelines.yml"];
+        assert.ok(file.includes(`(umask 077 && printf '%s' "$DBT_CI_PRIVATE_KEY" | base64 -d > "$DBT_CI_PRIVATE_KEY_PATH")`));
+        assert.ok(file.includes('chmod 600 "$DBT_PROD_PRIVATE_KEY_PATH"'));
     });
 });

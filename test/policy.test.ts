@@ -1204,7 +1204,7 @@ describe("policy pack: shipped stacks have no violations", function () {
     this.timeout(300_000);
 
     const cases: [string, string, () => Record<string, string>][] = [];
-    for (const stack of ["dev", "sandbox", "staging", "prod"]) {
+    for (const stack of ["dev", "sandbox", "staging", "prod", "snowflake", "redshift"]) {
         for (const system of CI_SYSTEMS) cases.push([`${stack} on ${system}`, stack, () => withCiSystem(stackConfig(stack), system).config]);
     }
     cases.push(

@@ -20,10 +20,8 @@ import { releaseProblems, releaseSteps, ScheduledRelease } from "./release";
 export const PROFILES_DIR = ".ci";
 /** Where CI keeps the production manifest it defers to. */
 export const STATE_DIR = ".state";
-/** The macro the deploy job's ownership check runs (rendered into macros/ by renderPipelineFiles). */
-export const SCHEMA_OWNERSHIP_MACRO = "dbt_platform_check_schema_ownership";
-/** The macro the reset and cleanup steps run; rendered into macros/ of the dbt project. */
-export const DROP_SCHEMA_MACRO = "dbt_platform_drop_pr_schemas";
+/** Postgres's macro names (the warehouse contract now names the macros a job runs); kept for existing imports. */
+export { DROP_SCHEMA_MACRO, SCHEMA_OWNERSHIP_MACRO } from "../warehouse/postgres/macros";
 /** The dbt package whose tests are the project-evaluator gate (features.projectEvaluator). */
 export const EVALUATOR_PACKAGE = "dbt_project_evaluator";
 
@@ -226,6 +224,9 @@ export function contextProblems(ctx: PipelineContext): string[] {
     const folded = prs.case === "upper" ? prs.prefix.toLowerCase() : prs.prefix;
     const prefixProblem = pullRequestPrefixProblem(folded) ?? (prs.case === "upper" && prs.prefix !== prs.prefix.toUpperCase() ? "an upper-case prefix (the warehouse folds names to upper case)" : undefined);
     if (prefixProblem) problems.push(`warehouse.pullRequestSchemas.prefix = ${JSON.stringify(prs.prefix)}: expected ${prefixProblem}`);
+    const adapter = ctx.warehouse.adapter;
+    if (!/^[a-z0-9][a-z0-9_.-]*$/.test(adapter.package)) problems.push(`warehouse.adapter.package = ${JSON.stringify(adapter.package)}: expected a PyPI package name such as dbt-postgres`);
+    if (!/^\d+\.\d+\.\d+$/.test(adapter.version)) problems.push(`warehouse.adapter.version = ${JSON.stringify(adapter.version)}: expected an exact version such as 1.11.0`);
     if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(prs.dropMacroName)) problems.push(`warehouse.pullRequestSchemas.dropMacroName = ${JSON.stringify(prs.dropMacroName)}: expected a macro name`);
     for (const t of [ctx.targets.ci, ctx.targets.deploy]) {
         if (t !== undefined && !ctx.warehouse.targetEnv[t]) problems.push(`targets: the warehouse has no target ${t} (has: ${Object.keys(ctx.warehouse.targetEnv).join(", ") || "none"})`);

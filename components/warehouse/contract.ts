@@ -25,8 +25,9 @@
  *   `password` is the only secret, no file fields; the CI target's schema is computed per run;
  * - credentialFields: the same six fields (WarehouseCredentials' JSON today);
  * - pullRequestSchemas: prefix `warehouse.schemas.pullRequestPrefix` (default dbt_pr_), database =
- *   the one database, case "lower", created by dbt as the dev role (CREATE on the database), dropped
- *   by pipelines/macros.ts's macro (phase 2 widens it to the family);
+ *   the one database, case "lower", created through dbt_platform.create_schema (`createMacro`), the
+ *   family dropped by warehouse/postgres/macros.ts's macro with a run claim (`dropMacroCall: "claim"`);
+ *   `deployCheck`: the deploy job refuses schemas the prod role does not own;
  * - accessPlan: roles role_dev/role_prod (kind "group") and logins; memberships login → group;
  *   grants CONNECT, CREATE on the database, USAGE on each production schema, SELECT on all tables
  *   in it (scope "all") and ALTER DEFAULT PRIVILEGES (scope "future", `forCreator` = role_prod);
