@@ -1,6 +1,9 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
-import { ArtifactStore, ArtifactStoreArgs, CiIdentity, CiIdentityArgs, WarehouseCredentials, WarehouseCredentialsArgs } from "./aws";
+import { ArtifactStore, ArtifactStoreArgs, CiIdentity, CiIdentityArgs, ScheduledRuns, ScheduledRunsArgs, WarehouseCredentials, WarehouseCredentialsArgs } from "./aws";
+import { RunnerImageSpec, runnerImageTag } from "./aws/scheduled/runner";
+import { AWSCLI_VERSION } from "./pipelines/versions";
+import { AdapterPackage, TargetEnvVar } from "./warehouse";
 import { StackConfig } from "./config";
 import { BitbucketCiSettings, jobSettings } from "./ci/settings";
 import { AzureDevopsCiSettings } from "./ci/azureDevops/settings";
@@ -28,6 +31,8 @@ interface Wiring {
     bucketArn: pulumi.Input<string>;
     distributionArn?: pulumi.Input<string>;
     secretArns: Record<string, pulumi.Input<string>>;
+    /** ScheduledRuns' project prefix and image repository (features.scheduledRuns): the deploy role publishes and pushes there. */
+    scheduled?: { projectPrefix: string; repositoryArn: pulumi.Input<string> };
 }
 
 /** The whole platform for one stack: composes every capability the config turns on. */
@@ -40,6 +45,8 @@ export class DbtPlatform extends pulumi.ComponentResource {
     public readonly credentials?: WarehouseCredentials;
     /** OIDC trust and least-privilege roles for the CI system (aws.enabled only). */
     public readonly ciIdentity?: CiIdentity;
+    /** Scheduled production runs with alerting (features.scheduledRuns). */
+    public readonly scheduledRuns?: ScheduledRuns;
     /** Rendered pipeline files for the stack's CI system, keyed by path in the dbt repository. */
     public readonly pipelineFiles: pulumi.Output<Record<string, string>>;
     /** Settings variables each pipeline job reads (what CiSettings must create). */
@@ -68,6 +75,12 @@ export class DbtPlatform extends pulumi.ComponentResource {
             };
             ArtifactStore.validate(`${name}-artifacts`, artifactArgs(config));
             WarehouseCredentials.validate(`${name}-credentials`, credentialArgs(config, wiring));
+            if (config.scheduledRuns) {
+                const target = planned.targetNames.scheduler!;
+                const credentialEnv = schedulerCredentialEnv(`${name}-scheduled`, planned.targetEnv[target]);
+                ScheduledRuns.validate(`${name}-scheduled`, scheduledArgs(config, { ...wiring, target, credentialEnv, adapter: planned.adapter, bucketName: placeholder }));
+                wiring.scheduled = { projectPrefix: SCHEDULED_PROJECT_PREFIX, repositoryArn: placeholder };
+            }
             CiIdentity.validate(`${name}-ci`, ciArgs(config, wiring));
         }
 
@@ -91,7 +104,24 @@ export class DbtPlatform extends pulumi.ComponentResource {
                 distributionArn: this.artifacts.docsSite?.distributionArn,
             };
             this.credentials = new WarehouseCredentials(`${name}-credentials`, credentialArgs(config, { ...partial, secretArns: {} }), awsOpts);
-            this.ciIdentity = new CiIdentity(`${name}-ci`, ciArgs(config, { ...partial, secretArns: this.credentials.secretArns }), awsOpts);
+            // Scheduled runs before CiIdentity: the deploy role pushes to the runner's repository.
+            if (config.scheduledRuns) {
+                const target = this.warehouse.targetNames.scheduler!;
+                this.scheduledRuns = new ScheduledRuns(
+                    `${name}-scheduled`,
+                    scheduledArgs(config, {
+                        ...partial,
+                        secretArns: this.credentials.secretArns,
+                        target,
+                        credentialEnv: schedulerCredentialEnv(`${name}-scheduled`, this.warehouse.targetEnv[target]),
+                        adapter: this.warehouse.adapter,
+                        bucketName: this.artifacts.bucketName,
+                    }),
+                    awsOpts,
+                );
+            }
+            const scheduled = this.scheduledRuns ? { projectPrefix: this.scheduledRuns.projectPrefix, repositoryArn: this.scheduledRuns.repository.arn } : undefined;
+            this.ciIdentity = new CiIdentity(`${name}-ci`, ciArgs(config, { ...partial, secretArns: this.credentials.secretArns, scheduled }), awsOpts);
         }
         const rendered = pulumi
             .all([
@@ -100,9 +130,14 @@ export class DbtPlatform extends pulumi.ComponentResource {
                 this.artifacts?.docsSite?.distributionId,
                 this.ciIdentity?.roleArns.pullRequest,
                 this.ciIdentity?.roleArns.deploy,
+                this.scheduledRuns?.repositoryUrl,
+                this.scheduledRuns?.imageTag,
             ])
-            .apply(([profilesYaml, bucket, distributionId, pullRequestRoleArn, deployRoleArn]) =>
-                renderPipelineFiles(pipelineContext(config, pipelineWarehouse(warehouse), { bucket, distributionId, pullRequestRoleArn, deployRoleArn }), profilesYaml),
+            .apply(([profilesYaml, bucket, distributionId, pullRequestRoleArn, deployRoleArn, runnerRepositoryUrl, runnerImageTag]) =>
+                renderPipelineFiles(
+                    pipelineContext(config, pipelineWarehouse(warehouse), { bucket, distributionId, pullRequestRoleArn, deployRoleArn, runnerRepositoryUrl, runnerImageTag }),
+                    profilesYaml,
+                ),
             );
         this.pipelineFiles = rendered.files;
         this.pipelineVariables = rendered.apply((r) => settingVariables(r.model));
@@ -112,6 +147,7 @@ export class DbtPlatform extends pulumi.ComponentResource {
             artifacts: this.artifacts,
             credentials: this.credentials,
             ciIdentity: this.ciIdentity,
+            scheduledRuns: this.scheduledRuns,
             pipelineFiles: this.pipelineFiles,
             pipelineVariables: this.pipelineVariables,
             ciSettings: this.ciSettings,
@@ -226,13 +262,62 @@ function ciArgs(config: StackConfig, w: Wiring): CiIdentityArgs {
         oidcProviderArn: a.oidcProviderArn,
         artifactsBucketArn: w.bucketArn,
         distributionArn: w.distributionArn,
-        credentialSecretArns: {
-            ci: secret("ci"),
-            deploy: secret("deploy"),
-            // Scheduled runs (ECS tasks) get a role only when the stack schedules runs.
-            scheduler: config.features.scheduledRuns ? secret("scheduler") : undefined,
-        },
+        // No scheduler role here: ScheduledRuns' own execution and task roles read the scheduler's secret.
+        credentialSecretArns: { ci: secret("ci"), deploy: secret("deploy") },
         kmsKeyArn: a.artifacts.kmsKeyArn,
+        scheduledRuns: w.scheduled,
+    };
+}
+
+/** Where the release publishes projects for the scheduled runs (ScheduledRuns' default). */
+const SCHEDULED_PROJECT_PREFIX = "projects/";
+
+/** What the runner image pins: the stack's dbt and Python, the warehouse's adapter, the pipelines' awscli. */
+function runnerImage(config: StackConfig, adapter: Pick<AdapterPackage, "package" | "version">): RunnerImageSpec {
+    return { pythonVersion: config.dbt.pythonVersion, dbtVersion: config.dbt.version, adapterPackage: adapter.package, adapterVersion: adapter.version, awscliVersion: AWSCLI_VERSION };
+}
+
+/**
+ * The scheduler target's variables the task gets from its credential secret (`<arn>:<field>::`): every
+ * variable profiles.yml reads, keyed by the secret's JSON key (the warehouse contract's field).
+ */
+function schedulerCredentialEnv(name: string, vars: TargetEnvVar[] | undefined): Record<string, string> {
+    if (!vars || vars.length === 0) throw new Error(`ScheduledRuns ${name}: the warehouse has no scheduler target (warehouse.users needs a user with duty scheduler)`);
+    const files = vars.filter((v) => v.file);
+    // ECS injects secrets as variables only; a key file would need the entrypoint to write it.
+    if (files.length > 0) throw new Error(`ScheduledRuns ${name}: the scheduler target reads ${files.map((v) => v.name).join(", ")} from a file, which the runner does not write yet`);
+    return Object.fromEntries(vars.filter((v) => !v.perRun).map((v) => [v.name, v.field]));
+}
+
+/** ScheduledRuns from the stack's `scheduledRuns` section and the resources that own each value. */
+function scheduledArgs(
+    config: StackConfig,
+    w: Wiring & { target: string; credentialEnv: Record<string, string>; adapter: Pick<AdapterPackage, "package" | "version">; bucketName: pulumi.Input<string> },
+): ScheduledRunsArgs {
+    const s = config.scheduledRuns!;
+    return {
+        region: config.aws.region,
+        artifactsBucketName: w.bucketName,
+        artifactsBucketArn: w.bucketArn,
+        artifactsKmsKeyArn: config.aws.artifacts.kmsKeyArn,
+        projectPrefix: SCHEDULED_PROJECT_PREFIX,
+        // No pinned commit: each run follows projects/current, which the deploy job's release steps move.
+        image: runnerImage(config, w.adapter),
+        imageRetentionCount: s.imageRetentionCount,
+        credentialSecretArn: w.secretArns[w.target],
+        credentialEnv: w.credentialEnv,
+        secretsKmsKeyArn: config.aws.artifacts.kmsKeyArn,
+        dbtTarget: w.target,
+        cpu: s.cpu,
+        memory: s.memory,
+        logRetentionDays: s.logRetentionDays,
+        schedules: s.schedules.map((x) => ({ name: x.name, expression: x.cron, timezone: x.timezone, maximumRetryAttempts: x.maximumRetryAttempts, maximumEventAgeSeconds: x.maximumEventAgeSeconds })),
+        network: { subnetIds: s.network.subnetIds, securityGroupIds: s.network.securityGroupIds, assignPublicIp: s.network.assignPublicIp },
+        runIntervalMinutes: s.runIntervalMinutes,
+        heartbeatGraceMinutes: s.heartbeatGraceMinutes,
+        subscriptions: s.alerts,
+        freshOnly: s.freshOnly ? { fullBuildEvery: s.fullBuildEvery } : undefined,
+        tags: { Project: "dbt-platform", Stack: config.stack, ManagedBy: "pulumi" },
     };
 }
 
@@ -256,7 +341,7 @@ function deploymentEnvironment(config: StackConfig): string | undefined {
 export function pipelineContext(
     config: StackConfig,
     warehouse: PipelineWarehouse | Partial<Record<"ci" | "deploy" | "scheduler", string>>,
-    aws: { bucket?: string; distributionId?: string; pullRequestRoleArn?: string; deployRoleArn?: string },
+    aws: { bucket?: string; distributionId?: string; pullRequestRoleArn?: string; deployRoleArn?: string; runnerRepositoryUrl?: string; runnerImageTag?: string },
 ): PipelineContext {
     const a = config.aws;
     const wh: PipelineWarehouse = "kind" in warehouse && typeof warehouse.kind === "string" ? (warehouse as PipelineWarehouse) : plannedPipelineWarehouse("planned", config);
@@ -264,6 +349,12 @@ export function pipelineContext(
     const deployTarget = targetNames.deploy ?? deployTargetOf(config);
     // Key-pair credentials reach GitHub jobs as seed 002 does: from Secrets Manager with the job's role.
     const fromSecretsManager = a.enabled && config.ci.system === "github" && Object.values(wh.targetEnv).some((vars) => vars.some((v) => v.file));
+    // Scheduled runs: the deploy job pushes the image ScheduledRuns' task definition names and publishes the project.
+    const image = runnerImage(config, wh.adapter);
+    const scheduled =
+        a.enabled && config.scheduledRuns
+            ? { repositoryUrl: aws.runnerRepositoryUrl ?? "", imageTag: aws.runnerImageTag ?? runnerImageTag(image), image, projectPrefix: SCHEDULED_PROJECT_PREFIX }
+            : undefined;
     return {
         stack: config.stack,
         system: config.ci.system,
@@ -290,13 +381,17 @@ export function pipelineContext(
             : undefined,
         projectEvaluator: config.features.projectEvaluator,
         deploymentEnvironment: deploymentEnvironment(config),
+        ...(scheduled ? { scheduled } : {}),
     };
 }
 
 /** Jobs, variable names and file paths do not depend on AWS outputs: plan them with stand-ins. */
 function plannedSettings(config: StackConfig, warehouse: PipelineWarehouse) {
     const standIn = "planned";
-    return renderPipelineFiles(pipelineContext(config, warehouse, { bucket: standIn, distributionId: standIn, pullRequestRoleArn: standIn, deployRoleArn: standIn }), "");
+    return renderPipelineFiles(
+        pipelineContext(config, warehouse, { bucket: standIn, distributionId: standIn, pullRequestRoleArn: standIn, deployRoleArn: standIn, runnerRepositoryUrl: `${standIn}.invalid/${standIn}` }),
+        "",
+    );
 }
 
 function githubSettingsArgs(

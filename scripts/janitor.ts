@@ -1,13 +1,19 @@
 /**
  * tsx scripts/janitor.ts --ci github|bitbucket|azure-devops --repository <repo> [--prefix dbt_pr_]
  *                        [--ttl-hours <h>] [--api-url <base>] [--execute]
+ * tsx scripts/janitor.ts --stack <stack> [--execute]
  *
- * Drops orphaned PR schemas on a Postgres warehouse: families whose pull request is closed, or whose
+ * Drops orphaned PR schemas on a Postgres warehouse (or Redshift, with --stack): families whose pull request is closed, or whose
  * recorded creation time is older than the TTL. A dry run unless --execute. The warehouse login is
  * libpq's environment (PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE, PGSSLMODE); the CI token is
  * GITHUB_TOKEN, BITBUCKET_TOKEN, or AZURE_DEVOPS_EXT_PAT / SYSTEM_ACCESSTOKEN, read per request.
+ * With --stack (the platform repository's scheduled job) the CI system, repository, API URL, prefix,
+ * TTL (scheduledRuns.janitor.ttlHours) and connection come from the validated Pulumi.<stack>.yaml;
+ * the PG* variables override the connection and JANITOR_API_URL the CI API (a proxy or a test server).
  */
 import { Client } from "pg";
+import { parseStackConfig } from "../components/config";
+import { stackConfig } from "./offline";
 import {
     AzureDevopsPullRequests,
     BitbucketPullRequests,
@@ -17,6 +23,8 @@ import {
 } from "../components/janitor";
 
 interface Args {
+    /** Warehouse kind reached over the Postgres protocol (Postgres; Redshift with --stack). */
+    kind: "postgres" | "redshift";
     ci: "github" | "bitbucket" | "azure-devops";
     repository: string;
     prefix: string;
@@ -25,10 +33,37 @@ interface Args {
     execute: boolean;
 }
 
-const USAGE = "usage: --ci github|bitbucket|azure-devops --repository <repo> [--prefix dbt_pr_] [--ttl-hours <h>] [--api-url <base>] [--execute]";
+const USAGE = "usage: --ci github|bitbucket|azure-devops --repository <repo> [--prefix dbt_pr_] [--ttl-hours <h>] [--api-url <base>] [--execute], or --stack <stack> [--execute]";
+
+/** The janitor's arguments from a stack's validated config; sets the libpq defaults the environment does not. */
+function stackArgs(stack: string, execute: boolean): Args {
+    const config = parseStackConfig(stack, stackConfig(stack));
+    const wh = config.warehouse;
+    if (wh.kind === "snowflake") throw new Error(`janitor: stack ${stack}: warehouse.kind snowflake: this script speaks the Postgres protocol (Postgres, Redshift)`);
+    const c = wh.connection;
+    // A Redshift Serverless stack has no host in its config: PGHOST names the workgroup endpoint.
+    const defaults: Record<string, string | undefined> = { PGHOST: c.host, PGPORT: String(c.port), PGDATABASE: c.database, PGSSLMODE: c.sslmode };
+    for (const [k, v] of Object.entries(defaults)) if (!process.env[k] && v !== undefined) process.env[k] = v;
+    return {
+        kind: wh.kind,
+        ci: config.ci.system,
+        repository: config.ci.repository,
+        prefix: wh.schemas.pullRequestPrefix,
+        ttlHours: config.scheduledRuns?.janitor.ttlHours,
+        apiUrl: process.env.JANITOR_API_URL || config.ci.apiUrl,
+        execute,
+    };
+}
 
 function parseArgs(argv: string[]): Args {
-    const a: Partial<Args> = { prefix: "dbt_pr_", execute: false };
+    const at = argv.indexOf("--stack");
+    if (at >= 0) {
+        const rest = argv.filter((_, i) => i !== at && i !== at + 1);
+        const stack = argv[at + 1];
+        if (!stack || stack.startsWith("--") || rest.some((x) => x !== "--execute")) throw new Error(`--stack takes a stack name and only --execute besides; ${USAGE}`);
+        return stackArgs(stack, rest.includes("--execute"));
+    }
+    const a: Partial<Args> = { kind: "postgres", prefix: "dbt_pr_", execute: false };
     for (let i = 0; i < argv.length; i++) {
         const flag = argv[i];
         if (flag === "--execute") {
@@ -78,7 +113,7 @@ async function main(): Promise<void> {
     await client.connect();
     try {
         await runJanitor({
-            kind: "postgres",
+            kind: a.kind,
             sql: { query: async (text, params) => (await client.query(text, params as any[])).rows as any[] },
             prefix: a.prefix,
             pullRequests: pullRequests(a),

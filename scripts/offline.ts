@@ -115,8 +115,44 @@ function mockResource(type: string, name: string, inputs: Record<string, any>): 
         case "aws:route53/record:Record":
             // Route 53 reports the FQDN without the trailing dot a record name may carry.
             return { id, state: { ...inputs, fqdn: String(inputs.name).replace(/\.$/, "") } };
-        default:
+        default: {
+            const scheduled = scheduledRunsOutputs(type, name, inputs);
+            if (scheduled) return { id, state: { ...inputs, ...scheduled } };
             return { id, state: type.startsWith("aws:") ? { ...inputs, arn: `arn:aws:${type.split(":")[1].split("/")[0]}:${REGION}:${ACCOUNT}:${name}` } : inputs };
+        }
+    }
+}
+
+/**
+ * Computed outputs of the AWS types ScheduledRuns uses (ECR is above): log group name and ARN, ECS cluster and
+ * task definition ARNs, queue, topic, rule, alarm and schedule ARNs, with their resource-type paths.
+ */
+export function scheduledRunsOutputs(type: string, name: string, inputs: Record<string, any>): Record<string, any> | undefined {
+    const a = (service: string, rest: string) => `arn:aws:${service}:${REGION}:${ACCOUNT}:${rest}`;
+    switch (type) {
+        case "aws:cloudwatch/logGroup:LogGroup": {
+            const n = inputs.name ?? `/${name}`;
+            // The provider reports the ARN without the trailing ":*" the API returns.
+            return { name: n, arn: a("logs", `log-group:${n}`) };
+        }
+        case "aws:ecs/cluster:Cluster":
+            return { name: inputs.name ?? name, arn: a("ecs", `cluster/${inputs.name ?? name}`) };
+        case "aws:ecs/taskDefinition:TaskDefinition":
+            return { arn: a("ecs", `task-definition/${inputs.family}:1`), arnWithoutRevision: a("ecs", `task-definition/${inputs.family}`), revision: 1 };
+        case "aws:sqs/queue:Queue": {
+            const n = inputs.name ?? name;
+            return { name: n, arn: a("sqs", n), url: `https://sqs.${REGION}.amazonaws.com/${ACCOUNT}/${n}` };
+        }
+        case "aws:sns/topic:Topic":
+            return { name: inputs.name ?? name, arn: a("sns", inputs.name ?? name) };
+        case "aws:cloudwatch/eventRule:EventRule":
+            return { name: inputs.name ?? name, arn: a("events", `rule/${inputs.name ?? name}`) };
+        case "aws:cloudwatch/metricAlarm:MetricAlarm":
+            return { arn: a("cloudwatch", `alarm:${inputs.name ?? name}`) };
+        case "aws:scheduler/schedule:Schedule":
+            return { name: inputs.name ?? name, arn: a("scheduler", `schedule/default/${inputs.name ?? name}`) };
+        default:
+            return undefined;
     }
 }
 

@@ -1,7 +1,7 @@
 /**
  * `npm run render:platform -- --system github|bitbucket|azure-devops --backend s3|pulumi-cloud [--out <dir>] …`:
  * writes the platform repository's own CI files (preview on pull requests, promotion on main,
- * scheduled drift audit) at the repository root, or under --out. Stacks come from the Pulumi.<stack>.yaml files in promotion order.
+ * scheduled drift audit, the scheduled PR-schema janitor of each stack with scheduled runs) at the repository root, or under --out. Stacks come from the Pulumi.<stack>.yaml files in promotion order.
  *   s3:           --bucket <state bucket> --region <region> --preview-role <arn> --deploy-role <arn>
  *                 [--azure-preview-connection <name> --azure-deploy-connection <name>]
  *   pulumi-cloud: --organization <org>
@@ -10,7 +10,8 @@ import * as fs from "fs";
 import * as path from "path";
 import { PlatformBackend, PlatformPipelineArgs, renderPlatformAzure, renderPlatformBitbucket, renderPlatformGithub } from "../components/pipelines/platformRepo";
 import { argValue } from "./access";
-import { ROOT } from "./offline";
+import { parseStackConfig } from "../components/config";
+import { ROOT, stackConfig } from "./offline";
 
 /** The promotion order of the program's stacks. */
 export const PROMOTION_ORDER = ["dev", "sandbox", "staging", "prod"];
@@ -39,7 +40,12 @@ export function platformArgs(argv: string[]): PlatformPipelineArgs {
     } else throw new Error(`--backend ${kind}: expected s3 or pulumi-cloud`);
     const present = fs.readdirSync(ROOT).filter((f) => /^Pulumi\.[a-z0-9-]+\.yaml$/.test(f)).map((f) => f.slice("Pulumi.".length, -".yaml".length));
     const stacks = [...PROMOTION_ORDER.filter((s) => present.includes(s)), ...present.filter((s) => !PROMOTION_ORDER.includes(s)).sort()];
-    return { stacks, mainBranch: argValue(argv, "--main-branch") ?? "main", backend, auditCron: argValue(argv, "--audit-cron") ?? "17 5 * * *", pulumiVersion: argValue(argv, "--pulumi-version") ?? "3.248.0", nodeVersion: "20" };
+    // The PR-schema janitor runs for every stack with scheduled runs, at its scheduledRuns.janitor.schedule.
+    const janitor = stacks.flatMap((stack) => {
+        const c = parseStackConfig(stack, stackConfig(stack));
+        return c.scheduledRuns ? [{ stack, ciSystem: c.ci.system, cron: c.scheduledRuns.janitor.schedule }] : [];
+    });
+    return { stacks, mainBranch: argValue(argv, "--main-branch") ?? "main", backend, auditCron: argValue(argv, "--audit-cron") ?? "17 5 * * *", pulumiVersion: argValue(argv, "--pulumi-version") ?? "3.248.0", nodeVersion: "20", janitor };
 }
 
 function main(argv: string[]): void {

@@ -1,7 +1,7 @@
 /** Unit tests under Pulumi mocks: CiIdentity's trust and permission policies, WarehouseCredentials' secrets. */
 import assert from "assert";
 import * as pulumi from "@pulumi/pulumi";
-import { CiIdentity, CiIdentityArgs, leastPrivilegeProblems } from "../components/aws/ciIdentity";
+import { CiIdentity, CiIdentityArgs, ECR_PUSH_ACTIONS, leastPrivilegeProblems } from "../components/aws/ciIdentity";
 import { envAlias, WarehouseCredentials } from "../components/aws/warehouseCredentials";
 import { envVarName, TARGET_FIELDS } from "../components/warehouse/postgres/profiles";
 import { computed, find, installMocks, plainStrings, Recorded, resolve } from "../scripts/offline";
@@ -270,6 +270,21 @@ describe("CiIdentity permissions", () => {
         assert.ok(statements >= 25, `checked ${statements} statements`);
     });
 
+    it("scheduled runs: the deploy role also puts projects/* and pushes to the one runner repository; nothing else gains", async () => {
+        const repo = `arn:aws:ecr:eu-west-1:${ACCOUNT}:repository/dbt-prod-scheduled-repository`;
+        const { regs, ci } = await build("sr", { ...full, credentialSecretArns: { ci: SECRETS.ci, deploy: SECRETS.deploy }, scheduledRuns: { projectPrefix: "projects/", repositoryArn: repo } });
+        const deploy = policyOf(regs, "sr-deploy").Statement;
+        assert.deepStrictEqual(deploy.slice(-3), [
+            { Sid: "PublishProjects", Effect: "Allow", Action: ["s3:PutObject"], Resource: [`${BUCKET}/projects/*`] },
+            { Sid: "EcrLogin", Effect: "Allow", Action: ["ecr:GetAuthorizationToken"], Resource: ["*"] },
+            { Sid: "PushRunnerImage", Effect: "Allow", Action: ECR_PUSH_ACTIONS, Resource: [repo] },
+        ]);
+        assert.ok(ECR_PUSH_ACTIONS.every((a) => /^ecr:[A-Za-z]+$/.test(a)) && !ECR_PUSH_ACTIONS.includes("ecr:GetAuthorizationToken"));
+        assert.ok(!JSON.stringify(policyOf(regs, "sr-pull-request")).includes("ecr:"), "the pull-request role gains ECR access");
+        assert.strictEqual(ci.roles.scheduler, undefined);
+        assert.deepStrictEqual(leastPrivilegeProblems({ Statement: deploy }), []);
+    });
+
     it("the least-privilege guard flags wildcard actions and resources", () => {
         const problems = leastPrivilegeProblems({
             Statement: [
@@ -330,6 +345,11 @@ describe("CiIdentity validation", () => {
         ["wildcard prefix", { ...github, artifactsPrefix: "*" }, [/artifactsPrefix = "\*"/]],
         ["prefix without slash", { ...github, docsPrefix: "docs" }, [/docsPrefix = "docs"/]],
         ["session too long", { ...github, maxSessionDuration: 86400 }, [/maxSessionDuration = 86400/]],
+        ["scheduled runs: a repository name instead of its ARN", { ...github, scheduledRuns: { projectPrefix: "projects/", repositoryArn: "dbt-runner" } }, [/scheduledRuns\.repositoryArn = "dbt-runner": expected an ECR repository ARN/]],
+        ["scheduled runs: projects inside the artifacts prefix", { ...github, scheduledRuns: { projectPrefix: "artifacts/projects/", repositoryArn: `arn:aws:ecr:eu-west-1:${ACCOUNT}:repository/r` } },
+            [/scheduledRuns\.projectPrefix artifacts\/projects\/ overlaps artifactsPrefix artifacts\//]],
+        ["scheduled runs and a lone scheduler role", { ...github, credentialSecretArns: SECRETS, scheduledRuns: { projectPrefix: "projects/", repositoryArn: `arn:aws:ecr:eu-west-1:${ACCOUNT}:repository/r` } },
+            [/credentialSecretArns\.scheduler: not with scheduledRuns/]],
         ["several problems at once", { system: "github", github: { repository: "x", mainBranch: "a..b" }, ...base, artifactsPrefix: "/a/" },
             [/github\.repository/, /github\.mainBranch/, /artifactsPrefix/]],
     ];

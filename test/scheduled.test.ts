@@ -2,7 +2,7 @@
 import assert from "assert";
 import { ScheduledRuns, ScheduledRunsArgs, heartbeatPeriods } from "../components/aws/scheduledRuns";
 import { spawnSync } from "child_process";
-import { buildImageLines, publishProjectLines, renderEntrypoint } from "../components/aws/scheduled/runner";
+import { buildImageLines, publishProjectLines, renderEntrypoint, runnerImageTag } from "../components/aws/scheduled/runner";
 import { find, Recorded } from "../scripts/offline";
 import { wildcardFindings } from "../policy/policies";
 import { ACCOUNT, installAwsMocks, REGION } from "./support/awsMocks";
@@ -185,6 +185,23 @@ describe("ScheduledRuns under mocks", () => {
         ]);
     });
 
+    it("without a pinned commit the task follows <projectPrefix>current; without a tag it runs runnerImageTag(image)", async () => {
+        const { projectCommit: _c, imageTag: _t, ...unpinned } = args;
+        const { regs, runs } = await build(unpinned);
+        const [c] = JSON.parse(find(regs, T.taskDef, "prod-runs-task-definition").inputs.containerDefinitions);
+        const names = c.environment.map((e: any) => e.name);
+        assert.ok(!names.includes("DBT_PROJECT_KEY") && !names.includes("DBT_PROJECT_MANIFEST_KEY"), names.join(", "));
+        assert.deepStrictEqual(c.environment.find((e: any) => e.name === "DBT_PROJECT_PREFIX"), { name: "DBT_PROJECT_PREFIX", value: "projects/" });
+        assert.strictEqual(runs.projectPointerKey, "projects/current");
+        assert.strictEqual(runs.projectKeys, undefined);
+        const tag = runnerImageTag(args.image);
+        assert.match(tag, /^dbt1\.11\.16-[0-9a-f]{12}$/);
+        assert.ok(String(c.image).endsWith(`:${tag}`), c.image);
+        // The tag follows what the image holds: another pin is another tag; the same spec the same tag.
+        assert.strictEqual(runnerImageTag({ ...args.image }), tag);
+        assert.notStrictEqual(runnerImageTag({ ...args.image, adapterVersion: "1.11.1" }), tag);
+    });
+
     it("IAM: exact trust and permission documents of the three roles", async () => {
         const { regs } = await build({ ...args, secretsKmsKeyArn: KMS, artifactsKmsKeyArn: KMS });
         const service = (s: string) => ({ Version: "2012-10-17", Statement: [{ Sid: "Service", Effect: "Allow", Principal: { Service: s }, Action: "sts:AssumeRole" }] });
@@ -354,10 +371,13 @@ describe("ScheduledRuns under mocks", () => {
 describe("ScheduledRuns release lines", () => {
     it("publish the project tarball and its manifest by commit, and build/push the image once per tag", () => {
         assert.deepStrictEqual(publishProjectLines({ bucket: "acme-dbt-artifacts", prefix: "projects/", commitExpr: "$BITBUCKET_COMMIT" }), [
-            "tar --exclude=./target --exclude=./logs --exclude=./dbt_packages --exclude=./.git -czf /tmp/dbt-project.tar.gz .",
+            "tar --exclude=./target --exclude=./logs --exclude=./dbt_packages --exclude=./.git --exclude=./.state --exclude=./.aws-web-identity-token -czf /tmp/dbt-project.tar.gz .",
             'aws s3 cp --only-show-errors /tmp/dbt-project.tar.gz "s3://acme-dbt-artifacts/projects/$BITBUCKET_COMMIT.tar.gz"',
             'aws s3 cp --only-show-errors "target/manifest.json" "s3://acme-dbt-artifacts/projects/$BITBUCKET_COMMIT/manifest.json"',
         ]);
+        // With the pointer: written last, so a run never follows it to a half-published commit.
+        const withPointer = publishProjectLines({ bucket: "acme-dbt-artifacts", prefix: "projects/", commitExpr: "$commit", pointer: true });
+        assert.strictEqual(withPointer.at(-1), `printf '%s\\n' "$commit" | aws s3 cp --only-show-errors - "s3://acme-dbt-artifacts/projects/current"`);
         const lines = buildImageLines({ repositoryUrl: `${ACCOUNT}.dkr.ecr.${REGION}.amazonaws.com/prod-runs-repository`, region: REGION, tag: "1.11.16-1", contextDir: ".scheduled-image" });
         assert.strictEqual(lines[1], `  aws ecr get-login-password --region ${REGION} | docker login --username AWS --password-stdin ${ACCOUNT}.dkr.ecr.${REGION}.amazonaws.com`);
         assert.match(lines[0], /--repository-name prod-runs-repository --image-ids imageTag=1\.11\.16-1/);

@@ -80,7 +80,27 @@ export interface CiIdentityArgs {
     kmsKeyArn?: pulumi.Input<string>;
     /** Maximum session duration of the roles in seconds (default 3600, at most 43200). */
     maxSessionDuration?: number;
+    /** Scheduled runs (ScheduledRuns): the deploy role also publishes the project and pushes the runner image. */
+    scheduledRuns?: CiScheduledRunsArgs;
 }
+
+/** What the deploy job's release steps write for ScheduledRuns. */
+export interface CiScheduledRunsArgs {
+    /** Key prefix of the published projects (ScheduledRuns.projectPrefix, e.g. `projects/`). */
+    projectPrefix: string;
+    /** ARN of the runner's ECR repository (ScheduledRuns.repository.arn): push only there. */
+    repositoryArn: pulumi.Input<string>;
+}
+
+/** ECR actions `docker push` and the release's "tag exists?" check need, on one repository. */
+export const ECR_PUSH_ACTIONS = [
+    "ecr:BatchCheckLayerAvailability",
+    "ecr:CompleteLayerUpload",
+    "ecr:DescribeImages",
+    "ecr:InitiateLayerUpload",
+    "ecr:PutImage",
+    "ecr:UploadLayerPart",
+];
 
 /** One IAM policy statement as built here; values may be outputs until serialised. */
 export interface CiPolicyStatement {
@@ -190,6 +210,7 @@ export class CiIdentity extends pulumi.ComponentResource {
                     : []),
                 ...secretStatement("ReadDeployCredentials", secrets.deploy),
                 ...kmsStatement(kms, ["kms:Decrypt", "kms:GenerateDataKey"]),
+                ...releaseStatements(bucket, args.scheduledRuns),
             ]),
         );
         const scheduler = secrets.scheduler
@@ -271,6 +292,17 @@ function secretStatement(sid: string, arn: pulumi.Input<string> | undefined): Ci
     return arn ? [{ Sid: sid, Effect: "Allow", Action: ["secretsmanager:GetSecretValue"], Resource: [arn] }] : [];
 }
 
+/** The release steps: the project tarballs, manifests and pointer under one prefix, and a push to one repository. */
+function releaseStatements(bucket: pulumi.Input<string>, release: CiScheduledRunsArgs | undefined): CiPolicyStatement[] {
+    if (!release) return [];
+    return [
+        { Sid: "PublishProjects", Effect: "Allow", Action: ["s3:PutObject"], Resource: [pulumi.interpolate`${bucket}/${release.projectPrefix}*`] },
+        // GetAuthorizationToken has no resource-level permissions: AWS requires "*" for it (its own statement, nothing else on "*").
+        { Sid: "EcrLogin", Effect: "Allow", Action: ["ecr:GetAuthorizationToken"], Resource: ["*"] },
+        { Sid: "PushRunnerImage", Effect: "Allow", Action: [...ECR_PUSH_ACTIONS], Resource: [release.repositoryArn] },
+    ];
+}
+
 function kmsStatement(keyArn: pulumi.Input<string> | undefined, actions: string[]): CiPolicyStatement[] {
     if (!keyArn) return [];
     return [
@@ -311,8 +343,12 @@ export function leastPrivilegeProblems(doc: { Statement: { Sid?: string; Action:
         for (const a of ([] as unknown[]).concat(s.Action)) {
             if (typeof a !== "string" || a.includes("*") || a.includes("?")) problems.push(`${where}: wildcard action ${JSON.stringify(a)}`);
         }
+        const actions = ([] as unknown[]).concat(s.Action);
+        // The one exception: ecr:GetAuthorizationToken alone, which AWS grants only on "*".
+        const ecrToken = actions.length > 0 && actions.every((a) => a === "ecr:GetAuthorizationToken");
         for (const r of ([] as unknown[]).concat(s.Resource ?? [])) {
             if (typeof r !== "string") continue;
+            if (ecrToken && r === "*") continue;
             const s3KeyPrefix = /^arn:aws[a-z-]*:s3:::[^/*?]+\/[^*?]+\/\*$/.test(r);
             if (r === "*" || (r.startsWith("arn:") && !s3KeyPrefix && /[*?]/.test(r)) || /[*?]/.test(r.replace(/\/\*$/, ""))) {
                 problems.push(`${where}: wildcard resource ${JSON.stringify(r)}`);
@@ -320,6 +356,10 @@ export function leastPrivilegeProblems(doc: { Statement: { Sid?: string; Action:
         }
     }
     return problems;
+}
+
+function prefixesOverlap(a: string, b: string): boolean {
+    return a.startsWith(b) || b.startsWith(a);
 }
 
 interface Model {
@@ -340,6 +380,7 @@ const ARN = {
     distribution: /^arn:aws[a-z-]*:cloudfront::\d{12}:distribution\/[A-Z0-9]+$/,
     secret: /^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+$/,
     kmsKey: /^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/[A-Za-z0-9-]+$/,
+    ecrRepository: /^arn:aws[a-z-]*:ecr:[a-z0-9-]+:\d{12}:repository\/[a-z0-9][a-z0-9._\/-]*$/,
     oidcProvider: /^arn:aws[a-z-]*:iam::\d{12}:oidc-provider\/(.+)$/,
 };
 
@@ -476,6 +517,15 @@ function normalise(name: string, args: CiIdentityArgs): Model {
         for (const duty of ["ci", "deploy", "scheduler"] as const) {
             arn(`credentialSecretArns.${duty}`, args.credentialSecretArns[duty], ARN.secret, "a Secrets Manager secret ARN");
         }
+    }
+    if (args.scheduledRuns !== undefined) {
+        prefix("scheduledRuns.projectPrefix", args.scheduledRuns.projectPrefix);
+        if (prefixesOverlap(args.scheduledRuns.projectPrefix, artifactsPrefix) || prefixesOverlap(args.scheduledRuns.projectPrefix, docsPrefix)) {
+            problems.push(`scheduledRuns.projectPrefix ${args.scheduledRuns.projectPrefix} overlaps artifactsPrefix ${artifactsPrefix} or docsPrefix ${docsPrefix}`);
+        }
+        arn("scheduledRuns.repositoryArn", args.scheduledRuns.repositoryArn, ARN.ecrRepository, "an ECR repository ARN arn:aws:ecr:<region>:<account>:repository/<name>");
+        // ScheduledRuns brings its own execution, task and scheduler roles; a second scheduler role would be unused access.
+        if (args.credentialSecretArns?.scheduler !== undefined) problems.push("credentialSecretArns.scheduler: not with scheduledRuns (ScheduledRuns' own roles read the scheduler's secret)");
     }
     if (typeof args.oidcProviderArn === "string") {
         const match = ARN.oidcProvider.exec(args.oidcProviderArn);

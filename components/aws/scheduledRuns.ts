@@ -13,11 +13,13 @@ import { compileFilterPattern } from "./scheduled/filterPattern";
 import {
     ENTRYPOINT_PATH,
     projectManifestKey,
+    projectPointerKey,
     projectTarballKey,
     renderDockerfile,
     renderEntrypoint,
     RUNNER_ENV,
     RunnerImageSpec,
+    runnerImageTag,
 } from "./scheduled/runner";
 
 /** Counts dbt 1.11 error events (every event at level error, e.g. a failed model or test). */
@@ -77,14 +79,14 @@ export interface ScheduledRunsArgs {
     artifactsKmsKeyArn?: pulumi.Input<string>;
     /** Prefix of the published projects, `<prefix><commit>.tar.gz` and `<prefix><commit>/manifest.json` (default `projects/`). */
     projectPrefix?: string;
-    /** Commit whose project the runs build (the release publishes it). */
-    projectCommit: pulumi.Input<string>;
+    /** Commit whose project the runs build; without it each run follows `<projectPrefix>current`, the commit the release published last. */
+    projectCommit?: pulumi.Input<string>;
     /** Prefix of the runs' kept state and history (default `artifacts/scheduled/`). */
     statePrefix?: string;
     /** What the image pins (dbt, the adapter, awscli, Python). */
     image: RunnerImageSpec;
-    /** Image tag the task runs (the release pushes `<repository>:<tag>`). */
-    imageTag: pulumi.Input<string>;
+    /** Image tag the task runs (the release pushes `<repository>:<tag>`; default runnerImageTag(image), a digest of what the image holds). */
+    imageTag?: pulumi.Input<string>;
     /** Images to keep in the repository (default 20); untagged ones expire after a day. */
     imageRetentionCount?: number;
     /** The Secrets Manager secret with the scheduler target's credentials (JSON). */
@@ -308,8 +310,14 @@ export class ScheduledRuns extends pulumi.ComponentResource {
     public readonly schedules: Record<string, aws.scheduler.Schedule>;
     /** Error alarm, heartbeat alarm, dead-letter alarm. */
     public readonly alarms: { errors: aws.cloudwatch.MetricAlarm; heartbeat: aws.cloudwatch.MetricAlarm; deadLetters: aws.cloudwatch.MetricAlarm };
-    /** Keys the release must publish: the project tarball and its manifest. */
-    public readonly projectKeys: pulumi.Output<{ tarball: string; manifest: string }>;
+    /** Keys the release must publish for a pinned projectCommit: the project tarball and its manifest. */
+    public readonly projectKeys?: pulumi.Output<{ tarball: string; manifest: string }>;
+    /** Without a pinned commit: the pointer the release writes last (`<projectPrefix>current`), which each run follows. */
+    public readonly projectPointerKey?: string;
+    /** Prefix the release publishes the projects under. */
+    public readonly projectPrefix: string;
+    /** The image tag the task definition runs (the release builds and pushes exactly this tag). */
+    public readonly imageTag: pulumi.Output<string>;
     /** CloudWatch metric namespace of the error and heartbeat metrics. */
     public readonly metricNamespace: string;
 
@@ -412,16 +420,25 @@ export class ScheduledRuns extends pulumi.ComponentResource {
             child,
         );
 
-        const projectKeys = pulumi.output(args.projectCommit).apply((commit) => ({
-            tarball: projectTarballKey(m.projectPrefix, commit),
-            manifest: projectManifestKey(m.projectPrefix, commit),
-        }));
-        this.projectKeys = projectKeys;
+        this.projectPrefix = m.projectPrefix;
+        this.imageTag = pulumi.output(args.imageTag ?? runnerImageTag(args.image));
+        let project: Record<string, pulumi.Input<string>>;
+        if (args.projectCommit !== undefined) {
+            const projectKeys = pulumi.output(args.projectCommit).apply((commit) => ({
+                tarball: projectTarballKey(m.projectPrefix, commit),
+                manifest: projectManifestKey(m.projectPrefix, commit),
+            }));
+            this.projectKeys = projectKeys;
+            project = { [RUNNER_ENV.projectKey]: projectKeys.tarball, [RUNNER_ENV.manifestKey]: projectKeys.manifest };
+        } else {
+            // Releases move the pointer; the task definition (and so `pulumi up`) does not change per dbt release.
+            this.projectPointerKey = projectPointerKey(m.projectPrefix);
+            project = { [RUNNER_ENV.projectPrefix]: m.projectPrefix };
+        }
 
         const environment: Record<string, pulumi.Input<string>> = {
             [RUNNER_ENV.bucket]: args.artifactsBucketName,
-            [RUNNER_ENV.projectKey]: projectKeys.tarball,
-            [RUNNER_ENV.manifestKey]: projectKeys.manifest,
+            ...project,
             [RUNNER_ENV.statePrefix]: m.statePrefix,
             [RUNNER_ENV.target]: args.dbtTarget,
             [RUNNER_ENV.profilesDir]: m.profilesDir,
@@ -435,7 +452,7 @@ export class ScheduledRuns extends pulumi.ComponentResource {
         const containerDefinitions = pulumi
             .all([
                 this.repository.repositoryUrl,
-                pulumi.output(args.imageTag),
+                this.imageTag,
                 this.logGroup.name,
                 pulumi.output(args.region),
                 secretArn,
@@ -663,7 +680,9 @@ export class ScheduledRuns extends pulumi.ComponentResource {
             taskDefinitionArn: this.taskDefinition.arn,
             logGroupName: this.logGroup.name,
             topicArn: this.topic.arn,
+            imageTag: this.imageTag,
             projectKeys: this.projectKeys,
+            projectPointerKey: this.projectPointerKey,
         });
     }
 }

@@ -53,6 +53,8 @@ function stepDocument(model: PipelineModel, job: Job): Record<string, unknown> {
     // (variables are not documented to expand there), so all PR runs of the stack queue behind each other.
     step["concurrency-group"] = job.id === "pull-request" ? `dbt-ci-${model.context.stack}-pull-requests` : `dbt-deploy-${model.context.stack}`;
     if (job.awsRoleArn) step.oidc = true;
+    // docker build/push (the scheduled-run image) needs Bitbucket's docker service.
+    if (job.steps.some((s) => s.docker)) step.services = ["docker"];
     step["max-time"] = 120;
     step.caches = ["pip"];
     step.script = [`# Context from Bitbucket and the stack\n${context}`, ...main.map(scriptItem)];

@@ -14,6 +14,7 @@ import type { CiSystem } from "../config/stack";
 import { pullRequestPrefixProblem } from "../config/rules";
 import { envAlias, PipelineWarehouse, TargetEnvVar, writeFileLines } from "../warehouse/contract";
 import { AWSCLI_VERSION, PinOverrides, pinProblems, PYTHON_VERSION } from "./versions";
+import { releaseProblems, releaseSteps, ScheduledRelease } from "./release";
 
 /** Where the rendered profiles.yml lives in the dbt repository (DBT_PROFILES_DIR). */
 export const PROFILES_DIR = ".ci";
@@ -86,6 +87,8 @@ export interface PipelineContext {
     deploymentEnvironment?: string;
     /** Overrides of the pinned actions and Bitbucket image (versions.ts holds the defaults). */
     pins?: PinOverrides;
+    /** Scheduled runs (features.scheduledRuns): the deploy job also pushes the runner image and publishes the project (release.ts). */
+    scheduled?: ScheduledRelease;
 }
 
 /** A variable a job reads from the CI system's settings (created by CiSettings). */
@@ -106,6 +109,8 @@ export interface Step {
     continueOnError?: boolean;
     /** The step calls AWS and needs the job's role. */
     aws?: boolean;
+    /** The step runs docker (Bitbucket needs the docker service for it). */
+    docker?: boolean;
 }
 
 /** A job: one trigger, one dbt target, one set of settings variables. */
@@ -240,6 +245,7 @@ export function contextProblems(ctx: PipelineContext): string[] {
         if (ctx.targets.ci && !ctx.aws.pullRequestRoleArn) problems.push("aws.pullRequestRoleArn: expected the pull-request role ARN (the CI job reads the manifest)");
         if (ctx.system === "azure-devops" && !ctx.aws.azureServiceConnection) problems.push("aws.azureServiceConnection: expected the AWS service connection name");
     }
+    problems.push(...releaseProblems(ctx));
     return problems;
 }
 
@@ -506,6 +512,8 @@ function deployJob(ctx: PipelineContext): Job {
             });
         }
     }
+    // Scheduled runs: after a successful deploy, the runner image and the project by commit.
+    steps.push(...releaseSteps(ctx));
     const context: ContextVariable[] = gated ? ["SOURCE_BRANCH", "RUN_ID"] : ["RUN_ID"];
     const secret = credentialSecret(ctx, target);
     const variables = targetVariables(ctx, target);

@@ -5,11 +5,15 @@
  * commit from the artifacts bucket, so the image changes only when dbt or the adapter does.
  */
 
+import { createHash } from "crypto";
+
 /** Environment variable names the entrypoint reads; the task definition sets each one. */
 export const RUNNER_ENV = {
     bucket: "DBT_ARTIFACTS_BUCKET",
     projectKey: "DBT_PROJECT_KEY",
     manifestKey: "DBT_PROJECT_MANIFEST_KEY",
+    /** Set instead of the two keys above: the task follows `<prefix>current`, the commit the release published last. */
+    projectPrefix: "DBT_PROJECT_PREFIX",
     statePrefix: "DBT_RUN_STATE_PREFIX",
     target: "DBT_TARGET",
     profilesDir: "DBT_PROFILES_DIR",
@@ -28,6 +32,11 @@ export function projectTarballKey(prefix: string, commit: string): string {
 /** Key of the manifest the release compiled for that commit (`projects/<commit>/manifest.json`). */
 export function projectManifestKey(prefix: string, commit: string): string {
     return `${prefix}${commit}/manifest.json`;
+}
+
+/** Key of the pointer the release writes last: the commit whose project and manifest are complete (`projects/current`). */
+export function projectPointerKey(prefix: string): string {
+    return `${prefix}current`;
 }
 
 /** What the image pins. */
@@ -62,7 +71,18 @@ export function renderDockerfile(spec: RunnerImageSpec): string {
 }
 
 /**
- * The entrypoint. Modes: `full` (dbt build) and `fresher` (dbt source freshness, then
+ * The image tag for a spec: a digest of the Dockerfile and the entrypoint, so the program (task
+ * definition) and the release (docker build/push) agree on it without a hand-kept version, and a
+ * changed pin or entrypoint is a new immutable tag.
+ */
+export function runnerImageTag(spec: RunnerImageSpec): string {
+    const digest = createHash("sha256").update(renderDockerfile(spec)).update("\0").update(renderEntrypoint()).digest("hex");
+    return `dbt${spec.dbtVersion}-${digest.slice(0, 12)}`;
+}
+
+/**
+ * The entrypoint. The project comes either from the two keys the task definition pins (one commit)
+ * or, with DBT_PROJECT_PREFIX, from `<prefix>current`, the commit the release published last. Modes: `full` (dbt build) and `fresher` (dbt source freshness, then
  * `dbt build --select source_status:fresher+ --state <last good run>`, a full build on the first run,
  * when the kept state is missing, and every DBT_RUNNER_FULL_BUILD_EVERY-th run). Artifacts go to
  * `<state prefix>history/<run id>/`; a successful run also replaces `<state prefix>latest/`.
@@ -73,13 +93,27 @@ export function renderEntrypoint(): string {
 # and the warehouse credentials the task definition injects from Secrets Manager.
 set -euo pipefail
 
-: "\${${RUNNER_ENV.bucket}:?}" "\${${RUNNER_ENV.projectKey}:?}" "\${${RUNNER_ENV.manifestKey}:?}" "\${${RUNNER_ENV.statePrefix}:?}" "\${${RUNNER_ENV.target}:?}"
+: "\${${RUNNER_ENV.bucket}:?}" "\${${RUNNER_ENV.statePrefix}:?}" "\${${RUNNER_ENV.target}:?}"
 mode="\${${RUNNER_ENV.mode}:-full}"
 full_every="\${${RUNNER_ENV.fullBuildEvery}:-24}"
 case "$mode" in full|fresher) ;; *) echo "dbt-scheduled-run: ${RUNNER_ENV.mode} must be full or fresher, not $mode" >&2; exit 2 ;; esac
 case "$full_every" in ''|*[!0-9]*|0) echo "dbt-scheduled-run: ${RUNNER_ENV.fullBuildEvery} must be a positive integer" >&2; exit 2 ;; esac
 
 bucket="s3://\${${RUNNER_ENV.bucket}}"
+project_key="\${${RUNNER_ENV.projectKey}:-}"
+manifest_key="\${${RUNNER_ENV.manifestKey}:-}"
+if [ -z "$project_key" ]; then
+  # The release's pointer: written after the tarball and manifest, so it only ever names a complete commit.
+  prefix="\${${RUNNER_ENV.projectPrefix}:?set ${RUNNER_ENV.projectKey} and ${RUNNER_ENV.manifestKey}, or ${RUNNER_ENV.projectPrefix}}"
+  if ! commit="$(aws s3 cp --only-show-errors "$bucket/\${prefix}current" - | tr -d '[:space:]')"; then
+    echo "dbt-scheduled-run: cannot read $bucket/\${prefix}current (has a release published a project yet?)" >&2; exit 2
+  fi
+  case "$commit" in ''|*[!0-9a-f]*) echo "dbt-scheduled-run: $bucket/\${prefix}current does not name a commit: '$commit'" >&2; exit 2 ;; esac
+  project_key="\${prefix}\${commit}.tar.gz"
+  manifest_key="\${prefix}\${commit}/manifest.json"
+  echo "dbt-scheduled-run: project of commit $commit (\${prefix}current)"
+fi
+: "\${manifest_key:?${RUNNER_ENV.manifestKey} is required with ${RUNNER_ENV.projectKey}}"
 state_url="$bucket/\${${RUNNER_ENV.statePrefix}}"
 work="\${DBT_RUNNER_WORKDIR:-$HOME/run}"
 
@@ -91,8 +125,8 @@ fi
 run_id="\${run_id:-$(date -u +%Y%m%dT%H%M%SZ)}"
 
 rm -rf "$work" && mkdir -p "$work/project" "$work/state" "$work/release"
-aws s3 cp --only-show-errors "$bucket/\${${RUNNER_ENV.projectKey}}" "$work/project.tar.gz"
-aws s3 cp --only-show-errors "$bucket/\${${RUNNER_ENV.manifestKey}}" "$work/release/manifest.json"
+aws s3 cp --only-show-errors "$bucket/$project_key" "$work/project.tar.gz"
+aws s3 cp --only-show-errors "$bucket/$manifest_key" "$work/release/manifest.json"
 tar -xzf "$work/project.tar.gz" -C "$work/project"
 cd "$work/project"
 
@@ -154,17 +188,21 @@ exit "$status"
 
 /**
  * Shell lines a release/deploy job runs to publish what the scheduled runs pull: the project tarball
- * (the checkout without target/, logs/, dbt_packages/ and .git) and the manifest it compiled, by commit.
+ * (the checkout without target/, logs/, dbt_packages/, .git, .state and the CI's token file) and the manifest it compiled, by commit.
  * Every CI system runs the same lines; `$COMMIT`-style values come from the system's own variables.
  */
-export function publishProjectLines(o: { bucket: string; prefix: string; commitExpr: string; manifestPath?: string }): string[] {
+export function publishProjectLines(o: { bucket: string; prefix: string; commitExpr: string; manifestPath?: string; pointer?: boolean }): string[] {
     const tarball = `s3://${o.bucket}/${projectTarballKey(o.prefix, o.commitExpr)}`;
     const manifest = `s3://${o.bucket}/${projectManifestKey(o.prefix, o.commitExpr)}`;
-    return [
-        `tar --exclude=./target --exclude=./logs --exclude=./dbt_packages --exclude=./.git -czf /tmp/dbt-project.tar.gz .`,
+    const lines = [
+        // Never the CI's own files: Bitbucket's OIDC token file sits in the clone directory.
+        `tar --exclude=./target --exclude=./logs --exclude=./dbt_packages --exclude=./.git --exclude=./.state --exclude=./.aws-web-identity-token -czf /tmp/dbt-project.tar.gz .`,
         `aws s3 cp --only-show-errors /tmp/dbt-project.tar.gz "${tarball}"`,
         `aws s3 cp --only-show-errors "${o.manifestPath ?? "target/manifest.json"}" "${manifest}"`,
     ];
+    // Last: the pointer the tasks follow names a commit only once its tarball and manifest are in place.
+    if (o.pointer) lines.push(`printf '%s\\n' "${o.commitExpr}" | aws s3 cp --only-show-errors - "s3://${o.bucket}/${projectPointerKey(o.prefix)}"`);
+    return lines;
 }
 
 /**
@@ -178,7 +216,8 @@ export function buildImageLines(o: { repositoryUrl: string; region: string; tag:
     return [
         `if aws ecr describe-images --region ${o.region} --repository-name ${repo} --image-ids imageTag=${o.tag} >/dev/null 2>&1; then echo "image ${o.repositoryUrl}:${o.tag} exists"; else`,
         `  aws ecr get-login-password --region ${o.region} | docker login --username AWS --password-stdin ${registry}`,
-        `  docker build --pull -t ${o.repositoryUrl}:${o.tag} ${o.contextDir}`,
+        // BuildKit: the Dockerfile's COPY --chmod needs it (older daemons default to the classic builder).
+        `  DOCKER_BUILDKIT=1 docker build --pull -t ${o.repositoryUrl}:${o.tag} ${o.contextDir}`,
         `  docker push ${o.repositoryUrl}:${o.tag}`,
         `fi`,
     ];

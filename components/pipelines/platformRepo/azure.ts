@@ -7,6 +7,7 @@
  * (Build.SourceVersion), checked again by upLines.
  */
 import { auditLines, auditSecretNames, backendEnv, COMMENT_FILE, COMMENT_MARKER, PlatformPipelineArgs, previewLines, renderPlatformYaml, upLines, validatePlatformArgs } from "./model";
+import { janitorId, janitorInstallLines, janitorLines, janitorSecretNames, JANITOR_TOKEN_VARIABLE } from "./janitor";
 
 /** Variable group holding PULUMI_ACCESS_TOKEN (Pulumi Cloud) and the audit logins, as secrets. */
 export const PLATFORM_VARIABLE_GROUP = "dbt-platform-pulumi";
@@ -128,5 +129,39 @@ export function renderPlatformAzure(args: PlatformPipelineArgs): Record<string, 
             };
         }),
     };
-    return { "azure-pipelines.yml": renderPlatformYaml(main), "azure-pipelines-audit.yml": renderPlatformYaml(audit) };
+    return {
+        "azure-pipelines.yml": renderPlatformYaml(main),
+        "azure-pipelines-audit.yml": renderPlatformYaml(audit),
+        ...(args.janitor?.length ? { "azure-pipelines-janitor.yml": renderPlatformYaml(janitorPipeline(args)) } : {}),
+    };
+}
+
+/** The scheduled PR-schema janitor: one schedule and one job per stack; a job runs for its own schedule (or a manual run). */
+function janitorPipeline(args: PlatformPipelineArgs): Record<string, unknown> {
+    const jobs = args.janitor ?? [];
+    const display = (stack: string) => `PR-schema janitor ${stack}`;
+    return {
+        trigger: "none",
+        pr: "none",
+        schedules: jobs.map((j) => ({ cron: j.cron, displayName: display(j.stack), branches: { include: [args.mainBranch] }, always: true })),
+        pool: { vmImage: "ubuntu-latest" },
+        jobs: jobs.map((j) => {
+            const names = janitorSecretNames(j.stack);
+            // Secret variables reach a script only when mapped explicitly.
+            const env = { PGUSER: `$(${names.user})`, PGPASSWORD: `$(${names.password})`, [JANITOR_TOKEN_VARIABLE[j.ciSystem]]: `$(${names.token})` };
+            return {
+                job: `janitor_${janitorId(j.stack)}`,
+                displayName: display(j.stack),
+                condition: `or(eq(variables['Build.Reason'], 'Manual'), eq(variables['Build.CronSchedule.DisplayName'], '${display(j.stack)}'))`,
+                timeoutInMinutes: 30,
+                variables: [{ group: PLATFORM_VARIABLE_GROUP }],
+                steps: [
+                    { task: "NodeTool@0", displayName: "Set up Node", inputs: { versionSpec: `${args.nodeVersion}.x` } },
+                    { bash: janitorInstallLines().join("\n"), displayName: "Install" },
+                    { bash: janitorLines(j.stack, false).join("\n"), displayName: `Janitor ${j.stack}: dry run`, env },
+                    { bash: janitorLines(j.stack, true).join("\n"), displayName: `Janitor ${j.stack}: drop orphaned PR schemas`, env },
+                ],
+            };
+        }),
+    };
 }

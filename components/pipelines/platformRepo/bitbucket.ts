@@ -7,6 +7,7 @@
  */
 import { auditLines, auditSecretNames, backendEnv, COMMENT_FILE, COMMENT_MARKER, PlatformPipelineArgs, previewLines, renderPlatformYaml, upLines, validatePlatformArgs } from "./model";
 import { shq } from "../model";
+import { janitorInstallLines, janitorLines, janitorSecretNames, JANITOR_TOKEN_VARIABLE } from "./janitor";
 
 const TOKEN_FILE = "$BITBUCKET_CLONE_DIR/.aws-web-identity-token";
 
@@ -93,8 +94,33 @@ export function renderPlatformBitbucket(args: PlatformPipelineArgs): Record<stri
             "pull-requests": { "**": [preview] },
             branches: { [args.mainBranch]: deploy },
             // Scheduled in Repository settings → Pipelines → Schedules.
-            custom: { "platform-audit": audit },
+            custom: { "platform-audit": audit, ...janitorPipelines(args) },
         },
     };
     return { "bitbucket-pipelines.yml": renderPlatformYaml(doc) };
+}
+
+/** One custom pipeline per stack, `platform-janitor-<stack>`, scheduled in Repository settings → Pipelines → Schedules at its cron. */
+function janitorPipelines(args: PlatformPipelineArgs): Record<string, unknown> {
+    const out: Record<string, unknown> = {};
+    for (const j of args.janitor ?? []) {
+        const names = janitorSecretNames(j.stack);
+        // The login and the dbt repository's token come from secured variables.
+        const secrets = `export PGUSER="$${names.user}" PGPASSWORD="$${names.password}" ${JANITOR_TOKEN_VARIABLE[j.ciSystem]}="$${names.token}"`;
+        out[`platform-janitor-${j.stack}`] = [
+            {
+                step: {
+                    name: `PR-schema janitor ${j.stack} (schedule: ${j.cron} UTC)`,
+                    "max-time": 30,
+                    caches: ["node"],
+                    script: [
+                        `# Install\n${janitorInstallLines().join("\n")}`,
+                        `# Janitor ${j.stack}: dry run\n${secrets}\n${janitorLines(j.stack, false).join("\n")}`,
+                        `# Janitor ${j.stack}: drop orphaned PR schemas\n${secrets}\n${janitorLines(j.stack, true).join("\n")}`,
+                    ],
+                },
+            },
+        ];
+    }
+    return out;
 }

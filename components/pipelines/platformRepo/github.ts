@@ -7,6 +7,7 @@
 import { GITHUB_ACTION_PINS, PLATFORM_ACTION_PINS } from "../versions";
 import { shq } from "../model";
 import { auditLines, auditSecretNames, backendEnv, COMMENT_FILE, COMMENT_MARKER, PlatformPipelineArgs, previewLines, renderPlatformYaml, upLines, validatePlatformArgs } from "./model";
+import { janitorInstallLines, janitorLines, janitorSecretNames, JANITOR_TOKEN_VARIABLE } from "./janitor";
 
 /** Actions the platform workflows use, each pinned by commit SHA (the release tag is written as a comment). */
 const PLATFORM_PINS = { ...GITHUB_ACTION_PINS, ...PLATFORM_ACTION_PINS };
@@ -151,5 +152,40 @@ export function renderPlatformGithub(args: PlatformPipelineArgs): Record<string,
         ".github/workflows/platform-preview.yml": renderPlatformYaml(preview, PIN_COMMENTS),
         ".github/workflows/platform-deploy.yml": renderPlatformYaml(deploy, PIN_COMMENTS),
         ".github/workflows/platform-audit.yml": renderPlatformYaml(audit, PIN_COMMENTS),
+        ...(args.janitor?.length ? { ".github/workflows/platform-janitor.yml": renderPlatformYaml(janitorWorkflow(args), PIN_COMMENTS) } : {}),
+    };
+}
+
+/** The scheduled PR-schema janitor: one job per stack, each on its own cron (github.event.schedule names the one that fired). */
+function janitorWorkflow(args: PlatformPipelineArgs): Record<string, unknown> {
+    const jobs: Record<string, unknown> = {};
+    for (const j of args.janitor ?? []) {
+        const names = janitorSecretNames(j.stack);
+        jobs[`janitor-${j.stack}`] = {
+            name: `PR-schema janitor ${j.stack}`,
+            if: `github.event_name == 'workflow_dispatch' || github.event.schedule == '${j.cron}'`,
+            "runs-on": "ubuntu-latest",
+            "timeout-minutes": 30,
+            concurrency: { group: `platform-janitor-${j.stack}`, "cancel-in-progress": false },
+            env: {
+                PGUSER: `\${{ secrets.${names.user} }}`,
+                PGPASSWORD: `\${{ secrets.${names.password} }}`,
+                [JANITOR_TOKEN_VARIABLE[j.ciSystem]]: `\${{ secrets.${names.token} }}`,
+            },
+            defaults: { run: { shell: "bash" } },
+            steps: [
+                { name: "Checkout", uses: PLATFORM_ACTIONS.checkout, with: { ref: args.mainBranch } },
+                { name: "Set up Node", uses: PLATFORM_ACTIONS.setupNode, with: { "node-version": args.nodeVersion, cache: "npm" } },
+                { name: "Install", run: janitorInstallLines().join("\n") },
+                { name: `Janitor ${j.stack}: dry run`, run: janitorLines(j.stack, false).join("\n") },
+                { name: `Janitor ${j.stack}: drop orphaned PR schemas`, run: janitorLines(j.stack, true).join("\n") },
+            ],
+        };
+    }
+    return {
+        name: "Platform PR-schema janitor",
+        on: { schedule: [...new Set((args.janitor ?? []).map((j) => j.cron))].map((cron) => ({ cron })), workflow_dispatch: {} },
+        permissions: { contents: "read" },
+        jobs,
     };
 }

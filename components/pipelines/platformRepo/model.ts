@@ -7,6 +7,7 @@
  * once; github.ts, bitbucket.ts and azure.ts only wrap it in their YAML.
  */
 import { renderYaml, shq } from "../model";
+import { JanitorJob, janitorProblems } from "./janitor";
 
 /** Where Pulumi keeps state and how it encrypts secrets. */
 export type PlatformBackend =
@@ -38,6 +39,8 @@ export interface PlatformPipelineArgs {
     /** Pulumi CLI version the jobs install. */
     pulumiVersion: string;
     nodeVersion: string;
+    /** The PR-schema janitor per stack with scheduled runs (janitor.ts); none when absent. */
+    janitor?: JanitorJob[];
 }
 
 /** The hidden marker that identifies the platform's own PR comment, so it is updated, not repeated. */
@@ -61,6 +64,7 @@ export function platformProblems(args: PlatformPipelineArgs): string[] {
     } else if (!/^[A-Za-z0-9][A-Za-z0-9_-]*$/.test(args.backend.organization)) {
         problems.push(`backend.organization: ${JSON.stringify(args.backend.organization)} is not a Pulumi organisation name`);
     }
+    problems.push(...janitorProblems(args.janitor, args.stacks));
     return problems;
 }
 
