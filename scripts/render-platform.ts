@@ -8,9 +8,9 @@
  */
 import * as fs from "fs";
 import * as path from "path";
-import { PlatformBackend, PlatformPipelineArgs, renderPlatformAzure, renderPlatformBitbucket, renderPlatformGithub } from "../components/pipelines/platformRepo";
+import { AuditWarehouseKind, PlatformBackend, PlatformPipelineArgs, renderPlatformAzure, renderPlatformBitbucket, renderPlatformGithub } from "../components/pipelines/platformRepo";
 import { argValue } from "./access";
-import { ROOT } from "./offline";
+import { ROOT, stackConfig } from "./offline";
 
 /** The promotion order of the program's stacks. */
 export const PROMOTION_ORDER = ["dev", "sandbox", "staging", "prod"];
@@ -39,7 +39,9 @@ export function platformArgs(argv: string[]): PlatformPipelineArgs {
     } else throw new Error(`--backend ${kind}: expected s3 or pulumi-cloud`);
     const present = fs.readdirSync(ROOT).filter((f) => /^Pulumi\.[a-z0-9-]+\.yaml$/.test(f)).map((f) => f.slice("Pulumi.".length, -".yaml".length));
     const stacks = [...PROMOTION_ORDER.filter((s) => present.includes(s)), ...present.filter((s) => !PROMOTION_ORDER.includes(s)).sort()];
-    return { stacks, mainBranch: argValue(argv, "--main-branch") ?? "main", backend, auditCron: argValue(argv, "--audit-cron") ?? "17 5 * * *", pulumiVersion: argValue(argv, "--pulumi-version") ?? "3.248.0", nodeVersion: "20" };
+    // The audit job's login and collector depend on each stack's warehouse kind.
+    const warehouseKinds = Object.fromEntries(stacks.map((s) => [s, (JSON.parse(stackConfig(s)["dbt-platform:warehouse"] ?? "{}").kind ?? "postgres") as AuditWarehouseKind]));
+    return { stacks, warehouseKinds, mainBranch: argValue(argv, "--main-branch") ?? "main", backend, auditCron: argValue(argv, "--audit-cron") ?? "17 5 * * *", pulumiVersion: argValue(argv, "--pulumi-version") ?? "3.248.0", nodeVersion: "20" };
 }
 
 function main(argv: string[]): void {
