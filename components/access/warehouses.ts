@@ -286,10 +286,19 @@ export interface UncollectedQuery {
 /** A Snowflake identifier as SHOW returned it, quoted so mixed case and odd characters reach the statement unchanged. */
 const quoteIdent = (name: string) => `"${String(name).replace(/"/g, '""')}"`;
 
+/** One of SNOWFLAKE_AUDIT_QUERIES with its `{placeholders}` filled by quoted identifiers. */
+export function snowflakeAuditSql(key: keyof SnowflakeRows, values: Record<string, string>): string {
+    return SNOWFLAKE_AUDIT_QUERIES[key].sql.replace(/\{(\w+)\}/g, (_, v: string) => {
+        if (values[v] === undefined) throw new Error(`${key}: no value for {${v}} in ${SNOWFLAKE_AUDIT_QUERIES[key].sql}`);
+        return quoteIdent(values[v]);
+    });
+}
+
 /**
  * One SHOW result as the recorded catalog has it: rows keyed by lower-case column name (the
- * connector already returns SHOW columns lower-case; folded anyway), and for the per-database
- * commands whose output has no database column, the database they ran in as `database_name`.
+ * connector already returns SHOW columns lower-case; folded anyway), and, given the database a
+ * command ran in, that database as `database_name` where the output has no such column (SHOW
+ * DATABASE ROLES, SHOW GRANTS TO DATABASE ROLE; SHOW FUTURE GRANTS names it in `name`).
  */
 export function showRows(result: ShowResult, database?: string): Record<string, any>[] {
     const columns = result.columns.map((c) => c.toLowerCase());
@@ -314,10 +323,7 @@ export async function collectSnowflakeRows(w: DeclaredWarehouse, run: RunShow, o
     const rows = Object.fromEntries(Object.keys(SNOWFLAKE_AUDIT_QUERIES).map((k) => [k, []])) as unknown as SnowflakeRows;
     const uncollected: UncollectedQuery[] = [];
     const exec = async (key: keyof SnowflakeRows, values: Record<string, string>, database?: string) => {
-        const sql = SNOWFLAKE_AUDIT_QUERIES[key].sql.replace(/\{(\w+)\}/g, (_, v: string) => {
-            if (values[v] === undefined) throw new Error(`${key}: no value for {${v}} in ${SNOWFLAKE_AUDIT_QUERIES[key].sql}`);
-            return quoteIdent(values[v]);
-        });
+        const sql = snowflakeAuditSql(key, values);
         try {
             rows[key].push(...showRows(await run(sql), database));
         } catch (e) {
@@ -333,13 +339,13 @@ export async function collectSnowflakeRows(w: DeclaredWarehouse, run: RunShow, o
     for (const key of keys) {
         const each = (SNOWFLAKE_AUDIT_QUERIES[key] as { each?: string }).each;
         if (each === undefined) await exec(key, {});
-        else if (each === "database") for (const database of databases) await exec(key, { database }, database);
+        else if (each === "database") for (const database of databases) await exec(key, { database }, key === "databaseRoles" ? database : undefined);
     }
     for (const key of keys) {
         const each = (SNOWFLAKE_AUDIT_QUERIES[key] as { each?: string }).each;
         if (each === "role") for (const r of rows.roles) if (!system.has(fold(r.name))) await exec(key, { role: r.name });
         if (each === "databaseRole") for (const r of rows.databaseRoles) await exec(key, { database: r.database_name, databaseRole: r.name }, r.database_name);
-        if (each === "schema") for (const s of rows.schemas) if (fold(s.name) !== "INFORMATION_SCHEMA") await exec(key, { database: s.database_name, schema: s.name }, s.database_name);
+        if (each === "schema") for (const s of rows.schemas) if (fold(s.name) !== "INFORMATION_SCHEMA") await exec(key, { database: s.database_name, schema: s.name });
     }
     return { rows, uncollected };
 }
