@@ -183,6 +183,8 @@ describe("Snowflake drift audit collector", () => {
                             rejected.push(command);
                         }
                     }
+                    // Read-only by construction: the collector refuses anything but one SHOW statement before it reaches the warehouse.
+                    for (const sql of ["CREATE ROLE INTRUDER", "SHOW USERS; DROP USER SVC_DBT_CI"]) await assert.rejects(run(sql), /refused \(the audit only runs single SHOW statements\)/);
                     return collectSnowflakeRows(wh, run, { partial: true });
                 }),
             );
