@@ -78,6 +78,8 @@ export async function withSnowflakeCollector<T>(warehouse: Record<string, any>, 
         fs.writeFileSync(env.SNOWFLAKE_PRIVATE_KEY_PATH, pem.endsWith("\n") ? pem : pem + "\n", { mode: 0o600 });
     }
     const child = spawn(collectorPython(), [path.join(ROOT, "scripts", "snowflake-catalog.py")], { env, stdio: ["pipe", "pipe", "pipe"] });
+    // A collector that died (failed login) closes its stdin: the failure is reported from its exit and stderr, not as EPIPE.
+    child.stdin.on("error", () => undefined);
     let stderr = "";
     child.stderr.on("data", (b: Buffer) => (stderr = (stderr + b.toString()).slice(-4000)));
     const exited = new Promise<number | null>((resolve) => child.once("close", (code) => resolve(code)));
@@ -173,7 +175,9 @@ async function main(argv: string[]): Promise<number> {
                 uncollected = collected.uncollected;
                 if (writeCatalog) fs.writeFileSync(writeCatalog, JSON.stringify(rows, null, 2) + "\n");
             }
-            drifts = auditSnowflakeDeclared(w, rows, { ignoreRoles });
+            // The audit identity's own session role (its default role unless SNOWFLAKE_ROLE names one) is not the plan's either.
+            const auditRole = user ? rows.users.find((u) => String(u.name).toUpperCase() === user.toUpperCase())?.default_role : undefined;
+            drifts = auditSnowflakeDeclared(w, rows, { ignoreRoles: auditRole ? [...ignoreRoles, auditRole] : ignoreRoles });
         } else throw new Error(`stack ${stack}: no audit for warehouse kind ${w.kind}`);
     }
     process.stdout.write(format === "json" ? JSON.stringify({ stack, database, drift: drifts.length > 0, drifts, ...(uncollected.length ? { uncollected } : {}) }, null, 2) + "\n" : renderAuditReport(stack, drifts));

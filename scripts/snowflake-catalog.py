@@ -41,6 +41,8 @@ def connect():
         "authenticator": "SNOWFLAKE_JWT",
         "client_session_keep_alive": False,
         "application": "dbt-platform-audit",
+        # A scheduled job should fail in a minute, not hang on an unreachable account.
+        "login_timeout": 60,
     }
     if os.environ.get("SNOWFLAKE_PRIVATE_KEY_PASSPHRASE"):
         args["private_key_file_pwd"] = os.environ["SNOWFLAKE_PRIVATE_KEY_PASSPHRASE"]
