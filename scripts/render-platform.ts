@@ -8,7 +8,7 @@
  */
 import * as fs from "fs";
 import * as path from "path";
-import { PlatformBackend, PlatformPipelineArgs, renderPlatformAzure, renderPlatformBitbucket, renderPlatformGithub } from "../components/pipelines/platformRepo";
+import { AuditWarehouseKind, PlatformBackend, PlatformPipelineArgs, renderPlatformAzure, renderPlatformBitbucket, renderPlatformGithub } from "../components/pipelines/platformRepo";
 import { argValue } from "./access";
 import { parseStackConfig } from "../components/config";
 import { ROOT, stackConfig } from "./offline";
@@ -45,7 +45,9 @@ export function platformArgs(argv: string[]): PlatformPipelineArgs {
         const c = parseStackConfig(stack, stackConfig(stack));
         return c.scheduledRuns ? [{ stack, ciSystem: c.ci.system, cron: c.scheduledRuns.janitor.schedule }] : [];
     });
-    return { stacks, mainBranch: argValue(argv, "--main-branch") ?? "main", backend, auditCron: argValue(argv, "--audit-cron") ?? "17 5 * * *", pulumiVersion: argValue(argv, "--pulumi-version") ?? "3.248.0", nodeVersion: "20", janitor };
+    // The audit job's login and collector depend on each stack's warehouse kind.
+    const warehouseKinds = Object.fromEntries(stacks.map((s) => [s, parseStackConfig(s, stackConfig(s)).warehouse.kind as AuditWarehouseKind]));
+    return { stacks, warehouseKinds, mainBranch: argValue(argv, "--main-branch") ?? "main", backend, auditCron: argValue(argv, "--audit-cron") ?? "17 5 * * *", pulumiVersion: argValue(argv, "--pulumi-version") ?? "3.248.0", nodeVersion: "20", janitor };
 }
 
 function main(argv: string[]): void {

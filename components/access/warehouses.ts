@@ -144,11 +144,7 @@ export function auditSnowflakeDeclared(w: DeclaredWarehouse, rows: SnowflakeRows
     const roles = new Set(plan.roles.filter((r) => !r.database).map(key));
     const databaseRoles = new Set(plan.roles.filter((r) => r.database).map(key));
     const declared = new Set([...users, ...roles, ...databaseRoles]);
-    const databases = new Set<string>();
-    for (const g of plan.grants) {
-        if (g.on.level !== "object") databases.add(fold(g.on.database));
-        else if (g.on.objectType === "DATABASE") databases.add(fold(g.on.name));
-    }
+    const databases = new Set(snowflakePlanDatabases(w));
     const liveUsers = rows.users.map((u) => fold(u.name)).filter((n) => !ignored.has(n));
     const liveRoles = rows.roles.map((r) => fold(r.name)).filter((n) => !ignored.has(n) && !system.has(n));
     const liveDatabaseRoles = rows.databaseRoles.map((r) => `${fold(r.database_name)}.${fold(r.name)}`).filter((n) => !ignored.has(n));
@@ -259,4 +255,97 @@ export function auditSnowflakeDeclared(w: DeclaredWarehouse, rows: SnowflakeRows
         if (databases.has(x.database) && !BUILT_IN_SCHEMAS.has(x.schema) && !declared.has(x.owner)) drifts.push({ kind: "schema", change: "unknown", subject: x.name, live: `owned by ${x.owner}` });
     }
     return drifts.sort((a, b) => `${a.kind} ${a.subject}`.localeCompare(`${b.kind} ${b.subject}`));
+}
+
+/** The databases a Snowflake plan grants on: the ones the audit's per-database SHOW commands run in. */
+export function snowflakePlanDatabases(w: DeclaredWarehouse): string[] {
+    const databases = new Set<string>();
+    for (const g of w.accessPlan.grants) {
+        if (g.on.level !== "object") databases.add(fold(g.on.database));
+        else if (g.on.objectType === "DATABASE") databases.add(fold(g.on.name));
+    }
+    return [...databases].sort();
+}
+
+/** One SHOW command's result as the connector returns it: column names (in whatever case) and row tuples. */
+export interface ShowResult {
+    columns: string[];
+    rows: unknown[][];
+}
+
+/** Runs one SHOW statement; rejects with the warehouse's message when it fails. */
+export type RunShow = (sql: string) => Promise<ShowResult>;
+
+/** A statement the collector could not run (only kept when `partial` is set). */
+export interface UncollectedQuery {
+    key: keyof SnowflakeRows;
+    sql: string;
+    error: string;
+}
+
+/** A Snowflake identifier as SHOW returned it, quoted so mixed case and odd characters reach the statement unchanged. */
+const quoteIdent = (name: string) => `"${String(name).replace(/"/g, '""')}"`;
+
+/** One of SNOWFLAKE_AUDIT_QUERIES with its `{placeholders}` filled by quoted identifiers. */
+export function snowflakeAuditSql(key: keyof SnowflakeRows, values: Record<string, string>): string {
+    return SNOWFLAKE_AUDIT_QUERIES[key].sql.replace(/\{(\w+)\}/g, (_, v: string) => {
+        if (values[v] === undefined) throw new Error(`${key}: no value for {${v}} in ${SNOWFLAKE_AUDIT_QUERIES[key].sql}`);
+        return quoteIdent(values[v]);
+    });
+}
+
+/**
+ * One SHOW result as the recorded catalog has it: rows keyed by lower-case column name (the
+ * connector already returns SHOW columns lower-case; folded anyway), and, given the database a
+ * command ran in, that database as `database_name` where the output has no such column (SHOW
+ * DATABASE ROLES, SHOW GRANTS TO DATABASE ROLE; SHOW FUTURE GRANTS names it in `name`).
+ */
+export function showRows(result: ShowResult, database?: string): Record<string, any>[] {
+    const columns = result.columns.map((c) => c.toLowerCase());
+    return result.rows.map((row) => {
+        const out: Record<string, any> = {};
+        columns.forEach((c, i) => (out[c] = row[i] ?? null));
+        if (database !== undefined && !("database_name" in out)) out.database_name = database;
+        return out;
+    });
+}
+
+/**
+ * Runs exactly SNOWFLAKE_AUDIT_QUERIES, `each` expanded: `{database}` over the plan's databases;
+ * `{role}` over the live roles SHOW ROLES returned (system roles aside), `{databaseRole}` over the
+ * live database roles and `{schema}` over the live schemas of those databases (INFORMATION_SCHEMA
+ * aside), so a role or schema made out of band is read too and a dropped one fails no statement
+ * (it is reported missing from SHOW ROLES / SHOW SCHEMAS). With `partial`, a statement the
+ * warehouse rejects is recorded in `uncollected` instead of failing the collection (fakesnow
+ * rejects the grant commands); the audit treats such a catalog as incomplete.
+ */
+export async function collectSnowflakeRows(w: DeclaredWarehouse, run: RunShow, options: { partial?: boolean } = {}): Promise<{ rows: SnowflakeRows; uncollected: UncollectedQuery[] }> {
+    const rows = Object.fromEntries(Object.keys(SNOWFLAKE_AUDIT_QUERIES).map((k) => [k, []])) as unknown as SnowflakeRows;
+    const uncollected: UncollectedQuery[] = [];
+    const exec = async (key: keyof SnowflakeRows, values: Record<string, string>, database?: string) => {
+        const sql = snowflakeAuditSql(key, values);
+        try {
+            rows[key].push(...showRows(await run(sql), database));
+        } catch (e) {
+            const error = e instanceof Error ? e.message : String(e);
+            if (!options.partial) throw new Error(`Snowflake audit query ${key} (${sql}) failed: ${error}`);
+            uncollected.push({ key, sql, error });
+        }
+    };
+    const keys = Object.keys(SNOWFLAKE_AUDIT_QUERIES) as (keyof SnowflakeRows)[];
+    const databases = snowflakePlanDatabases(w);
+    const system = new Set(SNOWFLAKE_SYSTEM_ROLES);
+    // Order matters: the principal and schema lists come first, the per-role / per-schema commands expand over them.
+    for (const key of keys) {
+        const each = (SNOWFLAKE_AUDIT_QUERIES[key] as { each?: string }).each;
+        if (each === undefined) await exec(key, {});
+        else if (each === "database") for (const database of databases) await exec(key, { database }, key === "databaseRoles" ? database : undefined);
+    }
+    for (const key of keys) {
+        const each = (SNOWFLAKE_AUDIT_QUERIES[key] as { each?: string }).each;
+        if (each === "role") for (const r of rows.roles) if (!system.has(fold(r.name))) await exec(key, { role: r.name });
+        if (each === "databaseRole") for (const r of rows.databaseRoles) await exec(key, { database: r.database_name, databaseRole: r.name }, r.database_name);
+        if (each === "schema") for (const s of rows.schemas) if (fold(s.name) !== "INFORMATION_SCHEMA") await exec(key, { database: s.database_name, schema: s.name });
+    }
+    return { rows, uncollected };
 }

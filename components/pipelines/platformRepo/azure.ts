@@ -6,7 +6,7 @@
  * azure-pipelines-audit.yml, the scheduled drift audit. All stages of a run build one commit
  * (Build.SourceVersion), checked again by upLines.
  */
-import { auditLines, auditSecretNames, backendEnv, COMMENT_FILE, COMMENT_MARKER, PlatformPipelineArgs, previewLines, renderPlatformYaml, upLines, validatePlatformArgs } from "./model";
+import { auditKind, auditLines, auditSecretNames, backendEnv, COMMENT_FILE, COMMENT_MARKER, PlatformPipelineArgs, previewLines, renderPlatformYaml, upLines, validatePlatformArgs } from "./model";
 import { janitorId, janitorInstallLines, janitorLines, janitorSecretNames, JANITOR_TOKEN_VARIABLE } from "./janitor";
 
 /** Variable group holding PULUMI_ACCESS_TOKEN (Pulumi Cloud) and the audit logins, as secrets. */
@@ -116,7 +116,7 @@ export function renderPlatformAzure(args: PlatformPipelineArgs): Record<string, 
         schedules: [{ cron: args.auditCron, displayName: "Drift audit", branches: { include: [args.mainBranch] }, always: true }],
         pool: { vmImage: "ubuntu-latest" },
         jobs: args.stacks.map((stack) => {
-            const names = auditSecretNames(stack);
+            const kind = auditKind(args, stack);
             return {
                 job: `audit_${stack.replace(/-/g, "_")}`,
                 displayName: `drift audit ${stack}`,
@@ -124,7 +124,11 @@ export function renderPlatformAzure(args: PlatformPipelineArgs): Record<string, 
                 variables: [{ group: PLATFORM_VARIABLE_GROUP }],
                 steps: [
                     { task: "NodeTool@0", displayName: "Set up Node", inputs: { versionSpec: `${args.nodeVersion}.x` } },
-                    { bash: auditLines(stack).join("\n"), displayName: `Audit ${stack} against the declared plan`, env: { PGUSER: `$(${names.user})`, PGPASSWORD: `$(${names.password})` } },
+                    {
+                        bash: auditLines(stack, kind).join("\n"),
+                        displayName: `Audit ${stack} against the declared plan`,
+                        env: Object.fromEntries(Object.entries(auditSecretNames(stack, kind)).map(([v, secret]) => [v, `$(${secret})`])),
+                    },
                 ],
             };
         }),

@@ -5,7 +5,7 @@
  * one deployment per environment at a time), and a custom `platform-audit` pipeline to schedule.
  * Every step of one pipeline run builds the same commit ($BITBUCKET_COMMIT), checked again by upLines.
  */
-import { auditLines, auditSecretNames, backendEnv, COMMENT_FILE, COMMENT_MARKER, PlatformPipelineArgs, previewLines, renderPlatformYaml, upLines, validatePlatformArgs } from "./model";
+import { auditKind, auditLines, auditSecretNames, backendEnv, COMMENT_FILE, COMMENT_MARKER, PlatformPipelineArgs, previewLines, renderPlatformYaml, upLines, validatePlatformArgs } from "./model";
 import { shq } from "../model";
 import { janitorInstallLines, janitorLines, janitorSecretNames, JANITOR_TOKEN_VARIABLE } from "./janitor";
 
@@ -77,13 +77,14 @@ export function renderPlatformBitbucket(args: PlatformPipelineArgs): Record<stri
         },
     }));
     const audit = args.stacks.map((stack) => {
-        const names = auditSecretNames(stack);
+        const kind = auditKind(args, stack);
+        const exports = Object.entries(auditSecretNames(stack, kind)).map(([v, secret]) => `${v}="$${secret}"`);
         return {
             step: {
                 name: `drift audit ${stack}`,
                 "max-time": 30,
                 caches: ["node"],
-                script: [`# The read-only audit login comes from secured variables\nexport PGUSER="$${names.user}" PGPASSWORD="$${names.password}"\n${auditLines(stack).join("\n")}`],
+                script: [`# The read-only audit login comes from secured variables\nexport ${exports.join(" ")}\n${auditLines(stack, kind).join("\n")}`],
             },
         };
     });

@@ -6,7 +6,7 @@
  */
 import { GITHUB_ACTION_PINS, PLATFORM_ACTION_PINS } from "../versions";
 import { shq } from "../model";
-import { auditLines, auditSecretNames, backendEnv, COMMENT_FILE, COMMENT_MARKER, PlatformPipelineArgs, previewLines, renderPlatformYaml, upLines, validatePlatformArgs } from "./model";
+import { auditKind, auditLines, auditSecretNames, backendEnv, COMMENT_FILE, COMMENT_MARKER, PlatformPipelineArgs, previewLines, renderPlatformYaml, upLines, validatePlatformArgs } from "./model";
 import { janitorInstallLines, janitorLines, janitorSecretNames, JANITOR_TOKEN_VARIABLE } from "./janitor";
 
 /** Actions the platform workflows use, each pinned by commit SHA (the release tag is written as a comment). */
@@ -128,17 +128,17 @@ export function renderPlatformGithub(args: PlatformPipelineArgs): Record<string,
 
     const auditJobs: Record<string, unknown> = {};
     for (const stack of args.stacks) {
-        const names = auditSecretNames(stack);
+        const kind = auditKind(args, stack);
         auditJobs[`audit-${stack}`] = {
             name: `drift audit ${stack}`,
             "runs-on": "ubuntu-latest",
             "timeout-minutes": 30,
-            env: { PGUSER: `\${{ secrets.${names.user} }}`, PGPASSWORD: `\${{ secrets.${names.password} }}` },
+            env: Object.fromEntries(Object.entries(auditSecretNames(stack, kind)).map(([v, secret]) => [v, `\${{ secrets.${secret} }}`])),
             defaults: { run: { shell: "bash" } },
             steps: [
                 { name: "Checkout", uses: PLATFORM_ACTIONS.checkout, with: { ref: args.mainBranch } },
                 { name: "Set up Node", uses: PLATFORM_ACTIONS.setupNode, with: { "node-version": args.nodeVersion, cache: "npm" } },
-                { name: `Audit ${stack} against the declared plan`, run: auditLines(stack).join("\n") },
+                { name: `Audit ${stack} against the declared plan`, run: auditLines(stack, kind).join("\n") },
             ],
         };
     }

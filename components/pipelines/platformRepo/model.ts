@@ -41,7 +41,12 @@ export interface PlatformPipelineArgs {
     nodeVersion: string;
     /** The PR-schema janitor per stack with scheduled runs (janitor.ts); none when absent. */
     janitor?: JanitorJob[];
+    /** Warehouse kind per stack (default postgres): decides the audit job's login secrets and collector. */
+    warehouseKinds?: Record<string, AuditWarehouseKind>;
 }
+
+/** The warehouse kinds the drift audit reads. */
+export type AuditWarehouseKind = "postgres" | "redshift" | "snowflake";
 
 /** The hidden marker that identifies the platform's own PR comment, so it is updated, not repeated. */
 export const COMMENT_MARKER = "<!-- dbt-platform:platform-preview -->";
@@ -138,15 +143,31 @@ export function upLines(args: PlatformPipelineArgs, stack: string): string[] {
     ];
 }
 
-/** The scheduled drift audit of one stack, as its read-only login (PGUSER/PGPASSWORD from the CI's secrets). */
-export function auditLines(stack: string): string[] {
-    return ["set -euo pipefail", "npm ci", `npm run --silent audit -- --stack ${stack}`];
+/** The warehouse kind of a stack's audit (postgres unless the arguments say otherwise). */
+export function auditKind(args: Pick<PlatformPipelineArgs, "warehouseKinds">, stack: string): AuditWarehouseKind {
+    return args.warehouseKinds?.[stack] ?? "postgres";
 }
 
-/** Secret / variable names per stack the CI system must hold (never in files). */
-export function auditSecretNames(stack: string): { user: string; password: string } {
+/**
+ * The scheduled drift audit of one stack, as its read-only login from the CI's secrets. Snowflake's
+ * audit collects its catalog itself (scripts/snowflake-catalog.py, snowflake-connector-python from
+ * the pinned .venv), so that job sets up the Python environment first.
+ */
+export function auditLines(stack: string, kind: AuditWarehouseKind = "postgres"): string[] {
+    return ["set -euo pipefail", "npm ci", ...(kind === "snowflake" ? ["bash scripts/python-env.sh"] : []), `npm run --silent audit -- --stack ${stack}`];
+}
+
+/**
+ * Environment variable → secret / variable name, per stack, the audit job maps from the CI
+ * system's secrets (never in files): PGUSER / PGPASSWORD for Postgres and Redshift; for Snowflake
+ * the account, the audit user and its PKCS#8 private key (the PEM, or its base64 where the CI
+ * system cannot hold newlines), which the audit writes to a mode-600 temp file.
+ */
+export function auditSecretNames(stack: string, kind: AuditWarehouseKind = "postgres"): Record<string, string> {
     const s = stack.toUpperCase().replace(/-/g, "_");
-    return { user: `AUDIT_PGUSER_${s}`, password: `AUDIT_PGPASSWORD_${s}` };
+    return kind === "snowflake"
+        ? { SNOWFLAKE_ACCOUNT: `AUDIT_SNOWFLAKE_ACCOUNT_${s}`, SNOWFLAKE_USER: `AUDIT_SNOWFLAKE_USER_${s}`, SNOWFLAKE_PRIVATE_KEY: `AUDIT_SNOWFLAKE_PRIVATE_KEY_${s}` }
+        : { PGUSER: `AUDIT_PGUSER_${s}`, PGPASSWORD: `AUDIT_PGPASSWORD_${s}` };
 }
 
 /** A rendered platform CI file: the do-not-edit header, then the document (no YAML anchors). */
