@@ -25,7 +25,6 @@ export type GithubAction = keyof typeof GITHUB_ACTION_PINS;
 export const PLATFORM_ACTION_PINS = {
     setupNode: { repo: "actions/setup-node", sha: "49933ea5288caeca8642d1e84afbd3f7d6820020", tag: "v4.4.0" },
     pulumi: { repo: "pulumi/actions", sha: "8e5e406f4007fca908480587cb9893c07090f58d", tag: "v7.0.0" },
-    githubScript: { repo: "actions/github-script", sha: "60a0d83039c74a4aee543508d2ffcb1c3799cdea", tag: "v7.0.1" },
 } as const;
 
 /** The Bitbucket build image, pinned by digest: python:<PYTHON_VERSION>-slim as published on Docker Hub. */
