@@ -1,6 +1,7 @@
 /**
  * Scheduled production dbt runs (seed 003): EventBridge Scheduler starts a Fargate task that pulls
- * the project for one commit from the artifacts bucket and runs dbt with JSON logs; CloudWatch turns
+ * the project for one commit from the artifacts bucket (a pinned commit, or `projects/current`, the
+ * commit the release published last: pipelines/release.ts) and runs dbt with JSON logs; CloudWatch turns
  * the logs into an error alarm and a heartbeat alarm, and an EventBridge rule reports tasks that
  * stopped with a non-zero exit code. Everything alerts through one SNS topic.
  *

@@ -2,7 +2,8 @@
  * The scheduled-run container: its Dockerfile (rendered here, built and pushed by the release
  * pipeline) and its entrypoint, a bash script that the tests run locally with exactly the task
  * definition's environment. At task start it pulls the project tarball and its manifest for one
- * commit from the artifacts bucket, so the image changes only when dbt or the adapter does.
+ * commit from the artifacts bucket (pinned, or the one `projects/current` names), so the image
+ * changes only when dbt, the adapter or this file does (runnerImageTag).
  */
 
 import { createHash } from "crypto";
