@@ -267,7 +267,7 @@ export function pipelineContext(
         system: config.ci.system,
         repository: config.ci.repository,
         mainBranch: config.ci.mainBranch,
-        dbt: { profile: config.dbt.profile, version: config.dbt.version, adapterVersion: config.dbt.adapterVersion, pythonVersion: config.dbt.pythonVersion, projectDir: config.dbt.projectDir },
+        dbt: { profile: config.dbt.profile, version: config.dbt.version, adapterVersion: config.dbt.adapterVersion, pythonVersion: config.dbt.pythonVersion, projectDir: config.dbt.projectDir, manifestMaxAgeHours: config.dbt.manifestMaxAgeHours, fullBuildSchedule: config.dbt.fullBuildSchedule },
         targets: { ci: targetNames.ci, deploy: targetNames.deploy ?? botTargetName("deploy", config.environment.kind === "release" ? config.stack : "prod") },
         pullRequestSchemaPrefix: config.warehouse.schemas.pullRequestPrefix,
         environment: config.environment,

@@ -12,6 +12,9 @@ const CONTEXT: Record<ContextVariable, string> = {
     SOURCE_BRANCH: "${{ github.ref_name }}",
 };
 
+/** FULL_BUILD of a deploy-on-merge job: true unless a push (merge) started the run. */
+export const FULL_BUILD_ON_DISPATCH = "${{ github.event_name != 'push' && 'true' || 'false' }}";
+
 /** True when the pull request's head is in this repository (not a fork). */
 export const SAME_REPOSITORY = "github.event.pull_request.head.repo.full_name == github.repository";
 
@@ -49,6 +52,8 @@ function jobDocument(model: PipelineModel, job: Job, uses: Record<GithubAction, 
         env.FULL_REFRESH = "${{ inputs.full_refresh && 'true' || 'false' }}";
         env.FULL_REFRESH_SELECT = "${{ inputs.full_refresh_select }}";
     }
+    // A merge builds state:modified+; a run by hand (workflow_dispatch) or on the schedule builds everything.
+    if (job.fullBuild) env.FULL_BUILD = job.trigger.kind === "push" ? FULL_BUILD_ON_DISPATCH : "${{ inputs.full_build && 'true' || 'false' }}";
     for (const v of job.variables) env[v.name] = githubReference(v);
     const steps: GithubStep[] = [
         { name: "Checkout", uses: uses.checkout },
@@ -99,16 +104,16 @@ export function renderGithub(model: PipelineModel): Record<string, string> {
     for (const job of model.jobs) {
         let on: Record<string, unknown>;
         if (job.trigger.kind === "pull-request") on = { pull_request: { branches: [ctx.mainBranch] } };
-        else if (job.trigger.kind === "push") on = { push: { branches: [job.trigger.branch] }, workflow_dispatch: {} };
-        else {
-            on = {
-                workflow_dispatch: {
-                    inputs: {
-                        full_refresh: { description: "Rebuild the selection below from scratch (--full-refresh; seeds are never refreshed)", type: "boolean", default: false },
-                        full_refresh_select: { description: "dbt selector of what to rebuild from scratch (required with full_refresh), e.g. fct_orders+", type: "string", default: "" },
-                    },
-                },
+        else if (job.trigger.kind === "push") {
+            on = { push: { branches: [job.trigger.branch] }, workflow_dispatch: {} };
+            if (job.fullBuild?.schedule) on.schedule = [{ cron: job.fullBuild.schedule }];
+        } else {
+            const inputs: Record<string, unknown> = {
+                full_refresh: { description: "Rebuild the selection below from scratch (--full-refresh; seeds are never refreshed)", type: "boolean", default: false },
+                full_refresh_select: { description: "dbt selector of what to rebuild from scratch (required with full_refresh), e.g. fct_orders+", type: "string", default: "" },
             };
+            if (job.fullBuild) inputs.full_build = { description: "Build the whole project, not only what changed since the last good production manifest", type: "boolean", default: false };
+            on = { workflow_dispatch: { inputs } };
         }
         const jobs: Record<string, unknown> = { [job.id === "pull-request" ? "slim-ci" : "deploy"]: jobDocument(model, job, refs.uses) };
         const doc = {
