@@ -6,6 +6,7 @@ import type { CiSystem } from "../config/stack";
 import { renderAzure } from "./azure";
 import { renderBitbucket } from "./bitbucket";
 import { renderGithub } from "./github";
+import { DRIVER_PATH, DRIVER_SCRIPT } from "./runner";
 import { dropSchemaMacro, schemaOwnershipMacro } from "./macros";
 import { CREATE_SCHEMA_MACRO } from "../warehouse/postgres/warehouse";
 import { DROP_SCHEMA_MACRO, inProject, SCHEMA_OWNERSHIP_MACRO, PipelineContext, PipelineModel, pipelineModel, PROFILES_DIR } from "./model";
@@ -15,6 +16,7 @@ export { azureNames } from "./azure";
 export { githubReference } from "./github";
 export { dropSchemaMacro, RUN_MARKER, schemaOwnershipMacro } from "./macros";
 export * from "./versions";
+export { DRIVER_PATH, DRIVER_SCRIPT, driverLine } from "./runner";
 
 const RENDERERS: Record<CiSystem, (m: PipelineModel) => Record<string, string>> = {
     bitbucket: renderBitbucket,
@@ -39,6 +41,8 @@ export function renderPipelineFiles(ctx: PipelineContext, profilesYaml: string):
     if (model.jobs.some((j) => j.id === "pull-request")) files[inProject(ctx, `macros/${DROP_SCHEMA_MACRO}.sql`)] = dropSchemaMacro(ctx.pullRequestSchemaPrefix);
     // The dev role has no CREATE on the database: CI and developers create their schemas through dbt_platform.create_schema.
     if (model.jobs.some((j) => j.id === "pull-request")) files[inProject(ctx, "macros/dbt_platform_create_schema.sql")] = CREATE_SCHEMA_MACRO;
+    // The PR job runs freshness, clone and build in one dbt process (runner.ts).
+    if (model.jobs.some((j) => j.id === "pull-request")) files[inProject(ctx, DRIVER_PATH)] = DRIVER_SCRIPT;
     // The deploy job refuses schemas the production role does not own before it builds.
     files[inProject(ctx, `macros/${SCHEMA_OWNERSHIP_MACRO}.sql`)] = schemaOwnershipMacro();
     if (ctx.system !== "azure-devops") files[inProject(ctx, `${PROFILES_DIR}/profiles.yml`)] = profilesYaml;
