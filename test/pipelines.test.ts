@@ -226,18 +226,17 @@ describe("pipelines", function () {
         it("CI: slim build with deferral, full build without a manifest, cleanup always", () => {
             const pr = pipelineModel(base()).jobs.find((j) => j.id === "pull-request")!;
             const text = pr.steps.map((s) => s.lines.join("\n")).join("\n");
-            assert.match(text, /dbt build --target ci --select state:modified\+ --defer --state \.state --fail-fast/);
-            assert.match(text, /else\n {2}dbt build --target ci --fail-fast --exclude package:dbt_project_evaluator\nfi/);
+            // Freshness (a warning), clone and build run in one dbt process (runner.ts).
+            assert.match(text, /python \.ci\/dbt_platform_run\.py '\?source freshness --target ci' 'clone --target ci --select state:modified\+,config\.materialized:incremental,state:old --state \.state --exclude package:dbt_project_evaluator' 'build --target ci --select state:modified\+ --defer --state \.state --fail-fast --exclude package:dbt_project_evaluator'\n/);
+            assert.match(text, /else\n {2}python \.ci\/dbt_platform_run\.py '\?source freshness --target ci' 'build --target ci --fail-fast --exclude package:dbt_project_evaluator'\nfi/);
             assert.match(text, /dbt build --target ci --select package:dbt_project_evaluator\b/);
-            const freshness = pr.steps.find((s) => s.id === "freshness")!;
-            assert.strictEqual(freshness.continueOnError, true);
             const cleanup = pr.steps[pr.steps.length - 1];
             assert.strictEqual(cleanup.id, "cleanup");
             assert.strictEqual(cleanup.when, "always");
             assert.ok(pr.steps.every((s) => s.lines.includes('export DBT_CI_SCHEMA=dbt_pr_"$PR_NUMBER"')), "a step does not derive the PR schema");
             assert.deepStrictEqual(pr.concurrency, { group: "dbt-ci-staging-pr-$PR_NUMBER", cancelInProgress: true });
             // A re-run starts by claiming (and emptying) the PR's schema family; cleanup passes the same run id.
-            assert.deepStrictEqual(pr.steps.map((s) => s.id), ["install", "reset", "fetch-manifest", "freshness", "build", "project-evaluator", "cleanup"]);
+            assert.deepStrictEqual(pr.steps.map((s) => s.id), ["install", "reset", "fetch-manifest", "build", "project-evaluator", "cleanup"]);
             assert.ok(pr.steps[1].lines.includes(`dbt run-operation dbt_platform_drop_pr_schemas --target ci --args "{schema_name: $DBT_CI_SCHEMA, run_id: '$RUN_ID', claim: true}"`));
             assert.ok(cleanup.lines.includes(`dbt run-operation dbt_platform_drop_pr_schemas --target ci --args "{schema_name: $DBT_CI_SCHEMA, run_id: '$RUN_ID', claim: false}"`));
         });
@@ -381,7 +380,7 @@ describe("pipelines", function () {
             const out = fs.mkdtempSync(path.join(os.tmpdir(), "dbt-render-"));
             try {
                 const log = execFileSync(path.join(ROOT, "node_modules/.bin/tsx"), ["scripts/render.ts", "--stack", "dev", "--ci", "github", "--out", out], { cwd: ROOT, encoding: "utf8" });
-                assert.match(log, /stack dev, CI system github: 6 files/);
+                assert.match(log, /stack dev, CI system github: 7 files/);
                 for (const f of [".github/workflows/ci.yml", ".github/workflows/deploy.yml", ".ci/profiles.yml", "macros/dbt_platform_drop_pr_schemas.sql", "macros/dbt_platform_create_schema.sql", "macros/dbt_platform_check_schema_ownership.sql"]) {
                     assert.ok(fs.existsSync(path.join(out, f)), `${f} not written`);
                 }
