@@ -11,7 +11,7 @@ import * as os from "os";
 import * as path from "path";
 import { parse } from "yaml";
 import { parseStackConfig } from "../components/config";
-import { DBT_CORE_VERSION, DBT_POSTGRES_VERSION, MANIFEST_GUARD, PipelineContext, pipelineModel, renderPipelineFiles } from "../components/pipelines";
+import { DBT_CORE_VERSION, DBT_POSTGRES_VERSION, GITHUB_ACTION_PINS, MANIFEST_GUARD, PipelineContext, pipelineModel, renderPipelineFiles } from "../components/pipelines";
 import { FULL_BUILD_ON_DISPATCH } from "../components/pipelines/github";
 import { stackConfig } from "../scripts/offline";
 import { azureSchemaErrors, bitbucketSchemaErrors, githubParserErrors, githubSchemaErrors } from "./support/pipelineSchemas";
@@ -66,6 +66,25 @@ describe("slim deploys: model, renderers and manifest guards", () => {
             const text = files[".github/workflows/deploy.yml"];
             assert.deepStrictEqual(githubSchemaErrors(text), []);
             assert.deepStrictEqual(await githubParserErrors("deploy.yml", text), []);
+        }
+    });
+
+    it("GitHub caches: dbt_packages keyed on packages.yml/package-lock.yml, partial_parse.msgpack per PR (deploy: per stack) and dbt version", async () => {
+        const files = renderPipelineFiles(ctx({ dbt: { ...ctx().dbt, projectDir: "transform/dbt" } }), "").files;
+        const steps = (f: string, job: string) => parse(files[f]).jobs[job].steps as any[];
+        const ci = steps(".github/workflows/ci.yml", "slim-ci");
+        const packages = ci.find((s) => s.name === "Cache dbt packages");
+        assert.strictEqual(packages.uses, `actions/cache@${GITHUB_ACTION_PINS.cache.sha}`);
+        assert.deepStrictEqual(packages.with, { path: "transform/dbt/dbt_packages", key: `dbt-packages-${DBT_CORE_VERSION}-\${{ hashFiles('transform/dbt/packages.yml', 'transform/dbt/package-lock.yml') }}` });
+        const prefix = `dbt-partial-parse-${DBT_CORE_VERSION}-dev-pr-\${{ github.event.pull_request.number }}-`;
+        assert.deepStrictEqual(ci.find((s) => s.name === "Cache dbt partial parsing").with, { path: "transform/dbt/target/partial_parse.msgpack", key: `${prefix}\${{ github.run_id }}`, "restore-keys": prefix });
+        // Restored before any dbt step runs.
+        assert.ok(ci.findIndex((s) => s.name === "Cache dbt partial parsing") < ci.findIndex((s) => s.run));
+        const deploy = steps(".github/workflows/deploy.yml", "deploy");
+        assert.strictEqual(deploy.find((s) => s.name === "Cache dbt partial parsing").with["restore-keys"], `dbt-partial-parse-${DBT_CORE_VERSION}-dev-deploy-`);
+        for (const f of [".github/workflows/ci.yml", ".github/workflows/deploy.yml"]) {
+            assert.deepStrictEqual(githubSchemaErrors(files[f]), []);
+            assert.deepStrictEqual(await githubParserErrors(f, files[f]), []);
         }
     });
 

@@ -1,7 +1,7 @@
 /**
  * GitHub Actions: `.github/workflows/ci.yml` (pull requests) and `deploy.yml` (main / release).
  */
-import { ContextVariable, Job, PipelineModel, renderCiYaml, SettingVariable } from "./model";
+import { ContextVariable, inProject, Job, PipelineModel, renderCiYaml, SettingVariable } from "./model";
 import { GithubAction, resolvePins } from "./versions";
 
 const CONTEXT: Record<ContextVariable, string> = {
@@ -58,6 +58,7 @@ function jobDocument(model: PipelineModel, job: Job, uses: Record<GithubAction, 
     const steps: GithubStep[] = [
         { name: "Checkout", uses: uses.checkout },
         { name: "Set up Python", uses: uses.setupPython, with: { "python-version": ctx.dbt.pythonVersion, cache: "pip" } },
+        ...cacheSteps(model, job, uses),
     ];
     if (job.awsRoleArn && ctx.aws) {
         const step: GithubStep = {
@@ -85,6 +86,31 @@ function jobDocument(model: PipelineModel, job: Job, uses: Record<GithubAction, 
     doc.defaults = { run: { shell: "bash" } };
     doc.steps = steps;
     return doc;
+}
+
+/**
+ * dbt_packages keyed on packages.yml / package-lock.yml, and target/partial_parse.msgpack. dbt
+ * discards the msgpack when any profile value changes, and a PR's schema is `<prefix><n>`: it is
+ * keyed per PR (the deploy's per stack) and per dbt version, saved under the run id (a cache key is
+ * written once) and restored from the newest run of the same prefix.
+ */
+function cacheSteps(model: PipelineModel, job: Job, uses: Record<GithubAction, string>): GithubStep[] {
+    const ctx = model.context;
+    const dir = (rel: string) => inProject(ctx, rel);
+    const scope = job.id === "pull-request" ? `${ctx.stack}-pr-\${{ github.event.pull_request.number }}` : `${ctx.stack}-deploy`;
+    const parsePrefix = `dbt-partial-parse-${ctx.dbt.version}-${scope}-`;
+    return [
+        {
+            name: "Cache dbt packages",
+            uses: uses.cache,
+            with: { path: dir("dbt_packages"), key: `dbt-packages-${ctx.dbt.version}-\${{ hashFiles('${dir("packages.yml")}', '${dir("package-lock.yml")}') }}` },
+        },
+        {
+            name: "Cache dbt partial parsing",
+            uses: uses.cache,
+            with: { path: dir("target/partial_parse.msgpack"), key: `${parsePrefix}\${{ github.run_id }}`, "restore-keys": parsePrefix },
+        },
+    ];
 }
 
 function permissions(job: Job): Record<string, string> {

@@ -16,6 +16,7 @@ export const GITHUB_ACTION_PINS = {
     checkout: { repo: "actions/checkout", sha: "11bd71901bbe5b1630ceea73d27597364c9af683", tag: "v4.2.2" },
     setupPython: { repo: "actions/setup-python", sha: "a26af69be951a213d495a4c3e4e4022e16d87065", tag: "v5.6.0" },
     awsCredentials: { repo: "aws-actions/configure-aws-credentials", sha: "e3dd6a429d7300a6a4c196c26e071d42e0343502", tag: "v4.0.2" },
+    cache: { repo: "actions/cache", sha: "5a3ec84eff668545956fd18022155c47e93e2684", tag: "v4.2.3" },
 } as const;
 export type GithubAction = keyof typeof GITHUB_ACTION_PINS;
 
