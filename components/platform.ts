@@ -360,7 +360,7 @@ export function pipelineContext(
         system: config.ci.system,
         repository: config.ci.repository,
         mainBranch: config.ci.mainBranch,
-        dbt: { profile: config.dbt.profile, version: config.dbt.version, pythonVersion: config.dbt.pythonVersion, projectDir: config.dbt.projectDir },
+        dbt: { profile: config.dbt.profile, version: config.dbt.version, pythonVersion: config.dbt.pythonVersion, projectDir: config.dbt.projectDir, manifestMaxAgeHours: config.dbt.manifestMaxAgeHours, fullBuildSchedule: config.dbt.fullBuildSchedule },
         targets: { ci: targetNames.ci, deploy: deployTarget },
         warehouse: wh,
         ...(fromSecretsManager

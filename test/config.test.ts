@@ -82,6 +82,8 @@ describe("stack config", () => {
                 adapterVersion: DBT_POSTGRES_VERSION,
                 pythonVersion: PYTHON_VERSION,
                 projectDir: ".",
+                manifestMaxAgeHours: 240,
+                fullBuildSchedule: "0 4 * * 0",
             });
             assert.deepStrictEqual(c.aws, { enabled: false, region: "eu-west-1", artifacts: { retentionDays: 90 }, docs: { access: "public", allowedCidrs: [], allowPublic: false } });
             assert.deepStrictEqual(c.features, { docsSite: false, scheduledRuns: false, projectEvaluator: false });

@@ -217,7 +217,7 @@ describe("pipelines end to end with real dbt @integration", function () {
 
     it("GitHub deploy.yml and ci.yml: the same release and slim CI through the workflow files", async () => {
         const deploy = parse(github[".github/workflows/deploy.yml"]).jobs.deploy;
-        const ghContext = { "github.run_id": "9001", "github.run_attempt": "1", "github.ref_name": "main", "inputs.full_refresh && 'true' || 'false'": "false", "inputs.full_refresh_select": "" };
+        const ghContext = { "github.run_id": "9001", "github.run_attempt": "1", "github.ref_name": "main", "inputs.full_refresh && 'true' || 'false'": "false", "inputs.full_refresh_select": "", "inputs.full_build && 'true' || 'false'": "false" };
         const deployDir = ciFiles(github, false);
         const d = await runGithub(deploy, deployDir, ghContext);
         assert.strictEqual(d.code, 0, d.output.slice(-3000));

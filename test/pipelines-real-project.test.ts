@@ -51,6 +51,8 @@ interface DeployRun {
     bot?: "deploy" | "scheduler";
     fullRefresh?: boolean;
     select?: string;
+    /** A full build (by hand or on the schedule) instead of the slim deploy's state:modified+. */
+    fullBuild?: boolean;
 }
 
 /** The last status dbt printed for `<schema>.<name>` (e.g. INSERT, MERGE, SELECT), and how often it was built. */
@@ -168,6 +170,8 @@ describe("pipelines on a real-shaped dbt project (all three CI systems) @integra
             const step = custom.find((x: any) => x.step).step;
             const env = { ...base, ...vars, BITBUCKET_BRANCH: "main", BITBUCKET_BUILD_NUMBER: o.run, BITBUCKET_CLONE_DIR: dir, BITBUCKET_STEP_OIDC_TOKEN: "eyJhbGciOiJub25lIn0.eyJzdWIiOiJiYiJ9." };
             if (o.fullRefresh) Object.assign(env, { FULL_REFRESH: "true", FULL_REFRESH_SELECT: o.select ?? "" });
+            // The full-build-prod custom pipeline exports it.
+            if (o.fullBuild) Object.assign(env, { FULL_BUILD: "true" });
             const { script } = await runBitbucketStep(step, dir, env);
             return script;
         }
@@ -179,12 +183,13 @@ describe("pipelines on a real-shaped dbt project (all three CI systems) @integra
                 "github.ref_name": "main",
                 "inputs.full_refresh && 'true' || 'false'": o.fullRefresh ? "true" : "false",
                 "inputs.full_refresh_select": o.select ?? "",
+                "inputs.full_build && 'true' || 'false'": o.fullBuild ? "true" : "false",
             };
             return runGithubJob(job, dir, { settings: vars, context, env: base, onUses: githubUses(dir) });
         }
         const doc = parse(r.files["azure-pipelines.yml"]);
         const variables = { ...vars, "Build.BuildId": o.run, "Build.SourceBranch": "refs/heads/main" };
-        const parameters = { fullRefresh: o.fullRefresh ? "True" : "False", fullRefreshSelect: o.select ?? " " };
+        const parameters = { fullRefresh: o.fullRefresh ? "True" : "False", fullRefreshSelect: o.select ?? " ", fullBuild: o.fullBuild ? "True" : "False" };
         return runAzure(azureSteps(doc.stages.find((s: any) => s.stage === "deploy")), dir, variables, parameters, base);
     }
 
@@ -283,7 +288,8 @@ describe("pipelines on a real-shaped dbt project (all three CI systems) @integra
                     let output = "";
                     for (const n of runs) {
                         await addLandingEvents(3);
-                        const d = await runDeploy(system, r, checkout(r.files), { run: `${system}-${bot}-${n}`, bot });
+                        // Full builds (the schedule's): a slim deploy of an unchanged project builds nothing.
+                        const d = await runDeploy(system, r, checkout(r.files), { run: `${system}-${bot}-${n}`, bot, fullBuild: true });
                         assert.strictEqual(d.code, 0, `${bot} run ${n} failed:\n${d.output.slice(-4000)}`);
                         output += d.output;
                     }

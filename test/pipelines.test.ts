@@ -256,18 +256,17 @@ describe("pipelines", function () {
         it("CI: slim build with deferral, full build without a manifest, cleanup always", () => {
             const pr = pipelineModel(base()).jobs.find((j) => j.id === "pull-request")!;
             const text = pr.steps.map((s) => s.lines.join("\n")).join("\n");
-            assert.match(text, /dbt build --target ci --select state:modified\+ --defer --state \.state --fail-fast/);
-            assert.match(text, /else\n {2}dbt build --target ci --fail-fast --exclude package:dbt_project_evaluator\nfi/);
+            // Freshness (a warning), clone and build run in one dbt process (runner.ts).
+            assert.match(text, /python \.ci\/dbt_platform_run\.py '\?source freshness --target ci' 'clone --target ci --select state:modified\+,config\.materialized:incremental,state:old --state \.state --exclude package:dbt_project_evaluator' 'build --target ci --select state:modified\+ --defer --state \.state --fail-fast --exclude package:dbt_project_evaluator'\n/);
+            assert.match(text, /else\n {2}python \.ci\/dbt_platform_run\.py '\?source freshness --target ci' 'build --target ci --fail-fast --exclude package:dbt_project_evaluator'\nfi/);
             assert.match(text, /dbt build --target ci --select package:dbt_project_evaluator\b/);
-            const freshness = pr.steps.find((s) => s.id === "freshness")!;
-            assert.strictEqual(freshness.continueOnError, true);
             const cleanup = pr.steps[pr.steps.length - 1];
             assert.strictEqual(cleanup.id, "cleanup");
             assert.strictEqual(cleanup.when, "always");
             assert.ok(pr.steps.every((s) => s.lines.includes('export DBT_CI_SCHEMA=dbt_pr_"$PR_NUMBER"')), "a step does not derive the PR schema");
             assert.deepStrictEqual(pr.concurrency, { group: "dbt-ci-staging-pr-$PR_NUMBER", cancelInProgress: true });
             // A re-run starts by claiming (and emptying) the PR's schema family; cleanup passes the same run id.
-            assert.deepStrictEqual(pr.steps.map((s) => s.id), ["install", "reset", "fetch-manifest", "freshness", "build", "project-evaluator", "cleanup"]);
+            assert.deepStrictEqual(pr.steps.map((s) => s.id), ["install", "reset", "fetch-manifest", "build", "project-evaluator", "cleanup"]);
             assert.ok(pr.steps[1].lines.includes(`dbt run-operation dbt_platform_drop_pr_schemas --target ci --args "{schema_name: $DBT_CI_SCHEMA, run_id: '$RUN_ID', claim: true}"`));
             assert.ok(cleanup.lines.includes(`dbt run-operation dbt_platform_drop_pr_schemas --target ci --args "{schema_name: $DBT_CI_SCHEMA, run_id: '$RUN_ID', claim: false}"`));
         });
@@ -288,7 +287,8 @@ describe("pipelines", function () {
             assert.match(pr.steps[0].lines.join("\n"), /has no dbt_project_evaluator tests/, "the install step does not check for the package");
             const deploy = pipelineModel(ctx).jobs.find((j) => j.id === "deploy")!;
             const build = deploy.steps.find((s) => s.id === "build")!.lines.filter((l) => l.includes("dbt build"));
-            assert.ok(build.length === 2 && build.every((l) => l.endsWith("--exclude package:dbt_project_evaluator")), build.join("\n"));
+            // The full refresh, the slim deploy (state:modified+) and the full build.
+            assert.ok(build.length === 3 && build.every((l) => l.endsWith("--exclude package:dbt_project_evaluator")), build.join("\n"));
             ctx.projectEvaluator = false;
             const off = pipelineModel(ctx).jobs.flatMap((j) => j.steps.flatMap((s) => s.lines)).join("\n");
             assert.ok(!off.includes("dbt_project_evaluator"), "the gate is off but the package is named");
@@ -324,22 +324,22 @@ describe("pipelines", function () {
             assert.strictEqual(deploy.fullRefreshInput, true);
             assert.deepStrictEqual(deploy.concurrency, { group: "dbt-deploy-staging", cancelInProgress: false });
             const ids = deploy.steps.map((s) => s.id);
-            assert.deepStrictEqual(ids, ["guard", "install", "schema-ownership", "build", "publish-manifest"]);
+            assert.deepStrictEqual(ids, ["guard", "install", "schema-ownership", "fetch-manifest", "build", "publish-manifest"]);
             // The ownership check runs before anything is built (issue 11: no build into a squatted schema).
             assert.match(deploy.steps[2].lines.join("\n"), /dbt run-operation dbt_platform_check_schema_ownership --target staging$/);
             // A full refresh needs a selector and never refreshes seeds (their drop cascades to dependent views).
             const build = deploy.steps.find((s) => s.id === "build")!.lines.join("\n");
             assert.match(build, /\*\) echo "Refusing a full refresh without a selector/);
             assert.match(build, /dbt build --target staging --fail-fast --full-refresh --select "\$FULL_REFRESH_SELECT" --exclude resource_type:seed/);
-            assert.match(build, /\nfi\ndbt build --target staging --fail-fast --exclude package:dbt_project_evaluator$/);
+            assert.match(build, /\nfi\n[^]*\n  dbt build --target staging --fail-fast --exclude package:dbt_project_evaluator\nfi$/);
         });
 
         it("renders the full-refresh selector input and the Bitbucket queue on every system", () => {
             const gh = parse(renderPipelineFiles({ ...base(), system: "github" }, "").files[".github/workflows/deploy.yml"]);
-            assert.deepStrictEqual(Object.keys(gh.on.workflow_dispatch.inputs), ["full_refresh", "full_refresh_select"]);
+            assert.deepStrictEqual(Object.keys(gh.on.workflow_dispatch.inputs), ["full_refresh", "full_refresh_select", "full_build"]);
             assert.strictEqual(gh.jobs.deploy.env.FULL_REFRESH_SELECT, "${{ inputs.full_refresh_select }}");
             const az = parse(renderPipelineFiles({ ...base(), system: "azure-devops", aws: { ...base().aws!, azureServiceConnection: "aws" } }, "").files["azure-pipelines.yml"]);
-            assert.deepStrictEqual(az.parameters.map((p: any) => p.name), ["fullRefresh", "fullRefreshSelect"]);
+            assert.deepStrictEqual(az.parameters.map((p: any) => p.name), ["fullRefresh", "fullRefreshSelect", "fullBuild"]);
             const bb = parse(renderPipelineFiles({ ...base(), system: "bitbucket" }, "").files["bitbucket-pipelines.yml"]);
             assert.deepStrictEqual(bb.pipelines.custom["release-staging"][0].variables.map((v: any) => v.name), ["FULL_REFRESH", "FULL_REFRESH_SELECT"]);
             assert.strictEqual(bb.pipelines["pull-requests"]["**"][0].step["concurrency-group"], "dbt-ci-staging-pull-requests");
@@ -360,7 +360,7 @@ describe("pipelines", function () {
             const deploy = pipelineModel(ctx).jobs.find((j) => j.id === "deploy")!;
             const lines = deploy.steps.flatMap((s) => s.lines);
             const history = lines.findIndex((l) => l.includes("artifacts/history/"));
-            const latest = lines.findIndex((l) => l.includes("artifacts/latest/manifest.json"));
+            const latest = lines.findIndex((l) => l.startsWith("aws s3 cp") && l.includes("artifacts/latest/manifest.json"));
             assert.ok(history >= 0 && latest > history);
             assert.ok(lines.some((l) => l === "aws cloudfront create-invalidation --distribution-id E123 --paths '/*'"));
         });
@@ -455,7 +455,7 @@ describe("pipelines", function () {
             const out = fs.mkdtempSync(path.join(os.tmpdir(), "dbt-render-"));
             try {
                 const log = execFileSync(path.join(ROOT, "node_modules/.bin/tsx"), ["scripts/render.ts", "--stack", "dev", "--ci", "github", "--out", out], { cwd: ROOT, encoding: "utf8" });
-                assert.match(log, /stack dev, CI system github: 6 files/);
+                assert.match(log, /stack dev, CI system github: 7 files/);
                 for (const f of [".github/workflows/ci.yml", ".github/workflows/deploy.yml", ".ci/profiles.yml", "macros/dbt_platform_drop_pr_schemas.sql", "macros/dbt_platform_create_schema.sql", "macros/dbt_platform_check_schema_ownership.sql"]) {
                     assert.ok(fs.existsSync(path.join(out, f)), `${f} not written`);
                 }

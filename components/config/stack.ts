@@ -15,7 +15,7 @@ import { DBT_SNOWFLAKE_VERSION, WAREHOUSE_SIZES } from "../warehouse/snowflake/m
 import { ConfigError, ConfigProblem, Node, ObjectNode } from "./reader";
 import { branchProblem, isRepository, MAX_PR_PREFIX, pullRequestPrefixProblem, repositoryShape } from "./rules";
 import { DBT_CORE_VERSION, DBT_POSTGRES_VERSION, PYTHON_VERSION } from "../pipelines/versions";
-import { projectDirProblem } from "../pipelines/model";
+import { FULL_BUILD_SCHEDULE, MANIFEST_MAX_AGE_HOURS, projectDirProblem } from "../pipelines/model";
 
 export const NAMESPACE = "dbt-platform";
 
@@ -53,6 +53,10 @@ export interface DbtConfig {
     pythonVersion: string;
     /** The dbt project's folder relative to the repository root (`.`: the root); every rendered step runs there. */
     projectDir: string;
+    /** Hours after which CI and the slim deploy refuse to defer to the production manifest (they build everything). */
+    manifestMaxAgeHours: number;
+    /** Cron (UTC) of the scheduled full build of a stage that deploys on every merge. */
+    fullBuildSchedule: string;
 }
 
 /** How the program connects to Postgres as an administrator. */
@@ -521,7 +525,7 @@ function readEnvironment(n: Node, stack: string): EnvironmentConfig | undefined 
 export const DEFAULT_ADAPTER_VERSIONS: Record<WarehouseKind, string> = { postgres: DBT_POSTGRES_VERSION, snowflake: DBT_SNOWFLAKE_VERSION, redshift: REDSHIFT_ADAPTER.version };
 
 function readDbt(n: Node, kind: WarehouseKind): DbtConfig | undefined {
-    const o = n.present ? n.object(["profile", "threads", "version", "adapterVersion", "pythonVersion", "projectDir"]) : n.fail("an object with profile and threads");
+    const o = n.present ? n.object(["profile", "threads", "version", "adapterVersion", "pythonVersion", "projectDir", "manifestMaxAgeHours", "fullBuildSchedule"]) : n.fail("an object with profile and threads");
     if (!o) return undefined;
     const profile = o.required("profile").string(DBT_NAME, "a dbt profile name: letters, digits and underscores");
     const threads = o.optional("threads", 4, (t) => t.integer(1, 64));
@@ -540,8 +544,11 @@ function readDbt(n: Node, kind: WarehouseKind): DbtConfig | undefined {
         const problem = projectDirProblem(dir);
         return problem ? v.fail(problem.replace(/^expected /, "")) : dir;
     });
-    return profile !== undefined && threads !== undefined && version && adapterVersion && pythonVersion && projectDir
-        ? { profile, threads, version, adapterVersion, pythonVersion, projectDir }
+    const manifestMaxAgeHours = o.optional("manifestMaxAgeHours", MANIFEST_MAX_AGE_HOURS, (v) => v.integer(1, 8760));
+    // Five cron fields of digits and * , - /: the value lands in CI files (GitHub, Azure) verbatim.
+    const fullBuildSchedule = o.optional("fullBuildSchedule", FULL_BUILD_SCHEDULE, (v) => v.string(/^[0-9*,\/-]+( [0-9*,\/-]+){4}$/, "a five-field cron expression (UTC) such as 0 4 * * 0"));
+    return profile !== undefined && threads !== undefined && version && adapterVersion && pythonVersion && projectDir && manifestMaxAgeHours !== undefined && fullBuildSchedule
+        ? { profile, threads, version, adapterVersion, pythonVersion, projectDir, manifestMaxAgeHours, fullBuildSchedule }
         : undefined;
 }
 

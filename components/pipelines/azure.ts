@@ -41,6 +41,11 @@ function steps(model: PipelineModel, job: Job): Record<string, unknown>[] {
         env.FULL_REFRESH = "${{ parameters.fullRefresh }}";
         env.FULL_REFRESH_SELECT = "${{ parameters.fullRefreshSelect }}";
     }
+    if (job.fullBuild) {
+        // A run by hand with fullBuild, or a scheduled run (BUILD_REASON Schedule), builds everything.
+        env.FULL_BUILD = "${{ parameters.fullBuild }}";
+        env.BUILD_REASON = "$(Build.Reason)";
+    }
     for (const v of job.variables) env[v.name] = `$(${v.name})`;
     // profiles.yml comes from the secure file, so DBT_PROFILES_DIR points at its folder.
     env.DBT_PROFILES_DIR = "$(Agent.TempDirectory)/dbt-profiles";
@@ -115,13 +120,18 @@ export function renderAzure(model: PipelineModel): Record<string, string> {
         jobs: [deployJob],
     });
     const doc: Record<string, unknown> = {};
+    const parameters: Record<string, unknown>[] = [];
     if (deploy.fullRefreshInput) {
-        doc.parameters = [
+        parameters.push(
             { name: "fullRefresh", displayName: "Rebuild the selection below from scratch (--full-refresh; seeds are never refreshed)", type: "boolean", default: false },
             { name: "fullRefreshSelect", displayName: "dbt selector to rebuild from scratch (required with fullRefresh), e.g. fct_orders+", type: "string", default: " " },
-        ];
+        );
     }
+    if (deploy.fullBuild) parameters.push({ name: "fullBuild", displayName: "Build the whole project, not only what changed since the last good production manifest", type: "boolean", default: false });
+    if (parameters.length > 0) doc.parameters = parameters;
     doc.trigger = deploy.trigger.kind === "push" ? { batch: true, branches: { include: [ctx.mainBranch] } } : "none";
+    // always: the full build runs even when nothing was merged since the last scheduled run.
+    if (deploy.fullBuild?.schedule) doc.schedules = [{ cron: deploy.fullBuild.schedule, displayName: `Full build of ${ctx.stack}`, branches: { include: [ctx.mainBranch] }, always: true }];
     doc.pr = pr ? { autoCancel: true, branches: { include: [ctx.mainBranch] } } : "none";
     doc.pool = { vmImage: "ubuntu-latest" };
     doc.stages = stages;

@@ -42,9 +42,9 @@ function scriptItem(step: Step): string {
     return `# ${step.name} (not blocking)\nif ! (\n${body}\n); then echo "warning: step '${step.name}' failed (not blocking)"; fi`;
 }
 
-function stepDocument(model: PipelineModel, job: Job): Record<string, unknown> {
+function stepDocument(model: PipelineModel, job: Job, extraEnv: Record<string, string> = {}): Record<string, unknown> {
     const region = model.context.aws?.region;
-    const context = contextLines(job, region).join("\n");
+    const context = [...contextLines(job, region), ...Object.entries(extraEnv).map(([k, v]) => `export ${k}=${shq(v)}`)].join("\n");
     const main = job.steps.filter((s) => s.when === "success");
     const always = job.steps.filter((s) => s.when === "always");
     const step: Record<string, unknown> = { name: job.name };
@@ -78,6 +78,8 @@ export function renderBitbucket(model: PipelineModel): Record<string, string> {
                 : [];
             pipelines.custom = { [`release-${ctx.stack}`]: [...variables, step] };
         }
+        // A full build, run by hand or by a Bitbucket schedule (schedules live in the repository settings, not in this file).
+        if (job.fullBuild) pipelines.custom = { ...(pipelines.custom as object), [`full-build-${ctx.stack}`]: [stepDocument(model, job, { FULL_BUILD: "true" })] };
     }
     // Pinned by digest: a re-pushed tag cannot change what runs with the deployment's credentials.
     const doc = { image: resolvePins(ctx.pins).bitbucketImage, pipelines };

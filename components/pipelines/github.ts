@@ -1,7 +1,7 @@
 /**
  * GitHub Actions: `.github/workflows/ci.yml` (pull requests) and `deploy.yml` (main / release).
  */
-import { ContextVariable, Job, PipelineModel, renderCiYaml, SettingVariable } from "./model";
+import { ContextVariable, inProject, Job, PipelineModel, renderCiYaml, SettingVariable } from "./model";
 import { GithubAction, resolvePins } from "./versions";
 
 const CONTEXT: Record<ContextVariable, string> = {
@@ -11,6 +11,9 @@ const CONTEXT: Record<ContextVariable, string> = {
     RUN_ID: "${{ github.run_id }}-${{ github.run_attempt }}",
     SOURCE_BRANCH: "${{ github.ref_name }}",
 };
+
+/** FULL_BUILD of a deploy-on-merge job: true unless a push (merge) started the run. */
+export const FULL_BUILD_ON_DISPATCH = "${{ github.event_name != 'push' && 'true' || 'false' }}";
 
 /** True when the pull request's head is in this repository (not a fork). */
 export const SAME_REPOSITORY = "github.event.pull_request.head.repo.full_name == github.repository";
@@ -49,10 +52,13 @@ function jobDocument(model: PipelineModel, job: Job, uses: Record<GithubAction, 
         env.FULL_REFRESH = "${{ inputs.full_refresh && 'true' || 'false' }}";
         env.FULL_REFRESH_SELECT = "${{ inputs.full_refresh_select }}";
     }
+    // A merge builds state:modified+; a run by hand (workflow_dispatch) or on the schedule builds everything.
+    if (job.fullBuild) env.FULL_BUILD = job.trigger.kind === "push" ? FULL_BUILD_ON_DISPATCH : "${{ inputs.full_build && 'true' || 'false' }}";
     for (const v of job.variables) env[v.name] = githubReference(v);
     const steps: GithubStep[] = [
         { name: "Checkout", uses: uses.checkout },
         { name: "Set up Python", uses: uses.setupPython, with: { "python-version": ctx.dbt.pythonVersion, cache: "pip" } },
+        ...cacheSteps(model, job, uses),
     ];
     if (job.awsRoleArn && ctx.aws) {
         const step: GithubStep = {
@@ -92,6 +98,31 @@ function jobDocument(model: PipelineModel, job: Job, uses: Record<GithubAction, 
     return doc;
 }
 
+/**
+ * dbt_packages keyed on packages.yml / package-lock.yml, and target/partial_parse.msgpack. dbt
+ * discards the msgpack when any profile value changes, and a PR's schema is `<prefix><n>`: it is
+ * keyed per PR (the deploy's per stack) and per dbt version, saved under the run id (a cache key is
+ * written once) and restored from the newest run of the same prefix.
+ */
+function cacheSteps(model: PipelineModel, job: Job, uses: Record<GithubAction, string>): GithubStep[] {
+    const ctx = model.context;
+    const dir = (rel: string) => inProject(ctx, rel);
+    const scope = job.id === "pull-request" ? `${ctx.stack}-pr-\${{ github.event.pull_request.number }}` : `${ctx.stack}-deploy`;
+    const parsePrefix = `dbt-partial-parse-${ctx.dbt.version}-${scope}-`;
+    return [
+        {
+            name: "Cache dbt packages",
+            uses: uses.cache,
+            with: { path: dir("dbt_packages"), key: `dbt-packages-${ctx.dbt.version}-\${{ hashFiles('${dir("packages.yml")}', '${dir("package-lock.yml")}') }}` },
+        },
+        {
+            name: "Cache dbt partial parsing",
+            uses: uses.cache,
+            with: { path: dir("target/partial_parse.msgpack"), key: `${parsePrefix}\${{ github.run_id }}`, "restore-keys": parsePrefix },
+        },
+    ];
+}
+
 function permissions(job: Job): Record<string, string> {
     // id-token only when a role is assumed: least privilege for the GITHUB_TOKEN.
     return job.awsRoleArn ? { contents: "read", "id-token": "write" } : { contents: "read" };
@@ -109,16 +140,16 @@ export function renderGithub(model: PipelineModel): Record<string, string> {
     for (const job of model.jobs) {
         let on: Record<string, unknown>;
         if (job.trigger.kind === "pull-request") on = { pull_request: { branches: [ctx.mainBranch] } };
-        else if (job.trigger.kind === "push") on = { push: { branches: [job.trigger.branch] }, workflow_dispatch: {} };
-        else {
-            on = {
-                workflow_dispatch: {
-                    inputs: {
-                        full_refresh: { description: "Rebuild the selection below from scratch (--full-refresh; seeds are never refreshed)", type: "boolean", default: false },
-                        full_refresh_select: { description: "dbt selector of what to rebuild from scratch (required with full_refresh), e.g. fct_orders+", type: "string", default: "" },
-                    },
-                },
+        else if (job.trigger.kind === "push") {
+            on = { push: { branches: [job.trigger.branch] }, workflow_dispatch: {} };
+            if (job.fullBuild?.schedule) on.schedule = [{ cron: job.fullBuild.schedule }];
+        } else {
+            const inputs: Record<string, unknown> = {
+                full_refresh: { description: "Rebuild the selection below from scratch (--full-refresh; seeds are never refreshed)", type: "boolean", default: false },
+                full_refresh_select: { description: "dbt selector of what to rebuild from scratch (required with full_refresh), e.g. fct_orders+", type: "string", default: "" },
             };
+            if (job.fullBuild) inputs.full_build = { description: "Build the whole project, not only what changed since the last good production manifest", type: "boolean", default: false };
+            on = { workflow_dispatch: { inputs } };
         }
         const jobs: Record<string, unknown> = { [job.id === "pull-request" ? "slim-ci" : "deploy"]: jobDocument(model, job, refs.uses) };
         const doc = {

@@ -6,6 +6,7 @@ import type { CiSystem } from "../config/stack";
 import { renderAzure } from "./azure";
 import { renderBitbucket } from "./bitbucket";
 import { renderGithub } from "./github";
+import { DRIVER_PATH, DRIVER_SCRIPT } from "./runner";
 import { inProject, PipelineContext, PipelineModel, pipelineModel, PROFILES_DIR } from "./model";
 
 export * from "./model";
@@ -13,6 +14,7 @@ export { azureNames } from "./azure";
 export { githubReference } from "./github";
 export { dropSchemaMacro, RUN_MARKER, schemaOwnershipMacro } from "./macros";
 export * from "./versions";
+export { DRIVER_PATH, DRIVER_SCRIPT, driverLine } from "./runner";
 
 const RENDERERS: Record<CiSystem, (m: PipelineModel) => Record<string, string>> = {
     bitbucket: renderBitbucket,
@@ -44,6 +46,8 @@ export function renderPipelineFiles(ctx: PipelineContext, profilesYaml: string):
     // The deploy job's check (if the warehouse has one) runs before it builds.
     const check = ctx.warehouse.deployCheck;
     if (check) files[inProject(ctx, `macros/${check.macroName}.sql`)] = check.macro;
+    // The PR job runs freshness, clone and build in one dbt process (runner.ts).
+    if (model.jobs.some((j) => j.id === "pull-request")) files[inProject(ctx, DRIVER_PATH)] = DRIVER_SCRIPT;
     if (ctx.system !== "azure-devops") files[inProject(ctx, `${PROFILES_DIR}/profiles.yml`)] = profilesYaml;
     return { model, files };
 }

@@ -13,6 +13,7 @@ import { HISTORY_PREFIX, LATEST_MANIFEST_KEY, DOCS_PREFIX } from "../aws/artifac
 import type { CiSystem } from "../config/stack";
 import { pullRequestPrefixProblem } from "../config/rules";
 import { envAlias, PipelineWarehouse, TargetEnvVar, writeFileLines } from "../warehouse/contract";
+import { driverLine } from "./runner";
 import { AWSCLI_VERSION, PinOverrides, pinProblems, PYTHON_VERSION } from "./versions";
 import { releaseProblems, releaseSteps, ScheduledRelease } from "./release";
 
@@ -24,6 +25,10 @@ export const STATE_DIR = ".state";
 export { DROP_SCHEMA_MACRO, SCHEMA_OWNERSHIP_MACRO } from "../warehouse/postgres/macros";
 /** The dbt package whose tests are the project-evaluator gate (features.projectEvaluator). */
 export const EVALUATOR_PACKAGE = "dbt_project_evaluator";
+/** Default of dbt.manifestMaxAgeHours: an older production manifest is not deferred to. */
+export const MANIFEST_MAX_AGE_HOURS = 240;
+/** Default of dbt.fullBuildSchedule (cron, UTC): a weekly full build of a stage that deploys on every merge. */
+export const FULL_BUILD_SCHEDULE = "0 4 * * 0";
 
 /** Variables each renderer must set from the CI system's own context before any step runs. */
 export const CONTEXT_VARIABLES = {
@@ -51,7 +56,16 @@ export interface PipelineContext {
     /** Branch whose commits deploy. */
     mainBranch: string;
     /** projectDir: the dbt project's folder relative to the repository root (default `.`, the root). */
-    dbt: { profile: string; version: string; pythonVersion: string; projectDir?: string };
+    dbt: {
+        profile: string;
+        version: string;
+        pythonVersion: string;
+        projectDir?: string;
+        /** Hours after which the production manifest is too old to defer to (default MANIFEST_MAX_AGE_HOURS). */
+        manifestMaxAgeHours?: number;
+        /** Cron (UTC) of the full build of a deploy-on-merge stage (default FULL_BUILD_SCHEDULE). */
+        fullBuildSchedule?: string;
+    };
     /** dbt target names: the CI bot's (absent when the stack has no CI user) and the deploy bot's. */
     targets: { ci?: string; deploy: string };
     /**
@@ -140,6 +154,11 @@ export interface Job {
     concurrency: { group: string; cancelInProgress: boolean };
     /** A manual release may rebuild a selection (FULL_REFRESH_SELECT) from scratch (FULL_REFRESH). */
     fullRefreshInput?: boolean;
+    /**
+     * The job builds state:modified+ unless the renderer sets FULL_BUILD=true (a run by hand or on
+     * `schedule`, cron UTC) or, on Azure, BUILD_REASON is Schedule.
+     */
+    fullBuild?: { schedule?: string };
     steps: Step[];
 }
 
@@ -300,16 +319,42 @@ function evaluatorExclude(ctx: PipelineContext): string {
     return ctx.projectEvaluator ? ` --exclude package:${EVALUATOR_PACKAGE}` : "";
 }
 
-function manifestFetchLines(ctx: PipelineContext & { aws: NonNullable<PipelineContext["aws"]> }): string[] {
+/**
+ * Refuses (deletes) a fetched manifest written by another dbt minor version, or older than the
+ * allowed age: argv = manifest path, max age in hours. A manifest that cannot be read fails the step.
+ */
+export const MANIFEST_GUARD = [
+    "import datetime as dt, importlib.metadata as md, json, os, sys",
+    "path, max_hours = sys.argv[1], float(sys.argv[2])",
+    "meta = json.load(open(path))['metadata']",
+    "ours, theirs = md.version('dbt-core'), str(meta.get('dbt_version', 'unknown'))",
+    "minor = lambda v: '.'.join(v.split('.')[:2])",
+    "at = dt.datetime.fromisoformat(str(meta['generated_at']).replace('Z', '+00:00'))",
+    "at = at if at.tzinfo else at.replace(tzinfo=dt.timezone.utc)",
+    "age = (dt.datetime.now(dt.timezone.utc) - at).total_seconds() / 3600",
+    "why = None",
+    "if minor(theirs) != minor(ours): why = 'it was written by dbt %s and this job runs dbt %s (another minor version: state comparison and deferral are not reliable across them)' % (theirs, ours)",
+    "elif age > max_hours: why = 'it is %.1f hours old (generated %s), older than dbt.manifestMaxAgeHours = %g' % (age, meta['generated_at'], max_hours)",
+    "if why: os.remove(path); print('Refusing to defer to the production manifest: %s. This run builds everything.' % why)",
+    "else: print('Production manifest: dbt %s, %.1f hours old' % (theirs, age))",
+].join("\n");
+
+function manifestFetchLines(ctx: PipelineContext & { aws: NonNullable<PipelineContext["aws"]> }, job: Job["id"]): string[] {
     const state = STATE_DIR;
     const url = `s3://${ctx.aws.bucket}/${LATEST_MANIFEST_KEY}`;
-    const identity = ctx.system === "azure-devops" ? `the AWS service connection ${ctx.aws.azureServiceConnection}` : `role ${ctx.aws.pullRequestRoleArn}`;
+    const identity =
+        ctx.system === "azure-devops"
+            ? `the AWS service connection ${job === "deploy" ? (ctx.aws.azureDeployServiceConnection ?? ctx.aws.azureServiceConnection) : ctx.aws.azureServiceConnection}`
+            : `role ${job === "deploy" ? ctx.aws.deployRoleArn : ctx.aws.pullRequestRoleArn}`;
+    const maxAge = ctx.dbt.manifestMaxAgeHours ?? MANIFEST_MAX_AGE_HOURS;
     // Only a missing key means "no production manifest yet"; any other failure (credentials, 403, no bucket) fails the job.
     return [
         `mkdir -p ${state}`,
         `rm -f ${state}/manifest.json`,
         `if aws s3api get-object --bucket ${shq(ctx.aws.bucket)} --key ${shq(LATEST_MANIFEST_KEY)} ${state}/manifest.json > /dev/null 2> ${state}/fetch.err; then`,
         `  echo "Deferring to the production manifest ${url}"`,
+        // Another dbt minor version or a stale manifest: refused with the reason, and the run builds everything.
+        `  python -c ${shq(MANIFEST_GUARD)} ${state}/manifest.json ${maxAge}`,
         `elif grep -q 'NoSuchKey' ${state}/fetch.err; then`,
         `  rm -f ${state}/manifest.json`,
         `  echo "No production manifest yet (${url} does not exist): this run builds everything"`,
@@ -354,32 +399,27 @@ function pullRequestJob(ctx: PipelineContext, ci: string): Job {
         steps.push({
             id: "fetch-manifest",
             name: "Fetch the production manifest (deferral)",
-            lines: manifestFetchLines({ ...ctx, aws: ctx.aws }),
+            lines: manifestFetchLines({ ...ctx, aws: ctx.aws }, "pull-request"),
             when: "success",
             aws: true,
         });
     }
-    steps.push(
-        {
-            id: "freshness",
-            name: "Source freshness (warning only)",
-            lines: [`dbt source freshness --target ${ci} || echo "warning: stale or failing sources (not blocking)"`],
-            when: "success",
-            continueOnError: true,
-        },
-        {
-            id: "build",
-            name: "Slim CI: build modified models and their descendants",
-            lines: [
-                `if [ -f ${state}/manifest.json ]; then`,
-                `  dbt build --target ${ci} --select state:modified+ --defer --state ${state} --fail-fast${exclude}`,
-                "else",
-                `  dbt build --target ${ci} --fail-fast${exclude}`,
-                "fi",
-            ],
-            when: "success",
-        },
-    );
+    // One process, one parse (runner.ts): source freshness (a warning), then with a production manifest
+    // `dbt clone` of the modified incremental models that production has (dbt's documented CI pattern:
+    // they then build incrementally on production's rows where the warehouse clones), and the slim build.
+    const freshness = `?source freshness --target ${ci}`;
+    steps.push({
+        id: "build",
+        name: "Slim CI: source freshness (warning only), then build modified models and their descendants",
+        lines: [
+            `if [ -f ${state}/manifest.json ]; then`,
+            `  ${driverLine([freshness, `clone --target ${ci} --select state:modified+,config.materialized:incremental,state:old --state ${state}${exclude}`, `build --target ${ci} --select state:modified+ --defer --state ${state} --fail-fast${exclude}`])}`,
+            "else",
+            `  ${driverLine([freshness, `build --target ${ci} --fail-fast${exclude}`])}`,
+            "fi",
+        ],
+        when: "success",
+    });
     if (ctx.projectEvaluator) {
         steps.push({
             id: "project-evaluator",
@@ -470,6 +510,15 @@ function deployJob(ctx: PipelineContext): Job {
             when: "success",
         });
     }
+    if (ctx.aws) {
+        steps.push({
+            id: "fetch-manifest",
+            name: "Fetch the last good production manifest (slim deploy)",
+            lines: manifestFetchLines({ ...ctx, aws: ctx.aws }, "deploy"),
+            when: "success",
+            aws: true,
+        });
+    }
     steps.push({
         id: "build",
         name: `Build ${ctx.stack} (target ${target})`,
@@ -480,7 +529,7 @@ function deployJob(ctx: PipelineContext): Job {
             '  case "${FULL_REFRESH_SELECT:-}" in *[![:space:]]*) ;; *) echo "Refusing a full refresh without a selector: set FULL_REFRESH_SELECT (dbt --select syntax, e.g. fct_orders+)" >&2; exit 1;; esac',
             `  dbt build --target ${target} --fail-fast --full-refresh --select "$FULL_REFRESH_SELECT" --exclude resource_type:seed${exclude}`,
             "fi",
-            `dbt build --target ${target} --fail-fast${exclude}`,
+            ...slimDeployLines(ctx, target, exclude),
         ],
         when: "success",
     });
@@ -530,12 +579,36 @@ function deployJob(ctx: PipelineContext): Job {
         deploymentEnvironment: ctx.deploymentEnvironment,
         concurrency: { group: `dbt-deploy-${ctx.stack}`, cancelInProgress: false },
         fullRefreshInput: gated,
+        // A stage that deploys on every merge also gets a scheduled full build; a gated release only by hand.
+        fullBuild: gated ? {} : { schedule: ctx.dbt.fullBuildSchedule ?? FULL_BUILD_SCHEDULE },
         steps: withPreamble(steps, [
             ...(secret ? variableChecks(variables, "Check the job's role may read it.", `the credential secret ${secret.secretId}`) : variableChecks(variables, "Check the deployment's variables.")),
             ...fileLines(ctx, target),
             ...cdProject(ctx),
         ]),
     };
+}
+
+/**
+ * dbt Cloud's merge job: with the last good production manifest, only state:modified+ is built
+ * (unselected parents already are production); everything when there is none, when it was refused,
+ * by hand or on the schedule (FULL_BUILD, Azure's BUILD_REASON), and after a full refresh.
+ */
+function slimDeployLines(ctx: PipelineContext, target: string, exclude: string): string[] {
+    const full = `dbt build --target ${target} --fail-fast${exclude}`;
+    if (!ctx.aws) return [full];
+    const state = STATE_DIR;
+    return [
+        'case "${FULL_BUILD:-false}:${FULL_REFRESH:-false}:${BUILD_REASON:-}" in',
+        `  [Tt]rue:*|*:[Tt]rue:*|*:Schedule) if [ -f ${state}/manifest.json ]; then echo "Full build (by hand, on the schedule or after a full refresh): not deferring to the production manifest"; rm -f ${state}/manifest.json; fi;;`,
+        "esac",
+        `if [ -f ${state}/manifest.json ]; then`,
+        `  echo "Slim deploy: building state:modified+ against the last good production manifest"`,
+        `  dbt build --target ${target} --fail-fast --select state:modified+ --defer --state ${state}${exclude}`,
+        "else",
+        `  ${full}`,
+        "fi",
+    ];
 }
 
 /** Every step fails on its first failing line, whatever shell the CI system starts, and derives its own environment. */

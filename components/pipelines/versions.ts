@@ -18,6 +18,7 @@ export const GITHUB_ACTION_PINS = {
     awsCredentials: { repo: "aws-actions/configure-aws-credentials", sha: "e3dd6a429d7300a6a4c196c26e071d42e0343502", tag: "v4.0.2" },
     /** Seed 002: the warehouse's credential secret (key-pair targets) read with the job's role. */
     secretsManager: { repo: "aws-actions/aws-secretsmanager-get-secrets", sha: "a9a7eb4e2f2871d30dc5b892576fde60a2ecc802", tag: "v2.0.10" },
+    cache: { repo: "actions/cache", sha: "5a3ec84eff668545956fd18022155c47e93e2684", tag: "v4.2.3" },
 } as const;
 export type GithubAction = keyof typeof GITHUB_ACTION_PINS;
 
