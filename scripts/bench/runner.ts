@@ -336,6 +336,11 @@ export async function runBench(opts: BenchOptions): Promise<BenchResult> {
                 await dropSchemas(c.schemaPrefix);
                 record(name, run, r);
             }
+        }
+        // Deploys last: a failed full redeploy (the pg_rewrite deadlock of concurrent `drop ... cascade`s of
+        // replaced tables) leaves production without the views it dropped, and every later PR job deferring
+        // to production would fail on them.
+        for (let run = 1; run <= opts.runs; run++) {
             for (const name of DEPLOY_CONTENDERS) {
                 if (!wanted.has(name) || failed.has(name)) continue;
                 // Every deploy run starts from the same production state: the baseline manifest.
