@@ -5,24 +5,20 @@
  * SET ROLE), denials being SQLSTATE 42501, and the probed matrix must equal the derived one.
  */
 import assert from "assert";
-import * as fs from "fs";
 import { Client, DatabaseError } from "pg";
-import { parse } from "yaml";
 import { accessPlan } from "../components/access/plan";
 import { AccessMatrix, accessMatrix, MatrixRow } from "../components/access/matrix";
 import { quoteIdent } from "../components/warehouse/postgres/identifiers";
 import { applyRecorded } from "./support/apply";
-import { resolve, ROOT, runProgram, toPulumiConfig } from "../scripts/offline";
+import { resolve, runProgram, toPulumiConfig } from "../scripts/offline";
 import { startPostgres, TestServer } from "./support/postgres";
+import { stackOnServers } from "./support/stackOnServers";
 
 const DATABASE = "access_matrix";
 const INSUFFICIENT_PRIVILEGE = "42501";
 
 function devConfig(server: TestServer) {
-    const doc = parse(fs.readFileSync(`${ROOT}/Pulumi.dev.yaml`, "utf8")).config;
-    const wh = doc["dbt-platform:warehouse"];
-    wh.connection = { host: server.host, port: server.port, database: DATABASE, username: server.adminUser, sslmode: "disable" };
-    wh.createDatabase = true;
+    const doc = stackOnServers("dev", server, { database: DATABASE });
     return toPulumiConfig(doc);
 }
 

@@ -17,12 +17,13 @@ import { SAME_REPOSITORY } from "../components/pipelines/github";
 import { parseStackConfig } from "../components/config";
 import { pipelineContext } from "../components/platform";
 import { withCiSystem } from "../scripts/render";
-import { resolve, ROOT, runProgram, toPulumiConfig } from "../scripts/offline";
+import { resolve, runProgram, toPulumiConfig } from "../scripts/offline";
 import { applyRecorded } from "./support/apply";
 import { azureSteps, bash, RunHooks, RunResult, runAzureJob, runBitbucketStep, runGithubJob } from "./support/ciRun";
 import { changeOneModel } from "./support/dbtProject";
 import { MotoServer, startMoto } from "./support/moto";
 import { startPostgres, TestServer } from "./support/postgres";
+import { stackOnServers } from "./support/stackOnServers";
 import { ensurePythonEnv, pythonEnv } from "./support/python";
 
 const REAL_PROJECT = path.resolve(__dirname, "fixtures", "real-project");
@@ -235,14 +236,7 @@ describe("pipelines on a real-shaped dbt project (all three CI systems) @integra
         await moto.createBucket(BUCKET);
 
         // The prod stack with the evaluator gate on, pointed at the test servers (no CloudFront here).
-        const doc = parse(fs.readFileSync(`${ROOT}/Pulumi.prod.yaml`, "utf8")).config;
-        const wh = doc["dbt-platform:warehouse"];
-        wh.connection = { host: server.host, port: server.port, database: DATABASE, username: server.adminUser, sslmode: "disable" };
-        wh.createDatabase = true;
-        doc["dbt-platform:aws"].artifacts.bucketName = BUCKET;
-        doc["dbt-platform:features"] = { docsSite: false, scheduledRuns: false, projectEvaluator: true };
-        // Scheduled runs off: their section goes too (config refuses a section for a feature that is off).
-        delete doc["dbt-platform:scheduledRuns"];
+        const doc = stackOnServers("prod", server, { database: DATABASE, bucket: BUCKET, features: { docsSite: false, scheduledRuns: false, projectEvaluator: true } });
         baseConfig = toPulumiConfig(doc);
         const { resources, exports } = await runProgram("prod", baseConfig);
         await applyRecorded(server, resources);

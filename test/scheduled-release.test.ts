@@ -28,8 +28,9 @@ import { azureSteps, runAzureJob, runBitbucketStep } from "./support/ciRun";
 import { allModels, copyFixture, modelsBuilt } from "./support/dbtProject";
 import { MotoServer, startMoto } from "./support/moto";
 import { startPostgres, TestServer } from "./support/postgres";
+import { stackOnServers } from "./support/stackOnServers";
 import { ensurePythonEnv, pythonEnv, VENV_BIN } from "./support/python";
-import { find, Recorded, resolve, ROOT, runProgram, toPulumiConfig } from "../scripts/offline";
+import { find, Recorded, resolve, runProgram, toPulumiConfig } from "../scripts/offline";
 
 const BUCKET = "acme-dbt-release";
 const DATABASE = "analytics_release";
@@ -61,12 +62,7 @@ describe("scheduled runs: the release publishes what the task runs @integration"
         [server, moto] = await Promise.all([startPostgres(), startMoto()]);
         await moto.createBucket(BUCKET);
         // The prod stack as shipped, scheduled runs on; pointed at the test servers, docs off (no CloudFront here).
-        const doc = parse(fs.readFileSync(`${ROOT}/Pulumi.prod.yaml`, "utf8")).config;
-        const wh = doc["dbt-platform:warehouse"];
-        wh.connection = { host: server.host, port: server.port, database: DATABASE, username: server.adminUser, sslmode: "disable" };
-        wh.createDatabase = true;
-        doc["dbt-platform:aws"].artifacts.bucketName = BUCKET;
-        doc["dbt-platform:features"] = { docsSite: false, scheduledRuns: true, projectEvaluator: false };
+        const doc = stackOnServers("prod", server, { database: DATABASE, bucket: BUCKET, features: { docsSite: false, scheduledRuns: true, projectEvaluator: false } });
         let exports: Record<string, any>;
         config = toPulumiConfig(doc);
         ({ resources, exports } = await runProgram("prod", config));

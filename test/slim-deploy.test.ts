@@ -14,12 +14,13 @@ import { renderPipelineFiles, RenderedPipelines } from "../components/pipelines"
 import { parseStackConfig } from "../components/config";
 import { pipelineContext } from "../components/platform";
 import { withCiSystem } from "../scripts/render";
-import { resolve, ROOT, runProgram, toPulumiConfig } from "../scripts/offline";
+import { resolve, runProgram, toPulumiConfig } from "../scripts/offline";
 import { applyRecorded } from "./support/apply";
 import { bash, RunResult, runBitbucketStep, runGithubJob } from "./support/ciRun";
 import { allModels, changeOneModel, descendants, modelsBuilt } from "./support/dbtProject";
 import { MotoServer, startMoto } from "./support/moto";
 import { startPostgres, TestServer } from "./support/postgres";
+import { stackOnServers } from "./support/stackOnServers";
 import { ensurePythonEnv, pythonEnv } from "./support/python";
 
 const REAL_PROJECT = path.resolve(__dirname, "fixtures", "real-project");
@@ -132,13 +133,7 @@ describe("slim deploys on a real-shaped dbt project @integration", function () {
         ensurePythonEnv();
         [server, moto] = await Promise.all([startPostgres(), startMoto()]);
         await moto.createBucket(BUCKET);
-        const doc = parse(fs.readFileSync(`${ROOT}/Pulumi.prod.yaml`, "utf8")).config;
-        const wh = doc["dbt-platform:warehouse"];
-        wh.connection = { host: server.host, port: server.port, database: DATABASE, username: server.adminUser, sslmode: "disable" };
-        wh.createDatabase = true;
-        doc["dbt-platform:aws"].artifacts.bucketName = BUCKET;
-        doc["dbt-platform:features"] = { docsSite: false, scheduledRuns: false, projectEvaluator: false };
-        delete doc["dbt-platform:scheduledRuns"];
+        const doc = stackOnServers("prod", server, { database: DATABASE, bucket: BUCKET, features: { docsSite: false, scheduledRuns: false, projectEvaluator: false } });
         const baseConfig = toPulumiConfig(doc);
         const { resources, exports } = await runProgram("prod", baseConfig);
         await applyRecorded(server, resources);

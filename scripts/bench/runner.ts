@@ -6,7 +6,6 @@
  */
 import { spawn } from "child_process";
 import * as fs from "fs";
-import * as os from "os";
 import * as path from "path";
 import { parse } from "yaml";
 import { parseStackConfig } from "../../components/config";
@@ -15,8 +14,9 @@ import { pipelineContext } from "../../components/platform";
 import { DRIVER_PATH, PipelineModel, PROFILES_DIR, renderPipelineFiles } from "../../components/pipelines";
 import { envVarName, postgresProfiles, renderProfilesYaml, TARGET_FIELDS } from "../../components/warehouse/postgres/profiles";
 import { changeOneModel, descendants } from "../../test/support/dbtProject";
-import { MotoServer, startMoto } from "../../test/support/moto";
-import { startPostgres, TestServer } from "../../test/support/postgres";
+import { startMoto } from "../../test/support/moto";
+import { startPostgres } from "../../test/support/postgres";
+import { withScratch } from "../support/scratch";
 import { ensurePythonEnv, pythonEnv, VENV_BIN } from "../../test/support/python";
 import { ROOT, runProgram, toPulumiConfig } from "../offline";
 import { applyRecorded } from "../../test/support/apply";
@@ -163,25 +163,9 @@ export async function runBench(opts: BenchOptions): Promise<BenchResult> {
     const wanted = new Set<ContenderName>(opts.only ?? [...PR_CONTENDERS, ...DEPLOY_CONTENDERS]);
     if (!(Number.isInteger(opts.runs) && opts.runs >= 1)) throw new Error(`--runs must be a positive integer (got ${opts.runs})`);
     ensurePythonEnv();
-    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "bench-ci-"));
-    let pg: TestServer | undefined;
-    let moto: MotoServer | undefined;
-    let cleaned: Promise<void> | undefined;
-    const cleanup = () =>
-        (cleaned ??= (async () => {
-            await Promise.all([pg?.stop().catch(() => {}), moto?.stop().catch(() => {})]);
-            fs.rmSync(tmp, { recursive: true, force: true });
-        })());
     // An interrupted benchmark must not leave a Postgres, a moto_server or gigabytes of temp behind.
-    const onSignal = (signal: NodeJS.Signals) => {
-        console.error(`\n${signal}: cleaning up`);
-        void cleanup().finally(() => process.exit(130));
-    };
-    process.once("SIGINT", onSignal);
-    process.once("SIGTERM", onSignal);
-    try {
-        [pg, moto] = await Promise.all([startPostgres(), startMoto()]);
-        const server = pg;
+    return withScratch("bench-ci-", async (tmp, track) => {
+        const [server, moto] = await Promise.all([startPostgres().then(track), startMoto().then(track)]);
         // The prod stack's warehouse plan, applied as `pulumi up` would: the rendered macros need its
         // dbt_platform functions (schemas are created through dbt_platform.create_schema).
         const doc = parse(fs.readFileSync(path.join(ROOT, "Pulumi.prod.yaml"), "utf8")).config;
@@ -364,9 +348,5 @@ export async function runBench(opts: BenchOptions): Promise<BenchResult> {
             };
         });
         return { project, contenders, baseline, failures };
-    } finally {
-        process.removeListener("SIGINT", onSignal);
-        process.removeListener("SIGTERM", onSignal);
-        await cleanup();
-    }
+    });
 }
