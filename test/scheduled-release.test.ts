@@ -219,7 +219,7 @@ describe("scheduled runs: the release publishes what the task runs @integration"
         env.PATH = `${shim}${path.delimiter}${env.PATH}`;
         const r = await runAzureJob(azureSteps(stage), dir, {
             variables,
-            parameters: { fullRefresh: "false", fullRefreshSelect: " " },
+            parameters: { fullRefresh: "false", fullRefreshSelect: " ", fullBuild: "false" },
             secureFiles: { [azureNames("prod").profilesSecureFile("deploy")]: profilesYaml },
             env,
             // The deploy service connection hands the step credentials (moto accepts any).
