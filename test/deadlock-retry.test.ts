@@ -2,19 +2,22 @@
  * @integration Deploys survive a Postgres deadlock (issue 16 follow-up): the deploy job's rendered
  * build lines run with real dbt on a real Postgres against a project where one model deadlocks
  * (SQLSTATE 40P01) a set number of times. A deadlock is retried with `dbt retry` (at most twice),
- * in the full build and in the slim deploy; any other failure fails the job at once.
+ * in the full build and in the slim deploy; any other failure fails the job at once. The scheduled
+ * runner's entrypoint (what the Fargate task runs) does the same, with moto_server as the bucket.
  */
 import assert from "assert";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { parse } from "yaml";
+import { renderEntrypoint } from "../components/aws/scheduled/runner";
 import { pipelineModel } from "../components/pipelines/model";
 import { parseStackConfig } from "../components/config";
 import { pipelineContext } from "../components/platform";
 import { withCiSystem } from "../scripts/render";
 import { ROOT, toPulumiConfig } from "../scripts/offline";
 import { bash, RunResult } from "./support/ciRun";
+import { MotoServer, startMoto } from "./support/moto";
 import { startPostgres, TestServer } from "./support/postgres";
 import { ensurePythonEnv, pythonEnv } from "./support/python";
 
@@ -64,12 +67,13 @@ function project(schema: string, extra: Record<string, string> = {}): string {
 describe("deploys retry a Postgres deadlock with dbt retry @integration", function () {
     this.timeout(900_000);
     let server: TestServer;
+    let moto: MotoServer;
     let buildScript: string;
     const dirs: string[] = [];
 
-    /** Runs the deploy job's build step as rendered (its preamble included) in `dir`. */
-    function deployBuild(dir: string, extra: Record<string, string> = {}): RunResult {
-        const env = pythonEnv({
+    /** The job's (or the task's) environment: the prod target's variables pointing at the test server. */
+    function targetEnv(dir: string, extra: Record<string, string>): NodeJS.ProcessEnv {
+        return pythonEnv({
             DBT_PROFILES_DIR: ".ci",
             DBT_LOG_PATH: path.join(dir, "logs"),
             DBT_PROD_HOST: server.host,
@@ -80,7 +84,11 @@ describe("deploys retry a Postgres deadlock with dbt retry @integration", functi
             DBT_PROD_SCHEMA: "unused",
             ...extra,
         });
-        const r = bash(buildScript, dir, env, []);
+    }
+
+    /** Runs the deploy job's build step as rendered (its preamble included) in `dir`. */
+    function deployBuild(dir: string, extra: Record<string, string> = {}): RunResult {
+        const r = bash(buildScript, dir, targetEnv(dir, extra), []);
         return { code: r.code, output: r.output.replace(/\x1b\[[0-9;]*m/g, "") };
     }
 
@@ -100,7 +108,8 @@ describe("deploys retry a Postgres deadlock with dbt retry @integration", functi
 
     before(async function () {
         ensurePythonEnv();
-        server = await startPostgres();
+        [server, moto] = await Promise.all([startPostgres(), startMoto()]);
+        await moto.createBucket(ROLES.bucket);
         await server.admin(DATABASE, SETUP);
         const doc = parse(fs.readFileSync(`${ROOT}/Pulumi.prod.yaml`, "utf8")).config;
         doc["dbt-platform:features"] = { docsSite: false, scheduledRuns: false, projectEvaluator: false };
@@ -117,7 +126,7 @@ describe("deploys retry a Postgres deadlock with dbt retry @integration", functi
 
     after(async function () {
         for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
-        await server?.stop();
+        await Promise.all([server?.stop(), moto?.stop()]);
     });
 
     it("a full build that deadlocks once is retried and builds every model", async () => {
@@ -177,5 +186,27 @@ describe("deploys retry a Postgres deadlock with dbt retry @integration", functi
         assert.match(r.output, /division by zero/);
         assert.strictEqual(retries(r.output), 0, r.output);
         assert.doesNotMatch(r.output, /dbt retry/);
+    });
+
+    it("the scheduled runner's entrypoint (full mode) retries a deadlock and publishes a good run", async () => {
+        const dir = project("dl_sched");
+        dirs.push(dir);
+        const entry = path.join(dir, "..", `${path.basename(dir)}-entrypoint.sh`);
+        fs.writeFileSync(entry, renderEntrypoint(), { mode: 0o755 });
+        dirs.push(entry);
+        const env = targetEnv(dir, { ...moto.env, DBT_ARTIFACTS_BUCKET: ROLES.bucket, DBT_PROJECT_KEY: "projects/p.tar.gz", DBT_PROJECT_MANIFEST_KEY: "projects/p/manifest.json", DBT_RUN_STATE_PREFIX: "runs/", DBT_TARGET: "prod", DBT_RUNNER_MODE: "full", DBT_RUNNER_WORKDIR: path.join(dir, "run") });
+        // The release's project tarball and manifest, as the platform's release publishes them.
+        const publish = bash(`tar -czf p.tar.gz --exclude=./run --exclude=./p.tar.gz . && echo '{}' > m.json && aws s3 cp --only-show-errors p.tar.gz s3://${ROLES.bucket}/projects/p.tar.gz && aws s3 cp --only-show-errors m.json s3://${ROLES.bucket}/projects/p/manifest.json`, dir, env);
+        assert.strictEqual(publish.code, 0, publish.output);
+        await deadlocks(1);
+        const r = bash(`bash ${entry}`, dir, env, []);
+        const models = Object.keys(MODELS);
+        const ok = await built("dl_sched", models);
+        console.log(`deadlock: retried ${retries(r.output)} time(s), built ${ok.length} of ${models.length} models`);
+        assert.strictEqual(r.code, 0, r.output);
+        assert.strictEqual(retries(r.output), 1, r.output);
+        assert.deepStrictEqual(ok, models);
+        // Only a good run becomes the baseline.
+        assert.ok((await moto.listKeys(ROLES.bucket, "runs/latest/")).includes("runs/latest/run_results.json"));
     });
 });
