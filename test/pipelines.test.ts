@@ -331,7 +331,10 @@ describe("pipelines", function () {
             const build = deploy.steps.find((s) => s.id === "build")!.lines.join("\n");
             assert.match(build, /\*\) echo "Refusing a full refresh without a selector/);
             assert.match(build, /dbt build --target staging --fail-fast --full-refresh --select "\$FULL_REFRESH_SELECT" --exclude resource_type:seed/);
-            assert.match(build, /\nfi\n[^]*\n  dbt build --target staging --fail-fast --exclude package:dbt_project_evaluator\nfi$/);
+            assert.match(build, /\nfi\n[^]*\n  dbt_deadlock_retry dbt build --target staging --fail-fast --exclude package:dbt_project_evaluator\nfi$/);
+            // Every build (full refresh, slim deploy, full build) retries a Postgres deadlock, and only that (deadlock-retry.test.ts).
+            assert.match(build, /^set -eu\n[^]*\ndbt_deadlock_retry\(\) \{\n[^]*40P01[^]*deadlock detected[^]*\n {4}dl_rc=0; dbt retry \|\| dl_rc=\$\?\n/);
+            assert.strictEqual(build.split("\n").filter((l) => /\bdbt build\b/.test(l) && !l.trimStart().startsWith("dbt_deadlock_retry dbt build ")).length, 0, build);
         });
 
         it("renders the full-refresh selector input and the Bitbucket queue on every system", () => {

@@ -13,7 +13,7 @@ import { HISTORY_PREFIX, LATEST_MANIFEST_KEY, DOCS_PREFIX } from "../aws/artifac
 import type { CiSystem } from "../config/stack";
 import { pullRequestPrefixProblem } from "../config/rules";
 import { envAlias, PipelineWarehouse, TargetEnvVar, writeFileLines } from "../warehouse/contract";
-import { driverLine } from "./runner";
+import { deadlockRetryLines, driverLine } from "./runner";
 import { AWSCLI_VERSION, PinOverrides, pinProblems, PYTHON_VERSION } from "./versions";
 import { releaseProblems, releaseSteps, ScheduledRelease } from "./release";
 
@@ -524,10 +524,12 @@ function deployJob(ctx: PipelineContext): Job {
         name: `Build ${ctx.stack} (target ${target})`,
         // A full refresh needs a selector and never touches seeds (their drop cascades to every dependent view);
         // the regular build then brings the whole project up to date.
+        // A build that fails on a Postgres deadlock reruns what failed or was skipped (runner.ts).
         lines: [
+            ...deadlockRetryLines(),
             'if [ "${FULL_REFRESH:-false}" = "true" ]; then',
             '  case "${FULL_REFRESH_SELECT:-}" in *[![:space:]]*) ;; *) echo "Refusing a full refresh without a selector: set FULL_REFRESH_SELECT (dbt --select syntax, e.g. fct_orders+)" >&2; exit 1;; esac',
-            `  dbt build --target ${target} --fail-fast --full-refresh --select "$FULL_REFRESH_SELECT" --exclude resource_type:seed${exclude}`,
+            `  dbt_deadlock_retry dbt build --target ${target} --fail-fast --full-refresh --select "$FULL_REFRESH_SELECT" --exclude resource_type:seed${exclude}`,
             "fi",
             ...slimDeployLines(ctx, target, exclude),
         ],
@@ -595,7 +597,7 @@ function deployJob(ctx: PipelineContext): Job {
  * by hand or on the schedule (FULL_BUILD, Azure's BUILD_REASON), and after a full refresh.
  */
 function slimDeployLines(ctx: PipelineContext, target: string, exclude: string): string[] {
-    const full = `dbt build --target ${target} --fail-fast${exclude}`;
+    const full = `dbt_deadlock_retry dbt build --target ${target} --fail-fast${exclude}`;
     if (!ctx.aws) return [full];
     const state = STATE_DIR;
     return [
@@ -604,7 +606,7 @@ function slimDeployLines(ctx: PipelineContext, target: string, exclude: string):
         "esac",
         `if [ -f ${state}/manifest.json ]; then`,
         `  echo "Slim deploy: building state:modified+ against the last good production manifest"`,
-        `  dbt build --target ${target} --fail-fast --select state:modified+ --defer --state ${state}${exclude}`,
+        `  dbt_deadlock_retry dbt build --target ${target} --fail-fast --select state:modified+ --defer --state ${state}${exclude}`,
         "else",
         `  ${full}`,
         "fi",

@@ -58,3 +58,37 @@ if __name__ == "__main__":
 export function driverLine(commands: string[]): string {
     return `python ${DRIVER_PATH} ${commands.map((c) => `'${c.replace(/'/g, `'"'"'`)}'`).join(" ")}`;
 }
+
+/** How many times a deadlocked dbt build is retried (`dbt retry`) before the job fails. */
+export const DEADLOCK_RETRIES = 2;
+
+/**
+ * Exits 0 when target/run_results.json holds a failed node whose message is a Postgres deadlock
+ * (SQLSTATE 40P01, "deadlock detected"); 1 otherwise, also without run results.
+ */
+const DEADLOCK_CHECK =
+    "import json, sys; " +
+    "rs = json.load(open('target/run_results.json'))['results']; " +
+    "sys.exit(0 if any(r['status'] in ('error', 'fail') and ('40P01' in (r.get('message') or '') or 'deadlock detected' in (r.get('message') or '').lower()) for r in rs) else 1)";
+
+/**
+ * Shell lines defining `dbt_deadlock_retry <command...>`: runs the (dbt build) command and, only while
+ * it failed on a deadlock, `dbt retry` (reruns the failed and skipped nodes from run_results.json) at
+ * most DEADLOCK_RETRIES times; returns the last exit code. Concurrent `drop … cascade` of replaced
+ * tables that share dependent views deadlock on pg_rewrite, and the failed run leaves production
+ * without the views the cascade dropped. Any other failure returns at once. `dbt`: how the script calls dbt.
+ */
+export function deadlockRetryLines(python = "python", dbt = "dbt"): string[] {
+    return [
+        "dbt_deadlock_retry() {",
+        '  dl_rc=0; "$@" || dl_rc=$?',
+        "  dl_try=0",
+        `  while [ "$dl_rc" -ne 0 ] && [ "$dl_try" -lt ${DEADLOCK_RETRIES} ] && ${python} -c "${DEADLOCK_CHECK}" 2>/dev/null; do`,
+        "    dl_try=$((dl_try + 1))",
+        `    echo "dbt failed on a Postgres deadlock (40P01): dbt retry $dl_try of ${DEADLOCK_RETRIES} (reruns the failed and skipped nodes)"`,
+        `    dl_rc=0; ${dbt} retry || dl_rc=$?`,
+        "  done",
+        '  return "$dl_rc"',
+        "}",
+    ];
+}

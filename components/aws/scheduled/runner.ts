@@ -7,6 +7,7 @@
  */
 
 import { createHash } from "crypto";
+import { deadlockRetryLines } from "../../pipelines/runner";
 
 /** Environment variable names the entrypoint reads; the task definition sets each one. */
 export const RUNNER_ENV = {
@@ -132,6 +133,8 @@ tar -xzf "$work/project.tar.gz" -C "$work/project"
 cd "$work/project"
 
 dbt_() { dbt --log-format json --no-use-colors "$@"; }
+# A build that fails on a Postgres deadlock (40P01) reruns what failed or was skipped, at most twice.
+${deadlockRetryLines("python3", "dbt_").join("\n")}
 if [ -f packages.yml ] || [ -f dependencies.yml ]; then dbt_ deps; fi
 
 runs_since_full=0
@@ -162,10 +165,10 @@ status=0
 case "$mode" in
   fresher)
     echo "dbt-scheduled-run: building what has new data (source_status:fresher+)"
-    dbt_ build --target "\${${RUNNER_ENV.target}}" --select source_status:fresher+ --state "$work/state" || status=$?
+    dbt_deadlock_retry dbt_ build --target "\${${RUNNER_ENV.target}}" --select source_status:fresher+ --state "$work/state" || status=$?
     next_count=$((runs_since_full + 1)) ;;
   *)
-    dbt_ build --target "\${${RUNNER_ENV.target}}" || status=$?
+    dbt_deadlock_retry dbt_ build --target "\${${RUNNER_ENV.target}}" || status=$?
     next_count=0 ;;
 esac
 # dbt build overwrote target/sources.json only if it ran freshness; keep this run's freshness.
