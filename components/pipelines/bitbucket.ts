@@ -5,7 +5,7 @@
  * Bitbucket runs a step's `script` items in one shell, but `after-script` in its own: every item
  * carries the model's preamble, so each derives its own schema and context.
  */
-import { ContextVariable, Job, PipelineModel, renderCiYaml, shq, Step } from "./model";
+import { ContextVariable, inProject, Job, PARTIAL_PARSE_CACHE_DIR, partialParseCopyLines, PipelineModel, renderCiYaml, shq, Step } from "./model";
 import { resolvePins } from "./versions";
 
 const CONTEXT: Record<ContextVariable, string> = {
@@ -56,11 +56,22 @@ function stepDocument(model: PipelineModel, job: Job, extraEnv: Record<string, s
     // docker build/push (the scheduled-run image) needs Bitbucket's docker service.
     if (job.steps.some((s) => s.docker)) step.services = ["docker"];
     step["max-time"] = 120;
-    step.caches = ["pip"];
-    step.script = [`# Context from Bitbucket and the stack\n${context}`, ...main.map(scriptItem)];
+    step.caches = ["pip", ...Object.keys(CACHES)];
+    // The partial-parse file goes in before the first dbt command and back out after a successful run (caches are saved only then).
+    const restore = `# Restore dbt's partial parse from the cache\n${partialParseCopyLines(model.context, job.id, "restore").join("\n")}`;
+    const save = `# Save dbt's partial parse to the cache\n${partialParseCopyLines(model.context, job.id, "save").join("\n")}`;
+    step.script = [`# Context from Bitbucket and the stack\n${context}`, restore, ...main.map(scriptItem), `cd "$BITBUCKET_CLONE_DIR"\n${save}`];
     if (always.length > 0) step["after-script"] = [`# Context from Bitbucket and the stack\n${context}`, ...always.map(scriptItem)];
     return { step };
 }
+
+/**
+ * Custom caches, project folder relative to the clone directory. The vendored schema (Atlassian's
+ * published one) only knows path caches, not `key: files:` caches: Bitbucket saves a path cache when
+ * a successful step started without it and drops it after a week, so a restored dbt_packages may be
+ * older than the lock file. The install step's marker (DEPS_MARKER) runs `dbt deps` again then.
+ */
+const CACHES = { "dbt-packages": "dbt_packages", "dbt-partial-parse": PARTIAL_PARSE_CACHE_DIR } as const;
 
 /** Renders bitbucket-pipelines.yml. */
 export function renderBitbucket(model: PipelineModel): Record<string, string> {
@@ -82,6 +93,7 @@ export function renderBitbucket(model: PipelineModel): Record<string, string> {
         if (job.fullBuild) pipelines.custom = { ...(pipelines.custom as object), [`full-build-${ctx.stack}`]: [stepDocument(model, job, { FULL_BUILD: "true" })] };
     }
     // Pinned by digest: a re-pushed tag cannot change what runs with the deployment's credentials.
-    const doc = { image: resolvePins(ctx.pins).bitbucketImage, pipelines };
+    const caches = Object.fromEntries(Object.entries(CACHES).map(([name, rel]) => [name, inProject(ctx, rel)]));
+    const doc = { image: resolvePins(ctx.pins).bitbucketImage, definitions: { caches }, pipelines };
     return { "bitbucket-pipelines.yml": renderCiYaml(ctx.stack, doc) };
 }
