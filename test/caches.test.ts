@@ -47,7 +47,7 @@ describe("caches: Bitbucket and Azure DevOps, dbt deps skipped on a restored dbt
                 assert.deepStrictEqual(s.step.caches, ["pip", "dbt-packages", "dbt-partial-parse"]);
                 // Restored right after the context, before any dbt command; saved last, from the clone directory.
                 assert.match(s.step.script[1], /^# Restore dbt's partial parse from the cache\n/);
-                assert.match(s.step.script.at(-1), /^cd "\$BITBUCKET_CLONE_DIR"\n# Save dbt's partial parse to the cache\n/);
+                assert.match(s.step.script.at(-1), /^# Save dbt's partial parse to the cache\ncd "\$BITBUCKET_CLONE_DIR"\n/);
                 assert.ok(s.step.script.some((i: string) => i.includes(SKIPPED)));
             }
         }
@@ -78,7 +78,11 @@ describe("caches: Bitbucket and Azure DevOps, dbt deps skipped on a restored dbt
             assert.ok(steps.indexOf(caches[2]) < at("Restore dbt's partial parse from the cache"));
             assert.ok(at("Restore dbt's partial parse from the cache") < at("Install dbt"));
             assert.strictEqual(steps.at(-1).displayName, "Save dbt's partial parse to the cache");
-            assert.ok(steps.filter((s) => s.bash && s.env).every((s) => s.env.PIP_CACHE_DIR === "$(Pipeline.Workspace)/.pip"));
+            assert.ok(steps.find((s) => s.displayName === "Install dbt").env.PIP_CACHE_DIR === "$(Pipeline.Workspace)/.pip");
+            // The copies get the PR number only, never the warehouse's credentials.
+            for (const name of ["Restore dbt's partial parse from the cache", "Save dbt's partial parse to the cache"]) {
+                assert.deepStrictEqual(steps.find((s) => s.displayName === name).env, stage === "slim_ci" ? { PR_NUMBER: "$(System.PullRequest.PullRequestId)" } : undefined);
+            }
             assert.ok(steps.find((s) => s.displayName === "Install dbt").bash.includes(SKIPPED));
         }
     });

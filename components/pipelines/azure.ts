@@ -84,6 +84,8 @@ function steps(model: PipelineModel, job: Job): Record<string, unknown>[] {
     // profiles.yml comes from the secure file, so DBT_PROFILES_DIR points at its folder.
     env.DBT_PROFILES_DIR = "$(Agent.TempDirectory)/dbt-profiles";
     env.PIP_CACHE_DIR = PIP_CACHE;
+    // The partial-parse copies read only the PR number: no warehouse credentials reach them.
+    const copyEnv = job.context.includes("PR_NUMBER") ? { env: { PR_NUMBER: CONTEXT.PR_NUMBER } } : {};
     const out: Record<string, unknown>[] = [
         { checkout: "self" },
         { task: "UsePythonVersion@0", displayName: "Use Python", inputs: { versionSpec: ctx.dbt.pythonVersion } },
@@ -97,7 +99,7 @@ function steps(model: PipelineModel, job: Job): Record<string, unknown>[] {
             displayName: "Install profiles.yml",
         },
         ...cacheSteps(ctx, job),
-        { bash: partialParseCopyLines(ctx, job.id, "restore").join("\n"), displayName: "Restore dbt's partial parse from the cache", env },
+        { bash: partialParseCopyLines(ctx, job.id, "restore").join("\n"), displayName: "Restore dbt's partial parse from the cache", ...copyEnv },
     ];
     for (const s of job.steps) {
         const common: Record<string, unknown> = { displayName: s.name };
@@ -121,7 +123,7 @@ function steps(model: PipelineModel, job: Job): Record<string, unknown>[] {
         }
     }
     // After a successful run (Cache@2 saves only then), the post-job step uploads the folder.
-    out.push({ bash: partialParseCopyLines(ctx, job.id, "save").join("\n"), displayName: "Save dbt's partial parse to the cache", env });
+    out.push({ bash: partialParseCopyLines(ctx, job.id, "save").join("\n"), displayName: "Save dbt's partial parse to the cache", ...copyEnv });
     return out;
 }
 

@@ -59,8 +59,9 @@ function stepDocument(model: PipelineModel, job: Job, extraEnv: Record<string, s
     step.caches = ["pip", ...Object.keys(CACHES)];
     // The partial-parse file goes in before the first dbt command and back out after a successful run (caches are saved only then).
     const restore = `# Restore dbt's partial parse from the cache\n${partialParseCopyLines(model.context, job.id, "restore").join("\n")}`;
-    const save = `# Save dbt's partial parse to the cache\n${partialParseCopyLines(model.context, job.id, "save").join("\n")}`;
-    step.script = [`# Context from Bitbucket and the stack\n${context}`, restore, ...main.map(scriptItem), `cd "$BITBUCKET_CLONE_DIR"\n${save}`];
+    // The job's steps left the shell in the project folder: back to the clone directory the copy lines start from.
+    const save = `# Save dbt's partial parse to the cache\ncd "$BITBUCKET_CLONE_DIR"\n${partialParseCopyLines(model.context, job.id, "save").join("\n")}`;
+    step.script = [`# Context from Bitbucket and the stack\n${context}`, restore, ...main.map(scriptItem), save];
     if (always.length > 0) step["after-script"] = [`# Context from Bitbucket and the stack\n${context}`, ...always.map(scriptItem)];
     return { step };
 }
