@@ -67,10 +67,11 @@ function stepDocument(model: PipelineModel, job: Job, extraEnv: Record<string, s
 }
 
 /**
- * Custom caches, project folder relative to the clone directory. The vendored schema (Atlassian's
- * published one) only knows path caches, not `key: files:` caches: Bitbucket saves a path cache when
- * a successful step started without it and drops it after a week, so a restored dbt_packages may be
- * older than the lock file. The install step's marker (DEPS_MARKER) runs `dbt deps` again then.
+ * Custom caches, project folder relative to the clone directory. Bitbucket documents `key: files:`
+ * caches, but the vendored schema (Atlassian's published one) accepts only a path per cache: a path
+ * cache is saved by the first successful step without it and kept 7 days, unchanged, so a restored
+ * dbt_packages may be older than the lock file (the install step's DEPS_MARKER then runs `dbt deps`
+ * again) and the partial-parse folder holds the files of the runs that saved it.
  */
 const CACHES = { "dbt-packages": "dbt_packages", "dbt-partial-parse": PARTIAL_PARSE_CACHE_DIR } as const;
 
