@@ -171,6 +171,28 @@ describe("caches: Bitbucket and Azure DevOps, dbt deps skipped on a restored dbt
             );
         });
 
+        it("on the real-shaped project (two local packages): the install step with and without dbt deps, measured", () => {
+            const repo = path.join(root, "real");
+            const project = path.join(repo, "transform/dbt");
+            fs.cpSync(path.resolve(__dirname, "fixtures", "real-project"), project, { recursive: true });
+            const env = pythonEnv({ DBT_PROFILES_DIR: ".ci" });
+            assert.strictEqual(bash("dbt deps --lock --quiet", project, env).code, 0);
+            const job = pipelineModel(ctx({ aws: undefined })).jobs.find((j) => j.id === "deploy")!;
+            const install = job.steps.find((s) => s.id === "install")!;
+            const settings = Object.fromEntries(job.variables.map((v) => [v.name, "unused by dbt deps"]));
+            const run = () => {
+                const started = process.hrtime.bigint();
+                const r = bash(install.lines.join("\n"), repo, { ...env, ...settings });
+                assert.strictEqual(r.code, 0, r.output);
+                return { output: r.output, seconds: Number(process.hrtime.bigint() - started) / 1e9 };
+            };
+            const cold = run();
+            const warm = run();
+            assert.ok(!cold.output.includes(SKIPPED) && warm.output.includes(SKIPPED), warm.output);
+            assert.ok(fs.existsSync(path.join(project, "dbt_packages/shop_utils/dbt_project.yml")));
+            console.log(`      caches (real-shaped project): install step ${cold.seconds.toFixed(1)} s with dbt deps, ${warm.seconds.toFixed(1)} s on a restored dbt_packages (saved ${(cold.seconds - warm.seconds).toFixed(1)} s)`);
+        });
+
         it("Bitbucket and Azure runs: the partial-parse file saved by one run of a PR is restored by its next run, not by another PR's", async () => {
             const { repo, project } = checkout("parse");
             assert.strictEqual(bash("dbt deps --quiet", project, pythonEnv({ DBT_PROFILES_DIR: ".ci" })).code, 0);
