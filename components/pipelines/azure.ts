@@ -6,7 +6,7 @@
  * DBT_PROFILES_DIR at it. Secret variables of a variable group are not exported to scripts by
  * Azure, so every settings variable is mapped explicitly in `env`.
  */
-import { ContextVariable, Job, PipelineModel, renderCiYaml } from "./model";
+import { ContextVariable, depsKeyLine, inProject, Job, PARTIAL_PARSE_CACHE_DIR, partialParseCopyLines, PipelineContext, PipelineModel, pipPackages, renderCiYaml, shq } from "./model";
 
 const CONTEXT: Record<ContextVariable, string> = {
     PR_NUMBER: "$(System.PullRequest.PullRequestId)",
@@ -32,6 +32,40 @@ export function azureNames(stack: string): {
 
 const PROFILES_STEP_NAME = "profiles";
 
+/** pip's cache folder (PIP_CACHE_DIR of every step), outside the checkout. */
+const PIP_CACHE = "$(Pipeline.Workspace)/.pip";
+/** The dbt_packages cache key file: depsKeyLine's hash of packages.yml and package-lock.yml. */
+const DEPS_KEY_FILE = "$(Pipeline.Workspace)/dbt-cache-keys/dbt_packages";
+
+/**
+ * Cache@2 tasks: pip; dbt_packages keyed on packages.yml / package-lock.yml and dbt's version; the
+ * partial-parse folder per PR (the deploy's per stack) and dbt version. A key file must exist when the
+ * task runs and a project need not commit package-lock.yml, so the dbt_packages key is a file holding
+ * the hash of whichever of the two exist (the one the install step's marker holds). Literals are quoted:
+ * an unquoted segment with a dot or slash is read as a file path. A cache key is saved once, so the
+ * partial-parse key ends with the build id and is restored from the newest of its prefix.
+ */
+function cacheSteps(ctx: PipelineContext, job: Job): Record<string, unknown>[] {
+    const version = `"${ctx.dbt.version}"`;
+    const scope = job.id === "pull-request" ? `"${ctx.stack}-pr-$(System.PullRequest.PullRequestId)"` : `"${ctx.stack}-deploy"`;
+    const parsePrefix = `dbt_partial_parse | ${version} | ${scope}`;
+    const pipPrefix = `pip | "$(Agent.OS)" | "python-${ctx.dbt.pythonVersion}"`;
+    const project = inProject(ctx, ".");
+    return [
+        { task: "Cache@2", displayName: "Cache pip", inputs: { key: `${pipPrefix} | "${pipPackages(ctx).join(" ")}"`, restoreKeys: pipPrefix, path: PIP_CACHE } },
+        {
+            bash: ["set -eu", `mkdir -p "$(dirname "${DEPS_KEY_FILE}")"`, ...(project === "." ? [] : [`cd ${shq(project)}`]), depsKeyLine(ctx), `echo "$DEPS_KEY" > "${DEPS_KEY_FILE}"`].join("\n"),
+            displayName: "dbt_packages cache key (packages.yml, package-lock.yml)",
+        },
+        { task: "Cache@2", displayName: "Cache dbt packages", inputs: { key: `dbt_packages | ${version} | ${DEPS_KEY_FILE}`, path: inProject(ctx, "dbt_packages") } },
+        {
+            task: "Cache@2",
+            displayName: "Cache dbt partial parsing",
+            inputs: { key: `${parsePrefix} | "$(Build.BuildId)"`, restoreKeys: parsePrefix, path: inProject(ctx, PARTIAL_PARSE_CACHE_DIR) },
+        },
+    ];
+}
+
 function steps(model: PipelineModel, job: Job): Record<string, unknown>[] {
     const ctx = model.context;
     const names = azureNames(ctx.stack);
@@ -49,6 +83,9 @@ function steps(model: PipelineModel, job: Job): Record<string, unknown>[] {
     for (const v of job.variables) env[v.name] = `$(${v.name})`;
     // profiles.yml comes from the secure file, so DBT_PROFILES_DIR points at its folder.
     env.DBT_PROFILES_DIR = "$(Agent.TempDirectory)/dbt-profiles";
+    env.PIP_CACHE_DIR = PIP_CACHE;
+    // The partial-parse copies read only the PR number: no warehouse credentials reach them.
+    const copyEnv = job.context.includes("PR_NUMBER") ? { env: { PR_NUMBER: CONTEXT.PR_NUMBER } } : {};
     const out: Record<string, unknown>[] = [
         { checkout: "self" },
         { task: "UsePythonVersion@0", displayName: "Use Python", inputs: { versionSpec: ctx.dbt.pythonVersion } },
@@ -61,6 +98,8 @@ function steps(model: PipelineModel, job: Job): Record<string, unknown>[] {
             ].join("\n"),
             displayName: "Install profiles.yml",
         },
+        ...cacheSteps(ctx, job),
+        { bash: partialParseCopyLines(ctx, job.id, "restore").join("\n"), displayName: "Restore dbt's partial parse from the cache", ...copyEnv },
     ];
     for (const s of job.steps) {
         const common: Record<string, unknown> = { displayName: s.name };
@@ -83,6 +122,8 @@ function steps(model: PipelineModel, job: Job): Record<string, unknown>[] {
             out.push({ bash: script, ...common, env });
         }
     }
+    // After a successful run (Cache@2 saves only then), the post-job step uploads the folder.
+    out.push({ bash: partialParseCopyLines(ctx, job.id, "save").join("\n"), displayName: "Save dbt's partial parse to the cache", ...copyEnv });
     return out;
 }
 

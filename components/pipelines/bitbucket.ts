@@ -5,7 +5,7 @@
  * Bitbucket runs a step's `script` items in one shell, but `after-script` in its own: every item
  * carries the model's preamble, so each derives its own schema and context.
  */
-import { ContextVariable, Job, PipelineModel, renderCiYaml, shq, Step } from "./model";
+import { ContextVariable, inProject, Job, PARTIAL_PARSE_CACHE_DIR, partialParseCopyLines, PipelineModel, renderCiYaml, shq, Step } from "./model";
 import { resolvePins } from "./versions";
 
 const CONTEXT: Record<ContextVariable, string> = {
@@ -56,11 +56,24 @@ function stepDocument(model: PipelineModel, job: Job, extraEnv: Record<string, s
     // docker build/push (the scheduled-run image) needs Bitbucket's docker service.
     if (job.steps.some((s) => s.docker)) step.services = ["docker"];
     step["max-time"] = 120;
-    step.caches = ["pip"];
-    step.script = [`# Context from Bitbucket and the stack\n${context}`, ...main.map(scriptItem)];
+    step.caches = ["pip", ...Object.keys(CACHES)];
+    // The partial-parse file goes in before the first dbt command and back out after a successful run (caches are saved only then).
+    const restore = `# Restore dbt's partial parse from the cache\n${partialParseCopyLines(model.context, job.id, "restore").join("\n")}`;
+    // The job's steps left the shell in the project folder: back to the clone directory the copy lines start from.
+    const save = `# Save dbt's partial parse to the cache\ncd "$BITBUCKET_CLONE_DIR"\n${partialParseCopyLines(model.context, job.id, "save").join("\n")}`;
+    step.script = [`# Context from Bitbucket and the stack\n${context}`, restore, ...main.map(scriptItem), save];
     if (always.length > 0) step["after-script"] = [`# Context from Bitbucket and the stack\n${context}`, ...always.map(scriptItem)];
     return { step };
 }
+
+/**
+ * Custom caches, project folder relative to the clone directory. Bitbucket documents `key: files:`
+ * caches, but the vendored schema (Atlassian's published one) accepts only a path per cache: a path
+ * cache is saved by the first successful step without it and kept 7 days, unchanged, so a restored
+ * dbt_packages may be older than the lock file (the install step's DEPS_MARKER then runs `dbt deps`
+ * again) and the partial-parse folder holds the files of the runs that saved it.
+ */
+const CACHES = { "dbt-packages": "dbt_packages", "dbt-partial-parse": PARTIAL_PARSE_CACHE_DIR } as const;
 
 /** Renders bitbucket-pipelines.yml. */
 export function renderBitbucket(model: PipelineModel): Record<string, string> {
@@ -82,6 +95,7 @@ export function renderBitbucket(model: PipelineModel): Record<string, string> {
         if (job.fullBuild) pipelines.custom = { ...(pipelines.custom as object), [`full-build-${ctx.stack}`]: [stepDocument(model, job, { FULL_BUILD: "true" })] };
     }
     // Pinned by digest: a re-pushed tag cannot change what runs with the deployment's credentials.
-    const doc = { image: resolvePins(ctx.pins).bitbucketImage, pipelines };
+    const caches = Object.fromEntries(Object.entries(CACHES).map(([name, rel]) => [name, inProject(ctx, rel)]));
+    const doc = { image: resolvePins(ctx.pins).bitbucketImage, definitions: { caches }, pipelines };
     return { "bitbucket-pipelines.yml": renderCiYaml(ctx.stack, doc) };
 }

@@ -290,17 +290,80 @@ function versionsLine(adapterPackage: string): string {
     return `import importlib.metadata as m; print("dbt-core", m.version("dbt-core"), "${adapterPackage}", m.version("${adapterPackage}"))`;
 }
 
-function installStep(ctx: PipelineContext): Step {
+/** The pinned Python packages the install step installs (the pip cache keys on them). */
+export function pipPackages(ctx: PipelineContext): string[] {
     const adapter = ctx.warehouse.adapter;
     const pkgs = [`dbt-core==${ctx.dbt.version}`, `${adapter.package}==${adapter.version}`];
     if (ctx.aws) pkgs.push(`awscli==${AWSCLI_VERSION}`);
+    return pkgs;
+}
+
+/** Inside dbt_packages: the key (depsKeyLine) of the packages.yml / package-lock.yml that `dbt deps` last installed there. */
+export const DEPS_MARKER = ".dbt-platform-deps";
+
+/**
+ * Sets DEPS_KEY to a hash of dbt's version and the hashes of packages.yml and package-lock.yml (a missing
+ * file simply leaves its line out). Run from the project folder; Azure's dbt_packages cache keys on it too.
+ */
+export function depsKeyLine(ctx: PipelineContext): string {
+    return `DEPS_KEY="$({ echo ${shq(`dbt-core ${ctx.dbt.version}`)}; sha256sum packages.yml package-lock.yml 2>/dev/null || true; } | sha256sum | cut -c1-64)"`;
+}
+
+/**
+ * `dbt deps`, unless the (cache-restored) dbt_packages was installed for this very package-lock.yml:
+ * then deps would only reinstall the same versions. Without a lock file, deps resolves, so it always runs.
+ */
+function depsLines(ctx: PipelineContext): string[] {
+    return [
+        depsKeyLine(ctx),
+        `if [ -f package-lock.yml ] && [ -d dbt_packages ] && [ "$(cat dbt_packages/${DEPS_MARKER} 2>/dev/null || true)" = "$DEPS_KEY" ]; then`,
+        `  echo "dbt deps skipped: dbt_packages was restored for this package-lock.yml"`,
+        "else",
+        "  dbt deps",
+        // After a successful install only, and keyed on the files as deps left them (it writes a missing lock).
+        `  ${depsKeyLine(ctx)}`,
+        `  mkdir -p dbt_packages && echo "$DEPS_KEY" > dbt_packages/${DEPS_MARKER}`,
+        "fi",
+    ];
+}
+
+function installStep(ctx: PipelineContext): Step {
+    const adapter = ctx.warehouse.adapter;
     return {
         id: "install",
         name: "Install dbt",
         // The installed versions, read locally: `dbt --version` also asks PyPI for the latest release on every run.
-        lines: [`python -m pip install --quiet ${pkgs.map(shq).join(" ")}`, `python -c ${shq(versionsLine(adapter.package))}`, "dbt deps"],
+        lines: [`python -m pip install --quiet ${pipPackages(ctx).map(shq).join(" ")}`, `python -c ${shq(versionsLine(adapter.package))}`, ...depsLines(ctx)],
         when: "success",
     };
+}
+
+/**
+ * Bitbucket's and Azure's caches hold folders: the PR job's (and the deploy's) partial-parse file is
+ * copied between target/ and `<project>/PARTIAL_PARSE_CACHE_DIR/<dbt version>/<scope>.msgpack`, one file
+ * per PR (dbt discards it when the profile, the PR schema included, changes) and per dbt version.
+ */
+export const PARTIAL_PARSE_CACHE_DIR = ".dbt-partial-parse";
+
+/** Shell lines, run from the repository root, that copy the partial-parse file out of the cache folder (restore) or into it (save). */
+export function partialParseCopyLines(ctx: PipelineContext, job: Job["id"], direction: "restore" | "save"): string[] {
+    const scope = job === "pull-request" ? `${ctx.stack}-pr-$PR_NUMBER` : `${ctx.stack}-deploy`;
+    const cached = `${inProject(ctx, PARTIAL_PARSE_CACHE_DIR)}/${ctx.dbt.version}/${scope}.msgpack`;
+    const target = inProject(ctx, "target/partial_parse.msgpack");
+    // The PR number is checked before it becomes part of a path (the job's own checks come later).
+    const guard = job === "pull-request" ? [`case "$PR_NUMBER" in ''|*[!0-9]*) echo "PR_NUMBER must be the pull request number, got '$PR_NUMBER'" >&2; exit 1;; esac`] : [];
+    const copy =
+        direction === "restore"
+            ? [
+                  `if [ -f "${cached}" ]; then`,
+                  `  mkdir -p ${shq(path.posix.dirname(target))} && cp "${cached}" ${shq(target)}`,
+                  `  echo "Restored dbt's partial parse (${scope}, dbt ${ctx.dbt.version}) from the cache"`,
+                  "else",
+                  `  echo "No cached partial parse for ${scope} (dbt ${ctx.dbt.version}): dbt parses the project in full"`,
+                  "fi",
+              ]
+            : [`if [ -f ${shq(target)} ]; then mkdir -p "$(dirname "${cached}")" && cp ${shq(target)} "${cached}"; fi`];
+    return ["set -eu", ...guard, ...copy];
 }
 
 /** A line that fails the step, naming the variable, when a settings variable is unset or empty. */

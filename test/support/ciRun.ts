@@ -105,7 +105,7 @@ export function azureSteps(stage: any): any[] {
 /**
  * Azure: `$(name)` macros expand from `variables` (variable group values and predefined variables)
  * before the script runs, unknown ones stay as written (as Azure leaves them); `${{ parameters.x }}`
- * from `parameters`. DownloadSecureFile writes `secureFiles[name]` and sets `<step name>.secureFilePath`;
+ * from `parameters` (Agent.TempDirectory and Pipeline.Workspace are fresh folders). DownloadSecureFile writes `secureFiles[name]` and sets `<step name>.secureFilePath`;
  * AWSShellScript runs its inline script with `awsEnv` (the service connection's credentials).
  */
 export async function runAzureJob(
@@ -114,7 +114,11 @@ export async function runAzureJob(
     opts: { variables: Record<string, string>; parameters?: Record<string, string>; secureFiles: Record<string, string>; env: NodeJS.ProcessEnv; awsEnv: Record<string, string> },
     hooks?: RunHooks,
 ): Promise<RunResult> {
-    const vars: Record<string, string> = { ...opts.variables, "Agent.TempDirectory": fs.mkdtempSync(path.join(os.tmpdir(), "azure-agent-")) };
+    const vars: Record<string, string> = {
+        ...opts.variables,
+        "Agent.TempDirectory": fs.mkdtempSync(path.join(os.tmpdir(), "azure-agent-")),
+        "Pipeline.Workspace": fs.mkdtempSync(path.join(os.tmpdir(), "azure-workspace-")),
+    };
     const expand = (text: string) =>
         String(text)
             .replace(/\$\{\{\s*parameters\.([A-Za-z0-9_]+)\s*\}\}/g, (_, p: string) => {
@@ -125,7 +129,8 @@ export async function runAzureJob(
     let failed = false;
     let output = "";
     for (const step of steps) {
-        if (step.checkout || step.task === "UsePythonVersion@0") continue;
+        // A Cache@2 step is a miss (cold caches, as GitHub's actions/cache in the e2e harnesses): it restores nothing.
+        if (step.checkout || step.task === "UsePythonVersion@0" || step.task === "Cache@2") continue;
         if (step.task === "DownloadSecureFile@1") {
             const content = opts.secureFiles[step.inputs.secureFile];
             assert.ok(content !== undefined, `no secure file ${step.inputs.secureFile}`);
