@@ -200,7 +200,7 @@ export function publishProjectLines(o: { bucket: string; prefix: string; commitE
     const manifest = `s3://${o.bucket}/${projectManifestKey(o.prefix, o.commitExpr)}`;
     const lines = [
         // Never the CI's own files: Bitbucket's OIDC token file sits in the clone directory.
-        `tar --exclude=./target --exclude=./logs --exclude=./dbt_packages --exclude=./.git --exclude=./.state --exclude=./.aws-web-identity-token -czf /tmp/dbt-project.tar.gz .`,
+        `tar --exclude=./target --exclude=./logs --exclude=./dbt_packages --exclude=./.dbt-partial-parse --exclude=./.git --exclude=./.state --exclude=./.aws-web-identity-token -czf /tmp/dbt-project.tar.gz .`,
         `aws s3 cp --only-show-errors /tmp/dbt-project.tar.gz "${tarball}"`,
         `aws s3 cp --only-show-errors "${o.manifestPath ?? "target/manifest.json"}" "${manifest}"`,
     ];
