@@ -371,7 +371,7 @@ describe("ScheduledRuns under mocks", () => {
 describe("ScheduledRuns release lines", () => {
     it("publish the project tarball and its manifest by commit, and build/push the image once per tag", () => {
         assert.deepStrictEqual(publishProjectLines({ bucket: "acme-dbt-artifacts", prefix: "projects/", commitExpr: "$BITBUCKET_COMMIT" }), [
-            "tar --exclude=./target --exclude=./logs --exclude=./dbt_packages --exclude=./.git --exclude=./.state --exclude=./.aws-web-identity-token -czf /tmp/dbt-project.tar.gz .",
+            "tar --exclude=./target --exclude=./logs --exclude=./dbt_packages --exclude=./.dbt-partial-parse --exclude=./.git --exclude=./.state --exclude=./.aws-web-identity-token -czf /tmp/dbt-project.tar.gz .",
             'aws s3 cp --only-show-errors /tmp/dbt-project.tar.gz "s3://acme-dbt-artifacts/projects/$BITBUCKET_COMMIT.tar.gz"',
             'aws s3 cp --only-show-errors "target/manifest.json" "s3://acme-dbt-artifacts/projects/$BITBUCKET_COMMIT/manifest.json"',
         ]);
