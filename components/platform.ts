@@ -8,7 +8,7 @@ import { StackConfig } from "./config";
 import { BitbucketCiSettings, jobSettings } from "./ci/settings";
 import { AzureDevopsCiSettings } from "./ci/azureDevops/settings";
 import { githubCiJobs, GithubCiSettings, GithubCiSettingsArgs } from "./ci/github";
-import { fileVariablesBase64, Job, PipelineContext, renderPipelineFiles, SettingVariable, settingVariables } from "./pipelines";
+import { fileVariablesBase64, Job, localLoopContext, localLoopProblems, PipelineContext, renderPipelineFiles, SettingVariable, settingVariables } from "./pipelines";
 import { createWarehouse, deployTargetOf, PipelineWarehouse, pipelineWarehouse, validateWarehouse, Warehouse, WarehouseSecrets } from "./warehouse";
 import { plannedPipelineWarehouse } from "./warehouse/planned";
 
@@ -82,6 +82,11 @@ export class DbtPlatform extends pulumi.ComponentResource {
                 wiring.scheduled = { projectPrefix: SCHEDULED_PROJECT_PREFIX, repositoryArn: placeholder };
             }
             CiIdentity.validate(`${name}-ci`, ciArgs(config, wiring));
+            // The developers' Makefile embeds the bucket name: the configured one, or the shape Pulumi auto-names it
+            // (`<name>-artifacts-bucket-<7 hex>`), is checked now rather than when the real name resolves.
+            const loop = localLoopContext(pipelineContext(config, planned, { bucket: config.aws.artifacts.bucketName ?? `${name}-artifacts-bucket-0000000` }));
+            const loopProblems = loop ? localLoopProblems(loop) : [];
+            if (loopProblems.length) throw new Error(`${name}: the developers' local loop (Makefile) cannot be rendered:\n  - ${loopProblems.join("\n  - ")}`);
         }
 
         const settingsArgs = config.ci.manageSettings ? plannedSettings(config, planned) : undefined;
@@ -334,6 +339,9 @@ function deploymentEnvironment(config: StackConfig): string | undefined {
     }
 }
 
+/** The dbt target the developers' Makefile builds with (their own login and schema in their profiles.yml). */
+export const LOCAL_LOOP_TARGET = "dev";
+
 /**
  * Plain pipeline inputs from the config, the warehouse (contract; or, given only target names, the
  * warehouse the config plans) and the resolved AWS outputs.
@@ -380,6 +388,8 @@ export function pipelineContext(
               }
             : undefined,
         projectEvaluator: config.features.projectEvaluator,
+        // Developers fetch the production manifest from the bucket with their own AWS profile (localLoop.ts).
+        ...(a.enabled && "developers" in config.warehouse && config.warehouse.developers.length > 0 ? { localLoop: { target: LOCAL_LOOP_TARGET } } : {}),
         deploymentEnvironment: deploymentEnvironment(config),
         ...(scheduled ? { scheduled } : {}),
     };

@@ -13,6 +13,7 @@ import { HISTORY_PREFIX, LATEST_MANIFEST_KEY, DOCS_PREFIX } from "../aws/artifac
 import type { CiSystem } from "../config/stack";
 import { pullRequestPrefixProblem } from "../config/rules";
 import { envAlias, PipelineWarehouse, TargetEnvVar, writeFileLines } from "../warehouse/contract";
+import { localLoopContext, localLoopProblems } from "./localLoop";
 import { driverLine } from "./runner";
 import { AWSCLI_VERSION, PinOverrides, pinProblems, PYTHON_VERSION } from "./versions";
 import { releaseProblems, releaseSteps, ScheduledRelease } from "./release";
@@ -103,6 +104,8 @@ export interface PipelineContext {
     pins?: PinOverrides;
     /** Scheduled runs (features.scheduledRuns): the deploy job also pushes the runner image and publishes the project (release.ts). */
     scheduled?: ScheduledRelease;
+    /** The developers' local loop (localLoop.ts): rendered when the stack has AWS and developers; `target` is their dbt target. */
+    localLoop?: { target: string };
 }
 
 /** A variable a job reads from the CI system's settings (created by CiSettings). */
@@ -265,6 +268,9 @@ export function contextProblems(ctx: PipelineContext): string[] {
         if (ctx.system === "azure-devops" && !ctx.aws.azureServiceConnection) problems.push("aws.azureServiceConnection: expected the AWS service connection name");
     }
     problems.push(...releaseProblems(ctx));
+    // The Makefile's values land in make and sh: a context that cannot render it fails here, with the pipelines.
+    const loop = localLoopContext(ctx);
+    if (loop) problems.push(...localLoopProblems(loop).map((p) => `local loop: ${p}`));
     return problems;
 }
 
