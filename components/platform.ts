@@ -1,6 +1,7 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { ArtifactStore, ArtifactStoreArgs, CiIdentity, CiIdentityArgs, ScheduledRuns, ScheduledRunsArgs, WarehouseCredentials, WarehouseCredentialsArgs } from "./aws";
+import { DOCS_PREVIEW_PREFIX } from "./aws/artifactStore";
 import { RunnerImageSpec, runnerImageTag } from "./aws/scheduled/runner";
 import { AWSCLI_VERSION } from "./pipelines/versions";
 import { AdapterPackage, TargetEnvVar } from "./warehouse";
@@ -227,6 +228,7 @@ function artifactArgs(config: StackConfig): ArtifactStoreArgs {
         bucketName: a.artifacts.bucketName,
         retentionDays: a.artifacts.retentionDays,
         kmsKeyArn: a.artifacts.kmsKeyArn,
+        ...(config.features.docsSite ? { docsPreviewRetentionDays: a.docs.previewRetentionDays } : {}),
         docs: config.features.docsSite
             ? {
                   domain: a.docs.domain,
@@ -267,6 +269,8 @@ function ciArgs(config: StackConfig, w: Wiring): CiIdentityArgs {
         oidcProviderArn: a.oidcProviderArn,
         artifactsBucketArn: w.bucketArn,
         distributionArn: w.distributionArn,
+        // The PR job publishes its docs preview under docs/pr/ (features.docsSite).
+        ...(config.features.docsSite ? { docsPreviewPrefix: DOCS_PREVIEW_PREFIX } : {}),
         // No scheduler role here: ScheduledRuns' own execution and task roles read the scheduler's secret.
         credentialSecretArns: { ci: secret("ci"), deploy: secret("deploy") },
         kmsKeyArn: a.artifacts.kmsKeyArn,

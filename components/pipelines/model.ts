@@ -9,7 +9,7 @@
  */
 import * as path from "path";
 import { Document, isScalar, visit } from "yaml";
-import { HISTORY_PREFIX, LATEST_MANIFEST_KEY, DOCS_PREFIX } from "../aws/artifactStore";
+import { HISTORY_PREFIX, LATEST_MANIFEST_KEY, DOCS_PREFIX, DOCS_PREVIEW_PREFIX } from "../aws/artifactStore";
 import type { CiSystem } from "../config/stack";
 import { pullRequestPrefixProblem } from "../config/rules";
 import { envAlias, PipelineWarehouse, TargetEnvVar, writeFileLines } from "../warehouse/contract";
@@ -414,18 +414,23 @@ function pullRequestJob(ctx: PipelineContext, ci: string): Job {
     // `dbt clone` of the modified incremental models that production has (dbt's documented CI pattern:
     // they then build incrementally on production's rows where the warehouse clones), and the slim build.
     const freshness = `?source freshness --target ${ci}`;
+    // Docs preview (features.docsSite): `dbt docs generate` in the same process, after the build, on the same parse;
+    // with deferral, unbuilt nodes document production's relations.
+    const previews = Boolean(ctx.aws?.distributionId);
+    const docs = (defer: boolean) => (previews ? [`docs generate --target ${ci}${defer ? ` --defer --state ${state}` : ""}${exclude}`] : []);
     steps.push({
         id: "build",
-        name: "Slim CI: source freshness (warning only), then build modified models and their descendants",
+        name: `Slim CI: source freshness (warning only), then build modified models and their descendants${previews ? ", then the docs preview" : ""}`,
         lines: [
             `if [ -f ${state}/manifest.json ]; then`,
-            `  ${driverLine([freshness, `clone --target ${ci} --select state:modified+,config.materialized:incremental,state:old --state ${state}${exclude}`, `build --target ${ci} --select state:modified+ --defer --state ${state} --fail-fast${exclude}`])}`,
+            `  ${driverLine([freshness, `clone --target ${ci} --select state:modified+,config.materialized:incremental,state:old --state ${state}${exclude}`, `build --target ${ci} --select state:modified+ --defer --state ${state} --fail-fast${exclude}`, ...docs(true)])}`,
             "else",
-            `  ${driverLine([freshness, `build --target ${ci} --fail-fast${exclude}`])}`,
+            `  ${driverLine([freshness, `build --target ${ci} --fail-fast${exclude}`, ...docs(false)])}`,
             "fi",
         ],
         when: "success",
     });
+    if (ctx.aws && previews) steps.push(docsPreviewStep(ctx.aws.bucket));
     if (ctx.projectEvaluator) {
         steps.push({
             id: "project-evaluator",
@@ -476,6 +481,28 @@ function pullRequestJob(ctx: PipelineContext, ci: string): Job {
             ...fileLines(ctx, ci),
             ...cdProject(ctx),
         ]),
+    };
+}
+
+/**
+ * Publishes the PR's `dbt docs generate` output to docs/pr/<n>/ on the docs site's bucket (the PR role
+ * may write only there). no-cache: CloudFront revalidates, so a re-push shows at once without an invalidation
+ * (which the PR role cannot make). A lifecycle rule expires the prefix; the janitor removes it when the PR closes.
+ */
+function docsPreviewStep(bucket: string): Step {
+    const dest = `s3://${bucket}/${DOCS_PREVIEW_PREFIX}`;
+    return {
+        id: "docs-preview",
+        name: "Publish the docs preview (docs/pr/<n>/)",
+        lines: [
+            "for f in index.html manifest.json catalog.json; do",
+            `  aws s3 cp "target/$f" ${shq(dest)}"$PR_NUMBER/$f" --cache-control no-cache --only-show-errors`,
+            "done",
+            // The site serves the docs prefix at its root (origin path), so the preview is /pr/<n>/ there.
+            `echo "Docs preview: /${DOCS_PREVIEW_PREFIX.slice(DOCS_PREFIX.length)}$PR_NUMBER/index.html on the docs site (${dest}$PR_NUMBER/)"`,
+        ],
+        when: "success",
+        aws: true,
     };
 }
 
