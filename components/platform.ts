@@ -138,10 +138,11 @@ export class DbtPlatform extends pulumi.ComponentResource {
                 this.ciIdentity?.roleArns.deploy,
                 this.scheduledRuns?.repositoryUrl,
                 this.scheduledRuns?.imageTag,
+                this.artifacts?.docsSite?.url,
             ])
-            .apply(([profilesYaml, bucket, distributionId, pullRequestRoleArn, deployRoleArn, runnerRepositoryUrl, runnerImageTag]) =>
+            .apply(([profilesYaml, bucket, distributionId, pullRequestRoleArn, deployRoleArn, runnerRepositoryUrl, runnerImageTag, docsUrl]) =>
                 renderPipelineFiles(
-                    pipelineContext(config, pipelineWarehouse(warehouse), { bucket, distributionId, pullRequestRoleArn, deployRoleArn, runnerRepositoryUrl, runnerImageTag }),
+                    pipelineContext(config, pipelineWarehouse(warehouse), { bucket, distributionId, pullRequestRoleArn, deployRoleArn, runnerRepositoryUrl, runnerImageTag, docsUrl }),
                     profilesYaml,
                 ),
             );
@@ -353,7 +354,7 @@ export const LOCAL_LOOP_TARGET = "dev";
 export function pipelineContext(
     config: StackConfig,
     warehouse: PipelineWarehouse | Partial<Record<"ci" | "deploy" | "scheduler", string>>,
-    aws: { bucket?: string; distributionId?: string; pullRequestRoleArn?: string; deployRoleArn?: string; runnerRepositoryUrl?: string; runnerImageTag?: string },
+    aws: { bucket?: string; distributionId?: string; pullRequestRoleArn?: string; deployRoleArn?: string; runnerRepositoryUrl?: string; runnerImageTag?: string; docsUrl?: string },
 ): PipelineContext {
     const a = config.aws;
     const wh: PipelineWarehouse = "kind" in warehouse && typeof warehouse.kind === "string" ? (warehouse as PipelineWarehouse) : plannedPipelineWarehouse("planned", config);
@@ -385,6 +386,7 @@ export function pipelineContext(
                   region: a.region,
                   bucket: aws.bucket ?? "",
                   distributionId: aws.distributionId,
+                  ...(aws.docsUrl ? { docsUrl: aws.docsUrl } : {}),
                   pullRequestRoleArn: aws.pullRequestRoleArn,
                   deployRoleArn: aws.deployRoleArn ?? "",
                   azureServiceConnection: a.azureDevops?.serviceConnection,

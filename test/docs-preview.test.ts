@@ -147,7 +147,8 @@ describe("docs preview: the PR job publishes, the janitor removes closed PRs' pr
     it("publishes docs/pr/<n>/ from the PR job's lines; the janitor removes the closed PR's preview and keeps the open one's", async () => {
         const out = await pullRequest(21);
         assert.match(out, /dbt-platform: dbt docs generate --target ci/);
-        assert.match(out, /Docs preview: \/pr\/21\/index\.html on the docs site \(s3:\/\/acme-dbt-previews\/docs\/pr\/21\/\)/);
+        // The link on the stack's docs domain (aws.docs.domain).
+        assert.match(out, /Docs preview: https:\/\/dbt-docs\.acme\.example\/pr\/21\/index\.html \(s3:\/\/acme-dbt-previews\/docs\/pr\/21\/\)/);
         const keys = await moto.listKeys(BUCKET, "docs/pr/21/");
         assert.deepStrictEqual(keys, ["docs/pr/21/catalog.json", "docs/pr/21/index.html", "docs/pr/21/manifest.json"]);
         const index = await moto.getObject(BUCKET, "docs/pr/21/index.html");

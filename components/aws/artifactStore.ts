@@ -152,10 +152,6 @@ export class ArtifactStore extends pulumi.ComponentResource {
                         filter: { prefix: HISTORY_PREFIX },
                         expiration: { days: model.retentionDays },
                     },
-                    // Pull requests' docs previews: the janitor removes a closed PR's at once; this catches the rest.
-                    ...(args.docs
-                        ? [{ id: "expire-docs-previews", status: "Enabled", filter: { prefix: DOCS_PREVIEW_PREFIX }, expiration: { days: model.previewRetentionDays } }]
-                        : []),
                     {
                         id: "expire-noncurrent-versions",
                         status: "Enabled",
@@ -174,6 +170,10 @@ export class ArtifactStore extends pulumi.ComponentResource {
                         filter: {},
                         abortIncompleteMultipartUpload: { daysAfterInitiation: 7 },
                     },
+                    // Pull requests' docs previews: the janitor removes a closed PR's at once; this catches the rest.
+                    ...(args.docs
+                        ? [{ id: "expire-docs-previews", status: "Enabled", filter: { prefix: DOCS_PREVIEW_PREFIX }, expiration: { days: model.previewRetentionDays } }]
+                        : []),
                 ],
             },
             // Noncurrent-version rules need versioning in place first.

@@ -87,6 +87,8 @@ export interface PipelineContext {
         region: string;
         bucket: string;
         distributionId?: string;
+        /** Base URL of the docs site (https://…), for the docs preview's link. */
+        docsUrl?: string;
         pullRequestRoleArn?: string;
         deployRoleArn: string;
         /** Azure DevOps service connections (AWS Toolkit, workload identity federation). */
@@ -430,7 +432,7 @@ function pullRequestJob(ctx: PipelineContext, ci: string): Job {
         ],
         when: "success",
     });
-    if (ctx.aws && previews) steps.push(docsPreviewStep(ctx.aws.bucket));
+    if (ctx.aws && previews) steps.push(docsPreviewStep(ctx.aws.bucket, ctx.aws.docsUrl));
     if (ctx.projectEvaluator) {
         steps.push({
             id: "project-evaluator",
@@ -489,8 +491,9 @@ function pullRequestJob(ctx: PipelineContext, ci: string): Job {
  * may write only there). no-cache: CloudFront revalidates, so a re-push shows at once without an invalidation
  * (which the PR role cannot make). A lifecycle rule expires the prefix; the janitor removes it when the PR closes.
  */
-function docsPreviewStep(bucket: string): Step {
+function docsPreviewStep(bucket: string, docsUrl: string | undefined): Step {
     const dest = `s3://${bucket}/${DOCS_PREVIEW_PREFIX}`;
+    const site = docsUrl ? docsUrl.replace(/\/+$/, "") : "";
     return {
         id: "docs-preview",
         name: "Publish the docs preview (docs/pr/<n>/)",
@@ -499,7 +502,7 @@ function docsPreviewStep(bucket: string): Step {
             `  aws s3 cp "target/$f" ${shq(dest)}"$PR_NUMBER/$f" --cache-control no-cache --only-show-errors`,
             "done",
             // The site serves the docs prefix at its root (origin path), so the preview is /pr/<n>/ there.
-            `echo "Docs preview: /${DOCS_PREVIEW_PREFIX.slice(DOCS_PREFIX.length)}$PR_NUMBER/index.html on the docs site (${dest}$PR_NUMBER/)"`,
+            `echo "Docs preview: "${shq(`${site}/${DOCS_PREVIEW_PREFIX.slice(DOCS_PREFIX.length)}`)}"$PR_NUMBER/index.html (${dest}$PR_NUMBER/)"`,
         ],
         when: "success",
         aws: true,
