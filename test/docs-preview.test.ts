@@ -4,7 +4,7 @@
  * Postgres, and the janitor (fake CI API + moto) removes a closed PR's preview and keeps an open one's.
  */
 import assert from "assert";
-import { spawn } from "child_process";
+import { spawn, spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
@@ -141,11 +141,11 @@ describe("docs preview: the PR job publishes, the janitor removes closed PRs' pr
         const { script, after } = await runBitbucketStep(prStep(bitbucket["bitbucket-pipelines.yml"]), dir, env);
         assert.strictEqual(script.code, 0, script.output.slice(-4000));
         assert.strictEqual(after!.code, 0, after!.output.slice(-3000));
-        return script.output;
+        return { out: script.output, dir };
     }
 
     it("publishes docs/pr/<n>/ from the PR job's lines; the janitor removes the closed PR's preview and keeps the open one's", async () => {
-        const out = await pullRequest(21);
+        const { out, dir } = await pullRequest(21);
         assert.match(out, /dbt-platform: dbt docs generate --target ci/);
         // The link on the stack's docs domain (aws.docs.domain).
         assert.match(out, /Docs preview: https:\/\/dbt-docs\.acme\.example\/pr\/21\/index\.html \(s3:\/\/acme-dbt-previews\/docs\/pr\/21\/\)/);
@@ -155,8 +155,13 @@ describe("docs preview: the PR job publishes, the janitor removes closed PRs' pr
         assert.match(index!.toString(), /<html/i);
         const catalog = JSON.parse((await moto.getObject(BUCKET, "docs/pr/21/catalog.json"))!.toString());
         assert.ok(Object.keys(catalog.nodes).length > 0, "the catalog documents the PR's relations");
-        await pullRequest(22);
-        assert.strictEqual((await moto.listKeys(BUCKET, "docs/pr/22/")).length, 3);
+        // With a production manifest to defer to (PR 21's stands in), the preview is generated with deferral, in the same process.
+        const put = spawnSync(path.join(VENV_BIN, "aws"), ["s3", "cp", path.join(dir, "target/manifest.json"), `s3://${BUCKET}/artifacts/latest/manifest.json`], { env: pythonEnv(moto.env), encoding: "utf8" });
+        assert.strictEqual(put.status, 0, put.stderr);
+        const second = await pullRequest(22);
+        assert.match(second.out, /Deferring to the production manifest/);
+        assert.match(second.out, /dbt-platform: dbt docs generate --target ci --defer --state \.state/);
+        assert.deepStrictEqual(await moto.listKeys(BUCKET, "docs/pr/22/"), ["docs/pr/22/catalog.json", "docs/pr/22/index.html", "docs/pr/22/manifest.json"]);
 
         // PR 21 is merged, PR 22 still open: the janitor, against the fake Bitbucket API and moto.
         const api = await startFakePrServer("bitbucket", repository, { 21: "closed", 22: "open" });
