@@ -10,7 +10,7 @@
  * With --stack (the platform repository's scheduled job) the CI system, repository, API URL, prefix,
  * TTL (scheduledRuns.janitor.ttlHours) and connection come from the validated Pulumi.<stack>.yaml;
  * the PG* variables override the connection and JANITOR_API_URL the CI API (a proxy or a test server).
- * With a docs bucket (--docs-bucket; with --stack and features.docsSite, JANITOR_DOCS_BUCKET or aws.artifacts.bucketName)
+ * With a docs bucket (--docs-bucket; with --stack and features.docsSite, JANITOR_DOCS_BUCKET)
  * it also removes closed pull requests' docs previews (docs/pr/<n>/) through the AWS CLI on PATH.
  */
 import { Client } from "pg";
@@ -56,7 +56,8 @@ function stackArgs(stack: string, execute: boolean): Args {
         prefix: wh.schemas.pullRequestPrefix,
         ttlHours: config.scheduledRuns?.janitor.ttlHours,
         apiUrl: process.env.JANITOR_API_URL || config.ci.apiUrl,
-        docsBucket: config.features.docsSite ? process.env.JANITOR_DOCS_BUCKET || config.aws.artifacts.bucketName : undefined,
+        // Opt-in: the sweep needs AWS credentials (and the CLI) in the job, which the platform repository's janitor job does not have yet.
+        docsBucket: config.features.docsSite ? process.env.JANITOR_DOCS_BUCKET || undefined : undefined,
         execute,
     };
 }
