@@ -1,6 +1,7 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { ArtifactStore, ArtifactStoreArgs, CiIdentity, CiIdentityArgs, ScheduledRuns, ScheduledRunsArgs, WarehouseCredentials, WarehouseCredentialsArgs } from "./aws";
+import { DOCS_PREVIEW_PREFIX } from "./aws/artifactStore";
 import { RunnerImageSpec, runnerImageTag } from "./aws/scheduled/runner";
 import { AWSCLI_VERSION } from "./pipelines/versions";
 import { AdapterPackage, TargetEnvVar } from "./warehouse";
@@ -8,7 +9,7 @@ import { StackConfig } from "./config";
 import { BitbucketCiSettings, jobSettings } from "./ci/settings";
 import { AzureDevopsCiSettings } from "./ci/azureDevops/settings";
 import { githubCiJobs, GithubCiSettings, GithubCiSettingsArgs } from "./ci/github";
-import { fileVariablesBase64, Job, PipelineContext, renderPipelineFiles, SettingVariable, settingVariables } from "./pipelines";
+import { fileVariablesBase64, Job, localLoopContext, localLoopProblems, PipelineContext, renderPipelineFiles, SettingVariable, settingVariables } from "./pipelines";
 import { createWarehouse, deployTargetOf, PipelineWarehouse, pipelineWarehouse, validateWarehouse, Warehouse, WarehouseSecrets } from "./warehouse";
 import { plannedPipelineWarehouse } from "./warehouse/planned";
 
@@ -82,6 +83,11 @@ export class DbtPlatform extends pulumi.ComponentResource {
                 wiring.scheduled = { projectPrefix: SCHEDULED_PROJECT_PREFIX, repositoryArn: placeholder };
             }
             CiIdentity.validate(`${name}-ci`, ciArgs(config, wiring));
+            // The developers' Makefile embeds the bucket name: the configured one, or the shape Pulumi auto-names it
+            // (`<name>-artifacts-bucket-<7 hex>`), is checked now rather than when the real name resolves.
+            const loop = localLoopContext(pipelineContext(config, planned, { bucket: config.aws.artifacts.bucketName ?? `${name}-artifacts-bucket-0000000` }));
+            const loopProblems = loop ? localLoopProblems(loop) : [];
+            if (loopProblems.length) throw new Error(`${name}: the developers' local loop (Makefile) cannot be rendered:\n  - ${loopProblems.join("\n  - ")}`);
         }
 
         const settingsArgs = config.ci.manageSettings ? plannedSettings(config, planned) : undefined;
@@ -132,10 +138,11 @@ export class DbtPlatform extends pulumi.ComponentResource {
                 this.ciIdentity?.roleArns.deploy,
                 this.scheduledRuns?.repositoryUrl,
                 this.scheduledRuns?.imageTag,
+                this.artifacts?.docsSite?.url,
             ])
-            .apply(([profilesYaml, bucket, distributionId, pullRequestRoleArn, deployRoleArn, runnerRepositoryUrl, runnerImageTag]) =>
+            .apply(([profilesYaml, bucket, distributionId, pullRequestRoleArn, deployRoleArn, runnerRepositoryUrl, runnerImageTag, docsUrl]) =>
                 renderPipelineFiles(
-                    pipelineContext(config, pipelineWarehouse(warehouse), { bucket, distributionId, pullRequestRoleArn, deployRoleArn, runnerRepositoryUrl, runnerImageTag }),
+                    pipelineContext(config, pipelineWarehouse(warehouse), { bucket, distributionId, pullRequestRoleArn, deployRoleArn, runnerRepositoryUrl, runnerImageTag, docsUrl }),
                     profilesYaml,
                 ),
             );
@@ -222,6 +229,7 @@ function artifactArgs(config: StackConfig): ArtifactStoreArgs {
         bucketName: a.artifacts.bucketName,
         retentionDays: a.artifacts.retentionDays,
         kmsKeyArn: a.artifacts.kmsKeyArn,
+        ...(config.features.docsSite ? { docsPreviewRetentionDays: a.docs.previewRetentionDays } : {}),
         docs: config.features.docsSite
             ? {
                   domain: a.docs.domain,
@@ -262,6 +270,8 @@ function ciArgs(config: StackConfig, w: Wiring): CiIdentityArgs {
         oidcProviderArn: a.oidcProviderArn,
         artifactsBucketArn: w.bucketArn,
         distributionArn: w.distributionArn,
+        // The PR job publishes its docs preview under docs/pr/ (features.docsSite).
+        ...(config.features.docsSite ? { docsPreviewPrefix: DOCS_PREVIEW_PREFIX } : {}),
         // No scheduler role here: ScheduledRuns' own execution and task roles read the scheduler's secret.
         credentialSecretArns: { ci: secret("ci"), deploy: secret("deploy") },
         kmsKeyArn: a.artifacts.kmsKeyArn,
@@ -334,6 +344,9 @@ function deploymentEnvironment(config: StackConfig): string | undefined {
     }
 }
 
+/** The dbt target the developers' Makefile builds with (their own login and schema in their profiles.yml). */
+export const LOCAL_LOOP_TARGET = "dev";
+
 /**
  * Plain pipeline inputs from the config, the warehouse (contract; or, given only target names, the
  * warehouse the config plans) and the resolved AWS outputs.
@@ -341,7 +354,7 @@ function deploymentEnvironment(config: StackConfig): string | undefined {
 export function pipelineContext(
     config: StackConfig,
     warehouse: PipelineWarehouse | Partial<Record<"ci" | "deploy" | "scheduler", string>>,
-    aws: { bucket?: string; distributionId?: string; pullRequestRoleArn?: string; deployRoleArn?: string; runnerRepositoryUrl?: string; runnerImageTag?: string },
+    aws: { bucket?: string; distributionId?: string; pullRequestRoleArn?: string; deployRoleArn?: string; runnerRepositoryUrl?: string; runnerImageTag?: string; docsUrl?: string },
 ): PipelineContext {
     const a = config.aws;
     const wh: PipelineWarehouse = "kind" in warehouse && typeof warehouse.kind === "string" ? (warehouse as PipelineWarehouse) : plannedPipelineWarehouse("planned", config);
@@ -373,6 +386,7 @@ export function pipelineContext(
                   region: a.region,
                   bucket: aws.bucket ?? "",
                   distributionId: aws.distributionId,
+                  ...(aws.docsUrl ? { docsUrl: aws.docsUrl } : {}),
                   pullRequestRoleArn: aws.pullRequestRoleArn,
                   deployRoleArn: aws.deployRoleArn ?? "",
                   azureServiceConnection: a.azureDevops?.serviceConnection,
@@ -380,6 +394,8 @@ export function pipelineContext(
               }
             : undefined,
         projectEvaluator: config.features.projectEvaluator,
+        // Developers fetch the production manifest from the bucket with their own AWS profile (localLoop.ts).
+        ...(a.enabled && "developers" in config.warehouse && config.warehouse.developers.length > 0 ? { localLoop: { target: LOCAL_LOOP_TARGET } } : {}),
         deploymentEnvironment: deploymentEnvironment(config),
         ...(scheduled ? { scheduled } : {}),
     };

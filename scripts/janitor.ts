@@ -1,6 +1,6 @@
 /**
  * tsx scripts/janitor.ts --ci github|bitbucket|azure-devops --repository <repo> [--prefix dbt_pr_]
- *                        [--ttl-hours <h>] [--api-url <base>] [--execute]
+ *                        [--ttl-hours <h>] [--api-url <base>] [--docs-bucket <bucket>] [--execute]
  * tsx scripts/janitor.ts --stack <stack> [--execute]
  *
  * Drops orphaned PR schemas on a Postgres warehouse (or Redshift, with --stack): families whose pull request is closed, or whose
@@ -10,6 +10,8 @@
  * With --stack (the platform repository's scheduled job) the CI system, repository, API URL, prefix,
  * TTL (scheduledRuns.janitor.ttlHours) and connection come from the validated Pulumi.<stack>.yaml;
  * the PG* variables override the connection and JANITOR_API_URL the CI API (a proxy or a test server).
+ * With a docs bucket (--docs-bucket; with --stack and features.docsSite, JANITOR_DOCS_BUCKET)
+ * it also removes closed pull requests' docs previews (docs/pr/<n>/) through the AWS CLI on PATH.
  */
 import { Client } from "pg";
 import { parseStackConfig } from "../components/config";
@@ -20,6 +22,7 @@ import {
     GithubPullRequests,
     PullRequestState,
     runJanitor,
+    sweepDocsPreviews,
 } from "../components/janitor";
 
 interface Args {
@@ -30,10 +33,12 @@ interface Args {
     prefix: string;
     ttlHours?: number;
     apiUrl?: string;
+    /** The docs site's bucket: closed PRs' docs previews are removed too. */
+    docsBucket?: string;
     execute: boolean;
 }
 
-const USAGE = "usage: --ci github|bitbucket|azure-devops --repository <repo> [--prefix dbt_pr_] [--ttl-hours <h>] [--api-url <base>] [--execute], or --stack <stack> [--execute]";
+const USAGE = "usage: --ci github|bitbucket|azure-devops --repository <repo> [--prefix dbt_pr_] [--ttl-hours <h>] [--api-url <base>] [--docs-bucket <bucket>] [--execute], or --stack <stack> [--execute]";
 
 /** The janitor's arguments from a stack's validated config; sets the libpq defaults the environment does not. */
 function stackArgs(stack: string, execute: boolean): Args {
@@ -51,6 +56,8 @@ function stackArgs(stack: string, execute: boolean): Args {
         prefix: wh.schemas.pullRequestPrefix,
         ttlHours: config.scheduledRuns?.janitor.ttlHours,
         apiUrl: process.env.JANITOR_API_URL || config.ci.apiUrl,
+        // Opt-in: the sweep needs AWS credentials (and the CLI) in the job, which the platform repository's janitor job does not have yet.
+        docsBucket: config.features.docsSite ? process.env.JANITOR_DOCS_BUCKET || undefined : undefined,
         execute,
     };
 }
@@ -78,6 +85,7 @@ function parseArgs(argv: string[]): Args {
         } else if (flag === "--repository") a.repository = value;
         else if (flag === "--prefix") a.prefix = value;
         else if (flag === "--api-url") a.apiUrl = value;
+        else if (flag === "--docs-bucket") a.docsBucket = value;
         else if (flag === "--ttl-hours") {
             const h = Number(value);
             if (!(Number.isFinite(h) && h > 0)) throw new Error(`--ttl-hours ${value}: expected a positive number of hours`);
@@ -109,6 +117,7 @@ function pullRequests(a: Args): PullRequestState {
 
 async function main(): Promise<void> {
     const a = parseArgs(process.argv.slice(2));
+    const prs = pullRequests(a);
     const client = new Client();
     await client.connect();
     try {
@@ -116,10 +125,11 @@ async function main(): Promise<void> {
             kind: a.kind,
             sql: { query: async (text, params) => (await client.query(text, params as any[])).rows as any[] },
             prefix: a.prefix,
-            pullRequests: pullRequests(a),
+            pullRequests: prs,
             ttlHours: a.ttlHours,
             execute: a.execute,
         });
+        if (a.docsBucket) await sweepDocsPreviews({ bucket: a.docsBucket, pullRequests: prs, execute: a.execute });
     } finally {
         await client.end();
     }

@@ -85,7 +85,7 @@ describe("stack config", () => {
                 manifestMaxAgeHours: 240,
                 fullBuildSchedule: "0 4 * * 0",
             });
-            assert.deepStrictEqual(c.aws, { enabled: false, region: "eu-west-1", artifacts: { retentionDays: 90 }, docs: { access: "public", allowedCidrs: [], allowPublic: false } });
+            assert.deepStrictEqual(c.aws, { enabled: false, region: "eu-west-1", artifacts: { retentionDays: 90 }, docs: { access: "public", allowedCidrs: [], allowPublic: false, previewRetentionDays: 14 } });
             assert.deepStrictEqual(c.features, { docsSite: false, scheduledRuns: false, projectEvaluator: false });
             assert.deepStrictEqual(c.ci, { system: "bitbucket", repository: "acme-data/analytics-dbt", mainBranch: "main", manageSettings: false, approvers: [], azureRepositoryId: undefined, apiUrl: undefined, adoptExisting: false });
             const wh = c.warehouse;
@@ -123,7 +123,7 @@ describe("stack config", () => {
                 enabled: true,
                 region: "eu-west-1",
                 artifacts: { retentionDays: 90 },
-                docs: { access: "public", allowedCidrs: [], allowPublic: false },
+                docs: { access: "public", allowedCidrs: [], allowPublic: false, previewRetentionDays: 14 },
                 bitbucket: {
                     workspaceUuid: "{3c5f1a2e-8d4b-4f6a-9c1e-2b7d5e8f0a13}",
                     repositoryUuid: "{9e2d7c41-5b3a-4e8f-a6d2-1c4b8f7e3a95}",
@@ -180,6 +180,7 @@ describe("stack config", () => {
                 access: "ip-allowlist",
                 allowedCidrs: ["203.0.113.0/24", "198.51.100.17/32"],
                 allowPublic: false,
+                previewRetentionDays: 14,
             });
             assert.strictEqual(c.aws.enabled, true);
             assert.strictEqual(pg(c).connection.host, "warehouse-prod.acme.internal");

@@ -12,6 +12,10 @@ import * as path from "path";
 import { LATEST_MANIFEST_KEY } from "../components/aws/artifactStore";
 import { LOCAL_LOOP_FILE, LocalLoopContext, localLoopContext, localLoopProblems, renderLocalLoop } from "../components/pipelines/localLoop";
 import { PipelineContext } from "../components/pipelines";
+import { parseStackConfig } from "../components/config";
+import { DbtPlatform } from "../components/platform";
+import { parse } from "yaml";
+import { resolve, ROOT, runProgram, stackConfig, toPulumiConfig } from "../scripts/offline";
 import { allModels, changeOneModel, copyFixture, descendants, modelsBuilt, runDbt, writeProfiles } from "./support/dbtProject";
 import { MotoServer, startMoto } from "./support/moto";
 import { startPostgres, TestServer } from "./support/postgres";
@@ -55,9 +59,11 @@ describe("local loop: the rendered Makefile", () => {
     });
 
     it("comes from a stack's pipeline context, and none without an AWS bucket", () => {
-        const ctx = { stack: "dev", aws: { region: "eu-central-1", bucket: "acme-dbt-dev", deployRoleArn: "arn" } } as PipelineContext;
+        const ctx = { stack: "dev", dbt: {}, aws: { region: "eu-central-1", bucket: "acme-dbt-dev", deployRoleArn: "arn" }, localLoop: { target: "dev" } } as PipelineContext;
         assert.deepStrictEqual(localLoopContext(ctx, { target: "dev_anton" }), { stack: "dev", bucket: "acme-dbt-dev", manifestKey: LATEST_MANIFEST_KEY, region: "eu-central-1", target: "dev_anton", projectDir: ".", awsProfile: undefined });
         assert.strictEqual(localLoopContext({ ...ctx, aws: undefined }), undefined);
+        // No developers, no Makefile.
+        assert.strictEqual(localLoopContext({ ...ctx, localLoop: undefined }), undefined);
     });
 
     it("refuses values that make or sh would interpret, naming each field", () => {
@@ -66,6 +72,28 @@ describe("local loop: the rendered Makefile", () => {
         assert.throws(() => renderLocalLoop(bad), /local loop for stack prod: invalid context:\n {2}- bucket = "Acme_Bucket": expected an S3 bucket name/);
         assert.throws(() => renderLocalLoop({ ...CTX, projectDir: "/abs" }), /projectDir = "\/abs"/);
         assert.doesNotThrow(() => renderLocalLoop({ ...CTX, projectDir: "transform/dbt", awsProfile: undefined }));
+    });
+});
+
+describe("local loop: rendered by the program", function () {
+    this.timeout(120_000);
+    it("the prod stack (AWS, developers) renders the Makefile at the repository root from its own bucket and region", async () => {
+        const files = (await resolve((await runProgram("prod")).exports.pipelineFiles)).value as Record<string, string>;
+        const text = files[LOCAL_LOOP_FILE];
+        assert.ok(text, `no ${LOCAL_LOOP_FILE} in ${Object.keys(files).join(", ")}`);
+        assert.match(text, /^STATE_BUCKET := dbt-prod-artifacts-bucket-[0-9a-f]+$/m);
+        assert.match(text, /^STATE_REGION := eu-west-1$/m);
+        assert.match(text, /^DBT_TARGET \?= dev$/m);
+    });
+
+    it("a stack without AWS renders none", async () => {
+        const files = (await resolve((await runProgram("dev")).exports.pipelineFiles)).value as Record<string, string>;
+        assert.strictEqual(files[LOCAL_LOOP_FILE], undefined);
+    });
+
+    it("a component name that cannot name the auto-named bucket fails before anything is registered", async () => {
+        const config = parseStackConfig("prod", stackConfig("prod"));
+        assert.throws(() => new DbtPlatform("Dbt_Prod", { config, warehouseAdminPassword: "x" }), /Dbt_Prod: the developers' local loop \(Makefile\) cannot be rendered:\n {2}- bucket = "Dbt_Prod-artifacts-bucket-0000000": expected an S3 bucket name/);
     });
 });
 
@@ -122,8 +150,12 @@ describe("local loop: a developer's make dev on a real Postgres with the manifes
 
         // The developer's machine: a checkout with one changed model, their own profiles.yml and
         // their own named AWS profile (no AWS_* keys in the environment).
+        // The Makefile the program renders for a prod stack whose bucket is this moto bucket.
+        const doc = parse(fs.readFileSync(`${ROOT}/Pulumi.prod.yaml`, "utf8")).config;
+        doc["dbt-platform:aws"].artifacts.bucketName = CTX.bucket;
+        const files = (await resolve((await runProgram("prod", toPulumiConfig(doc))).exports.pipelineFiles)).value as Record<string, string>;
         repo = copyFixture(path.join(tmp, "repo"));
-        fs.writeFileSync(path.join(repo, LOCAL_LOOP_FILE), renderLocalLoop(CTX));
+        fs.writeFileSync(path.join(repo, LOCAL_LOOP_FILE), files[LOCAL_LOOP_FILE]);
         changeOneModel(repo, CHANGED);
         const home = path.join(tmp, "home");
         writeProfiles(path.join(home, ".dbt"), { dev: { ...conn, user: "anton", password: "anton-pw", schema: "dbt_anton" } });
@@ -139,7 +171,7 @@ describe("local loop: a developer's make dev on a real Postgres with the manifes
     });
 
     it("make dev builds only the changed model and its descendants in the developer's schema, deferring to production", async () => {
-        const r = await make(["dev"], repo, env);
+        const r = await make(["dev", `AWS_PROFILE=${CTX.awsProfile}`], repo, env);
         assert.strictEqual(r.code, 0, r.output.slice(-4000));
         assert.match(r.output, /Production manifest in \.artifacts\/manifest\.json/);
         const minimal = descendants(path.join(repo, ".artifacts", "manifest.json"), CHANGED);
@@ -157,7 +189,7 @@ describe("local loop: a developer's make dev on a real Postgres with the manifes
     });
 
     it("make dev-select builds a selection with deferral; without SELECT it says how to call it", async () => {
-        const r = await make(["dev-select", "SELECT=dim_countries"], repo, env);
+        const r = await make(["dev-select", "SELECT=dim_countries", `AWS_PROFILE=${CTX.awsProfile}`], repo, env);
         assert.strictEqual(r.code, 0, r.output.slice(-4000));
         assert.deepStrictEqual(modelsBuilt(path.join(repo, "target", "run_results.json")).map((id) => id.split(".").pop()), ["dim_countries"]);
         const usage = await make(["dev-select"], repo, env);
@@ -174,7 +206,7 @@ describe("local loop: a developer's make dev on a real Postgres with the manifes
         // The developer's profile can read the bucket, but the manifest is gone (a new stack, say).
         const rm = spawnSync("aws", ["s3", "rm", `s3://${CTX.bucket}/${CTX.manifestKey}`], { env: pythonEnv(moto.env), encoding: "utf8" });
         assert.strictEqual(rm.status, 0, rm.stderr);
-        const r = await make(["dev"], repo, env);
+        const r = await make(["dev", `AWS_PROFILE=${CTX.awsProfile}`], repo, env);
         assert.strictEqual(r.code, 0, r.output.slice(-4000));
         assert.match(r.output, /warning: no production manifest from s3:\/\/acme-dbt-local\/artifacts\/latest\/manifest\.json: dev builds everything/);
         assert.ok(!fs.existsSync(path.join(repo, ".artifacts", "manifest.json")));

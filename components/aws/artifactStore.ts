@@ -13,6 +13,11 @@ export const HISTORY_PREFIX = "artifacts/history/";
 /** Prefix of the generated dbt docs static site (the docs distribution's origin path); never expired. */
 export const DOCS_PREFIX = "docs/";
 
+/** Prefix of the per-pull-request docs previews (`docs/pr/<n>/`): expired after the preview retention, removed by the janitor. */
+export const DOCS_PREVIEW_PREFIX = "docs/pr/";
+/** Default days a docs preview lives (aws.docs.previewRetentionDays). */
+export const DOCS_PREVIEW_RETENTION_DAYS = 14;
+
 /** Key of one run's manifest under the history prefix. */
 export function historyManifestKey(runId: string): string {
     return `${HISTORY_PREFIX}${runId}/manifest.json`;
@@ -28,6 +33,8 @@ export interface ArtifactStoreArgs {
     kmsKeyArn?: pulumi.Input<string>;
     /** Serve the docs prefix through CloudFront (a DocsSite child); omitted: no docs site. */
     docs?: DocsSiteOptions;
+    /** Days after which a pull request's docs preview (docs/pr/<n>/) expires, with docs (default 14; integer 1..3650). */
+    docsPreviewRetentionDays?: number;
     /** Let `pulumi destroy` delete a non-empty bucket (default false). */
     forceDestroy?: boolean;
     /** Tags for the bucket (and the docs distribution and certificate). */
@@ -37,11 +44,15 @@ export interface ArtifactStoreArgs {
 const BUCKET_NAME = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
 
 /** Applies defaults and rejects bad arguments before any child is registered. */
-function normalise(name: string, args: ArtifactStoreArgs): { retentionDays: number; forceDestroy: boolean } {
+function normalise(name: string, args: ArtifactStoreArgs): { retentionDays: number; previewRetentionDays: number; forceDestroy: boolean } {
     const problems: string[] = [];
     const retentionDays = args.retentionDays ?? 90;
     if (!Number.isInteger(retentionDays) || retentionDays < 1 || retentionDays > 3650) {
         problems.push(`retentionDays = ${JSON.stringify(retentionDays)}: expected an integer from 1 to 3650`);
+    }
+    const previewRetentionDays = args.docsPreviewRetentionDays ?? DOCS_PREVIEW_RETENTION_DAYS;
+    if (!Number.isInteger(previewRetentionDays) || previewRetentionDays < 1 || previewRetentionDays > 3650) {
+        problems.push(`docsPreviewRetentionDays = ${JSON.stringify(previewRetentionDays)}: expected an integer from 1 to 3650`);
     }
     if (typeof args.bucketName === "string" && (!BUCKET_NAME.test(args.bucketName) || args.bucketName.includes(".."))) {
         problems.push(`bucketName = ${JSON.stringify(args.bucketName)}: expected 3-63 lower-case letters, digits, dots and hyphens`);
@@ -50,7 +61,7 @@ function normalise(name: string, args: ArtifactStoreArgs): { retentionDays: numb
     if (problems.length > 0) {
         throw new Error(`ArtifactStore ${name}: invalid arguments:\n  - ${problems.join("\n  - ")}`);
     }
-    return { retentionDays, forceDestroy: args.forceDestroy ?? false };
+    return { retentionDays, previewRetentionDays, forceDestroy: args.forceDestroy ?? false };
 }
 
 /**
@@ -132,7 +143,7 @@ export class ArtifactStore extends pulumi.ComponentResource {
             `${name}-lifecycle`,
             {
                 bucket,
-                // artifacts/latest/ and docs/ have no expiration rule: the latest manifest is what CI defers
+                // artifacts/latest/ and docs/ (but docs/pr/) have no expiration rule: the latest manifest is what CI defers
                 // to, however long ago production last deployed. Their overwritten versions do expire.
                 rules: [
                     {
@@ -159,6 +170,10 @@ export class ArtifactStore extends pulumi.ComponentResource {
                         filter: {},
                         abortIncompleteMultipartUpload: { daysAfterInitiation: 7 },
                     },
+                    // Pull requests' docs previews: the janitor removes a closed PR's at once; this catches the rest.
+                    ...(args.docs
+                        ? [{ id: "expire-docs-previews", status: "Enabled", filter: { prefix: DOCS_PREVIEW_PREFIX }, expiration: { days: model.previewRetentionDays } }]
+                        : []),
                 ],
             },
             // Noncurrent-version rules need versioning in place first.

@@ -74,6 +74,8 @@ export interface CiIdentityArgs {
     docsPrefix?: string;
     /** CloudFront distribution serving the docs; the deploy role may invalidate exactly this one. */
     distributionArn?: pulumi.Input<string>;
+    /** Key prefix of the pull requests' docs previews, under docsPrefix (e.g. `docs/pr/`): the PR role may write only there; omitted: no previews. */
+    docsPreviewPrefix?: string;
     /** Secrets each duty may read, one secret per duty. */
     credentialSecretArns: CiCredentialSecretArns;
     /** Customer managed KMS key of the secrets and/or the bucket (a key ARN, not an alias). */
@@ -191,8 +193,11 @@ export class CiIdentity extends pulumi.ComponentResource {
             permissions([
                 { Sid: "ReadArtifacts", Effect: "Allow", Action: ["s3:GetObject"], Resource: [objects(m.artifactsPrefix)] },
                 listStatement(bucket, [m.artifactsPrefix]),
+                // Docs previews: put only, under the previews prefix. IAM cannot narrow it to the job's own PR (no OIDC
+                // claim carries the PR number), so a PR job could overwrite another PR's preview, never the production docs.
+                ...(m.docsPreviewPrefix ? [{ Sid: "PublishDocsPreviews", Effect: "Allow" as const, Action: ["s3:PutObject"], Resource: [objects(m.docsPreviewPrefix)] }] : []),
                 ...secretStatement("ReadCiCredentials", secrets.ci),
-                ...kmsStatement(kms, ["kms:Decrypt"]),
+                ...kmsStatement(kms, m.docsPreviewPrefix ? ["kms:Decrypt", "kms:GenerateDataKey"] : ["kms:Decrypt"]),
             ]),
         );
         const deploy = this.role(name, "deploy", "dbt deploy: publishes artifacts and docs, reads deploy credentials", m,
@@ -370,6 +375,7 @@ interface Model {
     subjects: { pullRequest: CiSubjectMatch; deploy: CiSubjectMatch };
     artifactsPrefix: string;
     docsPrefix: string;
+    docsPreviewPrefix?: string;
     maxSessionDuration: number;
     warnings: string[];
 }
@@ -497,6 +503,10 @@ function normalise(name: string, args: CiIdentityArgs): Model {
     };
     const artifactsPrefix = prefix("artifactsPrefix", args.artifactsPrefix ?? "artifacts/");
     const docsPrefix = prefix("docsPrefix", args.docsPrefix ?? "docs/");
+    const docsPreviewPrefix = args.docsPreviewPrefix === undefined ? undefined : prefix("docsPreviewPrefix", args.docsPreviewPrefix);
+    if (docsPreviewPrefix !== undefined && (!docsPreviewPrefix.startsWith(docsPrefix) || docsPreviewPrefix === docsPrefix)) {
+        bad("docsPreviewPrefix", docsPreviewPrefix, `a prefix strictly under docsPrefix ${docsPrefix} (the PR role must not write the production docs)`);
+    }
 
     const maxSessionDuration = args.maxSessionDuration ?? 3600;
     if (!Number.isInteger(maxSessionDuration) || maxSessionDuration < 3600 || maxSessionDuration > 43200) {
@@ -539,5 +549,5 @@ function normalise(name: string, args: CiIdentityArgs): Model {
     if (problems.length > 0) {
         throw new Error(`CiIdentity ${name}: invalid arguments:\n  - ${problems.join("\n  - ")}`);
     }
-    return { issuerUrl, audience, keyPrefix, subjects, artifactsPrefix, docsPrefix, maxSessionDuration, warnings };
+    return { issuerUrl, audience, keyPrefix, subjects, artifactsPrefix, docsPrefix, docsPreviewPrefix, maxSessionDuration, warnings };
 }

@@ -253,6 +253,8 @@ export interface AwsConfig {
         allowedCidrs: string[];
         /** Lets the allow-list hold prefixes shorter than /8, 0.0.0.0/0 included (default false). */
         allowPublic: boolean;
+        /** Days a pull request's docs preview (docs/pr/<n>/) lives before the bucket expires it (default 14). */
+        previewRetentionDays: number;
     };
     /** Reuse an account's existing OIDC identity provider instead of creating one. */
     oidcProviderArn?: string;
@@ -873,7 +875,8 @@ function readAws(n: Node, kind: EnvironmentKind | undefined, ci: CiSystem | unde
         }),
     };
 
-    const docsNode = o.optional("docs", undefined as ObjectNode | undefined, (d) => d.object(["domain", "hostedZoneId", "access", "allowedCidrs", "allowPublic"]));
+    const docsNode = o.optional("docs", undefined as ObjectNode | undefined, (d) => d.object(["domain", "hostedZoneId", "access", "allowedCidrs", "allowPublic", "previewRetentionDays"]));
+    const previewRetentionDays = docsNode ? docsNode.optional("previewRetentionDays", 14, (d) => d.integer(1, 3650)) : 14;
     const domain = docsNode?.optional("domain", undefined, (d) => d.string(DOMAIN, "a lower-case DNS name such as docs.example.com"));
     const hostedZoneId = docsNode?.optional("hostedZoneId", undefined, (z) => z.string(HOSTED_ZONE, "a Route 53 hosted zone id (Z…)"));
     if (domain && !hostedZoneId && docsNode) docsNode.child("hostedZoneId").fail("the Route 53 zone of docs.domain (its certificate is DNS-validated there)");
@@ -921,7 +924,7 @@ function readAws(n: Node, kind: EnvironmentKind | undefined, ci: CiSystem | unde
     if (enabled && ci === "azure-devops" && !az) o.child("azureDevops").fail("organizationId and serviceConnection (aws.enabled with ci.system azure-devops needs them for OIDC trust)");
 
     if (
-        enabled === undefined || region === undefined || artifacts.retentionDays === undefined || access === undefined || allowPublic === undefined || !allowedCidrs ||
+        enabled === undefined || region === undefined || artifacts.retentionDays === undefined || previewRetentionDays === undefined || access === undefined || allowPublic === undefined || !allowedCidrs ||
         allowedCidrs.includes(undefined) || (bitbucket && (!bitbucket.workspaceUuid || !bitbucket.repositoryUuid)) ||
         (azureDevops && (!azureDevops.organizationId || !azureDevops.serviceConnection))
     ) {
@@ -932,7 +935,7 @@ function readAws(n: Node, kind: EnvironmentKind | undefined, ci: CiSystem | unde
         enabled,
         region,
         artifacts: strip(artifacts) as AwsConfig["artifacts"],
-        docs: strip({ domain, hostedZoneId, access, allowedCidrs: allowedCidrs as string[], allowPublic }),
+        docs: strip({ domain, hostedZoneId, access, allowedCidrs: allowedCidrs as string[], allowPublic, previewRetentionDays }),
         oidcProviderArn,
         github: github && strip(github),
         bitbucket: bitbucket && (strip(bitbucket) as AwsConfig["bitbucket"]),

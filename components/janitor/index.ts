@@ -1,3 +1,4 @@
 export * from "./janitor";
 export * from "./pullRequests";
 export * from "./schemas";
+export * from "./docsPreviews";

@@ -6,6 +6,7 @@ import type { CiSystem } from "../config/stack";
 import { renderAzure } from "./azure";
 import { renderBitbucket } from "./bitbucket";
 import { renderGithub } from "./github";
+import { LOCAL_LOOP_FILE, localLoopContext, renderLocalLoop } from "./localLoop";
 import { DRIVER_PATH, DRIVER_SCRIPT } from "./runner";
 import { inProject, PipelineContext, PipelineModel, pipelineModel, PROFILES_DIR } from "./model";
 
@@ -15,6 +16,7 @@ export { githubReference } from "./github";
 export { dropSchemaMacro, RUN_MARKER, schemaOwnershipMacro } from "./macros";
 export * from "./versions";
 export { DRIVER_PATH, DRIVER_SCRIPT, driverLine } from "./runner";
+export { LOCAL_LOOP_FILE, localLoopContext, localLoopProblems, renderLocalLoop } from "./localLoop";
 
 const RENDERERS: Record<CiSystem, (m: PipelineModel) => Record<string, string>> = {
     bitbucket: renderBitbucket,
@@ -49,5 +51,8 @@ export function renderPipelineFiles(ctx: PipelineContext, profilesYaml: string):
     // The PR job runs freshness, clone and build in one dbt process (runner.ts).
     if (model.jobs.some((j) => j.id === "pull-request")) files[inProject(ctx, DRIVER_PATH)] = DRIVER_SCRIPT;
     if (ctx.system !== "azure-devops") files[inProject(ctx, `${PROFILES_DIR}/profiles.yml`)] = profilesYaml;
+    // The developers' local loop, at the repository root (its DBT_PROJECT_DIR points into the project).
+    const loop = localLoopContext(ctx);
+    if (loop) files[LOCAL_LOOP_FILE] = renderLocalLoop(loop);
     return { model, files };
 }

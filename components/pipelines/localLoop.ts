@@ -57,16 +57,19 @@ export function localLoopProblems(ctx: LocalLoopContext): string[] {
     return problems;
 }
 
-/** The local-loop inputs of a stack's pipeline context; undefined when the stack has no AWS state bucket. */
+/**
+ * The local-loop inputs of a stack's pipeline context; undefined when the stack has no AWS state
+ * bucket or no local loop (ctx.localLoop: the stack has developers).
+ */
 export function localLoopContext(ctx: PipelineContext, opts: { target?: string; projectDir?: string; awsProfile?: string } = {}): LocalLoopContext | undefined {
-    if (!ctx.aws) return undefined;
+    if (!ctx.aws || !ctx.localLoop) return undefined;
     return {
         stack: ctx.stack,
         bucket: ctx.aws.bucket,
         manifestKey: LATEST_MANIFEST_KEY,
         region: ctx.aws.region,
-        target: opts.target ?? "dev",
-        projectDir: opts.projectDir ?? ".",
+        target: opts.target ?? ctx.localLoop.target,
+        projectDir: opts.projectDir ?? ctx.dbt.projectDir ?? ".",
         awsProfile: opts.awsProfile,
     };
 }

@@ -9,10 +9,11 @@
  */
 import * as path from "path";
 import { Document, isScalar, visit } from "yaml";
-import { HISTORY_PREFIX, LATEST_MANIFEST_KEY, DOCS_PREFIX } from "../aws/artifactStore";
+import { HISTORY_PREFIX, LATEST_MANIFEST_KEY, DOCS_PREFIX, DOCS_PREVIEW_PREFIX } from "../aws/artifactStore";
 import type { CiSystem } from "../config/stack";
 import { pullRequestPrefixProblem } from "../config/rules";
 import { envAlias, PipelineWarehouse, TargetEnvVar, writeFileLines } from "../warehouse/contract";
+import { localLoopContext, localLoopProblems } from "./localLoop";
 import { deadlockRetryLines, driverLine } from "./runner";
 import { AWSCLI_VERSION, PinOverrides, pinProblems, PYTHON_VERSION } from "./versions";
 import { releaseProblems, releaseSteps, ScheduledRelease } from "./release";
@@ -86,6 +87,8 @@ export interface PipelineContext {
         region: string;
         bucket: string;
         distributionId?: string;
+        /** Base URL of the docs site (https://…), for the docs preview's link. */
+        docsUrl?: string;
         pullRequestRoleArn?: string;
         deployRoleArn: string;
         /** Azure DevOps service connections (AWS Toolkit, workload identity federation). */
@@ -103,6 +106,8 @@ export interface PipelineContext {
     pins?: PinOverrides;
     /** Scheduled runs (features.scheduledRuns): the deploy job also pushes the runner image and publishes the project (release.ts). */
     scheduled?: ScheduledRelease;
+    /** The developers' local loop (localLoop.ts): rendered when the stack has AWS and developers; `target` is their dbt target. */
+    localLoop?: { target: string };
 }
 
 /** A variable a job reads from the CI system's settings (created by CiSettings). */
@@ -265,6 +270,9 @@ export function contextProblems(ctx: PipelineContext): string[] {
         if (ctx.system === "azure-devops" && !ctx.aws.azureServiceConnection) problems.push("aws.azureServiceConnection: expected the AWS service connection name");
     }
     problems.push(...releaseProblems(ctx));
+    // The Makefile's values land in make and sh: a context that cannot render it fails here, with the pipelines.
+    const loop = localLoopContext(ctx);
+    if (loop) problems.push(...localLoopProblems(loop).map((p) => `local loop: ${p}`));
     return problems;
 }
 
@@ -471,18 +479,23 @@ function pullRequestJob(ctx: PipelineContext, ci: string): Job {
     // `dbt clone` of the modified incremental models that production has (dbt's documented CI pattern:
     // they then build incrementally on production's rows where the warehouse clones), and the slim build.
     const freshness = `?source freshness --target ${ci}`;
+    // Docs preview (features.docsSite): `dbt docs generate` in the same process, after the build, on the same parse;
+    // with deferral, unbuilt nodes document production's relations.
+    const previews = Boolean(ctx.aws?.distributionId);
+    const docs = (defer: boolean) => (previews ? [`docs generate --target ${ci}${defer ? ` --defer --state ${state}` : ""}${exclude}`] : []);
     steps.push({
         id: "build",
-        name: "Slim CI: source freshness (warning only), then build modified models and their descendants",
+        name: `Slim CI: source freshness (warning only), then build modified models and their descendants${previews ? ", then the docs preview" : ""}`,
         lines: [
             `if [ -f ${state}/manifest.json ]; then`,
-            `  ${driverLine([freshness, `clone --target ${ci} --select state:modified+,config.materialized:incremental,state:old --state ${state}${exclude}`, `build --target ${ci} --select state:modified+ --defer --state ${state} --fail-fast${exclude}`])}`,
+            `  ${driverLine([freshness, `clone --target ${ci} --select state:modified+,config.materialized:incremental,state:old --state ${state}${exclude}`, `build --target ${ci} --select state:modified+ --defer --state ${state} --fail-fast${exclude}`, ...docs(true)])}`,
             "else",
-            `  ${driverLine([freshness, `build --target ${ci} --fail-fast${exclude}`])}`,
+            `  ${driverLine([freshness, `build --target ${ci} --fail-fast${exclude}`, ...docs(false)])}`,
             "fi",
         ],
         when: "success",
     });
+    if (ctx.aws && previews) steps.push(docsPreviewStep(ctx.aws.bucket, ctx.aws.docsUrl));
     if (ctx.projectEvaluator) {
         steps.push({
             id: "project-evaluator",
@@ -533,6 +546,29 @@ function pullRequestJob(ctx: PipelineContext, ci: string): Job {
             ...fileLines(ctx, ci),
             ...cdProject(ctx),
         ]),
+    };
+}
+
+/**
+ * Publishes the PR's `dbt docs generate` output to docs/pr/<n>/ on the docs site's bucket (the PR role
+ * may write only there). no-cache: CloudFront revalidates, so a re-push shows at once without an invalidation
+ * (which the PR role cannot make). A lifecycle rule expires the prefix; the janitor removes it when the PR closes.
+ */
+function docsPreviewStep(bucket: string, docsUrl: string | undefined): Step {
+    const dest = `s3://${bucket}/${DOCS_PREVIEW_PREFIX}`;
+    const site = docsUrl ? docsUrl.replace(/\/+$/, "") : "";
+    return {
+        id: "docs-preview",
+        name: "Publish the docs preview (docs/pr/<n>/)",
+        lines: [
+            "for f in index.html manifest.json catalog.json; do",
+            `  aws s3 cp "target/$f" ${shq(dest)}"$PR_NUMBER/$f" --cache-control no-cache --only-show-errors`,
+            "done",
+            // The site serves the docs prefix at its root (origin path), so the preview is /pr/<n>/ there.
+            `echo "Docs preview: "${shq(`${site}/${DOCS_PREVIEW_PREFIX.slice(DOCS_PREFIX.length)}`)}"$PR_NUMBER/index.html (${dest}$PR_NUMBER/)"`,
+        ],
+        when: "success",
+        aws: true,
     };
 }
 
