@@ -16,27 +16,14 @@ import { quoteIdent } from "../components/warehouse/postgres/identifiers";
 import { RedshiftAdminConnection, redshiftProviderObjects, RedshiftWarehouse } from "../components/warehouse/redshift";
 import { declaredRedshift, REDSHIFT_ARGS } from "./support/declaredWarehouses";
 import { startPostgres, TestServer } from "./support/postgres";
+import { allowed, INSUFFICIENT_PRIVILEGE, matchingCells, probeColumns } from "./support/accessProbe";
 
 const DATABASE = REDSHIFT_ARGS.database;
 
-const INSUFFICIENT_PRIVILEGE = "42501";
 /** The pull request whose build schema the CI user creates for the probe. */
 const PR = "7";
 
 const newPassword = () => `Rs${crypto.randomBytes(12).toString("hex")}9`;
-
-async function allowed(client: Client, sql: string): Promise<boolean> {
-    await client.query("BEGIN");
-    try {
-        await client.query(sql);
-        return true;
-    } catch (err) {
-        if ((err as DatabaseError).code === INSUFFICIENT_PRIVILEGE) return false;
-        throw new Error(`${sql}: ${(err as Error).message}`);
-    } finally {
-        await client.query("ROLLBACK");
-    }
-}
 
 describe("Redshift access matrix from the declared plan against a real Postgres 15 @integration", function () {
     this.timeout(180_000);
@@ -107,12 +94,7 @@ describe("Redshift access matrix from the declared plan against a real Postgres 
                 ...(row.duties ? { duties: row.duties } : {}),
                 sessionRole: row.kind === "login" ? (await client.query("SELECT current_user AS u")).rows[0].u : "",
                 connect,
-                createSchema: await allowed(client, "CREATE SCHEMA access_probe_new"),
-                create: await per((s) => `CREATE TABLE ${s}.access_probe_new (x int)`),
-                replaceDrop: await per((s) => `DROP TABLE ${s}.access_probe`),
-                read: await per((s) => `SELECT x FROM ${s}.access_probe`),
-                // COMMENT ON SCHEMA is reserved to the schema's owner.
-                own: await per((s) => `COMMENT ON SCHEMA ${s} IS 'probe'`),
+                ...(await probeColumns(client, per)),
             };
         } finally {
             await client.end();
@@ -122,17 +104,8 @@ describe("Redshift access matrix from the declared plan against a real Postgres 
     it("the matrix derived from RedshiftWarehouse's declared plan equals the probed one, cell by cell", async () => {
         const probed: AccessMatrix = { ...derived, rows: [] };
         for (const row of derived.rows) probed.rows.push(await probe(row));
-        const cells = (m: AccessMatrix) =>
-            m.rows.flatMap((r) => [
-                `${r.name} session=${r.sessionRole}`,
-                `${r.name} connect=${r.connect}`,
-                `${r.name} createSchema=${r.createSchema}`,
-                ...m.schemas.flatMap((s) => (["create", "replaceDrop", "read", "own"] as const).map((k) => `${r.name} ${k} ${s}=${r[k].includes(s)}`)),
-            ]);
-        const want = cells(derived);
-        const got = new Set(cells(probed));
-        const matching = want.filter((c) => got.has(c)).length;
-        console.log(`access matrix (redshift): ${matching}/${want.length} derived cells match the real Postgres`);
+        const { matching, total } = matchingCells(derived, probed);
+        console.log(`access matrix (redshift): ${matching}/${total} derived cells match the real Postgres`);
         // Every user, both groups, the production and developer schemas and the PR family are covered.
         assert.deepStrictEqual(derived.rows.map((r) => r.name), ["anton", "dbt_ci", "dbt_prod", "grp_dev", "grp_prod", "maria"]);
         assert.deepStrictEqual(derived.schemas, ["analytics", "analytics_staging", "anton", "anton_staging", "dbt_build_<n>", "maria", "maria_staging"]);

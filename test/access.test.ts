@@ -12,28 +12,14 @@ import { quoteIdent } from "../components/warehouse/postgres/identifiers";
 import { applyRecorded } from "./support/apply";
 import { resolve, runProgram, toPulumiConfig } from "../scripts/offline";
 import { startPostgres, TestServer } from "./support/postgres";
+import { allowed, INSUFFICIENT_PRIVILEGE, matchingCells, probeColumns } from "./support/accessProbe";
 import { stackOnServers } from "./support/stackOnServers";
 
 const DATABASE = "access_matrix";
-const INSUFFICIENT_PRIVILEGE = "42501";
 
 function devConfig(server: TestServer) {
     const doc = stackOnServers("dev", server, { database: DATABASE });
     return toPulumiConfig(doc);
-}
-
-/** Runs `sql` in a transaction that is rolled back; true when allowed, false on 42501, throws otherwise. */
-async function allowed(client: Client, sql: string, params?: unknown[]): Promise<boolean> {
-    await client.query("BEGIN");
-    try {
-        await client.query(sql, params as any[]);
-        return true;
-    } catch (err) {
-        if ((err as DatabaseError).code === INSUFFICIENT_PRIVILEGE) return false;
-        throw new Error(`${sql}: ${(err as Error).message}`);
-    } finally {
-        await client.query("ROLLBACK");
-    }
 }
 
 describe("access matrix against a real Postgres @integration", function () {
@@ -94,12 +80,7 @@ describe("access matrix against a real Postgres @integration", function () {
                 kind: row.kind,
                 sessionRole,
                 connect,
-                createSchema: await allowed(client, "CREATE SCHEMA access_probe_new"),
-                create: await per((s) => `CREATE TABLE ${s}.access_probe_new (x int)`),
-                replaceDrop: await per((s) => `DROP TABLE ${s}.access_probe`),
-                read: await per((s) => `SELECT x FROM ${s}.access_probe`),
-                // COMMENT ON SCHEMA is reserved to the schema's owner.
-                own: await per((s) => `COMMENT ON SCHEMA ${s} IS 'probe'`),
+                ...(await probeColumns(client, per)),
             };
         } finally {
             await client.end();
@@ -109,17 +90,8 @@ describe("access matrix against a real Postgres @integration", function () {
     it("the matrix derived from the declared plan equals the probed one, cell by cell", async () => {
         const probed: AccessMatrix = { ...derived, rows: [] };
         for (const row of derived.rows) probed.rows.push(await probe(row));
-        const cells = (m: AccessMatrix) =>
-            m.rows.flatMap((r) => [
-                `${r.name} session=${r.sessionRole}`,
-                `${r.name} connect=${r.connect}`,
-                `${r.name} createSchema=${r.createSchema}`,
-                ...m.schemas.flatMap((s) => (["create", "replaceDrop", "read", "own"] as const).map((k) => `${r.name} ${k} ${s}=${r[k].includes(s)}`)),
-            ]);
-        const want = cells(derived);
-        const got = new Set(cells(probed));
-        const matching = want.filter((c) => got.has(c)).length;
-        console.log(`access matrix: ${matching}/${want.length} derived cells match the real Postgres`);
+        const { matching, total } = matchingCells(derived, probed);
+        console.log(`access matrix: ${matching}/${total} derived cells match the real Postgres`);
         assert.ok(derived.rows.length >= 7 && derived.schemas.length >= 5, "the dev stack's matrix covers every login, role and schema");
         assert.deepStrictEqual(probed, derived);
     });

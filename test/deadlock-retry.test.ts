@@ -196,7 +196,10 @@ describe("deploys retry a Postgres deadlock with dbt retry @integration", functi
         dirs.push(entry);
         const env = targetEnv(dir, { ...moto.env, DBT_ARTIFACTS_BUCKET: ROLES.bucket, DBT_PROJECT_KEY: "projects/p.tar.gz", DBT_PROJECT_MANIFEST_KEY: "projects/p/manifest.json", DBT_RUN_STATE_PREFIX: "runs/", DBT_TARGET: "prod", DBT_RUNNER_MODE: "full", DBT_RUNNER_WORKDIR: path.join(dir, "run") });
         // The release's project tarball and manifest, as the platform's release publishes them.
-        const publish = bash(`tar -czf p.tar.gz --exclude=./run --exclude=./p.tar.gz . && echo '{}' > m.json && aws s3 cp --only-show-errors p.tar.gz s3://${ROLES.bucket}/projects/p.tar.gz && aws s3 cp --only-show-errors m.json s3://${ROLES.bucket}/projects/p/manifest.json`, dir, env);
+        // The tarball is written outside the directory tar reads (else tar may see "." change under it and exit 1).
+        const tarball = `${dir}-p.tar.gz`;
+        dirs.push(tarball);
+        const publish = bash(`tar -czf ${tarball} --exclude=./run . && echo '{}' > ../${path.basename(dir)}-m.json && aws s3 cp --only-show-errors ${tarball} s3://${ROLES.bucket}/projects/p.tar.gz && aws s3 cp --only-show-errors ../${path.basename(dir)}-m.json s3://${ROLES.bucket}/projects/p/manifest.json`, dir, env);
         assert.strictEqual(publish.code, 0, publish.output);
         await deadlocks(1);
         const r = bash(`bash ${entry}`, dir, env, []);

@@ -41,7 +41,8 @@ describe("slim deploys: model, renderers and manifest guards", () => {
         assert.ok(fetch.lines.some((l) => l.includes("as role arn:deploy. Failing")), "the fetch failure does not name the deploy role");
         assert.ok(fetch.lines.some((l) => l.endsWith(" .state/manifest.json 36")), "the guard does not get dbt.manifestMaxAgeHours");
         const build = deploy.steps.find((s) => s.id === "build")!.lines.join("\n");
-        assert.match(build, /\n {2}dbt build --target prod --fail-fast --select state:modified\+ --defer --state \.state\nelse\n {2}dbt build --target prod --fail-fast\nfi$/);
+        // Both builds go through the deadlock retry (test/deadlock-retry.test.ts).
+        assert.match(build, /\n {2}dbt_deadlock_retry dbt build --target prod --fail-fast --select state:modified\+ --defer --state \.state\nelse\n {2}dbt_deadlock_retry dbt build --target prod --fail-fast\nfi$/);
         assert.match(build, /case "\$\{FULL_BUILD:-false\}:\$\{FULL_REFRESH:-false\}:\$\{BUILD_REASON:-\}" in\n {2}\[Tt\]rue:\*\|\*:\[Tt\]rue:\*\|\*:Schedule\) /);
         assert.deepStrictEqual(deploy.fullBuild, { schedule: "30 2 * * 1-5" });
         // Without AWS there is no manifest to defer to: always a full build.
