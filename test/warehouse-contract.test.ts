@@ -4,8 +4,7 @@
  */
 import assert from "assert";
 import { parse } from "yaml";
-import { dropSchemaMacro } from "../components/pipelines/macros";
-import { DROP_SCHEMA_MACRO } from "../components/pipelines/model";
+import { DROP_SCHEMA_MACRO, dropSchemaMacro } from "../components/warehouse/postgres/macros";
 import { CREATE_SCHEMA_MACRO, PostgresWarehouse, PostgresWarehouseArgs, pullRequestSchemaName, Warehouse } from "../components/warehouse";
 import { installMocks, resolve } from "../scripts/offline";
 

@@ -13,7 +13,8 @@ import { inProject, PipelineContext, PipelineModel, pipelineModel, PROFILES_DIR 
 export * from "./model";
 export { azureNames } from "./azure";
 export { githubReference } from "./github";
-export { dropSchemaMacro, RUN_MARKER, schemaOwnershipMacro } from "./macros";
+// Postgres's pipeline macros live with its warehouse (the contract hands them to the jobs); the library keeps exporting them here.
+export { DROP_SCHEMA_MACRO, dropSchemaMacro, RUN_MARKER, SCHEMA_OWNERSHIP_MACRO, schemaOwnershipMacro } from "../warehouse/postgres/macros";
 export * from "./versions";
 export { DRIVER_PATH, DRIVER_SCRIPT, driverLine } from "./runner";
 export { LOCAL_LOOP_FILE, localLoopContext, localLoopProblems, renderLocalLoop } from "./localLoop";

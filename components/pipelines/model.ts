@@ -22,8 +22,6 @@ import { releaseProblems, releaseSteps, ScheduledRelease } from "./release";
 export const PROFILES_DIR = ".ci";
 /** Where CI keeps the production manifest it defers to. */
 export const STATE_DIR = ".state";
-/** Postgres's macro names (the warehouse contract now names the macros a job runs); kept for existing imports. */
-export { DROP_SCHEMA_MACRO, SCHEMA_OWNERSHIP_MACRO } from "../warehouse/postgres/macros";
 /** The dbt package whose tests are the project-evaluator gate (features.projectEvaluator). */
 export const EVALUATOR_PACKAGE = "dbt_project_evaluator";
 /** Default of dbt.manifestMaxAgeHours: an older production manifest is not deferred to. */

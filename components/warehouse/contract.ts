@@ -56,6 +56,17 @@ export function targetEnvVar(target: string, field: string): string {
     return `DBT_${norm(target)}_${norm(field)}`;
 }
 
+/** The credential secret of one target: flat JSON whose keys are the target fields (values as text); an empty field is an error. */
+export function credentialJson(connection: Readonly<Record<string, unknown>>, fields: readonly string[]): string {
+    const doc: Record<string, string> = {};
+    for (const f of fields) {
+        const v = connection[f];
+        if (v === undefined || v === null || v === "") throw new Error(`credential field ${f} is empty`);
+        doc[f] = String(v);
+    }
+    return JSON.stringify(doc);
+}
+
 /** One environment variable a rendered target reads (directly or through a file). */
 export interface TargetEnvVar {
     /** The target field it carries (a key of the credential secret), e.g. user, private_key. */

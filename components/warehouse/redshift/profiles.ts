@@ -4,7 +4,7 @@
  * scheme as Postgres, so the pipelines export one set of names per target).
  */
 import { stringify } from "yaml";
-import type { TargetEnvVar } from "../contract";
+import { credentialJson, type TargetEnvVar } from "../contract";
 
 /** The adapter the pipelines install for Redshift stacks. */
 export const REDSHIFT_ADAPTER = { type: "redshift", package: "dbt-redshift", version: "1.11.2" } as const;
@@ -111,16 +111,8 @@ export function redshiftTargetEnv(target: string, auth: RedshiftAuth, pullReques
     });
 }
 
-/** The credential secret of one target: flat JSON whose keys are the target fields (values as text). */
-export function redshiftCredentialJson(connection: Record<string, unknown>, fields: readonly string[]): string {
-    const doc: Record<string, string> = {};
-    for (const f of fields) {
-        const v = connection[f];
-        if (v === undefined || v === null || v === "") throw new Error(`credential field ${f} is empty`);
-        doc[f] = String(v);
-    }
-    return JSON.stringify(doc);
-}
+/** The credential secret of one target: the contract's credentialJson, under the name the library exported first. */
+export const redshiftCredentialJson = credentialJson;
 
 /** Name of the cleanup macro (the same name the Postgres and Snowflake pipelines call). */
 export const REDSHIFT_DROP_MACRO_NAME = "dbt_platform_drop_pr_schema";

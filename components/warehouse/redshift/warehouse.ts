@@ -1,12 +1,12 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import type { AccessPlan, AdapterPackage, PipelineWarehouse, PullRequestSchemas, TargetEnvVar, Warehouse } from "../contract";
+import { credentialJson } from "../contract";
 import { RedshiftAdminConnection } from "./client";
 import { redshiftContractAccessPlan, RedshiftPlanModel, RedshiftPlanStep, redshiftAccessPlan } from "./plan";
 import {
     REDSHIFT_ADAPTER,
     RedshiftAuth,
-    redshiftCredentialJson,
     redshiftProfiles,
     redshiftPullRequestSchemas,
     redshiftTargetEnv,
@@ -267,7 +267,7 @@ export class RedshiftWarehouse extends pulumi.ComponentResource implements Wareh
             }),
         );
         this.credentialSecrets = pulumi.secret(
-            this.targets.apply((targets) => Object.fromEntries(Object.entries(targets).map(([t, c]) => [t, redshiftCredentialJson({ ...c }, fields)]))),
+            this.targets.apply((targets) => Object.fromEntries(Object.entries(targets).map(([t, c]) => [t, credentialJson({ ...c }, fields)]))),
         );
         this.profilesYaml = pulumi.output(
             renderRedshiftProfilesYaml(

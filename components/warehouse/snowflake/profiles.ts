@@ -106,17 +106,6 @@ export function renderSnowflakeProfilesYaml(doc: SnowflakeProfilesDocument): str
     return stringify(doc, { lineWidth: 0 });
 }
 
-/** The credential secret of one target: flat JSON whose keys are the target fields (values as text). */
-export function snowflakeCredentialJson(connection: SnowflakeTargetConnection, fields: readonly SnowflakeTargetField[]): string {
-    const doc: Record<string, string> = {};
-    for (const f of fields) {
-        const v = connection[f];
-        if (v === undefined || v === null || v === "") throw new Error(`credential field ${f} is empty`);
-        doc[f] = String(v);
-    }
-    return JSON.stringify(doc);
-}
-
 /** Name of the cleanup macro (the same name the Postgres pipelines call). */
 export const SNOWFLAKE_DROP_MACRO_NAME = "dbt_platform_drop_pr_schema";
 

@@ -19,13 +19,12 @@ import * as pulumi from "@pulumi/pulumi";
 import * as snowflake from "@pulumi/snowflake";
 import * as tls from "@pulumi/tls";
 import type { AccessPlan, AdapterPackage, BotDuty, GrantTarget, PipelineWarehouse, PlannedGrant, PullRequestSchemas, RoleRef, TargetEnvVar, Warehouse } from "../contract";
-import { dutyTargetName } from "../contract";
+import { credentialJson, dutyTargetName } from "../contract";
 import { publicKeyBody, splitAccount } from "./identifiers";
 import { dutyRole, dutyWarehouse, normaliseSnowflake, SnowflakeModel, SnowflakeWarehouseArgs, WAREHOUSE_DUTIES, WarehouseDuty } from "./model";
 import { COPY_GRANTS_PROJECT_CONFIG, DatabaseKey, databases, renderSnowflakeSql, snowflakeAccessPlan, userKeyResourceName } from "./plan";
 import {
     renderSnowflakeProfilesYaml,
-    snowflakeCredentialJson,
     snowflakeProfiles,
     snowflakePullRequestSchemas,
     SnowflakeTargetConnection,
@@ -252,7 +251,7 @@ export class SnowflakeWarehouse extends pulumi.ComponentResource implements Ware
         }
         this.targets = pulumi.secret(collect(targetEntries));
         this.credentialSecrets = pulumi.secret(
-            this.targets.apply((targets) => Object.fromEntries(Object.entries(targets).map(([t, c]) => [t, snowflakeCredentialJson(c, fields)]))),
+            this.targets.apply((targets) => Object.fromEntries(Object.entries(targets).map(([t, c]) => [t, credentialJson({ ...c }, fields)]))),
         );
         this.profileEnvironment = pulumi.secret(
             this.targets.apply((targets) => {
