@@ -5,11 +5,12 @@
  * password or key-pair JWT) and rejects CREATE ROLE, GRANT, SHOW GRANTS and RSA_PUBLIC_KEY, so
  * tests run dbt's DDL and queries on it, never the access plan.
  */
-import { ChildProcess, execFile, spawn } from "child_process";
+import { execFile } from "child_process";
 import * as net from "net";
 import * as path from "path";
 import { freePort } from "./postgres";
 import { ensurePythonEnv, pythonEnv, VENV_BIN } from "./python";
+import { startPythonServer } from "./pythonServer";
 
 export interface FakesnowServer {
     host: string;
@@ -39,26 +40,7 @@ export async function startFakesnow(): Promise<FakesnowServer> {
     ensurePythonEnv();
     const host = "127.0.0.1";
     const port = await freePort();
-    // Own process group, so stop() also takes down uvicorn's workers.
-    const child = spawn(path.join(VENV_BIN, "fakesnow"), ["-s", "--host", host, "-p", String(port)], {
-        env: pythonEnv(),
-        detached: true,
-        stdio: ["ignore", "pipe", "pipe"],
-    });
-    let output = "";
-    const keep = (b: Buffer) => (output = (output + b.toString()).slice(-8000));
-    child.stdout!.on("data", keep);
-    child.stderr!.on("data", keep);
-    const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-    const onExit = () => killGroup(child, "SIGKILL");
-    process.once("exit", onExit);
-    try {
-        await waitUntilListening(host, port, child, () => output);
-    } catch (e) {
-        killGroup(child, "SIGKILL");
-        process.removeListener("exit", onExit);
-        throw e;
-    }
+    const server = await startPythonServer("fakesnow", ["-s", "--host", host, "-p", String(port)], async (output) => /Uvicorn running/.test(output) && (await connects(host, port)), 60_000);
     return {
         host,
         port,
@@ -70,36 +52,8 @@ export async function startFakesnow(): Promise<FakesnowServer> {
                 });
             });
         },
-        async stop() {
-            process.removeListener("exit", onExit);
-            if (child.exitCode !== null || child.signalCode !== null) return;
-            killGroup(child, "SIGTERM");
-            const timer = setTimeout(() => killGroup(child, "SIGKILL"), 5000);
-            await exited;
-            clearTimeout(timer);
-        },
+        stop: () => server.stop(),
     };
-}
-
-function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
-    if (child.pid === undefined) return;
-    try {
-        process.kill(-child.pid, signal);
-    } catch {
-        // Already gone.
-    }
-}
-
-async function waitUntilListening(host: string, port: number, child: ChildProcess, output: () => string): Promise<void> {
-    const deadline = Date.now() + 60_000;
-    while (Date.now() < deadline) {
-        if (child.exitCode !== null || child.signalCode !== null) {
-            throw new Error(`fakesnow exited (${child.exitCode ?? child.signalCode}) before listening:\n${output()}`);
-        }
-        if (/Uvicorn running/.test(output()) && (await connects(host, port))) return;
-        await new Promise((r) => setTimeout(r, 200));
-    }
-    throw new Error(`fakesnow did not listen on ${host}:${port} within 60 s:\n${output()}`);
 }
 
 function connects(host: string, port: number): Promise<boolean> {

@@ -3,13 +3,14 @@
  * the venv's AWS CLI at it; the bucket helpers shell out to that same CLI so that tests see
  * exactly what a pipeline's `aws s3 ...` would.
  */
-import { ChildProcess, execFile, spawn } from "child_process";
+import { execFile } from "child_process";
 import * as fs from "fs";
 import * as http from "http";
 import * as os from "os";
 import * as path from "path";
 import { freePort } from "./postgres";
 import { ensurePythonEnv, pythonEnv, VENV_BIN } from "./python";
+import { startPythonServer } from "./pythonServer";
 
 export interface MotoServer {
     endpoint: string;
@@ -34,28 +35,7 @@ export async function startMoto(): Promise<MotoServer> {
         AWS_SECRET_ACCESS_KEY: "testing",
         AWS_DEFAULT_REGION: MOTO_REGION,
     };
-    // Own process group, so stop() also takes down anything the server forks.
-    const child = spawn(path.join(VENV_BIN, "moto_server"), ["-H", "127.0.0.1", "-p", String(port)], {
-        env: pythonEnv(),
-        detached: true,
-        stdio: ["ignore", "pipe", "pipe"],
-    });
-    let output = "";
-    const keep = (b: Buffer) => (output = (output + b.toString()).slice(-8000));
-    child.stdout!.on("data", keep);
-    child.stderr!.on("data", keep);
-    const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-    // Never leave a server behind if the process exits without calling stop().
-    const onExit = () => killGroup(child, "SIGKILL");
-    process.once("exit", onExit);
-
-    try {
-        await waitUntilAnswering(port, child, () => output);
-    } catch (e) {
-        killGroup(child, "SIGKILL");
-        process.removeListener("exit", onExit);
-        throw e;
-    }
+    const server = await startPythonServer("moto_server", ["-H", "127.0.0.1", "-p", String(port)], () => answers(port), 30_000);
 
     const aws = (args: string[]) => run(path.join(VENV_BIN, "aws"), args, pythonEnv(env));
     return {
@@ -84,36 +64,8 @@ export async function startMoto(): Promise<MotoServer> {
                 fs.rmSync(dir, { recursive: true, force: true });
             }
         },
-        async stop() {
-            process.removeListener("exit", onExit);
-            if (child.exitCode !== null || child.signalCode !== null) return;
-            killGroup(child, "SIGTERM");
-            const timer = setTimeout(() => killGroup(child, "SIGKILL"), 5000);
-            await exited;
-            clearTimeout(timer);
-        },
+        stop: () => server.stop(),
     };
-}
-
-function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
-    if (child.pid === undefined) return;
-    try {
-        process.kill(-child.pid, signal);
-    } catch {
-        // Already gone.
-    }
-}
-
-async function waitUntilAnswering(port: number, child: ChildProcess, output: () => string): Promise<void> {
-    const deadline = Date.now() + 30_000;
-    while (Date.now() < deadline) {
-        if (child.exitCode !== null || child.signalCode !== null) {
-            throw new Error(`moto_server exited (${child.exitCode ?? child.signalCode}) before answering:\n${output()}`);
-        }
-        if (await answers(port)) return;
-        await new Promise((r) => setTimeout(r, 200));
-    }
-    throw new Error(`moto_server did not answer on port ${port} within 30 s:\n${output()}`);
 }
 
 function answers(port: number): Promise<boolean> {
