@@ -348,16 +348,16 @@ function deploymentEnvironment(config: StackConfig): string | undefined {
 export const LOCAL_LOOP_TARGET = "dev";
 
 /**
- * Plain pipeline inputs from the config, the warehouse (contract; or, given only target names, the
- * warehouse the config plans) and the resolved AWS outputs.
+ * Plain pipeline inputs from the config, the warehouse (contract; undefined: the warehouse the
+ * config plans) and the resolved AWS outputs.
  */
 export function pipelineContext(
     config: StackConfig,
-    warehouse: PipelineWarehouse | Partial<Record<"ci" | "deploy" | "scheduler", string>>,
+    warehouse: PipelineWarehouse | undefined,
     aws: { bucket?: string; distributionId?: string; pullRequestRoleArn?: string; deployRoleArn?: string; runnerRepositoryUrl?: string; runnerImageTag?: string; docsUrl?: string },
 ): PipelineContext {
     const a = config.aws;
-    const wh: PipelineWarehouse = "kind" in warehouse && typeof warehouse.kind === "string" ? (warehouse as PipelineWarehouse) : plannedPipelineWarehouse("planned", config);
+    const wh = warehouse ?? plannedPipelineWarehouse("planned", config);
     const targetNames = wh.targetNames;
     const deployTarget = targetNames.deploy ?? deployTargetOf(config);
     // Key-pair credentials reach GitHub jobs as seed 002 does: from Secrets Manager with the job's role.

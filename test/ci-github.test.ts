@@ -212,7 +212,7 @@ describe("GithubCiSettings", () => {
             const files = (await resolve(exports.pipelineFiles)).value as Record<string, string>;
             const profilesYaml = (await resolve(exports.profilesYaml)).value as string;
             // The plain jobs come from the same model the program rendered its files from.
-            const rendered = renderPipelineFiles(pipelineContext(parseStackConfig("dev", config), { ci: "ci", deploy: "prod" }, {}), profilesYaml);
+            const rendered = renderPipelineFiles(pipelineContext(parseStackConfig("dev", config), undefined, {}), profilesYaml);
             assert.deepStrictEqual(rendered.files, files);
             const env = await resolve(exports.profileEnvironment);
             assert.ok(env.secret);

@@ -530,7 +530,7 @@ describe("one pull-request prefix rule for config and pipelines", () => {
             }
             // The model's verdict on the same prefix, with an otherwise valid context.
             const good = parseStackConfig("dev", toPulumiConfig(YAML.dev));
-            const planned = pipelineContext(good, { ci: "ci", deploy: "prod" }, {});
+            const planned = pipelineContext(good, undefined, {});
             const ctx: PipelineContext = { ...planned, warehouse: { ...planned.warehouse, pullRequestSchemas: { ...planned.warehouse.pullRequestSchemas, prefix } } };
             const modelOk = !contextProblems(ctx).some((p) => p.startsWith("warehouse.pullRequestSchemas.prefix"));
             assert.strictEqual(config !== undefined, modelOk, `config ${config ? "accepts" : "rejects"} it, the pipeline model ${modelOk ? "accepts" : "rejects"} it`);

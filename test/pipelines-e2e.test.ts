@@ -125,7 +125,7 @@ describe("pipelines end to end with real dbt @integration", function () {
         const arns = exports.ciRoleArns as unknown as Record<"pullRequest" | "deploy", import("@pulumi/pulumi").Output<string>>;
         const roles = { pullRequestRoleArn: (await resolve(arns.pullRequest)).value, deployRoleArn: (await resolve(arns.deploy)).value };
         const profiles = (await resolve(exports.profilesYaml)).value as string;
-        github = renderPipelineFiles(pipelineContext(ghConfig, { ci: "ci", deploy: "prod", scheduler: "scheduler" }, { bucket: BUCKET, ...roles }), profiles).files;
+        github = renderPipelineFiles(pipelineContext(ghConfig, undefined, { bucket: BUCKET, ...roles }), profiles).files;
     });
 
     after(async () => {

@@ -90,7 +90,7 @@ describe("pipelines on a real-shaped dbt project (all three CI systems) @integra
         const { config } = withCiSystem(baseConfig, system);
         if (changes.projectDir) config["dbt-platform:dbt"] = JSON.stringify({ ...JSON.parse(config["dbt-platform:dbt"]), projectDir: changes.projectDir });
         const parsed = parseStackConfig("prod", config);
-        return renderPipelineFiles(pipelineContext(parsed, { ci: "ci", deploy: "prod", scheduler: "scheduler" }, { bucket: changes.bucket ?? BUCKET, ...roles }), profilesYaml);
+        return renderPipelineFiles(pipelineContext(parsed, undefined, { bucket: changes.bucket ?? BUCKET, ...roles }), profilesYaml);
     }
 
     /** A repository checkout: the real project (in `projectDir`), the rendered files, then the PR's edits. */

@@ -204,12 +204,12 @@ describe("program: release steps per CI system, only with scheduled runs", () =>
     };
     for (const s of systems) {
         it(`${s.system}: the deploy job ends with the image and the project; without the feature it has neither`, () => {
-            const ctx = pipelineContext(configFor(s.system, s.repository, true), { ci: "ci", deploy: "prod", scheduler: "scheduler" }, { bucket: "acme-dbt", distributionId: "E123", ...roles, runnerRepositoryUrl: repo, runnerImageTag: "dbt1.11.16-abc" });
+            const ctx = pipelineContext(configFor(s.system, s.repository, true), undefined, { bucket: "acme-dbt", distributionId: "E123", ...roles, runnerRepositoryUrl: repo, runnerImageTag: "dbt1.11.16-abc" });
             const text = renderPipelineFiles(ctx, "acme_analytics: {}\n").files[s.file];
             for (const needle of [`docker push ${repo}:dbt1.11.16-abc`, `commit="\${${s.commit}:-}"`, '"s3://acme-dbt/projects/$commit.tar.gz"', '"s3://acme-dbt/projects/$commit/manifest.json"', '"s3://acme-dbt/projects/current"']) {
                 assert.ok(text.includes(needle), `${s.file} lacks ${needle}`);
             }
-            const off = pipelineContext(configFor(s.system, s.repository, false), { ci: "ci", deploy: "prod" }, { bucket: "acme-dbt", distributionId: "E123", ...roles });
+            const off = pipelineContext(configFor(s.system, s.repository, false), undefined, { bucket: "acme-dbt", distributionId: "E123", ...roles });
             const plain = renderPipelineFiles(off, "acme_analytics: {}\n").files[s.file];
             assert.ok(!plain.includes("docker") && !plain.includes("projects/"), `${s.file} has release steps without scheduled runs`);
         });

@@ -192,7 +192,7 @@ describe("scheduled runs: the release publishes what the task runs @integration"
         const repo = find(resources, "aws:ecr/repository:Repository", "dbt-prod-scheduled-repository").state.repositoryUrl as string;
         const [container] = JSON.parse(find(resources, "aws:ecs/taskDefinition:TaskDefinition", "dbt-prod-scheduled-task-definition").inputs.containerDefinitions);
         const tag = String(container.image).slice(repo.length + 1);
-        const ctx = pipelineContext(parseStackConfig("prod", c), { ci: "ci", deploy: "prod", scheduler: "scheduler" }, {
+        const ctx = pipelineContext(parseStackConfig("prod", c), undefined, {
             bucket: BUCKET,
             pullRequestRoleArn: "arn:aws:iam::123456789012:role/pr",
             deployRoleArn: "arn:aws:iam::123456789012:role/deploy",

@@ -57,7 +57,7 @@ describe("slim deploys on a real-shaped dbt project @integration", function () {
 
     function render(system: "github" | "bitbucket", baseConfig: Record<string, string>, roles: { pullRequestRoleArn: string; deployRoleArn: string }): RenderedPipelines {
         const { config } = withCiSystem(baseConfig, system);
-        return renderPipelineFiles(pipelineContext(parseStackConfig("prod", config), { ci: "ci", deploy: "prod", scheduler: "scheduler" }, { bucket: BUCKET, ...roles }), profilesYaml);
+        return renderPipelineFiles(pipelineContext(parseStackConfig("prod", config), undefined, { bucket: BUCKET, ...roles }), profilesYaml);
     }
 
     /** A checkout of the main branch after `merged` edits: the project, the rendered files, the edits. */

@@ -107,7 +107,7 @@ export function benchPipelineModel(profilesYaml: string): { model: PipelineModel
     // Scheduled runs off: their section goes too (config refuses a section for a feature that is off).
     delete doc["dbt-platform:scheduledRuns"];
     const config = parseStackConfig("prod", toPulumiConfig(doc));
-    const ctx = pipelineContext(config, { ci: "ci", deploy: "prod" }, {
+    const ctx = pipelineContext(config, undefined, {
         bucket: BUCKET,
         pullRequestRoleArn: "arn:aws:iam::123456789012:role/bench-pull-request",
         deployRoleArn: "arn:aws:iam::123456789012:role/bench-deploy",
