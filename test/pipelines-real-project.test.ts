@@ -12,7 +12,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { parse } from "yaml";
-import { azureNames, PipelineModel, renderPipelineFiles, RenderedPipelines } from "../components/pipelines";
+import { azureNames, DRIVER_PATH, PipelineModel, renderPipelineFiles, RenderedPipelines } from "../components/pipelines";
 import { SAME_REPOSITORY } from "../components/pipelines/github";
 import { parseStackConfig } from "../components/config";
 import { pipelineContext } from "../components/platform";
@@ -369,7 +369,12 @@ describe("pipelines on a real-shaped dbt project (all three CI systems) @integra
             // The rendered reset and cleanup lines, interleaved as a cancelled run and its successor would (Azure does not wait).
             const r = rendered.bitbucket!;
             const job = r.model.jobs.find((j) => j.id === "pull-request")!;
-            const lines = (id: string) => job.steps.find((s) => s.id === id)!.lines.join("\n");
+            const stepLines = (id: string) => job.steps.find((s) => s.id === id)!.lines;
+            // The reset is the build step's driver's first command: the step's own preamble, then the driver with that command alone.
+            const build = stepLines("build");
+            const resetArg = build.join("\n").match(/ ("run-operation dbt_platform_drop_pr_schemas [^\n]*?claim: true\}\\"")/)![1];
+            const preamble = build.slice(0, build.findIndex((l) => l.startsWith("DEPS_KEY=") || l.startsWith("if [ -f .state/manifest.json ]")));
+            const lines = (id: string) => (id === "reset" ? [...preamble, `python ${DRIVER_PATH} ${resetArg}`] : stepLines(id)).join("\n");
             const dir = checkout(r.files);
             const env = { ...pythonEnv({ DBT_LOG_PATH: logs() }), ...jobSettings(r.model, "pull-request"), PR_NUMBER: "41", PR_TARGET_BRANCH: "main", IS_FORK: "false", DBT_PROFILES_DIR: ".ci" };
             const step = (id: string, run: string) => {

@@ -256,19 +256,52 @@ describe("pipelines", function () {
         it("CI: slim build with deferral, full build without a manifest, cleanup always", () => {
             const pr = pipelineModel(base()).jobs.find((j) => j.id === "pull-request")!;
             const text = pr.steps.map((s) => s.lines.join("\n")).join("\n");
-            // Freshness (a warning), clone and build run in one dbt process (runner.ts).
-            assert.match(text, /python \.ci\/dbt_platform_run\.py '\?source freshness --target ci' 'clone --target ci --select state:modified\+,config\.materialized:incremental,state:old --state \.state --exclude package:dbt_project_evaluator' 'build --target ci --select state:modified\+ --defer --state \.state --fail-fast --exclude package:dbt_project_evaluator'\n/);
-            assert.match(text, /else\n {2}python \.ci\/dbt_platform_run\.py '\?source freshness --target ci' 'build --target ci --fail-fast --exclude package:dbt_project_evaluator'\nfi/);
+            // Reset, freshness (a warning), clone and build run in one dbt process (runner.ts); with the gate, deps and cleanup stay steps.
+            const reset = `"run-operation dbt_platform_drop_pr_schemas --target ci --args \\"{schema_name: $DBT_CI_SCHEMA, run_id: '$RUN_ID', claim: true}\\""`;
+            assert.ok(
+                text.includes(
+                    `python .ci/dbt_platform_run.py ${reset} "?source freshness --target ci" "clone --target ci --select state:modified+,config.materialized:incremental,state:old --state .state --exclude package:dbt_project_evaluator" "build --target ci --select state:modified+ --defer --state .state --fail-fast --exclude package:dbt_project_evaluator"\n`,
+                ),
+                text,
+            );
+            assert.ok(text.includes(`else\n  python .ci/dbt_platform_run.py ${reset} "?source freshness --target ci" "build --target ci --fail-fast --exclude package:dbt_project_evaluator"\nfi`));
             assert.match(text, /dbt build --target ci --select package:dbt_project_evaluator\b/);
+            assert.match(pr.steps[0].lines.join("\n"), /\n {2}dbt deps\n/, "with the gate, the install step runs dbt deps");
             const cleanup = pr.steps[pr.steps.length - 1];
             assert.strictEqual(cleanup.id, "cleanup");
             assert.strictEqual(cleanup.when, "always");
             assert.ok(pr.steps.every((s) => s.lines.includes('export DBT_CI_SCHEMA=dbt_pr_"$PR_NUMBER"')), "a step does not derive the PR schema");
             assert.deepStrictEqual(pr.concurrency, { group: "dbt-ci-staging-pr-$PR_NUMBER", cancelInProgress: true });
             // A re-run starts by claiming (and emptying) the PR's schema family; cleanup passes the same run id.
-            assert.deepStrictEqual(pr.steps.map((s) => s.id), ["install", "reset", "fetch-manifest", "build", "project-evaluator", "cleanup"]);
-            assert.ok(pr.steps[1].lines.includes(`dbt run-operation dbt_platform_drop_pr_schemas --target ci --args "{schema_name: $DBT_CI_SCHEMA, run_id: '$RUN_ID', claim: true}"`));
+            assert.deepStrictEqual(pr.steps.map((s) => s.id), ["install", "fetch-manifest", "build", "project-evaluator", "cleanup"]);
             assert.ok(cleanup.lines.includes(`dbt run-operation dbt_platform_drop_pr_schemas --target ci --args "{schema_name: $DBT_CI_SCHEMA, run_id: '$RUN_ID', claim: false}"`));
+        });
+
+        it("CI without the gate: one dbt process does deps (unless restored), reset, build and cleanup; the always-step cleans up only what it did not", () => {
+            const pr = pipelineModel({ ...base(), projectEvaluator: false }).jobs.find((j) => j.id === "pull-request")!;
+            assert.deepStrictEqual(pr.steps.map((s) => s.id), ["install", "fetch-manifest", "build", "cleanup"]);
+            const install = pr.steps[0].lines.join("\n");
+            assert.ok(!/dbt deps|DEPS_KEY/.test(install), `the install step still runs deps:\n${install}`);
+            const build = pr.steps.find((s) => s.id === "build")!.lines.join("\n");
+            assert.match(build, /then\n {2}echo "dbt deps skipped: dbt_packages was restored for this package-lock\.yml"\n {2}DBT_DEPS=""\nelse\n {2}DBT_DEPS="--deps"\nfi\n/);
+            const cleanupCommand = `"!run-operation dbt_platform_drop_pr_schemas --target ci --args \\"{schema_name: $DBT_CI_SCHEMA, run_id: '$RUN_ID', claim: false}\\""`;
+            const drivers = build.split("\n").filter((l) => l.includes("dbt_platform_run.py"));
+            assert.strictEqual(drivers.length, 2);
+            for (const l of drivers) {
+                assert.ok(l.trim().startsWith('python .ci/dbt_platform_run.py $DBT_DEPS --finally-done "target/dbt-platform-pr-cleanup.done" "$RUN_ID" "run-operation dbt_platform_drop_pr_schemas'), l);
+                assert.ok(l.endsWith(` ${cleanupCommand}`), l);
+            }
+            // The marker is written only after the install it records (the driver ran deps and passed).
+            assert.match(build, /\nif \[ -n "\$DBT_DEPS" \]; then\n {2}DEPS_KEY=.*\n {2}mkdir -p dbt_packages && echo "\$DEPS_KEY" > dbt_packages\/\.dbt-platform-deps\nfi$/);
+            const cleanup = pr.steps.find((s) => s.id === "cleanup")!;
+            assert.strictEqual(cleanup.when, "always");
+            assert.deepStrictEqual(cleanup.lines.slice(-5), [
+                `if [ "$(cat target/dbt-platform-pr-cleanup.done 2>/dev/null || true)" = "$RUN_ID" ]; then`,
+                `  echo "The build step already dropped the pull request's schemas"`,
+                "else",
+                `  dbt run-operation dbt_platform_drop_pr_schemas --target ci --args "{schema_name: $DBT_CI_SCHEMA, run_id: '$RUN_ID', claim: false}"`,
+                "fi",
+            ]);
         });
 
         it("CI: only a missing manifest means a full build; any other fetch failure fails, naming bucket, key and role", () => {
@@ -395,7 +428,7 @@ describe("pipelines", function () {
                 profile: "acme",
                 deployTarget: "staging",
             });
-            const ctx: PipelineContext = { ...base(), warehouse };
+            const ctx: PipelineContext = { ...base(), warehouse, projectEvaluator: false };
             const text = (job: Job) => job.steps.map((x) => x.lines.join("\n")).join("\n");
             const model = pipelineModel(ctx);
             const pr = model.jobs.find((j) => j.id === "pull-request")!;
@@ -403,7 +436,9 @@ describe("pipelines", function () {
             assert.match(text(pr), /pip install --quiet dbt-core==\S+ dbt-snowflake==1\.11\.\d+ /);
             assert.match(text(pr), /print\("dbt-core", m\.version\("dbt-core"\), "dbt-snowflake", m\.version\("dbt-snowflake"\)\)/);
             // Snowflake's macro takes schema_name only: the reset and the cleanup both drop the family.
-            for (const id of ["reset", "cleanup"]) assert.deepStrictEqual(pr.steps.find((x) => x.id === id)!.lines.at(-1), 'dbt run-operation dbt_platform_drop_pr_schema --target ci --args "{schema_name: $DBT_CI_SCHEMA}"');
+            const build = pr.steps.find((x) => x.id === "build")!.lines.join("\n");
+            for (const claim of ["", "!"]) assert.ok(build.includes(`"${claim}run-operation dbt_platform_drop_pr_schema --target ci --args \\"{schema_name: $DBT_CI_SCHEMA}\\""`), build);
+            assert.ok(pr.steps.find((x) => x.id === "cleanup")!.lines.includes('  dbt run-operation dbt_platform_drop_pr_schema --target ci --args "{schema_name: $DBT_CI_SCHEMA}"'));
             assert.match(text(pr), /export DBT_CI_SCHEMA=CI_PR_"\$PR_NUMBER"/);
             // No Postgres deploy check on Snowflake.
             assert.ok(!deploy.steps.some((x) => x.id === "schema-ownership"));

@@ -1,10 +1,12 @@
 /**
  * @integration The PR job's one-process dbt driver (components/pipelines/runner.ts) with real dbt
  * on a real Postgres: one parse for every command, a `?` command's failure (stale or missing
- * sources) is a warning, any other failure stops the driver with dbt's exit code.
+ * sources) is a warning, any other failure stops the driver with dbt's exit code; `!` commands
+ * (the PR schemas' cleanup) run last whatever happened, also after an interrupt; `--deps` installs
+ * packages in the same process; every command's run results are kept.
  */
 import assert from "assert";
-import { spawnSync } from "child_process";
+import { spawn, spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
@@ -73,6 +75,76 @@ describe("one-process dbt driver @integration", function () {
             assert.match(`${r.stdout}${r.stderr}`, /dbt-platform: dbt parse failed/);
         } finally {
             fs.rmSync(path.join(dir, "models/bad_ref.sql"));
+        }
+    });
+    it("runs `!` commands last, also after a failure; marks the cleanup done only when it passed; keeps the build's run results", () => {
+        fs.writeFileSync(path.join(dir, "models/broken_model.sql"), "{{ config(materialized='table') }}\nselect 1 / (select 0) as boom\n");
+        fs.mkdirSync(path.join(dir, "macros"), { recursive: true });
+        fs.writeFileSync(path.join(dir, "macros/cleanup.sql"), "{% macro cleanup(fail=false) %}{% if fail %}{{ exceptions.raise_compiler_error('cleanup failed') }}{% endif %}{% do run_query('drop schema if exists driver_ci cascade') %}{% endmacro %}\n");
+        const done = "target/cleanup.done";
+        try {
+            const failed = bash(driverLine(["build --target ci --fail-fast --select broken_model", "run --target ci --select ok_model", "!run-operation cleanup --target ci"], { finallyDone: { path: done, value: "$RUN_ID" } }), dir, { ...env, RUN_ID: "run-7" });
+            assert.strictEqual(failed.code, 1, failed.output.slice(-3000));
+            assert.ok(!failed.output.includes("dbt-platform: dbt run --target ci --select ok_model"), "the driver ran a command after a failure");
+            assert.match(failed.output, /dbt-platform: dbt run-operation cleanup --target ci\n/, "the cleanup did not run after the failure");
+            assert.strictEqual(fs.readFileSync(path.join(dir, done), "utf8"), "run-7\n");
+            // target/run_results.json is still the failed build's (dbt retry, artifacts); the cleanup's is kept beside it.
+            const rr = JSON.parse(fs.readFileSync(path.join(dir, "target/run_results.json"), "utf8"));
+            assert.deepStrictEqual(rr.results.map((x: any) => [x.unique_id, x.status]), [["model.driver_check.broken_model", "error"]]);
+            assert.deepStrictEqual(fs.readdirSync(path.join(dir, "target/dbt-platform")).sort(), ["01-build.json", "03-run-operation.json"]);
+            const bad = bash(driverLine(["run --target ci --select ok_model", "!run-operation cleanup --target ci --args '{fail: true}'"], { finallyDone: { path: done, value: "$RUN_ID" } }), dir, { ...env, RUN_ID: "run-8" });
+            assert.strictEqual(bad.code, 0, bad.output.slice(-3000));
+            assert.match(bad.output, /warning: dbt run-operation cleanup failed \(not blocking\)/);
+            assert.ok(!fs.existsSync(path.join(dir, done)), "a failed cleanup was marked done (the always-run step would skip it)");
+        } finally {
+            fs.rmSync(path.join(dir, "models/broken_model.sql"));
+            fs.rmSync(path.join(dir, "macros"), { recursive: true });
+        }
+    });
+
+    it("an interrupt (a cancelled job) still runs the `!` cleanup before the driver exits", async () => {
+        fs.writeFileSync(path.join(dir, "models/slow_model.sql"), "{{ config(materialized='table') }}\nselect 1 as slept from pg_sleep(60)\n");
+        fs.mkdirSync(path.join(dir, "macros"), { recursive: true });
+        fs.writeFileSync(path.join(dir, "macros/cleanup.sql"), "{% macro cleanup() %}{% do log('cleanup ran', info=True) %}{% endmacro %}\n");
+        try {
+            const child = spawn("bash", ["-c", `exec ${driverLine(["run --target ci --select slow_model", "!run-operation cleanup --target ci"])}`], { cwd: dir, env: { ...env, PYTHONUNBUFFERED: "1" }, stdio: ["ignore", "pipe", "pipe"] });
+            let output = "";
+            child.stdout.on("data", (b: Buffer) => (output += b.toString()));
+            child.stderr.on("data", (b: Buffer) => (output += b.toString()));
+            const exited = new Promise<number>((resolve) => child.on("exit", (c, sig) => resolve(c ?? (sig ? 128 : -1))));
+            const deadline = Date.now() + 60_000;
+            while (!/START sql table model driver_ci\.slow_model/.test(output) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+            await new Promise((r) => setTimeout(r, 1000));
+            const interrupted = Date.now();
+            child.kill("SIGINT");
+            const kill = setTimeout(() => child.kill("SIGKILL"), 60_000);
+            const code = await exited;
+            clearTimeout(kill);
+            assert.notStrictEqual(code, 0, output.slice(-3000));
+            assert.ok(Date.now() - interrupted < 30_000, "the driver waited for the slow model instead of stopping");
+            assert.match(output, /cleanup ran/, `the cleanup did not run after the interrupt:\n${output.slice(-3000)}`);
+        } finally {
+            fs.rmSync(path.join(dir, "models/slow_model.sql"));
+            fs.rmSync(path.join(dir, "macros"), { recursive: true });
+        }
+    });
+
+    it("--deps installs the packages in the same process before its one parse", () => {
+        const pkg = path.join(dir, "pkgs/answers");
+        fs.mkdirSync(path.join(pkg, "macros"), { recursive: true });
+        fs.writeFileSync(path.join(pkg, "dbt_project.yml"), "name: answers\nversion: '1.0.0'\nmacro-paths: [macros]\n");
+        fs.writeFileSync(path.join(pkg, "macros/answer.sql"), "{% macro answer() %}42{% endmacro %}\n");
+        fs.writeFileSync(path.join(dir, "packages.yml"), "packages:\n  - local: pkgs/answers\n");
+        fs.writeFileSync(path.join(dir, "models/uses_package.sql"), "select {{ answers.answer() }} as answer\n");
+        try {
+            const r = bash(driverLine(["run --target ci --select uses_package"], { deps: true }), dir, env);
+            assert.strictEqual(r.code, 0, r.output.slice(-3000));
+            assert.match(r.output, /dbt-platform: dbt deps\n[\s\S]*dbt-platform: parsed once in/);
+            assert.match(r.output, /OK created sql view model driver_ci\.uses_package/);
+            assert.ok(fs.existsSync(path.join(dir, "dbt_packages/answers/dbt_project.yml")));
+        } finally {
+            for (const p of ["models/uses_package.sql", "packages.yml", "package-lock.yml"]) fs.rmSync(path.join(dir, p), { force: true });
+            for (const p of ["pkgs", "dbt_packages"]) fs.rmSync(path.join(dir, p), { recursive: true, force: true });
         }
     });
 });

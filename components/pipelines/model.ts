@@ -14,12 +14,14 @@ import type { CiSystem } from "../config/stack";
 import { pullRequestPrefixProblem } from "../config/rules";
 import { envAlias, PipelineWarehouse, TargetEnvVar, writeFileLines } from "../warehouse/contract";
 import { localLoopContext, localLoopProblems } from "./localLoop";
-import { deadlockRetryLines, driverLine } from "./runner";
+import { deadlockRetryLines, DriverOptions, driverLine } from "./runner";
 import { AWSCLI_VERSION, PinOverrides, pinProblems, PYTHON_VERSION } from "./versions";
 import { releaseProblems, releaseSteps, ScheduledRelease } from "./release";
 
 /** Where the rendered profiles.yml lives in the dbt repository (DBT_PROFILES_DIR). */
 export const PROFILES_DIR = ".ci";
+/** Written (with the run id) by the PR job's driver once its cleanup dropped the PR's schemas; the always-run cleanup step then has nothing to do. */
+export const PR_CLEANUP_DONE = "target/dbt-platform-pr-cleanup.done";
 /** Where CI keeps the production manifest it defers to. */
 export const STATE_DIR = ".state";
 /** The dbt package whose tests are the project-evaluator gate (features.projectEvaluator). */
@@ -318,28 +320,31 @@ export function depsKeyLine(ctx: PipelineContext): string {
 /**
  * `dbt deps`, unless the (cache-restored) dbt_packages was installed for this very package-lock.yml:
  * then deps would only reinstall the same versions. Without a lock file, deps resolves, so it always runs.
+ * "driver": the decision only, in DBT_DEPS (`--deps` or empty) for the one-process driver, which runs
+ * deps in its own process; `depsMarkerLines` records the install after it.
  */
-function depsLines(ctx: PipelineContext): string[] {
+function depsLines(ctx: PipelineContext, mode: "shell" | "driver" = "shell"): string[] {
     return [
         depsKeyLine(ctx),
         `if [ -f package-lock.yml ] && [ -d dbt_packages ] && [ "$(cat dbt_packages/${DEPS_MARKER} 2>/dev/null || true)" = "$DEPS_KEY" ]; then`,
         `  echo "dbt deps skipped: dbt_packages was restored for this package-lock.yml"`,
-        "else",
-        "  dbt deps",
-        // After a successful install only, and keyed on the files as deps left them (it writes a missing lock).
-        `  ${depsKeyLine(ctx)}`,
-        `  mkdir -p dbt_packages && echo "$DEPS_KEY" > dbt_packages/${DEPS_MARKER}`,
-        "fi",
+        ...(mode === "driver" ? ['  DBT_DEPS=""', "else", '  DBT_DEPS="--deps"', "fi"] : ["else", "  dbt deps", ...depsMarkerLines(ctx).map((l) => `  ${l}`), "fi"]),
     ];
 }
 
-function installStep(ctx: PipelineContext): Step {
+/** After a successful install only, keyed on the files as deps left them (it writes a missing lock). */
+function depsMarkerLines(ctx: PipelineContext): string[] {
+    return [depsKeyLine(ctx), `mkdir -p dbt_packages && echo "$DEPS_KEY" > dbt_packages/${DEPS_MARKER}`];
+}
+
+/** deps: false when the job's one-process driver installs the packages (depsLines "driver"). */
+function installStep(ctx: PipelineContext, deps = true): Step {
     const adapter = ctx.warehouse.adapter;
     return {
         id: "install",
         name: "Install dbt",
         // The installed versions, read locally: `dbt --version` also asks PyPI for the latest release on every run.
-        lines: [`python -m pip install --quiet ${pipPackages(ctx).map(shq).join(" ")}`, `python -c ${shq(versionsLine(adapter.package))}`, ...depsLines(ctx)],
+        lines: [`python -m pip install --quiet ${pipPackages(ctx).map(shq).join(" ")}`, `python -c ${shq(versionsLine(adapter.package))}`, ...(deps ? depsLines(ctx) : [])],
         when: "success",
     };
 }
@@ -444,7 +449,11 @@ function pullRequestJob(ctx: PipelineContext, ci: string): Job {
     // The contract's calling convention: with a run claim the reset marks the schema and the cleanup honours the mark.
     const dropArgs = (claim: boolean) =>
         prs.dropMacroCall === "claim" ? `--args "{schema_name: $${schemaVar}, run_id: '$RUN_ID', claim: ${claim}}"` : `--args "{schema_name: $${schemaVar}}"`;
-    const install = installStep(ctx);
+    // Without the evaluator gate, everything dbt does runs in the build step's one process (runner.ts): deps when
+    // no dbt_packages was restored, the reset, freshness, clone, build, docs and, last whatever happened, the cleanup.
+    // The gate builds its models in the PR schema after that step, so with it deps and cleanup stay steps of their own.
+    const oneProcess = !ctx.projectEvaluator;
+    const install = installStep(ctx, !oneProcess);
     if (ctx.projectEvaluator) {
         // A missing package is an error before anything is built, not a gate that selects nothing.
         install.lines.push(
@@ -454,16 +463,7 @@ function pullRequestJob(ctx: PipelineContext, ci: string): Job {
             "fi",
         );
     }
-    const steps: Step[] = [
-        install,
-        {
-            id: "reset",
-            name: "Reset the pull request's schemas (a re-run starts clean)",
-            // Drops the PR's whole schema family and marks the PR schema with this run, so an older run's cleanup leaves it alone.
-            lines: [`dbt run-operation ${prs.dropMacroName} --target ${ci} ${dropArgs(true)}`],
-            when: "success",
-        },
-    ];
+    const steps: Step[] = [install];
     if (ctx.aws) {
         steps.push({
             id: "fetch-manifest",
@@ -473,23 +473,30 @@ function pullRequestJob(ctx: PipelineContext, ci: string): Job {
             aws: true,
         });
     }
-    // One process, one parse (runner.ts): source freshness (a warning), then with a production manifest
-    // `dbt clone` of the modified incremental models that production has (dbt's documented CI pattern:
-    // they then build incrementally on production's rows where the warehouse clones), and the slim build.
+    // The reset drops the PR's whole schema family (a re-run starts clean) and marks the PR schema with this run,
+    // so an older run's cleanup leaves it alone. Then source freshness (a warning), and with a production manifest
+    // `dbt clone` of the modified incremental models that production has (dbt's documented CI pattern: they then
+    // build incrementally on production's rows where the warehouse clones), and the slim build.
+    const reset = `run-operation ${prs.dropMacroName} --target ${ci} ${dropArgs(true)}`;
+    const cleanup = `run-operation ${prs.dropMacroName} --target ${ci} ${dropArgs(false)}`;
     const freshness = `?source freshness --target ${ci}`;
     // Docs preview (features.docsSite): `dbt docs generate` in the same process, after the build, on the same parse;
     // with deferral, unbuilt nodes document production's relations.
     const previews = Boolean(ctx.aws?.distributionId);
     const docs = (defer: boolean) => (previews ? [`docs generate --target ${ci}${defer ? ` --defer --state ${state}` : ""}${exclude}`] : []);
+    const around = (commands: string[]) => (oneProcess ? [reset, ...commands, `!${cleanup}`] : [reset, ...commands]);
+    const options: DriverOptions = oneProcess ? { deps: "$DBT_DEPS", finallyDone: { path: PR_CLEANUP_DONE, value: "$RUN_ID" } } : {};
     steps.push({
         id: "build",
-        name: `Slim CI: source freshness (warning only), then build modified models and their descendants${previews ? ", then the docs preview" : ""}`,
+        name: `Slim CI: reset the PR's schemas, source freshness (warning only), build modified models and their descendants${previews ? ", the docs preview" : ""}${oneProcess ? ", drop the PR's schemas" : ""}`,
         lines: [
+            ...(oneProcess ? depsLines(ctx, "driver") : []),
             `if [ -f ${state}/manifest.json ]; then`,
-            `  ${driverLine([freshness, `clone --target ${ci} --select state:modified+,config.materialized:incremental,state:old --state ${state}${exclude}`, `build --target ${ci} --select state:modified+ --defer --state ${state} --fail-fast${exclude}`, ...docs(true)])}`,
+            `  ${driverLine(around([freshness, `clone --target ${ci} --select state:modified+,config.materialized:incremental,state:old --state ${state}${exclude}`, `build --target ${ci} --select state:modified+ --defer --state ${state} --fail-fast${exclude}`, ...docs(true)]), options)}`,
             "else",
-            `  ${driverLine([freshness, `build --target ${ci} --fail-fast${exclude}`, ...docs(false)])}`,
+            `  ${driverLine(around([freshness, `build --target ${ci} --fail-fast${exclude}`, ...docs(false)]), options)}`,
             "fi",
+            ...(oneProcess ? ['if [ -n "$DBT_DEPS" ]; then', ...depsMarkerLines(ctx).map((l) => `  ${l}`), "fi"] : []),
         ],
         when: "success",
     });
@@ -511,7 +518,16 @@ function pullRequestJob(ctx: PipelineContext, ci: string): Job {
     steps.push({
         id: "cleanup",
         name: "Drop the pull request's schemas",
-        lines: [`dbt run-operation ${prs.dropMacroName} --target ${ci} ${dropArgs(false)}`],
+        // Always, also after a failure or a cancel: unless the build step's driver already dropped them in this run.
+        lines: oneProcess
+            ? [
+                  `if [ "$(cat ${PR_CLEANUP_DONE} 2>/dev/null || true)" = "$RUN_ID" ]; then`,
+                  `  echo "The build step already dropped the pull request's schemas"`,
+                  "else",
+                  `  dbt ${cleanup}`,
+                  "fi",
+              ]
+            : [`dbt ${cleanup}`],
         when: "always",
         continueOnError: true,
     });

@@ -8,25 +8,91 @@
 /** Where the driver lives, relative to the dbt project (next to the rendered profiles.yml). */
 export const DRIVER_PATH = ".ci/dbt_platform_run.py";
 
+/** Prefix of a driver command whose failure is only a warning (source freshness). */
+export const OPTIONAL_PREFIX = "?";
+/** Prefix of a driver command that runs last whatever happened before it (the PR schemas' cleanup); its failure is a warning. */
+export const FINALLY_PREFIX = "!";
+
 /**
- * `python .ci/dbt_platform_run.py "<dbt args>" ["?<dbt args>" ...]`: the first command's
- * `--target` is parsed once; each argument is one dbt command (shell-split); a leading `?` marks a
- * command whose failure is a warning (source freshness). Stops at the first failing command with
- * its exit code (1 for a failed node, 2 for an error), like the dbt CLI.
+ * `python .ci/dbt_platform_run.py [--deps] [--finally-done PATH VALUE] "<dbt args>" ...`: each argument is
+ * one dbt command (shell-split), run in order on one parse of the first command's `--target`.
+ * `?<args>`: a failure is a warning. `!<args>`: runs after all others, also after a failure or an
+ * interrupt; when every such command passed, VALUE is written to PATH (removed at start), so a separate
+ * always-run step can tell the cleanup already happened. `--deps`: `dbt deps` in the same process
+ * before the parse (no dbt_packages restored). Each command's run_results.json is kept as
+ * target/dbt-platform/<n>-<command>.json; target/run_results.json stays the last non-`!` command's. Stops at the first failing command with its exit code
+ * (1 for a failed node, 2 for an error), like the dbt CLI.
  */
-export const DRIVER_SCRIPT = `# Rendered by dbt-platform: runs several dbt commands in one process with one parse.
+export const DRIVER_SCRIPT = `# Rendered by dbt-platform: runs a CI job's dbt commands in one process with one parse.
+import os
 import shlex
+import shutil
 import sys
 import time
 
 from dbt.cli.main import dbtRunner
 
+USAGE = "usage: dbt_platform_run.py [--deps] [--finally-done PATH VALUE] COMMAND..."
 
-def main(commands):
+
+TARGET = os.environ.get("DBT_TARGET_PATH") or "target"
+RESULTS = os.path.join(TARGET, "run_results.json")
+KEPT = os.path.join(TARGET, "dbt-platform")
+
+
+def invoke(runner, number, args):
+    """Runs one command; keeps the run_results.json it wrote as target/dbt-platform/<n>-<command>.json."""
+    print("dbt-platform: dbt " + " ".join(shlex.quote(a) for a in args), flush=True)
+    before = os.stat(RESULTS).st_mtime_ns if os.path.exists(RESULTS) else None
+    res = runner.invoke(args)
+    if os.path.exists(RESULTS) and os.stat(RESULTS).st_mtime_ns != before:
+        os.makedirs(KEPT, exist_ok=True)
+        shutil.copyfile(RESULTS, os.path.join(KEPT, "%02d-%s.json" % (number, args[0])))
+    return res
+
+
+def run_finally(runner, steps, done):
+    # The build's run_results.json stays target/run_results.json (dbt retry, artifacts): the cleanup's is only kept.
+    saved = open(RESULTS, "rb").read() if os.path.exists(RESULTS) else None
+    ok = True
+    for number, (kind, args) in enumerate(steps, 1):
+        if kind != "!":
+            continue
+        if not invoke(runner, number, args).success:
+            ok = False
+            print("warning: dbt %s failed (not blocking)" % " ".join(args[:2]), flush=True)
+    if saved is not None:
+        with open(RESULTS, "wb") as f:
+            f.write(saved)
+    if ok and done:
+        with open(done[0], "w") as f:
+            f.write(done[1] + "\\n")
+
+
+def main(argv):
+    deps, done = False, None
+    while argv and argv[0].startswith("--"):
+        if argv[0] == "--deps":
+            deps, argv = True, argv[1:]
+        elif argv[0] == "--finally-done" and len(argv) >= 3:
+            done, argv = (argv[1], argv[2]), argv[3:]
+        else:
+            print(USAGE, file=sys.stderr)
+            return 2
     steps = []
-    for raw in commands:
-        optional = raw.startswith("?")
-        steps.append((optional, shlex.split(raw[1:] if optional else raw)))
+    for raw in argv:
+        kind = raw[0] if raw[:1] in ("?", "!") else ""
+        steps.append((kind, shlex.split(raw[1:] if kind else raw)))
+    shutil.rmtree(KEPT, ignore_errors=True)
+    if done:
+        os.makedirs(os.path.dirname(done[0]) or ".", exist_ok=True)
+        if os.path.exists(done[0]):
+            os.remove(done[0])
+    if deps:
+        print("dbt-platform: dbt deps", flush=True)
+        if not dbtRunner().invoke(["deps"]).success:
+            print("dbt-platform: dbt deps failed", file=sys.stderr)
+            return 2
     target = next((args[i + 1] for _, args in steps for i, a in enumerate(args[:-1]) if a == "--target"), None)
     started = time.monotonic()
     parsed = dbtRunner().invoke(["parse"] + (["--target", target] if target else []))
@@ -35,28 +101,51 @@ def main(commands):
         return 2
     print("dbt-platform: parsed once in %.1f s; %d command(s) reuse the manifest" % (time.monotonic() - started, len(steps)), flush=True)
     runner = dbtRunner(manifest=parsed.result)
-    for optional, args in steps:
-        print("dbt-platform: dbt " + " ".join(shlex.quote(a) for a in args), flush=True)
-        res = runner.invoke(args)
-        if res.success:
-            continue
-        if optional:
-            print("warning: dbt %s failed (not blocking)" % " ".join(args[:2]), flush=True)
-            continue
-        if res.exception is not None:
-            print("dbt-platform: dbt %s: %s" % (args[0], res.exception), file=sys.stderr)
-            return 2
-        return 1
-    return 0
+    code = 0
+    try:
+        for number, (kind, args) in enumerate(steps, 1):
+            if kind == "!":
+                continue
+            res = invoke(runner, number, args)
+            if res.success:
+                continue
+            if kind == "?":
+                print("warning: dbt %s failed (not blocking)" % " ".join(args[:2]), flush=True)
+                continue
+            if res.exception is not None:
+                print("dbt-platform: dbt %s: %s" % (args[0], res.exception), file=sys.stderr)
+                code = 2
+            else:
+                code = 1
+            break
+    except KeyboardInterrupt:
+        code = 130
+    finally:
+        run_finally(runner, steps, done)
+    return code
 
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))
 `;
 
-/** The shell line that runs `commands` through the driver (each one dbt command, `?` = warning only). */
-export function driverLine(commands: string[]): string {
-    return `python ${DRIVER_PATH} ${commands.map((c) => `'${c.replace(/'/g, `'"'"'`)}'`).join(" ")}`;
+/** Quotes a driver command for bash; `$NAME` references (validated job variables) are expanded by the shell. */
+function driverArg(command: string): string {
+    return `"${command.replace(/["\\`]/g, (c) => `\\${c}`)}"`;
+}
+
+/** Options of driverLine: `deps` runs `dbt deps` in the process first; `finallyDone` is the file (and value) written when every `!` command passed. */
+export interface DriverOptions {
+    /** true: always `--deps`; a string: an unquoted shell expansion (such as `$DBT_DEPS`) that yields `--deps` or nothing. */
+    deps?: boolean | string;
+    finallyDone?: { path: string; value: string };
+}
+
+/** The shell line that runs `commands` through the driver (each one dbt command, `?` = warning only, `!` = finally). */
+export function driverLine(commands: string[], options: DriverOptions = {}): string {
+    const deps = options.deps === true ? ["--deps"] : options.deps ? [options.deps] : [];
+    const done = options.finallyDone ? ["--finally-done", driverArg(options.finallyDone.path), driverArg(options.finallyDone.value)] : [];
+    return [`python ${DRIVER_PATH}`, ...deps, ...done, ...commands.map(driverArg)].join(" ");
 }
 
 /** How many times a deadlocked dbt build is retried (`dbt retry`) before the job fails. */

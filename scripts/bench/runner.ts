@@ -126,6 +126,8 @@ s=$(date +%s%N)
 code=$?
 e=$(date +%s%N)
 echo "$code $s $e" > "$d/result"
+# The one-process driver keeps every command's run results in target/dbt-platform/: all of them count.
+find "$BENCH_ROOT" -path '*/dbt-platform/*.json' -newer "$d/start" 2>/dev/null | sort | while read -r f; do cp "$f" "$d/kept-$(basename "$f")"; done
 rr=$(find "$BENCH_ROOT" -name run_results.json -newer "$d/start" 2>/dev/null | head -1)
 if [ -n "$rr" ]; then cp "$rr" "$d/run_results.json"; fi
 exit $code
@@ -133,7 +135,7 @@ exit $code
 
 /**
  * The PR job's one-process driver (python .ci/dbt_platform_run.py) is one dbt process with one
- * parse: counted as one invocation, timed and its last run_results kept the same way.
+ * parse: counted as one invocation, timed and every command's run_results counted (the driver keeps them in target/dbt-platform/).
  */
 const PYTHON_SHIM = `#!/usr/bin/env bash
 case "\${1:-}" in
@@ -228,25 +230,27 @@ export async function runBench(opts: BenchOptions): Promise<BenchResult> {
                 if (r.code !== 0 && !step.continueOnError) failed = true;
             }
             const wallSeconds = Number(process.hrtime.bigint() - started) / 1e9;
-            const invocations: (Invocation & { start: number; results?: RunResultsFile })[] = [];
+            const invocations: (Invocation & { start: number; results: RunResultsFile[] })[] = [];
             for (const d of fs.readdirSync(logDir).filter((x) => x.startsWith("inv."))) {
                 const p = path.join(logDir, d);
                 if (!fs.existsSync(path.join(p, "result"))) continue;
                 const [code, s, e] = fs.readFileSync(path.join(p, "result"), "utf8").trim().split(" ").map(Number);
                 const rr = path.join(p, "run_results.json");
+                const kept = fs.readdirSync(p).filter((f) => f.startsWith("kept-")).sort();
+                const files = kept.length ? kept.map((f) => path.join(p, f)) : fs.existsSync(rr) ? [rr] : [];
                 invocations.push({
                     args: fs.readFileSync(path.join(p, "args"), "utf8").trim(),
                     code,
                     seconds: (e - s) / 1e9,
                     start: s,
-                    results: fs.existsSync(rr) ? (JSON.parse(fs.readFileSync(rr, "utf8")) as RunResultsFile) : undefined,
+                    results: files.map((f) => JSON.parse(fs.readFileSync(f, "utf8")) as RunResultsFile),
                 });
             }
             invocations.sort((a, b) => a.start - b.start);
             const built = new Set<string>();
             let warehouseSeconds = 0;
             for (const inv of invocations) {
-                for (const r of inv.results?.results ?? []) {
+                for (const r of inv.results.flatMap((f) => f.results)) {
                     warehouseSeconds += r.execution_time ?? 0;
                     if (r.unique_id.startsWith("model.") && r.status === "success") built.add(r.unique_id);
                 }
