@@ -1,7 +1,7 @@
 /**
  * GitHub Actions: `.github/workflows/ci.yml` (pull requests) and `deploy.yml` (main / release).
  */
-import { ContextVariable, inProject, Job, PipelineModel, renderCiYaml, SettingVariable } from "./model";
+import { ContextVariable, DOCS_PREVIEW_COMMENT_STEP, inProject, Job, PipelineModel, renderCiYaml, SettingVariable } from "./model";
 import { GithubAction, resolvePins } from "./versions";
 
 const CONTEXT: Record<ContextVariable, string> = {
@@ -40,6 +40,7 @@ interface GithubStep {
     uses?: string;
     with?: Record<string, string | boolean>;
     run?: string;
+    env?: Record<string, string>;
     if?: string;
     "continue-on-error"?: boolean;
 }
@@ -55,8 +56,11 @@ function jobDocument(model: PipelineModel, job: Job, uses: Record<GithubAction, 
     // A merge builds state:modified+; a run by hand (workflow_dispatch) or on the schedule builds everything.
     if (job.fullBuild) env.FULL_BUILD = job.trigger.kind === "push" ? FULL_BUILD_ON_DISPATCH : "${{ inputs.full_build && 'true' || 'false' }}";
     for (const v of job.variables) env[v.name] = githubReference(v);
+    // A job whose token may write pull requests keeps it out of .git/config (checkout persists it there by default),
+    // so only the commenting step holds it, not the steps that run the pull request's dbt code.
+    const comments = job.steps.some((s) => s.id === DOCS_PREVIEW_COMMENT_STEP);
     const steps: GithubStep[] = [
-        { name: "Checkout", uses: uses.checkout },
+        { name: "Checkout", uses: uses.checkout, ...(comments ? { with: { "persist-credentials": false } } : {}) },
         { name: "Set up Python", uses: uses.setupPython, with: { "python-version": ctx.dbt.pythonVersion, cache: "pip" } },
         ...cacheSteps(model, job, uses),
     ];
@@ -82,6 +86,7 @@ function jobDocument(model: PipelineModel, job: Job, uses: Record<GithubAction, 
     }
     for (const s of job.steps) {
         const step: GithubStep = { name: s.name, run: s.lines.join("\n") };
+        if (s.id === DOCS_PREVIEW_COMMENT_STEP) step.env = { GITHUB_TOKEN: "${{ github.token }}" };
         if (s.when === "always") step.if = "always()";
         if (s.continueOnError) step["continue-on-error"] = true;
         steps.push(step);
@@ -124,8 +129,12 @@ function cacheSteps(model: PipelineModel, job: Job, uses: Record<GithubAction, s
 }
 
 function permissions(job: Job): Record<string, string> {
-    // id-token only when a role is assumed: least privilege for the GITHUB_TOKEN.
-    return job.awsRoleArn ? { contents: "read", "id-token": "write" } : { contents: "read" };
+    // id-token only when a role is assumed, pull-requests only when a step comments: least privilege for the GITHUB_TOKEN.
+    return {
+        contents: "read",
+        ...(job.awsRoleArn ? { "id-token": "write" } : {}),
+        ...(job.steps.some((s) => s.id === DOCS_PREVIEW_COMMENT_STEP) ? { "pull-requests": "write" } : {}),
+    };
 }
 
 function concurrencyGroup(job: Job): string {
