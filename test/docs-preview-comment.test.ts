@@ -1,20 +1,25 @@
 /**
  * The docs preview's URL on the pull request (issue 16 §5): on GitHub one comment, found by its marker
  * and updated in place, with `pull-requests: write` only when the docs site is on; on Bitbucket and Azure
- * DevOps the URL is in the job log. Under mocks, the rendered files; against the fake GitHub comments
- * API (test/support/fakePrComments.ts), the rendered step's shell lines run as the runner runs them, twice.
+ * DevOps the URL is in the job log. On GitHub the preview is also removed when the pull request closes
+ * (`pull_request: closed`), with exactly list + delete under docs/pr/ added to the PR role. Under mocks, the
+ * rendered files and the PR role's policy; against the fake GitHub comments API (test/support/fakePrComments.ts),
+ * the rendered comment step's shell lines run as the runner runs them, twice; against moto, the removal job's.
  */
 import assert from "assert";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { parse } from "yaml";
+import { CiIdentity } from "../components/aws";
 import { DOCS_PREVIEW_COMMENT_FILE, docsPreviewCommentMarker } from "../components/pipelines";
 import { withCiSystem } from "../scripts/render";
-import { resolve, runProgram, stackConfig } from "../scripts/offline";
+import { find, Recorded, resolve, runProgram, stackConfig } from "../scripts/offline";
 import { runGithubJob } from "./support/ciRun";
 import { FakeCommentServer, startFakeCommentServer } from "./support/fakePrComments";
+import { MotoServer, startMoto } from "./support/moto";
 import { githubParserErrors, githubSchemaErrors } from "./support/pipelineSchemas";
+import { ensurePythonEnv, pythonEnv } from "./support/python";
 
 const COMMENT_STEP = "Post or update the docs preview comment";
 const CI_YML = ".github/workflows/ci.yml";
@@ -24,8 +29,9 @@ async function rendered(stack: string, system?: "github" | "bitbucket" | "azure-
     let config = stackConfig(stack);
     if (system) config = withCiSystem(config, system).config;
     if (features) config = { ...config, "dbt-platform:features": JSON.stringify({ ...JSON.parse(config["dbt-platform:features"] ?? "{}"), ...features }) };
-    const { exports } = await runProgram(stack, config);
+    const { exports, resources } = await runProgram(stack, config);
     return {
+        resources: resources as Recorded[],
         files: (await resolve(exports.pipelineFiles)).value as Record<string, string>,
         docsUrl: exports.docsUrl ? ((await resolve(exports.docsUrl)).value as string) : undefined,
         settings: (await resolve(exports.profileEnvironment)).value as Record<string, string>,
@@ -59,9 +65,56 @@ describe("docs preview comment: rendered files under mocks", function () {
         assert.deepStrictEqual(steps.find((s) => s.name === "Checkout").with, { "persist-credentials": false });
     });
 
-    it("GitHub without the docs site: no comment step, no pull-requests permission", async () => {
-        const { files } = await rendered("snowflake", undefined, { docsSite: false });
+    it("GitHub with the docs site: ci.yml also runs on closed, where only the removal job runs, with id-token only and no checkout", async () => {
+        const { files } = await rendered("snowflake");
         const ci = parse(files[CI_YML]);
+        assert.deepStrictEqual(ci.on, { pull_request: { branches: ["main"], types: ["opened", "synchronize", "reopened", "closed"] } });
+        assert.deepStrictEqual(Object.keys(ci.jobs), ["slim-ci", "docs-preview-cleanup"]);
+        assert.strictEqual(ci.jobs["slim-ci"].if, "github.event.action != 'closed'");
+        const removal = ci.jobs["docs-preview-cleanup"];
+        assert.strictEqual(removal.if, "github.event.action == 'closed' && github.event.pull_request.head.repo.full_name == github.repository");
+        assert.deepStrictEqual(removal.permissions, { "id-token": "write" });
+        assert.deepStrictEqual(removal.env, { PR_NUMBER: "${{ github.event.pull_request.number }}" });
+        assert.deepStrictEqual(removal.steps.map((s: any) => s.uses?.split("@")[0] ?? s.name), ["actions/setup-python", "aws-actions/configure-aws-credentials", "Remove the pull request's docs preview (docs/pr/<n>/)"]);
+        assert.strictEqual(removal.steps[1].with["role-to-assume"], ci.jobs["slim-ci"].steps.find((s: any) => s.name === "Configure AWS credentials (OIDC)").with["role-to-assume"], "the PR role");
+        assert.match(removal.steps[2].run, /\naws s3 rm s3:\/\/dbt-snowflake-artifacts-bucket-[0-9a-f]+\/docs\/pr\/"\$PR_NUMBER\/" --recursive --only-show-errors\n/);
+        // The same per-PR group as slim CI: the close cancels a run still building the preview before removing it.
+        assert.strictEqual(ci.concurrency.group, "dbt-ci-snowflake-pr-${{ github.event.pull_request.number }}");
+    });
+
+    it("GitHub with the docs site: the PR role may also list docs/pr/ and delete under it, nothing more (exact policy); Bitbucket's stays put-only", async () => {
+        const { resources } = await rendered("snowflake");
+        const bucketArn = find(resources, "aws:s3/bucket:Bucket", "dbt-snowflake-artifacts-bucket").state.arn;
+        const secretArn = resources.find((x) => x.type === "aws:secretsmanager/secret:Secret" && x.inputs.name === "dbt/snowflake/ci")!.state.arn;
+        assert.deepStrictEqual(JSON.parse(find(resources, "aws:iam/rolePolicy:RolePolicy", "dbt-snowflake-ci-pull-request-policy").inputs.policy), {
+            Version: "2012-10-17",
+            Statement: [
+                { Sid: "ReadArtifacts", Effect: "Allow", Action: ["s3:GetObject"], Resource: [`${bucketArn}/artifacts/*`] },
+                { Sid: "ListPrefixes", Effect: "Allow", Action: ["s3:ListBucket"], Resource: [bucketArn], Condition: { StringLike: { "s3:prefix": ["artifacts/*", "docs/pr/*"] } } },
+                { Sid: "PublishDocsPreviews", Effect: "Allow", Action: ["s3:PutObject"], Resource: [`${bucketArn}/docs/pr/*`] },
+                { Sid: "RemoveDocsPreviews", Effect: "Allow", Action: ["s3:DeleteObject"], Resource: [`${bucketArn}/docs/pr/*`] },
+                { Sid: "ReadCiCredentials", Effect: "Allow", Action: ["secretsmanager:GetSecretValue"], Resource: [secretArn] },
+            ],
+        });
+        // The same stack on Bitbucket (no close trigger there; the janitor removes previews): list artifacts/ only, put only.
+        const bb = await rendered("snowflake", "bitbucket");
+        const policy = JSON.parse(find(bb.resources, "aws:iam/rolePolicy:RolePolicy", "dbt-snowflake-ci-pull-request-policy").inputs.policy);
+        assert.deepStrictEqual(policy.Statement.find((x: any) => x.Sid === "ListPrefixes").Condition, { StringLike: { "s3:prefix": ["artifacts/*"] } });
+        assert.deepStrictEqual(policy.Statement.map((x: any) => x.Sid), ["ReadArtifacts", "ListPrefixes", "PublishDocsPreviews", "ReadCiCredentials"]);
+        assert.ok(!Object.values(bb.files).some((t) => t.includes("aws s3 rm")));
+        // Removal without previews is refused, naming the field.
+        const args = { system: "github" as const, github: { repository: "acme/dbt", mainBranch: "main" }, artifactsBucketArn: "arn:aws:s3:::acme-dbt", credentialSecretArns: {} };
+        assert.throws(() => CiIdentity.validate("ci", { ...args, docsPreviewCleanup: true }), /docsPreviewCleanup = true: expected docsPreviewPrefix as well/);
+        assert.doesNotThrow(() => CiIdentity.validate("ci", { ...args, docsPreviewPrefix: "docs/pr/", docsPreviewCleanup: true }));
+    });
+
+    it("GitHub without the docs site: no comment step, no pull-requests permission, no close trigger, no delete", async () => {
+        const { files, resources } = await rendered("snowflake", undefined, { docsSite: false });
+        const ci = parse(files[CI_YML]);
+        assert.deepStrictEqual(ci.on, { pull_request: { branches: ["main"] } });
+        assert.deepStrictEqual(Object.keys(ci.jobs), ["slim-ci"]);
+        assert.strictEqual(ci.jobs["slim-ci"].if, undefined);
+        assert.ok(!find(resources, "aws:iam/rolePolicy:RolePolicy", "dbt-snowflake-ci-pull-request-policy").inputs.policy.includes("docs/"));
         assert.deepStrictEqual(ci.permissions, { contents: "read", "id-token": "write" });
         const steps: any[] = ci.jobs["slim-ci"].steps;
         assert.ok(!steps.some((s) => s.name === COMMENT_STEP || s.name.startsWith("Publish the docs preview")));
@@ -177,5 +230,55 @@ describe("docs preview comment: the rendered GitHub step against the fake commen
         assert.match(out.output, /::warning title=Docs preview comment::/);
         assert.deepStrictEqual(elsewhere.requests, [], "nothing (no token) reached the other origin");
         assert.ok(!foreign.comments.some((c) => c.bot));
+    });
+});
+
+describe("docs preview removal at close: the rendered GitHub job against moto S3 @integration", function () {
+    this.timeout(300_000);
+    let moto: MotoServer;
+    const dirs: string[] = [];
+
+    before(async () => {
+        ensurePythonEnv();
+        moto = await startMoto();
+    });
+
+    after(async () => {
+        for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
+        await moto?.stop();
+    });
+
+    it("removes exactly the closed pull request's docs/pr/<n>/ and leaves other previews and the production docs", async () => {
+        const r = await rendered("snowflake");
+        const job = parse(r.files[CI_YML]).jobs["docs-preview-cleanup"];
+        const bucket = /s3:\/\/([a-z0-9.-]+)\/docs\/pr\//.exec(job.steps[2].run)![1];
+        await moto.createBucket(bucket);
+        const env = pythonEnv(moto.env);
+        const put = async (key: string) => {
+            const r = await runGithubJob({ steps: [{ name: "put", run: `printf x | aws s3 cp - s3://${bucket}/${key} --only-show-errors` }] }, os.tmpdir(), { settings: {}, context: {}, env });
+            assert.strictEqual(r.code, 0, r.output);
+        };
+        for (const pr of [42, 43]) for (const f of ["index.html", "manifest.json", "catalog.json"]) await put(`docs/pr/${pr}/${f}`);
+        await put("docs/index.html");
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "docs-preview-removal-"));
+        dirs.push(dir);
+        let assumed = "";
+        const result = await runGithubJob(job, dir, {
+            settings: {},
+            context: { "github.event.pull_request.number": "42", "github.event.action == 'closed' && github.event.pull_request.head.repo.full_name == github.repository": "true" },
+            env,
+            // configure-aws-credentials: the PR role's session (moto's credentials stand in for it).
+            onUses: (step) => {
+                if (String(step.uses).startsWith("aws-actions/configure-aws-credentials@")) assumed = step.with["role-to-assume"];
+                else assert.ok(String(step.uses).startsWith("actions/setup-python@"), step.uses);
+            },
+        });
+        assert.strictEqual(result.code, 0, result.output);
+        assert.match(assumed, /:role\/dbt-snowflake-ci-pull-request$/);
+        assert.match(result.output, new RegExp(`Docs preview removed: s3://${bucket}/docs/pr/42/ \\(pull request #42 closed\\)`));
+        assert.deepStrictEqual(await moto.listKeys(bucket, "docs/pr/42/"), []);
+        assert.deepStrictEqual(await moto.listKeys(bucket, "docs/pr/43/"), ["docs/pr/43/catalog.json", "docs/pr/43/index.html", "docs/pr/43/manifest.json"]);
+        assert.deepStrictEqual(await moto.listKeys(bucket, "docs/index.html"), ["docs/index.html"]);
+        console.log(`docs preview removal (github): pull_request closed removed docs/pr/42/ (3 files), kept docs/pr/43/ and the production docs`);
     });
 });

@@ -557,7 +557,7 @@ function pullRequestJob(ctx: PipelineContext, ci: string): Job {
 function docsPreviewStep(bucket: string, docsUrl: string | undefined): Step {
     const dest = `s3://${bucket}/${DOCS_PREVIEW_PREFIX}`;
     return {
-        id: "docs-preview",
+        id: DOCS_PREVIEW_STEP,
         name: "Publish the docs preview (docs/pr/<n>/)",
         lines: [
             "for f in index.html manifest.json catalog.json; do",
@@ -568,6 +568,25 @@ function docsPreviewStep(bucket: string, docsUrl: string | undefined): Step {
         when: "success",
         aws: true,
     };
+}
+
+/** Id of the step that publishes the docs preview (the PR job has it exactly when previews are on). */
+export const DOCS_PREVIEW_STEP = "docs-preview";
+
+/**
+ * GitHub's `pull_request: closed` job: removes the closed pull request's preview at once (the lifecycle rule and
+ * the janitor remain the backstop, and the only removal on Bitbucket and Azure DevOps). It checks nothing out: no
+ * code of the pull request runs with the role. Delete markers only: the bucket is versioned.
+ */
+export function docsPreviewRemoveLines(bucket: string): string[] {
+    const dest = `s3://${bucket}/${DOCS_PREVIEW_PREFIX}`;
+    return [
+        "set -eu",
+        `case "$PR_NUMBER" in ''|*[!0-9]*) echo "PR_NUMBER must be the pull request number, got '$PR_NUMBER'" >&2; exit 1;; esac`,
+        `python -m pip install --quiet ${shq(`awscli==${AWSCLI_VERSION}`)}`,
+        `aws s3 rm ${shq(dest)}"$PR_NUMBER/" --recursive --only-show-errors`,
+        `echo "Docs preview removed: ${dest}$PR_NUMBER/ (pull request #$PR_NUMBER closed)"`,
+    ];
 }
 
 /** The preview's link as a shell word: the site serves the docs prefix at its root (origin path), so the preview is /pr/<n>/ there. */
