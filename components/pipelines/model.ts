@@ -552,7 +552,8 @@ function pullRequestJob(ctx: PipelineContext, ci: string): Job {
 /**
  * Publishes the PR's `dbt docs generate` output to docs/pr/<n>/ on the docs site's bucket (the PR role
  * may write only there). no-cache: CloudFront revalidates, so a re-push shows at once without an invalidation
- * (which the PR role cannot make). A lifecycle rule expires the prefix; the janitor removes it when the PR closes.
+ * (which the PR role cannot make). A lifecycle rule expires the prefix; the janitor removes it when the PR closes,
+ * and on GitHub the workflow's own close job at once (docsPreviewRemoveLines).
  */
 function docsPreviewStep(bucket: string, docsUrl: string | undefined): Step {
     const dest = `s3://${bucket}/${DOCS_PREVIEW_PREFIX}`;
