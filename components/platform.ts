@@ -270,8 +270,8 @@ function ciArgs(config: StackConfig, w: Wiring): CiIdentityArgs {
         oidcProviderArn: a.oidcProviderArn,
         artifactsBucketArn: w.bucketArn,
         distributionArn: w.distributionArn,
-        // The PR job publishes its docs preview under docs/pr/ (features.docsSite).
-        ...(config.features.docsSite ? { docsPreviewPrefix: DOCS_PREVIEW_PREFIX } : {}),
+        // The PR job publishes its docs preview under docs/pr/ (features.docsSite); on GitHub it also removes it when the PR closes.
+        ...(config.features.docsSite ? { docsPreviewPrefix: DOCS_PREVIEW_PREFIX, ...(config.ci.system === "github" ? { docsPreviewCleanup: true } : {}) } : {}),
         // No scheduler role here: ScheduledRuns' own execution and task roles read the scheduler's secret.
         credentialSecretArns: { ci: secret("ci"), deploy: secret("deploy") },
         kmsKeyArn: a.artifacts.kmsKeyArn,

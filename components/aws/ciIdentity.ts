@@ -76,6 +76,12 @@ export interface CiIdentityArgs {
     distributionArn?: pulumi.Input<string>;
     /** Key prefix of the pull requests' docs previews, under docsPrefix (e.g. `docs/pr/`): the PR role may write only there; omitted: no previews. */
     docsPreviewPrefix?: string;
+    /**
+     * The PR pipeline removes a closed pull request's preview itself (GitHub's `pull_request: closed`): the PR role
+     * may also list docsPreviewPrefix and delete objects under it (delete markers: the bucket is versioned and
+     * DeleteObjectVersion is not granted). Needs docsPreviewPrefix; default false.
+     */
+    docsPreviewCleanup?: boolean;
     /** Secrets each duty may read, one secret per duty. */
     credentialSecretArns: CiCredentialSecretArns;
     /** Customer managed KMS key of the secrets and/or the bucket (a key ARN, not an alias). */
@@ -192,10 +198,12 @@ export class CiIdentity extends pulumi.ComponentResource {
             webIdentityTrust(this.oidcProviderArn, m.keyPrefix, m.audience, m.subjects.pullRequest),
             permissions([
                 { Sid: "ReadArtifacts", Effect: "Allow", Action: ["s3:GetObject"], Resource: [objects(m.artifactsPrefix)] },
-                listStatement(bucket, [m.artifactsPrefix]),
+                listStatement(bucket, m.docsPreviewCleanup && m.docsPreviewPrefix ? [m.artifactsPrefix, m.docsPreviewPrefix] : [m.artifactsPrefix]),
                 // Docs previews: put only, under the previews prefix. IAM cannot narrow it to the job's own PR (no OIDC
                 // claim carries the PR number), so a PR job could overwrite another PR's preview, never the production docs.
                 ...(m.docsPreviewPrefix ? [{ Sid: "PublishDocsPreviews", Effect: "Allow" as const, Action: ["s3:PutObject"], Resource: [objects(m.docsPreviewPrefix)] }] : []),
+                // Removal at close: the same prefix, so no more reach than the put above (which can already overwrite any preview).
+                ...(m.docsPreviewCleanup && m.docsPreviewPrefix ? [{ Sid: "RemoveDocsPreviews", Effect: "Allow" as const, Action: ["s3:DeleteObject"], Resource: [objects(m.docsPreviewPrefix)] }] : []),
                 ...secretStatement("ReadCiCredentials", secrets.ci),
                 ...kmsStatement(kms, m.docsPreviewPrefix ? ["kms:Decrypt", "kms:GenerateDataKey"] : ["kms:Decrypt"]),
             ]),
@@ -376,6 +384,7 @@ interface Model {
     artifactsPrefix: string;
     docsPrefix: string;
     docsPreviewPrefix?: string;
+    docsPreviewCleanup: boolean;
     maxSessionDuration: number;
     warnings: string[];
 }
@@ -507,6 +516,9 @@ function normalise(name: string, args: CiIdentityArgs): Model {
     if (docsPreviewPrefix !== undefined && (!docsPreviewPrefix.startsWith(docsPrefix) || docsPreviewPrefix === docsPrefix)) {
         bad("docsPreviewPrefix", docsPreviewPrefix, `a prefix strictly under docsPrefix ${docsPrefix} (the PR role must not write the production docs)`);
     }
+    const docsPreviewCleanup = args.docsPreviewCleanup ?? false;
+    if (typeof docsPreviewCleanup !== "boolean") bad("docsPreviewCleanup", args.docsPreviewCleanup, "true or false");
+    if (docsPreviewCleanup && docsPreviewPrefix === undefined) bad("docsPreviewCleanup", args.docsPreviewCleanup, "docsPreviewPrefix as well (there is no preview to remove without it)");
 
     const maxSessionDuration = args.maxSessionDuration ?? 3600;
     if (!Number.isInteger(maxSessionDuration) || maxSessionDuration < 3600 || maxSessionDuration > 43200) {
@@ -549,5 +561,5 @@ function normalise(name: string, args: CiIdentityArgs): Model {
     if (problems.length > 0) {
         throw new Error(`CiIdentity ${name}: invalid arguments:\n  - ${problems.join("\n  - ")}`);
     }
-    return { issuerUrl, audience, keyPrefix, subjects, artifactsPrefix, docsPrefix, docsPreviewPrefix, maxSessionDuration, warnings };
+    return { issuerUrl, audience, keyPrefix, subjects, artifactsPrefix, docsPrefix, docsPreviewPrefix, docsPreviewCleanup, maxSessionDuration, warnings };
 }

@@ -1,7 +1,7 @@
 /**
  * GitHub Actions: `.github/workflows/ci.yml` (pull requests) and `deploy.yml` (main / release).
  */
-import { ContextVariable, inProject, Job, PipelineModel, renderCiYaml, SettingVariable } from "./model";
+import { ContextVariable, DOCS_PREVIEW_COMMENT_STEP, DOCS_PREVIEW_STEP, docsPreviewRemoveLines, inProject, Job, PipelineModel, renderCiYaml, SettingVariable } from "./model";
 import { GithubAction, resolvePins } from "./versions";
 
 const CONTEXT: Record<ContextVariable, string> = {
@@ -40,6 +40,7 @@ interface GithubStep {
     uses?: string;
     with?: Record<string, string | boolean>;
     run?: string;
+    env?: Record<string, string>;
     if?: string;
     "continue-on-error"?: boolean;
 }
@@ -55,8 +56,11 @@ function jobDocument(model: PipelineModel, job: Job, uses: Record<GithubAction, 
     // A merge builds state:modified+; a run by hand (workflow_dispatch) or on the schedule builds everything.
     if (job.fullBuild) env.FULL_BUILD = job.trigger.kind === "push" ? FULL_BUILD_ON_DISPATCH : "${{ inputs.full_build && 'true' || 'false' }}";
     for (const v of job.variables) env[v.name] = githubReference(v);
+    // A job whose token may write pull requests keeps it out of .git/config (checkout persists it there by default),
+    // so only the commenting step holds it, not the steps that run the pull request's dbt code.
+    const comments = job.steps.some((s) => s.id === DOCS_PREVIEW_COMMENT_STEP);
     const steps: GithubStep[] = [
-        { name: "Checkout", uses: uses.checkout },
+        { name: "Checkout", uses: uses.checkout, ...(comments ? { with: { "persist-credentials": false } } : {}) },
         { name: "Set up Python", uses: uses.setupPython, with: { "python-version": ctx.dbt.pythonVersion, cache: "pip" } },
         ...cacheSteps(model, job, uses),
     ];
@@ -82,6 +86,7 @@ function jobDocument(model: PipelineModel, job: Job, uses: Record<GithubAction, 
     }
     for (const s of job.steps) {
         const step: GithubStep = { name: s.name, run: s.lines.join("\n") };
+        if (s.id === DOCS_PREVIEW_COMMENT_STEP) step.env = { GITHUB_TOKEN: "${{ github.token }}" };
         if (s.when === "always") step.if = "always()";
         if (s.continueOnError) step["continue-on-error"] = true;
         steps.push(step);
@@ -124,8 +129,41 @@ function cacheSteps(model: PipelineModel, job: Job, uses: Record<GithubAction, s
 }
 
 function permissions(job: Job): Record<string, string> {
-    // id-token only when a role is assumed: least privilege for the GITHUB_TOKEN.
-    return job.awsRoleArn ? { contents: "read", "id-token": "write" } : { contents: "read" };
+    // id-token only when a role is assumed, pull-requests only when a step comments: least privilege for the GITHUB_TOKEN.
+    return {
+        contents: "read",
+        ...(job.awsRoleArn ? { "id-token": "write" } : {}),
+        ...(job.steps.some((s) => s.id === DOCS_PREVIEW_COMMENT_STEP) ? { "pull-requests": "write" } : {}),
+    };
+}
+
+/** Event types of ci.yml when it also removes the docs preview: GitHub's defaults, and closed. */
+export const PULL_REQUEST_TYPES_WITH_CLOSE = ["opened", "synchronize", "reopened", "closed"];
+
+/**
+ * With docs previews, ci.yml also runs on `closed` and this job removes the pull request's preview with the PR role
+ * (CiIdentity docsPreviewCleanup); slim CI skips that event. No checkout: nothing of the pull request runs here, and
+ * the token gets id-token only. It shares the workflow's per-PR concurrency group, so a run still building the
+ * preview is cancelled first and cannot publish it again after the removal. A fork's pull request never published one.
+ */
+function previewRemovalJob(model: PipelineModel, job: Job, uses: Record<GithubAction, string>): Record<string, unknown> | undefined {
+    const aws = model.context.aws;
+    if (job.id !== "pull-request" || !aws || !job.awsRoleArn || !job.steps.some((s) => s.id === DOCS_PREVIEW_STEP)) return undefined;
+    return {
+        name: "Remove the docs preview (pull request closed)",
+        if: `github.event.action == 'closed' && ${SAME_REPOSITORY}`,
+        "runs-on": "ubuntu-latest",
+        "timeout-minutes": 15,
+        permissions: { "id-token": "write" },
+        env: { PR_NUMBER: CONTEXT.PR_NUMBER },
+        defaults: { run: { shell: "bash" } },
+        steps: [
+            // No pip cache: it keys on requirement files of a checkout this job does not make.
+            { name: "Set up Python", uses: uses.setupPython, with: { "python-version": model.context.dbt.pythonVersion } },
+            { name: "Configure AWS credentials (OIDC)", uses: uses.awsCredentials, with: { "role-to-assume": job.awsRoleArn, "aws-region": aws.region } },
+            { name: "Remove the pull request's docs preview (docs/pr/<n>/)", run: docsPreviewRemoveLines(aws.bucket).join("\n") },
+        ],
+    };
 }
 
 function concurrencyGroup(job: Job): string {
@@ -152,6 +190,13 @@ export function renderGithub(model: PipelineModel): Record<string, string> {
             on = { workflow_dispatch: { inputs } };
         }
         const jobs: Record<string, unknown> = { [job.id === "pull-request" ? "slim-ci" : "deploy"]: jobDocument(model, job, refs.uses) };
+        const removal = previewRemovalJob(model, job, refs.uses);
+        if (removal) {
+            on = { pull_request: { branches: [ctx.mainBranch], types: PULL_REQUEST_TYPES_WITH_CLOSE } };
+            const { name, ...rest } = jobs["slim-ci"] as Record<string, unknown>;
+            jobs["slim-ci"] = { name, if: "github.event.action != 'closed'", ...rest };
+            jobs["docs-preview-cleanup"] = removal;
+        }
         const doc = {
             name: `${job.name} (${ctx.stack})`,
             on,

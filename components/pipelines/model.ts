@@ -15,6 +15,7 @@ import { pullRequestPrefixProblem } from "../config/rules";
 import { envAlias, PipelineWarehouse, TargetEnvVar, writeFileLines } from "../warehouse/contract";
 import { localLoopContext, localLoopProblems } from "./localLoop";
 import { deadlockRetryLines, DriverOptions, driverLine } from "./runner";
+import { githubUpsertCommentScript } from "./githubComment";
 import { AWSCLI_VERSION, PinOverrides, pinProblems, PYTHON_VERSION } from "./versions";
 import { releaseProblems, releaseSteps, ScheduledRelease } from "./release";
 
@@ -501,6 +502,7 @@ function pullRequestJob(ctx: PipelineContext, ci: string): Job {
         when: "success",
     });
     if (ctx.aws && previews) steps.push(docsPreviewStep(ctx.aws.bucket, ctx.aws.docsUrl));
+    steps.push(...docsPreviewCommentSteps(ctx));
     if (ctx.projectEvaluator) {
         steps.push({
             id: "project-evaluator",
@@ -566,24 +568,94 @@ function pullRequestJob(ctx: PipelineContext, ci: string): Job {
 /**
  * Publishes the PR's `dbt docs generate` output to docs/pr/<n>/ on the docs site's bucket (the PR role
  * may write only there). no-cache: CloudFront revalidates, so a re-push shows at once without an invalidation
- * (which the PR role cannot make). A lifecycle rule expires the prefix; the janitor removes it when the PR closes.
+ * (which the PR role cannot make). A lifecycle rule expires the prefix; the janitor removes it when the PR closes,
+ * and on GitHub the workflow's own close job at once (docsPreviewRemoveLines).
  */
 function docsPreviewStep(bucket: string, docsUrl: string | undefined): Step {
     const dest = `s3://${bucket}/${DOCS_PREVIEW_PREFIX}`;
-    const site = docsUrl ? docsUrl.replace(/\/+$/, "") : "";
     return {
-        id: "docs-preview",
+        id: DOCS_PREVIEW_STEP,
         name: "Publish the docs preview (docs/pr/<n>/)",
         lines: [
             "for f in index.html manifest.json catalog.json; do",
             `  aws s3 cp "target/$f" ${shq(dest)}"$PR_NUMBER/$f" --cache-control no-cache --only-show-errors`,
             "done",
-            // The site serves the docs prefix at its root (origin path), so the preview is /pr/<n>/ there.
-            `echo "Docs preview: "${shq(`${site}/${DOCS_PREVIEW_PREFIX.slice(DOCS_PREFIX.length)}`)}"$PR_NUMBER/index.html (${dest}$PR_NUMBER/)"`,
+            `echo "Docs preview: "${docsPreviewUrl(docsUrl)}" (${dest}$PR_NUMBER/)"`,
         ],
         when: "success",
         aws: true,
     };
+}
+
+/** Id of the step that publishes the docs preview (the PR job has it exactly when previews are on). */
+export const DOCS_PREVIEW_STEP = "docs-preview";
+
+/**
+ * GitHub's `pull_request: closed` job: removes the closed pull request's preview at once (the lifecycle rule and
+ * the janitor remain the backstop, and the only removal on Bitbucket and Azure DevOps). It checks nothing out: no
+ * code of the pull request runs with the role. Delete markers only: the bucket is versioned.
+ */
+export function docsPreviewRemoveLines(bucket: string): string[] {
+    const dest = `s3://${bucket}/${DOCS_PREVIEW_PREFIX}`;
+    return [
+        "set -eu",
+        `case "$PR_NUMBER" in ''|*[!0-9]*) echo "PR_NUMBER must be the pull request number, got '$PR_NUMBER'" >&2; exit 1;; esac`,
+        `python -m pip install --quiet ${shq(`awscli==${AWSCLI_VERSION}`)}`,
+        `aws s3 rm ${shq(dest)}"$PR_NUMBER/" --recursive --only-show-errors`,
+        `echo "Docs preview removed: ${dest}$PR_NUMBER/ (pull request #$PR_NUMBER closed)"`,
+    ];
+}
+
+/** The preview's link as a shell word: the site serves the docs prefix at its root (origin path), so the preview is /pr/<n>/ there. */
+function docsPreviewUrl(docsUrl: string | undefined): string {
+    const site = docsUrl ? docsUrl.replace(/\/+$/, "") : "";
+    return `${shq(`${site}/${DOCS_PREVIEW_PREFIX.slice(DOCS_PREFIX.length)}`)}"$PR_NUMBER/index.html"`;
+}
+
+/** Id of the step that posts the docs preview's URL on the pull request: GitHub's renderer gives it the token and the job `pull-requests: write`. */
+export const DOCS_PREVIEW_COMMENT_STEP = "docs-preview-comment";
+/** Where that step writes the comment body (in the dbt project's target/, beside the published docs). */
+export const DOCS_PREVIEW_COMMENT_FILE = "target/docs-preview-comment.md";
+
+/** The hidden marker of a stack's docs preview comment (per stack: one repository may render several stacks' CI). */
+export function docsPreviewCommentMarker(stack: string): string {
+    return `<!-- dbt-platform:docs-preview:${stack} -->`;
+}
+
+/**
+ * GitHub: after the preview is published, one PR comment carrying its URL, found by its marker and updated in
+ * place on every re-push (githubComment.ts, the script the platform repository's preview comment runs), with the
+ * job's GITHUB_TOKEN. A failure is a warning annotation, never a failed job: the preview is published and its URL
+ * printed already, and some tokens cannot comment at all (Dependabot's pull requests get a read-only token).
+ * Bitbucket and Azure DevOps: no step; the URL is in the job log (docsPreviewStep).
+ */
+export function docsPreviewCommentSteps(ctx: PipelineContext): Step[] {
+    if (ctx.system !== "github" || !ctx.aws?.distributionId || !ctx.aws.docsUrl) return [];
+    const marker = docsPreviewCommentMarker(ctx.stack);
+    const script = githubUpsertCommentScript({ marker, bodyFile: DOCS_PREVIEW_COMMENT_FILE, missingBody: "The docs preview comment has no body; see the run log." });
+    return [
+        {
+            id: DOCS_PREVIEW_COMMENT_STEP,
+            name: "Post or update the docs preview comment",
+            lines: [
+                `url=${docsPreviewUrl(ctx.aws.docsUrl)}`,
+                'run="${GITHUB_SERVER_URL:-https://github.com}/${GITHUB_REPOSITORY:-}/actions/runs/${GITHUB_RUN_ID:-}"',
+                "{",
+                `  echo ${shq(marker)}`,
+                `  echo ${shq(`**dbt docs preview** (stack ${ctx.stack}): `)}"$url"`,
+                "  echo",
+                `  echo "Generated by [this run]($run) from the pull request's latest push; this comment is updated in place on every push."`,
+                `} > ${DOCS_PREVIEW_COMMENT_FILE}`,
+                `if node -e ${shq(script)}; then`,
+                `  echo "Docs preview comment on pull request #$PR_NUMBER is up to date: $url"`,
+                "else",
+                // A workflow command: the warning shows on the run's summary; the job's result stays the build's.
+                `  echo "::warning title=Docs preview comment::Could not post or update the pull request comment (the token needs pull-requests: write; Dependabot's is read-only). The preview is published: $url"`,
+                "fi",
+            ],
+            when: "success",
+        },
+    ];
 }
 
 /** Fails when any dbt_project_evaluator test in target/run_results.json did not pass (warn included). */

@@ -1,12 +1,12 @@
 /**
  * Runs the shell lines of rendered CI files the way each CI system would: Bitbucket (script items
- * in one shell, after-script in another), GitHub Actions (each `run` step in its own bash, the job
- * env's `${{ }}` expressions evaluated) and Azure Pipelines (each script step in its own bash,
+ * in one shell, after-script in another), GitHub Actions (each `run` step in its own bash, the job's
+ * and the step's env `${{ }}` expressions evaluated) and Azure Pipelines (each script step in its own bash,
  * `$(macro)` and `${{ parameters.x }}` expanded, conditions and continueOnError honoured).
  * The CI system's own context (PR id, run id, fork flag...) is what the caller passes in.
  */
 import assert from "assert";
-import { spawnSync } from "child_process";
+import { spawn, spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
@@ -20,6 +20,18 @@ export interface RunResult {
 export function bash(script: string, cwd: string, env: NodeJS.ProcessEnv, flags: string[] = ["-eo", "pipefail"]): RunResult {
     const r = spawnSync("bash", ["--noprofile", "--norc", ...flags, "-c", script], { cwd, env, encoding: "utf8", maxBuffer: 64 * 1024 * 1024 });
     return { code: r.status ?? 1, output: `${r.stdout}${r.stderr}` };
+}
+
+/** bash as above without blocking this process: for steps that call servers the test itself serves (they answer from its event loop). */
+export function bashAsync(script: string, cwd: string, env: NodeJS.ProcessEnv, flags: string[] = ["-eo", "pipefail"]): Promise<RunResult> {
+    return new Promise((resolve, reject) => {
+        const child = spawn("bash", ["--noprofile", "--norc", ...flags, "-c", script], { cwd, env, stdio: ["ignore", "pipe", "pipe"] });
+        let output = "";
+        child.stdout.on("data", (d) => (output += d));
+        child.stderr.on("data", (d) => (output += d));
+        child.on("error", reject);
+        child.on("close", (status) => resolve({ code: status ?? 1, output }));
+    });
 }
 
 /** Hooks a test can hang on a job run. */
@@ -57,6 +69,8 @@ export async function runGithubJob(
         /** Settings GitHub does not hand this run (secrets on a fork's PR): they read as empty strings. */
         withheld?: string[];
         onUses?: (step: any, env: NodeJS.ProcessEnv) => void;
+        /** Run the steps with bashAsync (the steps call a server this process serves). */
+        nonBlocking?: boolean;
     },
     hooks?: RunHooks,
 ): Promise<RunResult> {
@@ -87,8 +101,11 @@ export async function runGithubJob(
         }
         if (failed && step.if !== "always()") continue;
         if (step.name.startsWith("Drop")) await hooks?.beforeCleanup?.();
+        // A step's own env (its expressions evaluated) on top of the job's.
+        const stepEnv: NodeJS.ProcessEnv = { ...env };
+        for (const [k, v] of Object.entries(step.env ?? {})) stepEnv[k] = expr(String(v));
         for (let i = 0; i < (repeated(step.name, hooks) ? 2 : 1); i++) {
-            const r = bash(step.run, dir, env);
+            const r = opts.nonBlocking ? await bashAsync(step.run, dir, stepEnv) : bash(step.run, dir, stepEnv);
             output += r.output;
             if (r.code !== 0 && !step["continue-on-error"]) failed = true;
         }

@@ -6,6 +6,7 @@
  */
 import { GITHUB_ACTION_PINS, PLATFORM_ACTION_PINS } from "../versions";
 import { shq } from "../model";
+import { githubUpsertCommentScript } from "../githubComment";
 import { auditKind, auditLines, auditSecretNames, backendEnv, COMMENT_FILE, COMMENT_MARKER, PlatformPipelineArgs, previewLines, renderPlatformYaml, upLines, validatePlatformArgs } from "./model";
 import { janitorInstallLines, janitorLines, janitorSecretNames, JANITOR_TOKEN_VARIABLE } from "./janitor";
 
@@ -36,36 +37,8 @@ function env(args: PlatformPipelineArgs, extra: Record<string, string> = {}): Re
     return out;
 }
 
-/**
- * Finds the job's own comment (posted by the workflow token's bot user, starting with the marker)
- * through the issues comments API, following the Link header's rel="next" pages on the API's own
- * origin, and updates it in place (PATCH), or creates it. GITHUB_API_URL and GITHUB_REPOSITORY
- * are the runner's; GITHUB_TOKEN and PR_NUMBER are set by the step.
- */
-export const UPSERT_COMMENT_SCRIPT = [
-    "const fs = require('fs');",
-    `const marker = ${JSON.stringify(COMMENT_MARKER)};`,
-    `let body = fs.existsSync(${JSON.stringify(COMMENT_FILE)}) ? fs.readFileSync(${JSON.stringify(COMMENT_FILE)}, 'utf8') : marker + '\\nThe preview did not produce a report; see the run log.';`,
-    "// GitHub rejects comment bodies over 65536 characters.",
-    "if (body.length > 65000) body = body.slice(0, 65000) + '\\n\\n(truncated; the full output is in the run log)';",
-    "const e = process.env;",
-    "const api = (e.GITHUB_API_URL || 'https://api.github.com').replace(/\\/$/, '');",
-    "const base = `${api}/repos/${e.GITHUB_REPOSITORY}/issues`;",
-    "const headers = { Authorization: `Bearer ${e.GITHUB_TOKEN}`, Accept: 'application/vnd.github+json', 'X-GitHub-Api-Version': '2022-11-28', 'Content-Type': 'application/json' };",
-    "(async () => {",
-    "  let url = `${base}/${e.PR_NUMBER}/comments?per_page=100`, mine;",
-    "  while (url && !mine) {",
-    "    if (new URL(url).origin !== new URL(api).origin) throw new Error(`refusing to follow a page link to another origin: ${url}`);",
-    "    const res = await fetch(url, { headers, redirect: 'error' });",
-    "    if (!res.ok) throw new Error(`listing PR comments: HTTP ${res.status}`);",
-    "    mine = (await res.json()).find((c) => c.user && c.user.type === 'Bot' && (c.body || '').startsWith(marker));",
-    "    const next = /<([^>]+)>;\\s*rel=\"next\"/.exec(res.headers.get('link') || '');",
-    "    url = next && next[1];",
-    "  }",
-    "  const res = await fetch(mine ? `${base}/comments/${mine.id}` : `${base}/${e.PR_NUMBER}/comments`, { method: mine ? 'PATCH' : 'POST', headers, body: JSON.stringify({ body }), redirect: 'error' });",
-    "  if (!res.ok) throw new Error(`${mine ? 'updating' : 'creating'} the PR comment: HTTP ${res.status}`);",
-    "})().catch((err) => { console.error(err.message); process.exit(1); });",
-].join("\n");
+/** The preview job's comment script: one comment, found by its marker and updated in place (githubComment.ts, shared with the dbt PR job's docs preview). */
+export const UPSERT_COMMENT_SCRIPT = githubUpsertCommentScript({ marker: COMMENT_MARKER, bodyFile: COMMENT_FILE, missingBody: "The preview did not produce a report; see the run log." });
 
 export function renderPlatformGithub(args: PlatformPipelineArgs): Record<string, string> {
     validatePlatformArgs(args);
