@@ -5,7 +5,7 @@
 import * as assert from "assert";
 import { benchLine, BenchResult, detailLine, PR_CONTENDERS, runBench } from "../scripts/bench/runner";
 
-const LINE = /^bench: (ours|seed000|seed002|seed003|ours-deploy|full-deploy) built \d+ \(minimal \d+\) invocations \d+ wall \d+\.\d s ratio (\d+\.\d\d|n\/a)$/;
+const LINE = /^bench: (ours|ours-repush|seed000|seed002|seed003|ours-deploy|full-deploy) built \d+ \(minimal \d+\) invocations \d+ wall \d+\.\d s ratio (\d+\.\d\d|n\/a)$/;
 
 describe("bench:ci, small version: our rendered PR job against the seeds' pipelines @integration", function () {
     this.timeout(600_000);
@@ -35,6 +35,14 @@ describe("bench:ci, small version: our rendered PR job against the seeds' pipeli
         assert.ok(ours.minimal.length > 0 && ours.minimal.length < result.project.models.length / 2, `minimal set of ${ours.minimal.length}`);
         assert.deepStrictEqual(ours.runs[0].built, ours.minimal);
         assert.ok(ours.runs[0].invocations.some((i) => /(^| )build --target \S+ --select state:modified\+ --defer/.test(i.args)), "ours did not run a deferred slim build");
+    });
+
+    it("ours-repush (the same PR again, with the cached dbt_packages and partial parse) reuses the parse and builds the minimal set", () => {
+        const repush = byName("ours-repush");
+        assert.deepStrictEqual(repush.runs[0].built, repush.minimal);
+        assert.match(repush.runs[0].output, /dbt-platform: parsed once in/);
+        assert.ok(!/Starting full parse/.test(repush.runs[0].output), "the re-push parsed the project in full");
+        assert.match(byName("ours").runs[0].output, /Starting full parse/, "ours' first push should start from a clean checkout");
     });
 
     it("the seeds build what their selectors say: seed 002 the minimal set, seed 000 also the ancestors, seed 003 everything", () => {

@@ -55,7 +55,7 @@ describe("docs preview: under mocks", function () {
         const bb = (await resolve((await runProgram("prod")).exports.pipelineFiles)).value as Record<string, string>;
         const step = prStep(bb["bitbucket-pipelines.yml"]);
         const script = (step.script as string[]).join("\n");
-        assert.match(script, /'docs generate --target ci --defer --state \.state --exclude package:dbt_project_evaluator'/);
+        assert.match(script, /"docs generate --target ci --defer --state \.state --exclude package:dbt_project_evaluator"/);
         assert.match(script, /aws s3 cp "target\/\$f" s3:\/\/dbt-prod-artifacts-bucket-[0-9a-f]+\/docs\/pr\/"\$PR_NUMBER\/\$f" --cache-control no-cache/);
     });
 

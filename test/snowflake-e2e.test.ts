@@ -197,7 +197,12 @@ describe("Snowflake slim CI through the rendered GitHub workflows, real dbt-snow
         const schema = `CI_PR_${PR}`;
         // Left over from an earlier run of this PR (a custom schema), and other PRs' schemas the cleanup must keep.
         await snow.sql([`create schema ${databases.development}.${schema}_STAGING`, `create schema ${databases.development}.${schema}0`, `create schema ${databases.development}.CI_PR_4`]);
-        const ci = parse(files[".github/workflows/ci.yml"]).jobs["slim-ci"];
+        const rendered = parse(files[".github/workflows/ci.yml"]).jobs["slim-ci"];
+        // The build step's one dbt process drops the PR's schemas last (its `!` command). To look into the PR schema
+        // first, this run leaves that command out: the always-run cleanup step then drops them (its fallback).
+        const finallyCleanup = / "!run-operation dbt_platform_drop_pr_schema [^\n]*?\}\\""/g;
+        const ci = { ...rendered, steps: rendered.steps.map((s: any) => (s.run && finallyCleanup.test(s.run) ? { ...s, run: s.run.replace(finallyCleanup, "") } : s)) };
+        assert.notDeepStrictEqual(ci, rendered, "the build step has no cleanup command");
         const dir = checkout(true);
         let built: string[] = [];
         let inPrSchema: string[] = [];
@@ -235,6 +240,24 @@ describe("Snowflake slim CI through the rendered GitHub workflows, real dbt-snow
         assert.match(r.output, new RegExp(`dropped schema ${databases.development}\\.${schema}\\b`));
         assert.deepStrictEqual(await schemas(databases.development), [`${schema}0`, "CI_PR_4"].sort());
         assert.ok((await relations(databases.production, productionSchema)).length >= total, "production relations must survive");
+
+        // The job as rendered (a re-push of the PR): the build step's own cleanup drops the family, the always-run step has nothing left to do.
+        await snow.sql([`create schema ${databases.development}.${schema}_STAGING`]);
+        const again = await runJob(rendered, checkout(true), {
+            ...ghContext,
+            "github.run_id": "7002",
+            "github.event.pull_request.number": String(PR),
+            "github.base_ref": "main",
+            "github.event.pull_request.head.repo.full_name != github.repository": "false",
+            "github.event.pull_request.head.repo.full_name == github.repository": "true",
+        });
+        assert.strictEqual(again.code, 0, again.output.slice(-3000));
+        // The last drop is the driver's `!` command, after the build (the first one is its reset).
+        const lastDrop = again.output.slice(again.output.lastIndexOf("dbt-platform: dbt run-operation dbt_platform_drop_pr_schema"));
+        assert.ok(again.output.indexOf("dbt-platform: dbt build") < again.output.lastIndexOf("dbt-platform: dbt run-operation dbt_platform_drop_pr_schema"), again.output.slice(-3000));
+        assert.match(lastDrop, new RegExp(`dropped schema ${databases.development}\\.${schema}\\b`), lastDrop);
+        assert.match(again.output, /The build step already dropped the pull request's schemas/);
+        assert.deepStrictEqual(await schemas(databases.development), [`${schema}0`, "CI_PR_4"].sort());
     });
 
     it("the rendered cleanup macro refuses any schema that is not CI_PR_<n>", async () => {

@@ -17,7 +17,7 @@ export const FINALLY_PREFIX = "!";
  * `python .ci/dbt_platform_run.py [--deps] [--finally-done PATH VALUE] "<dbt args>" ...`: each argument is
  * one dbt command (shell-split), run in order on one parse of the first command's `--target`.
  * `?<args>`: a failure is a warning. `!<args>`: runs after all others, also after a failure or an
- * interrupt; when every such command passed, VALUE is written to PATH (removed at start), so a separate
+ * interrupt; when there were such commands and every one passed, VALUE is written to PATH (removed at start), so a separate
  * always-run step can tell the cleanup already happened. `--deps`: `dbt deps` in the same process
  * before the parse (no dbt_packages restored). Each command's run_results.json is kept as
  * target/dbt-platform/<n>-<command>.json; target/run_results.json stays the last non-`!` command's. Stops at the first failing command with its exit code
@@ -54,17 +54,18 @@ def invoke(runner, number, args):
 def run_finally(runner, steps, done):
     # The build's run_results.json stays target/run_results.json (dbt retry, artifacts): the cleanup's is only kept.
     saved = open(RESULTS, "rb").read() if os.path.exists(RESULTS) else None
-    ok = True
+    ran, ok = 0, True
     for number, (kind, args) in enumerate(steps, 1):
         if kind != "!":
             continue
+        ran += 1
         if not invoke(runner, number, args).success:
             ok = False
             print("warning: dbt %s failed (not blocking)" % " ".join(args[:2]), flush=True)
     if saved is not None:
         with open(RESULTS, "wb") as f:
             f.write(saved)
-    if ok and done:
+    if ran and ok and done:
         with open(done[0], "w") as f:
             f.write(done[1] + "\\n")
 

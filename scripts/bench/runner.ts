@@ -23,7 +23,11 @@ import { applyRecorded } from "../../test/support/apply";
 import { BenchProject, generateBenchProject } from "./project";
 import { Contender, fullDeploy, oursDeploy, oursPullRequest, seed000, seed002, SEED002_DROP_SCHEMA_MACRO, seed003 } from "./contenders";
 
-export const PR_CONTENDERS = ["ours", "seed000", "seed002", "seed003"] as const;
+/**
+ * ours-repush: the same PR pushed again, with what the rendered job's caches restore (dbt_packages and
+ * the PR's target/partial_parse.msgpack from ours' run); every other contender starts from a clean checkout.
+ */
+export const PR_CONTENDERS = ["ours", "ours-repush", "seed000", "seed002", "seed003"] as const;
 export const DEPLOY_CONTENDERS = ["ours-deploy", "full-deploy"] as const;
 export type ContenderName = (typeof PR_CONTENDERS)[number] | (typeof DEPLOY_CONTENDERS)[number];
 
@@ -289,6 +293,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchResult> {
         const profilesDir = PROFILES_DIR;
         const makers: Record<ContenderName, (run: number) => Contender> = {
             ours: (run) => oursPullRequest(model, 100 + run),
+            "ours-repush": (run) => ({ ...oursPullRequest(model, 100 + run), name: "ours-repush" }),
             // The seeds' jobs build in PR-family schemas too: on the platform's warehouse the CI login may create no other.
             seed000: (run) => seed000(BUCKET, profilesDir, `dbt_pr_${200 + run}`),
             seed002: (run) => seed002(BUCKET, profilesDir, `dbt_pr_${300 + run}`),
@@ -316,11 +321,22 @@ export async function runBench(opts: BenchOptions): Promise<BenchResult> {
             const r = await aws(["s3", "cp", manifestFile, `s3://${BUCKET}/${LATEST_MANIFEST_KEY}`]);
             if (r.code !== 0) throw new Error(`restoring the baseline manifest failed: ${r.output}`);
         };
+        // What CI caches restore for a re-push of the same PR: the cache steps' paths, from ours' run of that PR.
+        const oursCheckouts = new Map<number, string>();
+        const restoreCaches = (from: string | undefined, to: string) => {
+            if (!from) throw new Error("ours-repush needs ours' run of the same PR (add ours to --only)");
+            for (const rel of ["dbt_packages", "target/partial_parse.msgpack"]) {
+                if (fs.existsSync(path.join(from, rel))) fs.cpSync(path.join(from, rel), path.join(to, rel), { recursive: true });
+            }
+            return to;
+        };
         for (let run = 1; run <= opts.runs; run++) {
             for (const name of PR_CONTENDERS) {
                 if (!wanted.has(name) || failed.has(name)) continue;
                 const c = makers[name](run);
-                const r = await runJob(c, checkout(true));
+                const dir = name === "ours-repush" ? restoreCaches(oursCheckouts.get(run), checkout(true)) : checkout(true);
+                if (name === "ours") oursCheckouts.set(run, dir);
+                const r = await runJob(c, dir);
                 await dropSchemas(c.schemaPrefix);
                 record(name, run, r);
             }

@@ -40,6 +40,8 @@ export interface RunHooks {
     beforeCleanup?: () => void | Promise<void>;
     /** Steps (by name prefix) to run twice in a row, as a retried step would. */
     repeat?: string[];
+    /** The repeated step's script the second time (default: the same). */
+    again?: (script: string) => string;
 }
 
 const repeated = (name: string, hooks?: RunHooks) => (hooks?.repeat ?? []).some((p) => name.startsWith(p));
@@ -50,7 +52,7 @@ export async function runBitbucketStep(step: any, dir: string, env: NodeJS.Proce
     for (const item of step.script as string[]) {
         items.push(item);
         // An item starts with `# <step name>`; a repeated one runs again right after itself.
-        if (repeated(String(item).split("\n")[0].replace(/^# /, ""), hooks)) items.push(item);
+        if (repeated(String(item).split("\n")[0].replace(/^# /, ""), hooks)) items.push(hooks?.again ? hooks.again(item) : item);
     }
     const script = bash(items.join("\n"), dir, env);
     await hooks?.beforeCleanup?.();
@@ -105,7 +107,8 @@ export async function runGithubJob(
         const stepEnv: NodeJS.ProcessEnv = { ...env };
         for (const [k, v] of Object.entries(step.env ?? {})) stepEnv[k] = expr(String(v));
         for (let i = 0; i < (repeated(step.name, hooks) ? 2 : 1); i++) {
-            const r = opts.nonBlocking ? await bashAsync(step.run, dir, stepEnv) : bash(step.run, dir, stepEnv);
+            const run = i > 0 && hooks?.again ? hooks.again(step.run) : step.run;
+            const r = opts.nonBlocking ? await bashAsync(run, dir, stepEnv) : bash(run, dir, stepEnv);
             output += r.output;
             if (r.code !== 0 && !step["continue-on-error"]) failed = true;
         }
@@ -173,7 +176,7 @@ export async function runAzureJob(
         for (const [k, v] of Object.entries(step.env ?? {})) env[k] = expand(String(v));
         // Azure's Bash task runs the script as a file with plain bash (the script's own `set -eu` applies).
         for (let i = 0; i < (repeated(String(step.displayName), hooks) ? 2 : 1); i++) {
-            const r = bash(expand(script), dir, env, []);
+            const r = bash(expand(i > 0 && hooks?.again ? hooks.again(script) : script), dir, env, []);
             output += r.output;
             if (r.code !== 0 && !step.continueOnError) failed = true;
         }
