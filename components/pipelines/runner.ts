@@ -44,7 +44,9 @@ def invoke(runner, number, args):
     """Runs one command; keeps the run_results.json it wrote as target/dbt-platform/<n>-<command>.json."""
     print("dbt-platform: dbt " + " ".join(shlex.quote(a) for a in args), flush=True)
     before = os.stat(RESULTS).st_mtime_ns if os.path.exists(RESULTS) else None
+    started = time.monotonic()
     res = runner.invoke(args)
+    print("dbt-platform: dbt %s %s in %.1f s" % (args[0], "passed" if res.success else "failed", time.monotonic() - started), flush=True)
     if os.path.exists(RESULTS) and os.stat(RESULTS).st_mtime_ns != before:
         os.makedirs(KEPT, exist_ok=True)
         shutil.copyfile(RESULTS, os.path.join(KEPT, "%02d-%s.json" % (number, args[0])))

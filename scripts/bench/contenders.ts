@@ -48,21 +48,19 @@ export function oursPullRequest(model: PipelineModel, prNumber: number): Contend
     return fromJob("ours", job, context, `${model.context.warehouse.pullRequestSchemas.prefix}${prNumber}`);
 }
 
-/** The rendered deploy job (phase 1: a full build; the slim deploy changes only the model). */
+/** The rendered deploy job: a slim deploy (state:modified+ against the last good production manifest). */
 export function oursDeploy(model: PipelineModel, runId: string): Contender {
     const job = model.jobs.find((j) => j.id === "deploy")!;
     return fromJob("ours-deploy", job, { RUN_ID: runId, SOURCE_BRANCH: model.context.mainBranch, FULL_REFRESH: "false" }, "");
 }
 
-/** Seed 002's deploy.yml build: a full `dbt build` on every merge. */
-export function fullDeploy(model: PipelineModel, profilesDir: string): Contender {
-    const target = model.context.targets.deploy;
-    return {
-        name: "full-deploy",
-        env: { DBT_PROFILES_DIR: profilesDir },
-        schemaPrefix: "",
-        steps: [{ name: "dbt deps + full build", lines: ["set -eu", "dbt deps", `dbt build --target ${target} --fail-fast`], when: "success" }],
-    };
+/**
+ * Our deploy job building everything (FULL_BUILD, as by hand or on dbt.fullBuildSchedule): the full
+ * deploy the issue compares our PR job with. A plain `dbt build` of the whole project (seed 002's deploy)
+ * deadlocks on Postgres's pg_rewrite when 4 threads replace tables that views share; ours retries that.
+ */
+export function fullDeploy(model: PipelineModel, runId: string): Contender {
+    return { ...oursDeploy(model, runId), name: "full-deploy", env: { ...oursDeploy(model, runId).env, FULL_BUILD: "true" } };
 }
 
 function manifestUrl(bucket: string): string {

@@ -299,7 +299,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchResult> {
             seed002: (run) => seed002(BUCKET, profilesDir, `dbt_pr_${300 + run}`),
             seed003: (run) => seed003(profilesDir, `dbt_pr_${400 + run}`),
             "ours-deploy": (run) => oursDeploy(model, `bench-${run}`),
-            "full-deploy": () => fullDeploy(model, profilesDir),
+            "full-deploy": (run) => fullDeploy(model, `bench-full-${run}`),
         };
         const runsOf = new Map<ContenderName, JobRun[]>();
         const failures: string[] = [];
