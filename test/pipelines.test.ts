@@ -283,7 +283,10 @@ describe("pipelines", function () {
             const install = pr.steps[0].lines.join("\n");
             assert.ok(!/dbt deps|DEPS_KEY/.test(install), `the install step still runs deps:\n${install}`);
             const build = pr.steps.find((s) => s.id === "build")!.lines.join("\n");
-            assert.match(build, /then\n {2}echo "dbt deps skipped: dbt_packages was restored for this package-lock\.yml"\n {2}DBT_DEPS=""\nelse\n {2}DBT_DEPS="--deps"\nfi\n/);
+            assert.match(
+                build,
+                /then\n {2}echo "dbt deps skipped: dbt_packages was restored for this package-lock\.yml"\n {2}DBT_DEPS=""\nelif \[ ! -f packages\.yml \] && \[ ! -f dependencies\.yml \]; then\n {2}echo "dbt deps skipped: the project has no packages\.yml or dependencies\.yml"\n {2}DBT_DEPS=""\nelse\n {2}DBT_DEPS="--deps"\nfi\n/,
+            );
             const cleanupCommand = `"!run-operation dbt_platform_drop_pr_schemas --target ci --args \\"{schema_name: $DBT_CI_SCHEMA, run_id: '$RUN_ID', claim: false}\\""`;
             const drivers = build.split("\n").filter((l) => l.includes("dbt_platform_run.py"));
             assert.strictEqual(drivers.length, 2);

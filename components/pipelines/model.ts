@@ -329,6 +329,10 @@ function depsLines(ctx: PipelineContext, mode: "shell" | "driver" = "shell"): st
         depsKeyLine(ctx),
         `if [ -f package-lock.yml ] && [ -d dbt_packages ] && [ "$(cat dbt_packages/${DEPS_MARKER} 2>/dev/null || true)" = "$DEPS_KEY" ]; then`,
         `  echo "dbt deps skipped: dbt_packages was restored for this package-lock.yml"`,
+        ...(mode === "driver" ? ['  DBT_DEPS=""'] : []),
+        // No package file: dbt deps would only say there is nothing to install.
+        "elif [ ! -f packages.yml ] && [ ! -f dependencies.yml ]; then",
+        `  echo "dbt deps skipped: the project has no packages.yml or dependencies.yml"`,
         ...(mode === "driver" ? ['  DBT_DEPS=""', "else", '  DBT_DEPS="--deps"', "fi"] : ["else", "  dbt deps", ...depsMarkerLines(ctx).map((l) => `  ${l}`), "fi"]),
     ];
 }
