@@ -106,6 +106,10 @@ LANGUAGE plpgsql
 SECURITY DEFINER
 AS $function$
 BEGIN
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_stat_activity AS a WHERE a.pid OPERATOR(pg_catalog.=) $1) THEN
+        RAISE WARNING 'PID % is not a PostgreSQL backend process', $1;
+        RETURN false;
+    END IF;
     IF NOT EXISTS (
         SELECT FROM pg_catalog.pg_stat_activity AS a
         WHERE a.pid OPERATOR(pg_catalog.=) $1 AND a.usename OPERATOR(pg_catalog.=) SESSION_USER

@@ -248,6 +248,8 @@ describe("PostgresWarehouse on a real Postgres @integration", function () {
             { who: "dbt_scheduler", action: "cancel: terminate own other session", sql: "select pg_terminate_backend({victim})", victim: "dbt_scheduler", expect: "ok", check: (r) => assert.strictEqual(r[0].pg_terminate_backend, true) },
             { who: "dev_ci", action: "cancel: terminate own other session", sql: "select pg_terminate_backend({victim})", victim: "dev_ci", expect: "ok", check: (r) => assert.strictEqual(r[0].pg_terminate_backend, true) },
             { who: "anton", action: "cancel: developer (unmasked) terminates own session", sql: "select pg_terminate_backend({victim})", victim: "anton", expect: "ok", check: (r) => assert.strictEqual(r[0].pg_terminate_backend, true) },
+            // dbt cancels every other open connection on --fail-fast; one whose session just ended is not an error (as pg_catalog's: false, a warning).
+            { who: "dbt_bitbucket", action: "cancel: a session that already ended gives false, not an error", sql: "select pg_terminate_backend(2147483647)", expect: "ok", check: (r) => assert.strictEqual(r[0].pg_terminate_backend, false) },
             { who: "dbt_bitbucket", action: "cancel: masked bot without the platform function is refused (the bug)", sql: "select pg_catalog.pg_terminate_backend({victim})", victim: "dbt_bitbucket", expect: "denied" },
             { who: "dbt_bitbucket", action: "cancel: terminate another prod bot's session", sql: "select pg_terminate_backend({victim})", victim: "dbt_scheduler", expect: "denied" },
             { who: "dev_ci", action: "cancel: terminate the deploy bot's session", sql: "select pg_terminate_backend({victim})", victim: "dbt_bitbucket", expect: "denied" },

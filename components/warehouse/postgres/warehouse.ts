@@ -35,12 +35,18 @@ export const PLATFORM_SCHEMA = "dbt_platform";
  * pinned search_path lists this schema before an explicit pg_catalog, and this SECURITY DEFINER
  * function, with the signature of pg_catalog's, shadows it: it terminates a backend only when that
  * backend's login is the caller's session_user (SECURITY DEFINER changes current_user, never
- * session_user), and raises 42501 otherwise. Masking is untouched: objects stay owned by the group.
+ * session_user), and raises 42501 otherwise. A pid that is no backend (the session ended while dbt
+ * cancelled it, as --fail-fast does with every other open connection) gives false and a warning, as
+ * pg_catalog's does: raising there aborted a fail-fast run before it wrote its run results. Masking is untouched: objects stay owned by the group.
  * It runs as the admin (superuser, or rds_superuser, a member of pg_signal_backend on RDS), so every
  * operator and function it uses is schema-qualified: a caller may set its own search_path first.
  */
 export const TERMINATE_OWN_BACKEND_BODY = `
 BEGIN
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_stat_activity AS a WHERE a.pid OPERATOR(pg_catalog.=) $1) THEN
+        RAISE WARNING 'PID % is not a PostgreSQL backend process', $1;
+        RETURN false;
+    END IF;
     IF NOT EXISTS (
         SELECT FROM pg_catalog.pg_stat_activity AS a
         WHERE a.pid OPERATOR(pg_catalog.=) $1 AND a.usename OPERATOR(pg_catalog.=) SESSION_USER
