@@ -10,8 +10,18 @@ STAMP="$VENV/.requirements.sha256"
 PYTHON="${PYTHON:-python3}"
 
 want="$(sha256sum "$REQUIREMENTS" | cut -d' ' -f1)"
-if [[ -x "$VENV/bin/python" && -f "$STAMP" && "$(cat "$STAMP")" == "$want" ]]; then
+ready() { [[ -x "$VENV/bin/python" && -f "$STAMP" && "$(cat "$STAMP")" == "$want" ]]; }
+if ready; then
     exit 0
+fi
+# Concurrent callers (mocha --parallel workers) wait for the one that installs, then find it ready.
+# The lock sits beside the venv's real directory (.venv may be a link to another checkout's).
+if command -v flock >/dev/null; then
+    exec 9>"$(readlink -f "$VENV").lock"
+    flock 9
+    if ready; then
+        exit 0
+    fi
 fi
 
 if [[ ! -x "$VENV/bin/python" ]]; then

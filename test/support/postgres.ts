@@ -20,14 +20,44 @@ export interface TestServer {
     stop(): Promise<void>;
 }
 
+/** Ports this process has handed out: a server may bind its port only after the next call. */
+const handedOut = new Set<number>();
+
+/**
+ * A loopback port nobody listens on now, for a server that binds it later; never one this process
+ * handed out before. Under `mocha --parallel` (MOCHA_WORKER_ID set) a worker tries random ports of its
+ * own residue (worker id mod 16) below the kernel's ephemeral range, so two workers never pick the
+ * same port between choosing and binding it.
+ */
 export async function freePort(): Promise<number> {
+    const worker = Number(process.env.MOCHA_WORKER_ID ?? NaN);
+    for (let attempt = 1; ; attempt++) {
+        const candidate = Number.isInteger(worker) ? 20_000 + 16 * Math.floor(Math.random() * 750) + (worker % 16) : 0;
+        let port: number;
+        try {
+            port = await listenable(candidate);
+        } catch (e) {
+            if ((e as NodeJS.ErrnoException).code !== "EADDRINUSE" || attempt >= 100) throw e;
+            continue;
+        }
+        if (handedOut.has(port)) {
+            if (attempt >= 100) throw new Error(`freePort: no new port after ${attempt} tries`);
+            continue;
+        }
+        handedOut.add(port);
+        return port;
+    }
+}
+
+/** Binds `port` (0: any) on 127.0.0.1, closes it again and returns the port. */
+function listenable(port: number): Promise<number> {
     return new Promise((resolve, reject) => {
         const srv = net.createServer();
-        srv.listen(0, "127.0.0.1", () => {
+        srv.once("error", reject);
+        srv.listen(port, "127.0.0.1", () => {
             const { port } = srv.address() as net.AddressInfo;
             srv.close(() => resolve(port));
         });
-        srv.on("error", reject);
     });
 }
 
