@@ -141,6 +141,10 @@ describe("deploys retry a Postgres deadlock with dbt retry @integration", functi
         assert.strictEqual(retries(r.output), 1, r.output);
         assert.match(r.output, /deadlock detected/);
         assert.deepStrictEqual(ok, models);
+        // The retry runs one node at a time: concurrent drops are what deadlock (a 4-thread retry of a 500-model
+        // full build deadlocked again on both tries).
+        const retry = r.output.slice(r.output.indexOf("dbt retry 1 of 2"));
+        assert.match(retry, /Concurrency: 1 threads \(target='prod'\)/, retry.slice(0, 2000));
     });
 
     it("a slim deploy (state:modified+ with deferral) that deadlocks is retried", async () => {

@@ -369,7 +369,7 @@ describe("pipelines", function () {
             assert.match(build, /dbt build --target staging --fail-fast --full-refresh --select "\$FULL_REFRESH_SELECT" --exclude resource_type:seed/);
             assert.match(build, /\nfi\n[^]*\n  dbt_deadlock_retry dbt build --target staging --fail-fast --exclude package:dbt_project_evaluator\nfi$/);
             // Every build (full refresh, slim deploy, full build) retries a Postgres deadlock, and only that (deadlock-retry.test.ts).
-            assert.match(build, /^set -eu\n[^]*\ndbt_deadlock_retry\(\) \{\n[^]*40P01[^]*deadlock detected[^]*\n {4}dl_rc=0; dbt retry \|\| dl_rc=\$\?\n/);
+            assert.match(build, /^set -eu\n[^]*\ndbt_deadlock_retry\(\) \{\n[^]*40P01[^]*deadlock detected[^]*\n {4}dl_rc=0; dbt retry --threads 1 \|\| dl_rc=\$\?\n/);
             assert.strictEqual(build.split("\n").filter((l) => /\bdbt build\b/.test(l) && !l.trimStart().startsWith("dbt_deadlock_retry dbt build ")).length, 0, build);
         });
 

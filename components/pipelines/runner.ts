@@ -166,7 +166,8 @@ const DEADLOCK_CHECK =
 /**
  * Shell lines defining `dbt_deadlock_retry <command...>`: runs the (dbt build) command and, only while
  * it failed on a deadlock, `dbt retry` (reruns the failed and skipped nodes from run_results.json) at
- * most DEADLOCK_RETRIES times; returns the last exit code. Concurrent `drop … cascade` of replaced
+ * most DEADLOCK_RETRIES times, with one thread (concurrent drops are what deadlock: a 4-thread retry of a
+ * 500-model full build deadlocked again on both tries); returns the last exit code. Concurrent `drop … cascade` of replaced
  * tables that share dependent views deadlock on pg_rewrite, and the failed run leaves production
  * without the views the cascade dropped. Any other failure returns at once. `dbt`: how the script calls dbt.
  */
@@ -177,8 +178,8 @@ export function deadlockRetryLines(python = "python", dbt = "dbt"): string[] {
         "  dl_try=0",
         `  while [ "$dl_rc" -ne 0 ] && [ "$dl_try" -lt ${DEADLOCK_RETRIES} ] && ${python} -c "${DEADLOCK_CHECK}" 2>/dev/null; do`,
         "    dl_try=$((dl_try + 1))",
-        `    echo "dbt failed on a Postgres deadlock (40P01): dbt retry $dl_try of ${DEADLOCK_RETRIES} (reruns the failed and skipped nodes)"`,
-        `    dl_rc=0; ${dbt} retry || dl_rc=$?`,
+        `    echo "dbt failed on a Postgres deadlock (40P01): dbt retry $dl_try of ${DEADLOCK_RETRIES} (reruns the failed and skipped nodes, one at a time)"`,
+        `    dl_rc=0; ${dbt} retry --threads 1 || dl_rc=$?`,
         "  done",
         '  return "$dl_rc"',
         "}",
