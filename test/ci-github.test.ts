@@ -8,6 +8,7 @@ import * as crypto from "crypto";
 import * as pulumi from "@pulumi/pulumi";
 import { parse } from "yaml";
 import { GithubCiSettings, GithubCiSettingsArgs, githubCiJobs } from "../components/ci/github";
+import { scanWorkflows } from "../components/ci/github/workflows";
 import { parseStackConfig } from "../components/config/stack";
 import { DBT_CORE_VERSION, PipelineContext, RenderedPipelines, renderPipelineFiles } from "../components/pipelines";
 import { pipelineContext } from "../components/platform";
@@ -525,5 +526,32 @@ describe("GithubCiSettings", () => {
                 assert.deepStrictEqual(regs.map((r) => r.type), []);
             });
         }
+    });
+});
+
+describe("scanWorkflows: the checks a pull request reports", () => {
+    it("a job that runs only when the pull request closes is no check to require; the others are", () => {
+        const ci = [
+            "on:",
+            "  pull_request:",
+            "    types: [opened, synchronize, reopened, closed]",
+            "jobs:",
+            "  slim-ci:",
+            "    name: dbt slim CI",
+            "    if: github.event.action != 'closed'",
+            "    runs-on: ubuntu-latest",
+            "    steps: [{ run: 'true' }]",
+            "  docs-preview-cleanup:",
+            "    name: Remove the docs preview (pull request closed)",
+            "    if: ${{ github.event.action == 'closed' && github.event.pull_request.head.repo.full_name == github.repository }}",
+            "    runs-on: ubuntu-latest",
+            "    steps: [{ run: 'true' }]",
+            "  lint:",
+            "    if: github.event.action == 'closed' || github.event.action == 'opened'",
+            "    runs-on: ubuntu-latest",
+            "    steps: [{ run: 'true' }]",
+            "",
+        ].join("\n");
+        assert.deepStrictEqual(scanWorkflows({ ".github/workflows/ci.yml": ci }).pullRequestChecks, ["dbt slim CI", "lint"]);
     });
 });

@@ -60,6 +60,12 @@ function triggers(on: unknown): string[] {
     return [];
 }
 
+/** A job whose `if:` requires the `closed` action (a conjunction starting with it). */
+function closedOnly(job: any): boolean {
+    const cond = typeof job?.if === "string" ? job.if.replace(/^\$\{\{\s*|\s*\}\}$/g, "").trim() : "";
+    return /^github\.event\.action\s*==\s*'closed'(\s*&&|$)/.test(cond);
+}
+
 /** Scans every workflow file in `files`; throws naming the file when one is not a workflow document. */
 export function scanWorkflows(files: Record<string, string>): WorkflowScan {
     const scan: WorkflowScan = { references: [], environments: [], pullRequestChecks: [] };
@@ -80,8 +86,9 @@ export function scanWorkflows(files: Record<string, string>): WorkflowScan {
             const env = typeof job?.environment === "string" ? job.environment : typeof job?.environment?.name === "string" ? job.environment.name : undefined;
             if (env !== undefined) scan.environments.push({ file, job: id, environment: env });
             for (const r of [...shared, ...readsOf(job)]) scan.references.push({ file, job: id, environment: env, ...r });
-            // GitHub reports a job's check under its name, or its id when it has none.
-            if (onPullRequest) scan.pullRequestChecks.push(typeof job?.name === "string" ? job.name : id);
+            // GitHub reports a job's check under its name, or its id when it has none. A job that runs only when the
+            // pull request closes (the docs preview's removal) reports nothing an open pull request could wait for.
+            if (onPullRequest && !closedOnly(job)) scan.pullRequestChecks.push(typeof job?.name === "string" ? job.name : id);
         }
     }
     return scan;
