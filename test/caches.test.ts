@@ -108,6 +108,19 @@ describe("caches: Bitbucket and Azure DevOps, dbt deps skipped on a restored dbt
             fs.rmSync(root, { recursive: true, force: true });
         });
 
+        /** The deploy job's rendered install step itself (preamble, pip, versions, deps), run from the clone directory as Bitbucket does; asserts it passed, and times it. */
+        function timedInstall(repo: string, env: NodeJS.ProcessEnv): () => { output: string; seconds: number } {
+            const job = pipelineModel(ctx({ aws: undefined })).jobs.find((j) => j.id === "deploy")!;
+            const install = job.steps.find((s) => s.id === "install")!;
+            const settings = Object.fromEntries(job.variables.map((v) => [v.name, "unused by dbt deps"]));
+            return () => {
+                const started = process.hrtime.bigint();
+                const r = bash(install.lines.join("\n"), repo, { ...env, ...settings });
+                assert.strictEqual(r.code, 0, r.output);
+                return { output: r.output, seconds: Number(process.hrtime.bigint() - started) / 1e9 };
+            };
+        }
+
         /** A checkout: transform/dbt holds a project whose model calls a macro of a `local:` package (no network). */
         function checkout(name: string): { repo: string; project: string } {
             const repo = path.join(root, name);
@@ -132,17 +145,7 @@ describe("caches: Bitbucket and Azure DevOps, dbt deps skipped on a restored dbt
             // The repository commits its lock file, as `dbt deps --lock` writes it.
             assert.strictEqual(bash("dbt deps --lock --quiet", project, env).code, 0);
             assert.ok(fs.existsSync(path.join(project, "package-lock.yml")));
-            const c = ctx({ aws: undefined });
-            const job = pipelineModel(c).jobs.find((j) => j.id === "deploy")!;
-            const install = job.steps.find((s) => s.id === "install")!;
-            const settings = Object.fromEntries(job.variables.map((v) => [v.name, "unused by dbt deps"]));
-            // The rendered install step itself (preamble, pip, versions, deps), run from the clone directory as Bitbucket does.
-            const runInstall = () => {
-                const started = process.hrtime.bigint();
-                const r = bash(install.lines.join("\n"), repo, { ...env, ...settings });
-                assert.strictEqual(r.code, 0, r.output);
-                return { ...r, seconds: Number(process.hrtime.bigint() - started) / 1e9 };
-            };
+            const runInstall = timedInstall(repo, env);
             const build = () => {
                 const r = bash("dbt build --target prod", project, env);
                 assert.strictEqual(r.code, 0, r.output);
@@ -180,15 +183,7 @@ describe("caches: Bitbucket and Azure DevOps, dbt deps skipped on a restored dbt
             fs.cpSync(path.resolve(__dirname, "fixtures", "real-project"), project, { recursive: true });
             const env = pythonEnv({ DBT_PROFILES_DIR: ".ci" });
             assert.strictEqual(bash("dbt deps --lock --quiet", project, env).code, 0);
-            const job = pipelineModel(ctx({ aws: undefined })).jobs.find((j) => j.id === "deploy")!;
-            const install = job.steps.find((s) => s.id === "install")!;
-            const settings = Object.fromEntries(job.variables.map((v) => [v.name, "unused by dbt deps"]));
-            const run = () => {
-                const started = process.hrtime.bigint();
-                const r = bash(install.lines.join("\n"), repo, { ...env, ...settings });
-                assert.strictEqual(r.code, 0, r.output);
-                return { output: r.output, seconds: Number(process.hrtime.bigint() - started) / 1e9 };
-            };
+            const run = timedInstall(repo, env);
             const cold = run();
             const warm = run();
             assert.ok(!cold.output.includes(SKIPPED) && warm.output.includes(SKIPPED), warm.output);
