@@ -14,7 +14,7 @@ import type { CiSystem } from "../config/stack";
 import { pullRequestPrefixProblem } from "../config/rules";
 import { envAlias, PipelineWarehouse, TargetEnvVar, writeFileLines } from "../warehouse/contract";
 import { localLoopContext, localLoopProblems } from "./localLoop";
-import { deadlockRetryLines, DriverOptions, driverLine } from "./runner";
+import { deadlockRetryLines, DriverOptions, driverLine, FINALLY_PREFIX, OPTIONAL_PREFIX } from "./runner";
 import { githubUpsertCommentScript } from "./githubComment";
 import { AWSCLI_VERSION, PinOverrides, pinProblems, PYTHON_VERSION } from "./versions";
 import { releaseProblems, releaseSteps, ScheduledRelease } from "./release";
@@ -484,12 +484,12 @@ function pullRequestJob(ctx: PipelineContext, ci: string): Job {
     // build incrementally on production's rows where the warehouse clones), and the slim build.
     const reset = `run-operation ${prs.dropMacroName} --target ${ci} ${dropArgs(true)}`;
     const cleanup = `run-operation ${prs.dropMacroName} --target ${ci} ${dropArgs(false)}`;
-    const freshness = `?source freshness --target ${ci}`;
+    const freshness = `${OPTIONAL_PREFIX}source freshness --target ${ci}`;
     // Docs preview (features.docsSite): `dbt docs generate` in the same process, after the build, on the same parse;
     // with deferral, unbuilt nodes document production's relations.
     const previews = Boolean(ctx.aws?.distributionId);
     const docs = (defer: boolean) => (previews ? [`docs generate --target ${ci}${defer ? ` --defer --state ${state}` : ""}${exclude}`] : []);
-    const around = (commands: string[]) => (oneProcess ? [reset, ...commands, `!${cleanup}`] : [reset, ...commands]);
+    const around = (commands: string[]) => (oneProcess ? [reset, ...commands, `${FINALLY_PREFIX}${cleanup}`] : [reset, ...commands]);
     const options: DriverOptions = oneProcess ? { deps: "$DBT_DEPS", finallyDone: { path: PR_CLEANUP_DONE, value: "$RUN_ID" } } : {};
     steps.push({
         id: "build",

@@ -13,6 +13,9 @@ export const OPTIONAL_PREFIX = "?";
 /** Prefix of a driver command that runs last whatever happened before it (the PR schemas' cleanup); its failure is a warning. */
 export const FINALLY_PREFIX = "!";
 
+/** A Python string literal. */
+const py = (s: string) => JSON.stringify(s);
+
 /**
  * `python .ci/dbt_platform_run.py [--deps] [--finally-done PATH VALUE] "<dbt args>" ...`: each argument is
  * one dbt command (shell-split), run in order on one parse of the first command's `--target`.
@@ -58,7 +61,7 @@ def run_finally(runner, steps, done):
     saved = open(RESULTS, "rb").read() if os.path.exists(RESULTS) else None
     ran, ok = 0, True
     for number, (kind, args) in enumerate(steps, 1):
-        if kind != "!":
+        if kind != ${py(FINALLY_PREFIX)}:
             continue
         ran += 1
         if not invoke(runner, number, args).success:
@@ -84,7 +87,7 @@ def main(argv):
             return 2
     steps = []
     for raw in argv:
-        kind = raw[0] if raw[:1] in ("?", "!") else ""
+        kind = raw[0] if raw[:1] in (${py(OPTIONAL_PREFIX)}, ${py(FINALLY_PREFIX)}) else ""
         steps.append((kind, shlex.split(raw[1:] if kind else raw)))
     shutil.rmtree(KEPT, ignore_errors=True)
     if done:
@@ -107,12 +110,12 @@ def main(argv):
     code = 0
     try:
         for number, (kind, args) in enumerate(steps, 1):
-            if kind == "!":
+            if kind == ${py(FINALLY_PREFIX)}:
                 continue
             res = invoke(runner, number, args)
             if res.success:
                 continue
-            if kind == "?":
+            if kind == ${py(OPTIONAL_PREFIX)}:
                 print("warning: dbt %s failed (not blocking)" % " ".join(args[:2]), flush=True)
                 continue
             if res.exception is not None:
