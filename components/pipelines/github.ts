@@ -58,7 +58,7 @@ function jobDocument(model: PipelineModel, job: Job, uses: Record<GithubAction, 
     for (const v of job.variables) env[v.name] = githubReference(v);
     // A job whose token may write pull requests keeps it out of .git/config (checkout persists it there by default),
     // so only the commenting step holds it, not the steps that run the pull request's dbt code.
-    const comments = job.steps.some((s) => s.id === DOCS_PREVIEW_COMMENT_STEP);
+    const comments = postsComment(job);
     const steps: GithubStep[] = [
         { name: "Checkout", uses: uses.checkout, ...(comments ? { with: { "persist-credentials": false } } : {}) },
         { name: "Set up Python", uses: uses.setupPython, with: { "python-version": ctx.dbt.pythonVersion, cache: "pip" } },
@@ -128,12 +128,17 @@ function cacheSteps(model: PipelineModel, job: Job, uses: Record<GithubAction, s
     ];
 }
 
+/** The job posts a pull-request comment (the docs preview's): its token needs pull-requests: write, and only that step gets it. */
+function postsComment(job: Job): boolean {
+    return job.steps.some((s) => s.id === DOCS_PREVIEW_COMMENT_STEP);
+}
+
 function permissions(job: Job): Record<string, string> {
     // id-token only when a role is assumed, pull-requests only when a step comments: least privilege for the GITHUB_TOKEN.
     return {
         contents: "read",
         ...(job.awsRoleArn ? { "id-token": "write" } : {}),
-        ...(job.steps.some((s) => s.id === DOCS_PREVIEW_COMMENT_STEP) ? { "pull-requests": "write" } : {}),
+        ...(postsComment(job) ? { "pull-requests": "write" } : {}),
     };
 }
 

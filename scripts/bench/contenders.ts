@@ -60,7 +60,8 @@ export function oursDeploy(model: PipelineModel, runId: string): Contender {
  * deadlocks on Postgres's pg_rewrite when 4 threads replace tables that views share; ours retries that.
  */
 export function fullDeploy(model: PipelineModel, runId: string): Contender {
-    return { ...oursDeploy(model, runId), name: "full-deploy", env: { ...oursDeploy(model, runId).env, FULL_BUILD: "true" } };
+    const deploy = oursDeploy(model, runId);
+    return { ...deploy, name: "full-deploy", env: { ...deploy.env, FULL_BUILD: "true" } };
 }
 
 function manifestUrl(bucket: string): string {
