@@ -1,6 +1,7 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { DocsSite, DocsSiteOptions, docsSiteProblems } from "./docsSite";
+import { S3_BUCKET_NAME } from "../config/rules";
 
 /** Prefix of everything dbt runs write (manifest.json, run_results.json). */
 export const ARTIFACTS_PREFIX = "artifacts/";
@@ -41,7 +42,6 @@ export interface ArtifactStoreArgs {
     tags?: pulumi.Input<Record<string, pulumi.Input<string>>>;
 }
 
-const BUCKET_NAME = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
 
 /** Applies defaults and rejects bad arguments before any child is registered. */
 function normalise(name: string, args: ArtifactStoreArgs): { retentionDays: number; previewRetentionDays: number; forceDestroy: boolean } {
@@ -54,7 +54,7 @@ function normalise(name: string, args: ArtifactStoreArgs): { retentionDays: numb
     if (!Number.isInteger(previewRetentionDays) || previewRetentionDays < 1 || previewRetentionDays > 3650) {
         problems.push(`docsPreviewRetentionDays = ${JSON.stringify(previewRetentionDays)}: expected an integer from 1 to 3650`);
     }
-    if (typeof args.bucketName === "string" && (!BUCKET_NAME.test(args.bucketName) || args.bucketName.includes(".."))) {
+    if (typeof args.bucketName === "string" && (!S3_BUCKET_NAME.test(args.bucketName) || args.bucketName.includes(".."))) {
         problems.push(`bucketName = ${JSON.stringify(args.bucketName)}: expected 3-63 lower-case letters, digits, dots and hyphens`);
     }
     if (args.docs !== undefined) problems.push(...docsSiteProblems(args.docs, "docs."));

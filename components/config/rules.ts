@@ -7,6 +7,9 @@
 /** Room for the pull-request number (up to 22 digits) in a 63-byte schema name; the drop macro allows no more. */
 export const MAX_PR_PREFIX = 41;
 
+/** An S3 bucket name (3-63 lower-case letters, digits, dots and hyphens): the one pattern every bucket check uses. */
+export const S3_BUCKET_NAME = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
+
 /**
  * Why `prefix` cannot prefix per-pull-request schemas (`<prefix><number>`), or undefined when it can.
  * The one rule for config and pipelines: what the config accepts, the rendered pipelines build.

@@ -6,6 +6,7 @@
  */
 import { spawn } from "child_process";
 import { DOCS_PREVIEW_PREFIX } from "../aws/artifactStore";
+import { S3_BUCKET_NAME } from "../config/rules";
 import type { PullRequestState, PullRequestStatus } from "./pullRequests";
 
 /** Runs `aws <args>`; resolves with stdout, rejects (naming the command) on a non-zero exit. */
@@ -48,11 +49,9 @@ export interface DocsPreviewReport {
     summary: string;
 }
 
-const BUCKET = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
-
 /** Lists `docs/pr/<n>/` and removes the previews of closed pull requests; open and unknown ones stay (the lifecycle rule expires them). */
 export async function sweepDocsPreviews(o: DocsPreviewOptions): Promise<DocsPreviewReport> {
-    if (!BUCKET.test(o.bucket)) throw new Error(`janitor: docs bucket ${JSON.stringify(o.bucket)}: expected an S3 bucket name`);
+    if (!S3_BUCKET_NAME.test(o.bucket)) throw new Error(`janitor: docs bucket ${JSON.stringify(o.bucket)}: expected an S3 bucket name`);
     const aws = o.aws ?? awsCli;
     const log = o.log ?? ((l: string) => console.log(l));
     const mode = o.execute ? "" : " (dry run)";

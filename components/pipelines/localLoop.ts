@@ -10,6 +10,7 @@
  * pin; the recipes are plain POSIX sh either way, so nothing of seed 002's loop is lost.
  */
 import { LATEST_MANIFEST_KEY } from "../aws/artifactStore";
+import { S3_BUCKET_NAME } from "../config/rules";
 import type { PipelineContext } from "./model";
 
 /** Where `fetch-manifest` keeps the production manifest (relative to the repository root). */
@@ -37,7 +38,7 @@ export interface LocalLoopContext {
 
 const RULES: { field: keyof LocalLoopContext; re: RegExp; what: string }[] = [
     { field: "stack", re: /^[A-Za-z0-9_.-]+$/, what: "a stack name" },
-    { field: "bucket", re: /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, what: "an S3 bucket name" },
+    { field: "bucket", re: S3_BUCKET_NAME, what: "an S3 bucket name" },
     { field: "manifestKey", re: /^[A-Za-z0-9_.\/-]+\.json$/, what: "an S3 key of letters, digits, _ . / - ending in .json" },
     { field: "region", re: /^[a-z]{2}(-[a-z]+)+-\d+$/, what: "an AWS region such as eu-west-1" },
     { field: "target", re: /^[A-Za-z_][A-Za-z0-9_-]*$/, what: "a dbt target name" },

@@ -6,6 +6,7 @@
  * that passed the one before; and a scheduled drift audit. The shell each system runs is built here
  * once; github.ts, bitbucket.ts and azure.ts only wrap it in their YAML.
  */
+import { S3_BUCKET_NAME } from "../../config/rules";
 import { renderYaml, shq } from "../model";
 import { JanitorJob, janitorProblems } from "./janitor";
 
@@ -62,7 +63,7 @@ export function platformProblems(args: PlatformPipelineArgs): string[] {
     if (!/^[A-Za-z0-9._/-]+$/.test(args.mainBranch)) problems.push(`mainBranch: ${JSON.stringify(args.mainBranch)} is not a branch name`);
     if (args.auditCron.trim().split(/\s+/).length !== 5) problems.push(`auditCron: ${JSON.stringify(args.auditCron)} is not a five-field cron expression`);
     if (args.backend.kind === "s3") {
-        if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(args.backend.bucket)) problems.push(`backend.bucket: ${JSON.stringify(args.backend.bucket)} is not an S3 bucket name`);
+        if (!S3_BUCKET_NAME.test(args.backend.bucket)) problems.push(`backend.bucket: ${JSON.stringify(args.backend.bucket)} is not an S3 bucket name`);
         for (const k of ["previewRoleArn", "deployRoleArn"] as const) {
             if (!/^arn:aws[a-z-]*:iam::\d{12}:role\/.+$/.test(args.backend[k])) problems.push(`backend.${k}: ${JSON.stringify(args.backend[k])} is not an IAM role ARN`);
         }
